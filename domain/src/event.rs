@@ -1,0 +1,238 @@
+//! How domain events are shaped and stored: the aggregate kinds, the `Timed` wrapper that carries an
+//! event's business time, the payload contract (the stored JSON is the proto3 JSON form of the event's
+//! message in `events.proto`), schema versions and upcasting.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::deps::{Breach, Deps, LegalRules};
+use crate::error::DomainError;
+
+/// The aggregate types of the catalogue; their names are the `aggregate_type` stored in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AggregateKind {
+    Authority,
+    InfrastructureCompany,
+    Park,
+    Tenant,
+    InformationExchange,
+}
+
+impl AggregateKind {
+    pub const ALL: &'static [AggregateKind] = &[
+        Self::Authority,
+        Self::InfrastructureCompany,
+        Self::Park,
+        Self::Tenant,
+        Self::InformationExchange,
+    ];
+
+    /// The catalogue name, as stored in the log (`Park`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Authority => "Authority",
+            Self::InfrastructureCompany => "InfrastructureCompany",
+            Self::Park => "Park",
+            Self::Tenant => "Tenant",
+            Self::InformationExchange => "InformationExchange",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|k| k.as_str() == name)
+    }
+}
+
+impl fmt::Display for AggregateKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why stored bytes could not be read back as a domain event.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unknown event type {0:?}")]
+    UnknownType(String),
+    #[error("{event_type} has schema version {found}, newer than this server's {known}")]
+    FutureVersion {
+        event_type: String,
+        found: u32,
+        known: u32,
+    },
+    #[error("{event_type} v{version}: {source}")]
+    Json {
+        event_type: String,
+        version: u32,
+        source: serde_json::Error,
+    },
+}
+
+/// One event message of the catalogue: its JSON form is the stored payload.
+///
+/// `SCHEMA_VERSION` is the version this server writes. A payload stored under an older version is
+/// brought to the current shape by `upcast`, on read, without touching the stored bytes.
+pub trait EventPayload: Serialize + DeserializeOwned {
+    const SCHEMA_VERSION: u32 = 1;
+
+    /// Rewrites the JSON of an older schema version into the current one.
+    fn upcast(from_version: u32, value: serde_json::Value) -> serde_json::Value {
+        let _ = from_version;
+        value
+    }
+
+    /// Reads a stored payload of any known schema version.
+    fn decode(event_type: &str, version: u32, payload: &[u8]) -> Result<Self, DecodeError> {
+        let json = |source| DecodeError::Json {
+            event_type: event_type.to_owned(),
+            version,
+            source,
+        };
+        if version > Self::SCHEMA_VERSION {
+            return Err(DecodeError::FutureVersion {
+                event_type: event_type.to_owned(),
+                found: version,
+                known: Self::SCHEMA_VERSION,
+            });
+        }
+        if version == Self::SCHEMA_VERSION {
+            return serde_json::from_slice(payload).map_err(json);
+        }
+        let value = serde_json::from_slice(payload).map_err(json)?;
+        serde_json::from_value(Self::upcast(version, value)).map_err(json)
+    }
+}
+
+/// The events of one aggregate, as an enum with one variant per catalogue event.
+pub trait EventBody:
+    Serialize + DeserializeOwned + Clone + PartialEq + fmt::Debug + Send + Sync
+{
+    /// The bare catalogue name (`ParkRegistered`).
+    fn event_type(&self) -> &'static str;
+    /// The schema version this server writes for the event.
+    fn schema_version(&self) -> u32;
+    /// The exact bytes to store: the JSON of the event's message.
+    fn to_payload(&self) -> Vec<u8>;
+    /// Reads stored bytes back, upcasting older schema versions.
+    fn from_payload(event_type: &str, version: u32, payload: &[u8]) -> Result<Self, DecodeError>;
+}
+
+/// An event with the business time of the act it records; `occurred_at` travels in the envelope,
+/// the body is the payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timed<B> {
+    pub occurred_at: DateTime<Utc>,
+    pub body: B,
+}
+
+impl<B> Timed<B> {
+    pub fn new(occurred_at: DateTime<Utc>, body: impl Into<B>) -> Self {
+        Self {
+            occurred_at,
+            body: body.into(),
+        }
+    }
+}
+
+impl<B: EventBody> DomainEvent for Timed<B> {
+    fn event_type(&self) -> String {
+        self.body.event_type().to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        self.body.schema_version().to_string()
+    }
+}
+
+/// What the command path needs of every aggregate beyond cqrs-es's `Aggregate`.
+pub trait LedgerAggregate:
+    Aggregate<Error = DomainError, Services = Deps, Event = Timed<Self::Body>>
+{
+    type Body: EventBody;
+    const KIND: AggregateKind;
+
+    /// The park this aggregate belongs to, whose jurisdiction names the acting authority.
+    fn park_id(&self, id: Uuid) -> Option<Uuid>;
+
+    /// The legal limits that the new events breach, judged on the state before them. Breaches are
+    /// named in the command's answer; they never refuse the command.
+    fn judge(&self, new: &[Timed<Self::Body>], rules: &LegalRules) -> Vec<Breach> {
+        let _ = (new, rules);
+        Vec::new()
+    }
+}
+
+/// Declares an aggregate's event enum from its payload structs and implements [`EventBody`].
+#[macro_export]
+macro_rules! events {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+        pub enum $name {
+            $($variant($variant),)+
+        }
+
+        impl $crate::event::EventBody for $name {
+            fn event_type(&self) -> &'static str {
+                match self {
+                    $(Self::$variant(_) => stringify!($variant),)+
+                }
+            }
+
+            fn schema_version(&self) -> u32 {
+                match self {
+                    $(Self::$variant(_) => <$variant as $crate::event::EventPayload>::SCHEMA_VERSION,)+
+                }
+            }
+
+            fn to_payload(&self) -> Vec<u8> {
+                let bytes = match self {
+                    $(Self::$variant(e) => serde_json::to_vec(e),)+
+                };
+                bytes.expect("event payloads are plain data and always serialise")
+            }
+
+            fn from_payload(
+                event_type: &str,
+                version: u32,
+                payload: &[u8],
+            ) -> Result<Self, $crate::event::DecodeError> {
+                match event_type {
+                    $(stringify!($variant) => {
+                        <$variant as $crate::event::EventPayload>::decode(event_type, version, payload)
+                            .map(Self::$variant)
+                    })+
+                    other => Err($crate::event::DecodeError::UnknownType(other.to_owned())),
+                }
+            }
+        }
+
+        $(impl From<$variant> for $name {
+            fn from(e: $variant) -> Self {
+                Self::$variant(e)
+            }
+        })+
+    };
+}
+
+/// Rejects an event whose business time goes back before the aggregate's latest one.
+pub fn not_before(
+    latest: Option<DateTime<Utc>>,
+    occurred_at: DateTime<Utc>,
+    what: &str,
+) -> Result<(), DomainError> {
+    match latest {
+        Some(latest) if occurred_at < latest => Err(DomainError::rule(
+            "business_time_goes_back",
+            format!(
+                "{what} at {occurred_at} would go back before the latest event of this record, at {latest}"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}

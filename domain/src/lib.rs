@@ -1,0 +1,24 @@
+//! The domain of kcn-ledger: aggregates, their commands and events, and the rules of the coordination
+//! regulation between the Industrial Parks Management Board and the infrastructure companies.
+//!
+//! Everything here is pure: no gRPC, no SQL, no IO. Aggregates implement cqrs-es's [`cqrs_es::Aggregate`];
+//! every business rule lives in `handle`, `apply` only assigns. What the domain needs from the outside
+//! world (does this park exist?) reaches it through the [`Lookups`] trait in [`Deps`].
+
+pub mod authority;
+pub mod company;
+pub mod deps;
+pub mod error;
+pub mod event;
+pub mod information_exchange;
+pub mod park;
+pub mod tenant;
+pub mod time;
+pub mod values;
+
+#[cfg(test)]
+pub(crate) mod testing;
+
+pub use deps::{Breach, Deps, LegalRules, Lookups};
+pub use error::DomainError;
+pub use event::{AggregateKind, DecodeError, EventBody, EventPayload, LedgerAggregate, Timed};
