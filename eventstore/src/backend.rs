@@ -1,0 +1,81 @@
+//! The storage operations the log needs, as one trait per role, so that the writer, the readers and the
+//! tree are written once and each backend (SQLite, PostgreSQL) supplies only its SQL.
+
+use async_trait::async_trait;
+use kcn_integrity::Hash;
+
+use crate::error::StoreError;
+use crate::record::StoredEvent;
+
+/// An idempotency record: the hash of the validated command and the outcome it produced (JSON).
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    pub principal: String,
+    pub request_id: String,
+    pub command_hash: Vec<u8>,
+    pub outcome: Vec<u8>,
+    pub recorded_at: String,
+}
+
+/// One append transaction, holding the log's write lock from `begin` to `commit`, so that positions
+/// are assigned gap-free and in commit order even with several processes on one database.
+#[async_trait]
+pub trait AppendTx: Send {
+    /// The position of the last committed event (0 for an empty log).
+    async fn last_position(&mut self) -> Result<u64, StoreError>;
+    /// The stored idempotency record for a principal's request id, if any.
+    async fn find_request(
+        &mut self,
+        principal: &str,
+        request_id: &str,
+    ) -> Result<Option<RequestRecord>, StoreError>;
+    /// All events of one aggregate, in version order.
+    async fn load_stream(
+        &mut self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Stored tree hashes by index, in one read.
+    async fn read_tree_hashes(&mut self, indexes: &[u64]) -> Result<Vec<(u64, Hash)>, StoreError>;
+    /// Appends events (already positioned), idempotency records and tree hashes, in few statements.
+    async fn insert(
+        &mut self,
+        events: &[StoredEvent],
+        requests: &[RequestRecord],
+        tree_hashes: &[(u64, Hash)],
+    ) -> Result<(), StoreError>;
+    /// Makes the batch durable.
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// A storage backend: opens append transactions and answers reads.
+#[async_trait]
+pub trait Backend: Send + Sync + std::fmt::Debug {
+    /// Starts an append transaction holding the log's write lock.
+    async fn begin_append(&self) -> Result<Box<dyn AppendTx>, StoreError>;
+    /// The position of the last committed event.
+    async fn head(&self) -> Result<u64, StoreError>;
+    /// Events with `from <= position`, in order, at most `limit`.
+    async fn read_range(&self, from: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError>;
+    /// All committed events of one aggregate with `version <= up_to_version`, in version order.
+    async fn load_stream(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Whether an aggregate has at least one event.
+    async fn stream_exists(&self, aggregate_type: &str, aggregate_id: &str)
+    -> Result<bool, StoreError>;
+    /// Stored tree hashes by index, in one read.
+    async fn read_tree_hashes(&self, indexes: &[u64]) -> Result<Vec<(u64, Hash)>, StoreError>;
+    /// Stores a signed checkpoint (idempotent per tree size).
+    async fn store_checkpoint(
+        &self,
+        tree_size: u64,
+        root: &Hash,
+        note: &str,
+        issued_at: &str,
+    ) -> Result<(), StoreError>;
+    /// The stored checkpoint note for a tree size, or the latest one.
+    async fn checkpoint(&self, tree_size: Option<u64>) -> Result<Option<(u64, String)>, StoreError>;
+}

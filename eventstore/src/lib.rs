@@ -1,0 +1,247 @@
+//! The event log of kcn-ledger on sqlx: SQLite (the embedded default) and, behind the same
+//! [`Backend`] trait, PostgreSQL. It assigns gap-free global positions, keeps durable idempotency
+//! records, batches concurrent commands into one transaction (group commit), and maintains the
+//! transparency log's Merkle tree in the same transaction as the events.
+//!
+//! The command path is [`EventStore::execute`]: load the aggregate, let it `handle` the command into
+//! an event sink, commit, and hand the committed positions and event ids back to the caller (what
+//! cqrs-es's `CqrsFramework::execute_with_metadata` does, minus the positions it cannot return).
+
+pub mod backend;
+pub mod error;
+pub mod record;
+pub mod sqlite;
+pub mod writer;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cqrs_es::Aggregate;
+use cqrs_es::event_sink::EventSink;
+use kcn_domain::park::Park;
+use kcn_domain::time::{Clock, local_date};
+use kcn_domain::{
+    AggregateKind, Deps, DomainError, EventBody, LedgerAggregate, LegalRules, Lookups, Timed,
+};
+use kcn_integrity::leaf::parse_timestamp;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+pub use backend::{AppendTx, Backend, RequestRecord};
+pub use error::StoreError;
+pub use record::{Actor, CommandContext, Metadata, Outcome, Source, StoredEvent};
+pub use sqlite::{SqliteBackend, SqliteDurability};
+pub use writer::{DecidedEvent, Decision, Head, Target};
+
+/// The event log: the write path (commands) and the read path (events by position or stream).
+#[derive(Clone)]
+pub struct EventStore {
+    backend: Arc<dyn Backend>,
+    writer: mpsc::Sender<writer::WriteJob>,
+    head: watch::Receiver<Head>,
+    deps: Deps,
+}
+
+impl std::fmt::Debug for EventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStore").field("backend", &self.backend).finish()
+    }
+}
+
+/// Answers the domain's lookups from the committed log.
+struct StoreLookups(Arc<dyn Backend>);
+
+#[async_trait]
+impl Lookups for StoreLookups {
+    async fn exists(&self, kind: AggregateKind, id: Uuid) -> Result<bool, DomainError> {
+        self.0
+            .stream_exists(kind.as_str(), &id.to_string())
+            .await
+            .map_err(|e| DomainError::Lookup(e.to_string()))
+    }
+}
+
+/// Rebuilds an aggregate from its stored events, upcasting older schema versions on the way.
+pub fn fold<A: LedgerAggregate>(events: &[StoredEvent]) -> Result<A, StoreError> {
+    let mut aggregate = A::default();
+    for e in events {
+        aggregate.apply(decode::<A>(e)?);
+    }
+    Ok(aggregate)
+}
+
+/// Reads one stored event as the aggregate's domain event.
+pub fn decode<A: LedgerAggregate>(e: &StoredEvent) -> Result<Timed<A::Body>, StoreError> {
+    let body = A::Body::from_payload(&e.event_type, e.schema_version, &e.payload).map_err(|err| {
+        StoreError::Internal(format!("event at position {} cannot be read: {err}", e.position))
+    })?;
+    let occurred_at = parse_timestamp(&e.occurred_at).map_err(|err| {
+        StoreError::Internal(format!("event at position {}: occurred_at: {err}", e.position))
+    })?;
+    Ok(Timed { occurred_at, body })
+}
+
+impl EventStore {
+    /// Starts the store's writer task over a backend.
+    pub async fn start(
+        backend: Arc<dyn Backend>,
+        clock: Arc<dyn Clock>,
+        rules: LegalRules,
+    ) -> Result<Self, StoreError> {
+        let size = backend.head().await?;
+        let (head_tx, head) = watch::channel(Head { size, root: None });
+        let writer = writer::spawn(backend.clone(), clock, head_tx);
+        let deps = Deps {
+            lookups: Arc::new(StoreLookups(backend.clone())),
+            rules,
+        };
+        Ok(Self {
+            backend,
+            writer,
+            head,
+            deps,
+        })
+    }
+
+    /// The backend, for the read side and the audit tools.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// The committed head as this process knows it; changes after every batch it commits.
+    pub fn subscribe(&self) -> watch::Receiver<Head> {
+        self.head.clone()
+    }
+
+    /// Decides a command on an aggregate and commits its events.
+    ///
+    /// `build` makes the command for the aggregate id (for [`Target::New`], the id the log assigns).
+    /// The idempotency hash covers the aggregate type, the target, the expected version and the
+    /// command built for the nil id when the target is new, so a retried creation matches itself.
+    pub async fn execute<A, F>(
+        &self,
+        target: Target,
+        expected_version: Option<u64>,
+        build: F,
+        context: CommandContext,
+    ) -> Result<Outcome, StoreError>
+    where
+        A: LedgerAggregate + Clone + 'static,
+        A::Command: Serialize + Send + 'static,
+        F: Fn(Uuid) -> A::Command + Send + Sync + 'static,
+    {
+        let command_hash = {
+            let (target_id, command) = match target {
+                Target::New => (None, build(Uuid::nil())),
+                Target::Existing(id) => (Some(id), build(id)),
+            };
+            let canonical = serde_json::to_vec(&serde_json::json!({
+                "aggregate_type": A::TYPE,
+                "aggregate_id": target_id,
+                "expected_version": expected_version,
+                "command": command,
+            }))
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+            Sha256::digest(&canonical).to_vec()
+        };
+        let deps = self.deps.clone();
+        let backend = self.backend.clone();
+        let decide: writer::Decide = Box::new(move |id, history| {
+            Box::pin(async move { decide::<A>(id, &history, build(id), &deps, backend.as_ref()).await })
+        });
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(writer::WriteJob {
+                aggregate_type: A::TYPE,
+                target,
+                expected_version,
+                command_hash,
+                context,
+                decide,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Unavailable("the event log writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the event log writer has stopped".into()))?
+    }
+
+    /// The current state and version of an aggregate, or `None` if it has no events.
+    pub async fn load<A: LedgerAggregate>(&self, id: Uuid) -> Result<Option<(A, u64)>, StoreError> {
+        let events = self.backend.load_stream(A::TYPE, &id.to_string()).await?;
+        if events.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some((fold::<A>(&events)?, events.len() as u64)))
+    }
+
+    /// The committed events of one aggregate, in version order.
+    pub async fn stream(&self, kind: AggregateKind, id: Uuid) -> Result<Vec<StoredEvent>, StoreError> {
+        self.backend.load_stream(kind.as_str(), &id.to_string()).await
+    }
+
+    /// Committed events from a position on, at most `limit`.
+    pub async fn read_range(&self, from: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        self.backend.read_range(from, limit).await
+    }
+
+    /// The last committed position in the database (which another process may have advanced).
+    pub async fn head(&self) -> Result<u64, StoreError> {
+        self.backend.head().await
+    }
+}
+
+/// Runs one command against an aggregate's history: fold, handle, judge, serialise.
+async fn decide<A>(
+    id: Uuid,
+    history: &[StoredEvent],
+    command: A::Command,
+    deps: &Deps,
+    backend: &dyn Backend,
+) -> Result<Decision, StoreError>
+where
+    A: LedgerAggregate + Clone,
+{
+    let mut aggregate = fold::<A>(history)?;
+    let before = aggregate.clone();
+    let sink = EventSink::<A>::default();
+    aggregate.handle(command, deps, &sink).await?;
+    let events = sink.collect().await;
+    let breaches = before.judge(&events, &deps.rules);
+    let acting_authority_id = match (A::KIND, events.first()) {
+        (AggregateKind::Authority, _) => Some(id),
+        (_, Some(first)) => match aggregate.park_id(id) {
+            Some(park_id) => acting_authority(backend, park_id, first.occurred_at).await?,
+            None => None,
+        },
+        (_, None) => None,
+    };
+    let events = events
+        .into_iter()
+        .map(|e| DecidedEvent {
+            event_type: e.body.event_type(),
+            schema_version: e.body.schema_version(),
+            occurred_at: e.occurred_at,
+            payload: e.body.to_payload(),
+        })
+        .collect();
+    Ok(Decision {
+        events,
+        breaches,
+        acting_authority_id,
+    })
+}
+
+/// The authority with jurisdiction over a park on the local date of an instant.
+async fn acting_authority(
+    backend: &dyn Backend,
+    park_id: Uuid,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<Uuid>, StoreError> {
+    let events = backend.load_stream(Park::TYPE, &park_id.to_string()).await?;
+    let park = fold::<Park>(&events)?;
+    Ok(park.jurisdiction_at(local_date(at)))
+}

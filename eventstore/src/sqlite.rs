@@ -1,0 +1,352 @@
+//! The SQLite backend: the embedded default, one file in the data directory, WAL mode with full
+//! synchronous commits unless configured otherwise. One writer at a time (`BEGIN IMMEDIATE`).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use kcn_integrity::Hash;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use uuid::Uuid;
+
+use crate::backend::{AppendTx, Backend, RequestRecord};
+use crate::error::StoreError;
+use crate::record::StoredEvent;
+
+/// SQLite allows 32,766 bound variables per statement; 11 per event leaves room for 2,000 rows.
+const ROWS_PER_INSERT: usize = 2_000;
+
+const EVENT_COLUMNS: &str = "position, event_id, aggregate_type, aggregate_id, aggregate_version, \
+     event_type, schema_version, occurred_at, recorded_at, payload, metadata";
+
+/// How durable a commit is before the caller is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SqliteDurability {
+    /// `synchronous=FULL`: an acknowledged command survives a power loss. The default.
+    Full,
+    /// `synchronous=NORMAL`: faster; an acknowledged command survives a process crash but may be
+    /// lost on power loss or an OS crash.
+    NormalWeaker,
+}
+
+/// The SQLite event log.
+#[derive(Debug, Clone)]
+pub struct SqliteBackend {
+    pool: SqlitePool,
+}
+
+impl SqliteBackend {
+    /// Opens (creating if needed) the database file and runs the embedded migrations.
+    pub async fn open(path: &Path, durability: SqliteDurability) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match durability {
+                SqliteDurability::Full => SqliteSynchronous::Full,
+                SqliteDurability::NormalWeaker => SqliteSynchronous::Normal,
+            })
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        Self::connect(options).await
+    }
+
+    /// Opens a database from a `sqlite:` URL.
+    pub async fn open_url(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10));
+        Self::connect(options).await
+    }
+
+    async fn connect(options: SqliteConnectOptions) -> Result<Self, StoreError> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        let mut migrator = sqlx::migrate!("./migrations/sqlite");
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for read models that live in the same database file.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).expect("positions and versions stay below 2^63")
+}
+
+fn event_from_row(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
+    let id: Vec<u8> = row.try_get("event_id")?;
+    let event_id = Uuid::from_slice(&id)
+        .map_err(|e| StoreError::Internal(format!("stored event id is not 16 bytes: {e}")))?;
+    let u = |name: &str| -> Result<u64, StoreError> {
+        let v: i64 = row.try_get(name)?;
+        u64::try_from(v).map_err(|_| StoreError::Internal(format!("negative {name}")))
+    };
+    Ok(StoredEvent {
+        position: u("position")?,
+        event_id,
+        aggregate_type: row.try_get("aggregate_type")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        aggregate_version: u("aggregate_version")?,
+        event_type: row.try_get("event_type")?,
+        schema_version: u32::try_from(u("schema_version")?)
+            .map_err(|_| StoreError::Internal("schema version out of range".into()))?,
+        occurred_at: row.try_get("occurred_at")?,
+        recorded_at: row.try_get("recorded_at")?,
+        payload: row.try_get("payload")?,
+        metadata: row.try_get("metadata")?,
+    })
+}
+
+fn hash_rows(rows: Vec<SqliteRow>) -> Result<Vec<(u64, Hash)>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            let idx: i64 = row.try_get(0)?;
+            let bytes: Vec<u8> = row.try_get(1)?;
+            let hash = Hash::from_slice(&bytes)
+                .map_err(|e| StoreError::Internal(format!("stored tree hash {idx}: {e}")))?;
+            Ok((idx as u64, hash))
+        })
+        .collect()
+}
+
+fn select_hashes(indexes: &[u64]) -> QueryBuilder<Sqlite> {
+    let mut q = QueryBuilder::new("SELECT idx, hash FROM tree_hashes WHERE idx IN (");
+    let mut list = q.separated(", ");
+    for i in indexes {
+        list.push_bind(to_i64(*i));
+    }
+    list.push_unseparated(")");
+    q
+}
+
+const SELECT_STREAM: &str = "SELECT * FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2 \
+     ORDER BY aggregate_version";
+
+struct SqliteAppend {
+    tx: Transaction<'static, Sqlite>,
+}
+
+#[async_trait]
+impl AppendTx for SqliteAppend {
+    async fn last_position(&mut self) -> Result<u64, StoreError> {
+        let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(last as u64)
+    }
+
+    async fn find_request(
+        &mut self,
+        principal: &str,
+        request_id: &str,
+    ) -> Result<Option<RequestRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT command_hash, outcome, recorded_at FROM command_requests \
+             WHERE principal = ?1 AND request_id = ?2",
+        )
+        .bind(principal)
+        .bind(request_id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.map(|r| {
+            Ok(RequestRecord {
+                principal: principal.to_owned(),
+                request_id: request_id.to_owned(),
+                command_hash: r.try_get(0)?,
+                outcome: r.try_get(1)?,
+                recorded_at: r.try_get(2)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn load_stream(
+        &mut self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(SELECT_STREAM)
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn read_tree_hashes(&mut self, indexes: &[u64]) -> Result<Vec<(u64, Hash)>, StoreError> {
+        if indexes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = select_hashes(indexes).build().fetch_all(&mut *self.tx).await?;
+        hash_rows(rows)
+    }
+
+    async fn insert(
+        &mut self,
+        events: &[StoredEvent],
+        requests: &[RequestRecord],
+        tree_hashes: &[(u64, Hash)],
+    ) -> Result<(), StoreError> {
+        for chunk in events.chunks(ROWS_PER_INSERT) {
+            let mut q = QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({EVENT_COLUMNS}) "));
+            q.push_values(chunk, |mut row, e| {
+                row.push_bind(to_i64(e.position))
+                    .push_bind(e.event_id.as_bytes().to_vec())
+                    .push_bind(e.aggregate_type.clone())
+                    .push_bind(e.aggregate_id.clone())
+                    .push_bind(to_i64(e.aggregate_version))
+                    .push_bind(e.event_type.clone())
+                    .push_bind(i64::from(e.schema_version))
+                    .push_bind(e.occurred_at.clone())
+                    .push_bind(e.recorded_at.clone())
+                    .push_bind(e.payload.clone())
+                    .push_bind(e.metadata.clone());
+            });
+            q.build().execute(&mut *self.tx).await?;
+        }
+        for chunk in requests.chunks(ROWS_PER_INSERT) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO command_requests (principal, request_id, command_hash, outcome, recorded_at) ",
+            );
+            q.push_values(chunk, |mut row, r| {
+                row.push_bind(r.principal.clone())
+                    .push_bind(r.request_id.clone())
+                    .push_bind(r.command_hash.clone())
+                    .push_bind(r.outcome.clone())
+                    .push_bind(r.recorded_at.clone());
+            });
+            q.build().execute(&mut *self.tx).await?;
+        }
+        for chunk in tree_hashes.chunks(ROWS_PER_INSERT * 4) {
+            let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO tree_hashes (idx, hash) ");
+            q.push_values(chunk, |mut row, (idx, hash)| {
+                row.push_bind(to_i64(*idx)).push_bind(hash.as_bytes().to_vec());
+            });
+            q.build().execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Backend for SqliteBackend {
+    async fn begin_append(&self) -> Result<Box<dyn AppendTx>, StoreError> {
+        // IMMEDIATE takes the database's write lock now, so that what the batch reads (the last
+        // position, streams, idempotency records) cannot change before it commits.
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(Box::new(SqliteAppend { tx }))
+    }
+
+    async fn head(&self) -> Result<u64, StoreError> {
+        let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(last as u64)
+    }
+
+    async fn read_range(&self, from: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM events WHERE position >= ?1 ORDER BY position LIMIT ?2")
+            .bind(to_i64(from))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn load_stream(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(SELECT_STREAM)
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn stream_exists(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<bool, StoreError> {
+        let found = sqlx::query(
+            "SELECT 1 FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2 \
+             AND aggregate_version = 1",
+        )
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    async fn read_tree_hashes(&self, indexes: &[u64]) -> Result<Vec<(u64, Hash)>, StoreError> {
+        if indexes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = select_hashes(indexes).build().fetch_all(&self.pool).await?;
+        hash_rows(rows)
+    }
+
+    async fn store_checkpoint(
+        &self,
+        tree_size: u64,
+        root: &Hash,
+        note: &str,
+        issued_at: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO checkpoints (tree_size, root_hash, note, issued_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (tree_size) DO NOTHING",
+        )
+        .bind(to_i64(tree_size))
+        .bind(root.as_bytes().to_vec())
+        .bind(note)
+        .bind(issued_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn checkpoint(&self, tree_size: Option<u64>) -> Result<Option<(u64, String)>, StoreError> {
+        let row = match tree_size {
+            Some(size) => {
+                sqlx::query("SELECT tree_size, note FROM checkpoints WHERE tree_size = ?1")
+                    .bind(to_i64(size))
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query("SELECT tree_size, note FROM checkpoints ORDER BY tree_size DESC LIMIT 1")
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+        };
+        row.map(|r| {
+            let size: i64 = r.try_get(0)?;
+            Ok((size as u64, r.try_get(1)?))
+        })
+        .transpose()
+    }
+}
