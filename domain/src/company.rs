@@ -189,7 +189,13 @@ mod tests {
             .given(vec![registered()])
             .when(change("Becamex IDC", "2025-05-01T00:00:00Z"))
             .inspect_result();
-        assert!(matches!(result, Err(DomainError::Rule { rule: "nothing_changed", .. })));
+        assert!(matches!(
+            result,
+            Err(DomainError::Rule {
+                rule: "nothing_changed",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -209,7 +215,10 @@ mod tests {
             .inspect_result();
         assert!(matches!(
             result,
-            Err(DomainError::Rule { rule: "business_time_goes_back", .. })
+            Err(DomainError::Rule {
+                rule: "business_time_goes_back",
+                ..
+            })
         ));
     }
 }

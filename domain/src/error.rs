@@ -23,10 +23,7 @@ pub enum DomainError {
     },
     /// A consistency rule refused the command (`FAILED_PRECONDITION`); `rule` is a stable code.
     #[error("{message}")]
-    Rule {
-        rule: &'static str,
-        message: String,
-    },
+    Rule { rule: &'static str, message: String },
     /// A field's value is malformed or impossible on its own (`INVALID_ARGUMENT`).
     #[error("{field}: {message}")]
     Invalid {

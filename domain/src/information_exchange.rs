@@ -154,7 +154,12 @@ pub struct InformationExchange {
 
 impl InformationExchange {
     /// Refuses a step unless the exchange exists and is open, and its time does not go back.
-    fn require_open(&self, id: Uuid, occurred_at: DateTime<Utc>, step: &str) -> Result<(), DomainError> {
+    fn require_open(
+        &self,
+        id: Uuid,
+        occurred_at: DateTime<Utc>,
+        step: &str,
+    ) -> Result<(), DomainError> {
         match self.status {
             ExchangeStatus::NotRequested => Err(DomainError::NotFound {
                 kind: AggregateKind::InformationExchange,
@@ -199,15 +204,24 @@ impl Aggregate for InformationExchange {
                     });
                 }
                 if event.from == event.to {
-                    return Err(DomainError::invalid("to", "a party cannot request information from itself"));
+                    return Err(DomainError::invalid(
+                        "to",
+                        "a party cannot request information from itself",
+                    ));
                 }
                 if event.due_at.is_some_and(|due| due <= occurred_at) {
-                    return Err(DomainError::invalid("due_at", "must be after the request's occurred_at"));
+                    return Err(DomainError::invalid(
+                        "due_at",
+                        "must be after the request's occurred_at",
+                    ));
                 }
-                deps.require("from.id", event.from.kind.aggregate(), event.from.id).await?;
-                deps.require("to.id", event.to.kind.aggregate(), event.to.id).await?;
+                deps.require("from.id", event.from.kind.aggregate(), event.from.id)
+                    .await?;
+                deps.require("to.id", event.to.kind.aggregate(), event.to.id)
+                    .await?;
                 if let Some(park_id) = event.park_id {
-                    deps.require("park_id", AggregateKind::Park, park_id).await?;
+                    deps.require("park_id", AggregateKind::Park, park_id)
+                        .await?;
                 }
                 (occurred_at, event.into())
             }
@@ -377,7 +391,10 @@ mod tests {
                 event: request(),
             })
             .inspect_result();
-        assert!(matches!(result, Err(DomainError::UnknownReference { field: "to.id", .. })));
+        assert!(matches!(
+            result,
+            Err(DomainError::UnknownReference { field: "to.id", .. })
+        ));
     }
 
     #[test]
@@ -386,7 +403,13 @@ mod tests {
             .given(vec![requested(), withdrawn()])
             .when(provide("2025-05-03T02:00:00Z"))
             .inspect_result();
-        assert!(matches!(result, Err(DomainError::Rule { rule: "exchange_withdrawn", .. })));
+        assert!(matches!(
+            result,
+            Err(DomainError::Rule {
+                rule: "exchange_withdrawn",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -397,7 +420,10 @@ mod tests {
             .inspect_result();
         assert!(matches!(
             result,
-            Err(DomainError::Rule { rule: "business_time_goes_back", .. })
+            Err(DomainError::Rule {
+                rule: "business_time_goes_back",
+                ..
+            })
         ));
     }
 
@@ -411,7 +437,13 @@ mod tests {
                 event: ExchangeClosed { note: None },
             })
             .inspect_result();
-        assert!(matches!(result, Err(DomainError::Rule { rule: "exchange_unanswered", .. })));
+        assert!(matches!(
+            result,
+            Err(DomainError::Rule {
+                rule: "exchange_unanswered",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -427,7 +459,13 @@ mod tests {
             .given(vec![requested()])
             .when(clarify.clone())
             .inspect_result();
-        assert!(matches!(result, Err(DomainError::Rule { rule: "nothing_to_clarify", .. })));
+        assert!(matches!(
+            result,
+            Err(DomainError::Rule {
+                rule: "nothing_to_clarify",
+                ..
+            })
+        ));
 
         TestFramework::<InformationExchange>::with(no_deps())
             .given(vec![requested(), answered()])
@@ -461,6 +499,12 @@ mod tests {
                 event: req,
             })
             .inspect_result();
-        assert!(matches!(result, Err(DomainError::Invalid { field: "due_at", .. })));
+        assert!(matches!(
+            result,
+            Err(DomainError::Invalid {
+                field: "due_at",
+                ..
+            })
+        ));
     }
 }

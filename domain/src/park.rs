@@ -99,7 +99,9 @@ fn extends(
     match timeline.last() {
         Some((last, _)) if effective_from <= *last => Err(DomainError::rule(
             rule,
-            format!("a {what} effective from {effective_from} must come after the latest one, effective from {last}"),
+            format!(
+                "a {what} effective from {effective_from} must come after the latest one, effective from {last}"
+            ),
         )),
         _ => Ok(()),
     }
@@ -182,8 +184,12 @@ impl Aggregate for Park {
                 event,
             } => {
                 self.require(park_id, occurred_at)?;
-                deps.require("company_id", AggregateKind::InfrastructureCompany, event.company_id)
-                    .await?;
+                deps.require(
+                    "company_id",
+                    AggregateKind::InfrastructureCompany,
+                    event.company_id,
+                )
+                .await?;
                 extends(
                     &self.companies,
                     event.effective_from,
@@ -295,7 +301,10 @@ mod tests {
             .inspect_result();
         assert!(matches!(
             result,
-            Err(DomainError::UnknownReference { field: "authority_id", .. })
+            Err(DomainError::UnknownReference {
+                field: "authority_id",
+                ..
+            })
         ));
     }
 
@@ -304,13 +313,19 @@ mod tests {
         let result = TestFramework::<Park>::with(authorities())
             .given(vec![
                 registered(),
-                Timed::new(at("2025-04-11T04:00:00Z"), jurisdiction(BOARD, "2025-07-28")),
+                Timed::new(
+                    at("2025-04-11T04:00:00Z"),
+                    jurisdiction(BOARD, "2025-07-28"),
+                ),
             ])
             .when(assign(CITY_BOARD, "2025-07-01", "2025-08-01T04:00:00Z"))
             .inspect_result();
         assert!(matches!(
             result,
-            Err(DomainError::Rule { rule: "jurisdiction_not_after_latest", .. })
+            Err(DomainError::Rule {
+                rule: "jurisdiction_not_after_latest",
+                ..
+            })
         ));
     }
 
@@ -318,11 +333,20 @@ mod tests {
     fn a_park_answers_who_had_jurisdiction_on_a_date() {
         let mut park = Park::default();
         park.apply(registered());
-        park.apply(Timed::new(at("2025-04-11T04:00:00Z"), jurisdiction(BOARD, "2006-01-01")));
-        park.apply(Timed::new(at("2025-08-01T04:00:00Z"), jurisdiction(CITY_BOARD, "2025-07-28")));
+        park.apply(Timed::new(
+            at("2025-04-11T04:00:00Z"),
+            jurisdiction(BOARD, "2006-01-01"),
+        ));
+        park.apply(Timed::new(
+            at("2025-08-01T04:00:00Z"),
+            jurisdiction(CITY_BOARD, "2025-07-28"),
+        ));
         assert_eq!(park.jurisdiction_at(date("2005-12-31")), None);
         assert_eq!(park.jurisdiction_at(date("2025-07-27")), Some(id(BOARD)));
-        assert_eq!(park.jurisdiction_at(date("2025-07-28")), Some(id(CITY_BOARD)));
+        assert_eq!(
+            park.jurisdiction_at(date("2025-07-28")),
+            Some(id(CITY_BOARD))
+        );
     }
 
     #[test]
@@ -332,7 +356,10 @@ mod tests {
             effective_from: date("2006-01-01"),
         };
         let result = TestFramework::<Park>::with(authorities())
-            .given(vec![registered(), Timed::new(at("2025-04-11T04:00:00Z"), assigned)])
+            .given(vec![
+                registered(),
+                Timed::new(at("2025-04-11T04:00:00Z"), assigned),
+            ])
             .when(ParkCommand::AssignCompany {
                 park_id: id(PARK),
                 occurred_at: at("2025-05-11T04:00:00Z"),
@@ -342,7 +369,13 @@ mod tests {
                 },
             })
             .inspect_result();
-        assert!(matches!(result, Err(DomainError::Rule { rule: "company_unchanged", .. })));
+        assert!(matches!(
+            result,
+            Err(DomainError::Rule {
+                rule: "company_unchanged",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -144,9 +144,13 @@ impl Aggregate for Tenant {
                     });
                 }
                 if event.vsic_codes.is_empty() {
-                    return Err(DomainError::invalid("vsic_codes", "at least one VSIC code is required"));
+                    return Err(DomainError::invalid(
+                        "vsic_codes",
+                        "at least one VSIC code is required",
+                    ));
                 }
-                deps.require("park_id", AggregateKind::Park, event.park_id).await?;
+                deps.require("park_id", AggregateKind::Park, event.park_id)
+                    .await?;
                 sink.write(Timed::new(occurred_at, event), self).await;
             }
             TenantCommand::RecordPermit {
@@ -156,12 +160,18 @@ impl Aggregate for Tenant {
             } => {
                 self.require(tenant_id, occurred_at)?;
                 if event.valid_to.is_some_and(|to| to < event.valid_from) {
-                    return Err(DomainError::invalid("valid_to", "must not be before valid_from"));
+                    return Err(DomainError::invalid(
+                        "valid_to",
+                        "must not be before valid_from",
+                    ));
                 }
                 if self.permits.iter().any(|p| p.permit_no == event.permit_no) {
                     return Err(DomainError::rule(
                         "permit_already_recorded",
-                        format!("permit {} is already recorded for this tenant", event.permit_no),
+                        format!(
+                            "permit {} is already recorded for this tenant",
+                            event.permit_no
+                        ),
                     ));
                 }
                 sink.write(Timed::new(occurred_at, event), self).await;
@@ -172,10 +182,17 @@ impl Aggregate for Tenant {
                 event,
             } => {
                 self.require(tenant_id, occurred_at)?;
-                if self.commitments.iter().any(|c| c.commitment_id == event.commitment_id) {
+                if self
+                    .commitments
+                    .iter()
+                    .any(|c| c.commitment_id == event.commitment_id)
+                {
                     return Err(DomainError::rule(
                         "commitment_already_recorded",
-                        format!("commitment {} is already recorded for this tenant", event.commitment_id),
+                        format!(
+                            "commitment {} is already recorded for this tenant",
+                            event.commitment_id
+                        ),
                     ));
                 }
                 sink.write(Timed::new(occurred_at, event), self).await;
@@ -197,7 +214,9 @@ impl Aggregate for Tenant {
                 if i64::from(local.year()) <= i64::from(year) {
                     return Err(DomainError::rule(
                         "report_period_not_over",
-                        format!("the report for {year} covers until 31 December {year}; it cannot be submitted on {local}"),
+                        format!(
+                            "the report for {year} covers until 31 December {year}; it cannot be submitted on {local}"
+                        ),
                     ));
                 }
                 if self.reports.iter().any(|r| r.year == year) {
@@ -312,7 +331,10 @@ mod tests {
             .inspect_result();
         assert!(matches!(
             result,
-            Err(DomainError::UnknownReference { field: "park_id", .. })
+            Err(DomainError::UnknownReference {
+                field: "park_id",
+                ..
+            })
         ));
     }
 
@@ -364,7 +386,10 @@ mod tests {
             .inspect_result();
         assert!(matches!(
             result,
-            Err(DomainError::Rule { rule: "report_period_not_over", .. })
+            Err(DomainError::Rule {
+                rule: "report_period_not_over",
+                ..
+            })
         ));
     }
 
@@ -383,7 +408,10 @@ mod tests {
             .inspect_result();
         assert!(matches!(
             result,
-            Err(DomainError::Rule { rule: "annual_report_already_submitted", .. })
+            Err(DomainError::Rule {
+                rule: "annual_report_already_submitted",
+                ..
+            })
         ));
     }
 
@@ -400,7 +428,10 @@ mod tests {
             .inspect_result();
         assert!(matches!(
             result,
-            Err(DomainError::Invalid { field: "submitted_on", .. })
+            Err(DomainError::Invalid {
+                field: "submitted_on",
+                ..
+            })
         ));
     }
 
@@ -419,6 +450,12 @@ mod tests {
                 },
             })
             .inspect_result();
-        assert!(matches!(result, Err(DomainError::Invalid { field: "valid_to", .. })));
+        assert!(matches!(
+            result,
+            Err(DomainError::Invalid {
+                field: "valid_to",
+                ..
+            })
+        ));
     }
 }

@@ -100,7 +100,8 @@ impl ParkCode {
         let s = raw.trim();
         let ok = !s.is_empty()
             && s.len() <= 32
-            && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+            && s.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
             && !s.starts_with('-');
         if !ok {
             return err(format!(
@@ -153,7 +154,11 @@ impl VsicCode {
 
     /// The classification level: 1 for a section letter, otherwise the number of digits.
     pub fn level(&self) -> usize {
-        if self.code.len() == 1 { 1 } else { self.code.len() }
+        if self.code.len() == 1 {
+            1
+        } else {
+            self.code.len()
+        }
     }
 }
 
@@ -241,7 +246,10 @@ mod tests {
 
     #[test]
     fn text_is_trimmed_and_bounded() {
-        assert_eq!(Text::name("  KCN Đồng An ").unwrap().as_str(), "KCN Đồng An");
+        assert_eq!(
+            Text::name("  KCN Đồng An ").unwrap().as_str(),
+            "KCN Đồng An"
+        );
         assert!(Text::name("   ").is_err());
         assert!(Text::parse("abcd", 3).is_err());
         assert!(Text::name("a\u{0}b").is_err());

@@ -64,8 +64,11 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         aggregate_id: &str,
     ) -> Result<Vec<StoredEvent>, StoreError>;
     /// Whether an aggregate has at least one event.
-    async fn stream_exists(&self, aggregate_type: &str, aggregate_id: &str)
-    -> Result<bool, StoreError>;
+    async fn stream_exists(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<bool, StoreError>;
     /// Stored tree hashes by index, in one read.
     async fn read_tree_hashes(&self, indexes: &[u64]) -> Result<Vec<(u64, Hash)>, StoreError>;
     /// Stores a signed checkpoint (idempotent per tree size).
@@ -77,5 +80,6 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         issued_at: &str,
     ) -> Result<(), StoreError>;
     /// The stored checkpoint note for a tree size, or the latest one.
-    async fn checkpoint(&self, tree_size: Option<u64>) -> Result<Option<(u64, String)>, StoreError>;
+    async fn checkpoint(&self, tree_size: Option<u64>)
+    -> Result<Option<(u64, String)>, StoreError>;
 }

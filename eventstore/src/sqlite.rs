@@ -191,7 +191,10 @@ impl AppendTx for SqliteAppend {
         if indexes.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = select_hashes(indexes).build().fetch_all(&mut *self.tx).await?;
+        let rows = select_hashes(indexes)
+            .build()
+            .fetch_all(&mut *self.tx)
+            .await?;
         hash_rows(rows)
     }
 
@@ -202,7 +205,8 @@ impl AppendTx for SqliteAppend {
         tree_hashes: &[(u64, Hash)],
     ) -> Result<(), StoreError> {
         for chunk in events.chunks(ROWS_PER_INSERT) {
-            let mut q = QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({EVENT_COLUMNS}) "));
+            let mut q =
+                QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({EVENT_COLUMNS}) "));
             q.push_values(chunk, |mut row, e| {
                 row.push_bind(to_i64(e.position))
                     .push_bind(e.event_id.as_bytes().to_vec())
@@ -234,7 +238,8 @@ impl AppendTx for SqliteAppend {
         for chunk in tree_hashes.chunks(ROWS_PER_INSERT * 4) {
             let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO tree_hashes (idx, hash) ");
             q.push_values(chunk, |mut row, (idx, hash)| {
-                row.push_bind(to_i64(*idx)).push_bind(hash.as_bytes().to_vec());
+                row.push_bind(to_i64(*idx))
+                    .push_bind(hash.as_bytes().to_vec());
             });
             q.build().execute(&mut *self.tx).await?;
         }
@@ -264,11 +269,12 @@ impl Backend for SqliteBackend {
     }
 
     async fn read_range(&self, from: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM events WHERE position >= ?1 ORDER BY position LIMIT ?2")
-            .bind(to_i64(from))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT * FROM events WHERE position >= ?1 ORDER BY position LIMIT ?2")
+                .bind(to_i64(from))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(event_from_row).collect()
     }
 
@@ -329,7 +335,10 @@ impl Backend for SqliteBackend {
         Ok(())
     }
 
-    async fn checkpoint(&self, tree_size: Option<u64>) -> Result<Option<(u64, String)>, StoreError> {
+    async fn checkpoint(
+        &self,
+        tree_size: Option<u64>,
+    ) -> Result<Option<(u64, String)>, StoreError> {
         let row = match tree_size {
             Some(size) => {
                 sqlx::query("SELECT tree_size, note FROM checkpoints WHERE tree_size = ?1")
@@ -338,9 +347,11 @@ impl Backend for SqliteBackend {
                     .await?
             }
             None => {
-                sqlx::query("SELECT tree_size, note FROM checkpoints ORDER BY tree_size DESC LIMIT 1")
-                    .fetch_optional(&self.pool)
-                    .await?
+                sqlx::query(
+                    "SELECT tree_size, note FROM checkpoints ORDER BY tree_size DESC LIMIT 1",
+                )
+                .fetch_optional(&self.pool)
+                .await?
             }
         };
         row.map(|r| {

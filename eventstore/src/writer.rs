@@ -40,8 +40,9 @@ pub struct Decision {
 }
 
 /// Decides a command given the aggregate id and its events so far (committed and earlier in the batch).
-pub type Decide =
-    Box<dyn FnOnce(Uuid, Vec<StoredEvent>) -> BoxFuture<'static, Result<Decision, StoreError>> + Send>;
+pub type Decide = Box<
+    dyn FnOnce(Uuid, Vec<StoredEvent>) -> BoxFuture<'static, Result<Decision, StoreError>> + Send,
+>;
 
 /// Which aggregate a command addresses.
 #[derive(Debug, Clone, Copy)]
@@ -131,8 +132,17 @@ async fn run_batch(
     };
     let mut replies = Vec::with_capacity(size);
     for job in jobs {
-        let result = decide_one(tx.as_mut(), &mut batch, job.aggregate_type, job.target,
-            job.expected_version, &job.command_hash, &job.context, job.decide).await;
+        let result = decide_one(
+            tx.as_mut(),
+            &mut batch,
+            job.aggregate_type,
+            job.target,
+            job.expected_version,
+            &job.command_hash,
+            &job.context,
+            job.decide,
+        )
+        .await;
         replies.push((job.reply, result));
     }
 
@@ -183,7 +193,8 @@ async fn commit(
     let needed = tree::indexes_for_append(old_size).map_err(internal)?;
     let stored: HashMap<u64, Hash> = tx.read_tree_hashes(&needed).await?.into_iter().collect();
     let appended = tree::append(old_size, &leaves, &stored).map_err(internal)?;
-    tx.insert(&batch.events, &batch.requests, &appended.hashes).await?;
+    tx.insert(&batch.events, &batch.requests, &appended.hashes)
+        .await?;
     tx.commit().await?;
     Ok(appended.root)
 }

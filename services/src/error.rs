@@ -1,0 +1,138 @@
+//! The error table: every failure of the command and query paths is mapped to a gRPC status here, once,
+//! with `google.rpc` details a caller can act on. Internal details are logged, not sent.
+
+use std::collections::HashMap;
+
+use kcn_domain::DomainError;
+use kcn_eventstore::StoreError;
+use kcn_projections::ProjectionError;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+/// The `google.rpc.ErrorInfo` domain of this service's errors.
+pub const ERROR_DOMAIN: &str = "kcn-ledger";
+
+/// `INVALID_ARGUMENT` listing every malformed field.
+pub fn invalid(violations: Vec<FieldViolation>) -> Status {
+    let message = violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Status::with_error_details(
+        Code::InvalidArgument,
+        format!("invalid request: {message}"),
+        ErrorDetails::with_bad_request(violations),
+    )
+}
+
+/// Maps a domain refusal to its status.
+pub fn domain(e: DomainError) -> Status {
+    let message = e.to_string();
+    match e {
+        DomainError::Invalid { field, message: m } => invalid(vec![FieldViolation::new(field, m)]),
+        DomainError::NotFound { kind, id } => Status::with_error_details(
+            Code::NotFound,
+            message,
+            ErrorDetails::with_resource_info(
+                kind.as_str(),
+                id.to_string(),
+                "",
+                "no such aggregate",
+            ),
+        ),
+        DomainError::AlreadyExists { kind, id } => Status::with_error_details(
+            Code::FailedPrecondition,
+            message.clone(),
+            ErrorDetails::with_precondition_failure_violation(
+                "AGGREGATE_EXISTS",
+                format!("{kind}/{id}"),
+                message,
+            ),
+        ),
+        DomainError::UnknownReference { field, kind, id } => Status::with_error_details(
+            Code::FailedPrecondition,
+            message.clone(),
+            ErrorDetails::with_precondition_failure_violation(
+                "UNKNOWN_REFERENCE",
+                format!("{field}: {kind}/{id}"),
+                message,
+            ),
+        ),
+        DomainError::Rule { rule, message } => Status::with_error_details(
+            Code::FailedPrecondition,
+            message.clone(),
+            ErrorDetails::with_precondition_failure_violation(rule.to_uppercase(), rule, message),
+        ),
+        DomainError::Lookup(detail) => unavailable(&detail),
+    }
+}
+
+fn unavailable(detail: &str) -> Status {
+    tracing::warn!(detail, "store unavailable");
+    Status::with_error_details(
+        Code::Unavailable,
+        "the ledger's store is unavailable; retry with the same request_id",
+        ErrorDetails::with_retry_info(Some(std::time::Duration::from_secs(1))),
+    )
+}
+
+fn internal(detail: &str) -> Status {
+    tracing::error!(detail, "internal error");
+    Status::internal("internal error; it has been logged")
+}
+
+/// Maps a store failure to its status.
+pub fn store(e: StoreError) -> Status {
+    match e {
+        StoreError::Domain(d) => domain(d),
+        StoreError::Conflict {
+            aggregate_type,
+            aggregate_id,
+            expected,
+            actual,
+        } => {
+            let message = format!(
+                "{aggregate_type} {aggregate_id} is at version {actual}, not the expected {expected}; \
+                 read it again and decide on the fresh state"
+            );
+            let metadata = HashMap::from([
+                ("aggregate_type".to_owned(), aggregate_type),
+                ("aggregate_id".to_owned(), aggregate_id.to_string()),
+                ("expected_version".to_owned(), expected.to_string()),
+                ("actual_version".to_owned(), actual.to_string()),
+            ]);
+            Status::with_error_details(
+                Code::Aborted,
+                message,
+                ErrorDetails::with_error_info("VERSION_CONFLICT", ERROR_DOMAIN, metadata),
+            )
+        }
+        StoreError::RequestIdReused { request_id } => Status::with_error_details(
+            Code::AlreadyExists,
+            format!(
+                "request_id {request_id:?} was already used for a different command; use a new request_id for a new command"
+            ),
+            ErrorDetails::with_error_info(
+                "REQUEST_ID_REUSED",
+                ERROR_DOMAIN,
+                HashMap::from([("request_id".to_owned(), request_id)]),
+            ),
+        ),
+        StoreError::Unavailable(detail) => unavailable(&detail),
+        StoreError::Internal(detail) => internal(&detail),
+    }
+}
+
+/// Maps a read-side failure to its status.
+pub fn projection(e: ProjectionError) -> Status {
+    match e {
+        ProjectionError::NotCaughtUp { .. } => Status::with_error_details(
+            Code::Unavailable,
+            e.to_string(),
+            ErrorDetails::with_retry_info(Some(std::time::Duration::from_millis(200))),
+        ),
+        ProjectionError::Store(s) => store(s),
+        ProjectionError::Apply { .. } => internal(&e.to_string()),
+    }
+}

@@ -1,0 +1,183 @@
+//! The gRPC edge of kcn-ledger. This is the one crate that knows the wire: it converts requests into
+//! validated domain commands (`TryFrom`-style parsing in [`fields`]), hands them to the event store,
+//! and maps every outcome and failure once ([`error`]). A method is a few lines: parse, call, map.
+
+pub mod audit;
+pub mod error;
+pub mod exchange;
+pub mod fields;
+pub mod registry;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use kcn_domain::LedgerAggregate;
+use kcn_domain::time::Clock;
+use kcn_eventstore::{Actor, CommandContext, EventStore, Outcome, Source, Target};
+use kcn_projections::ReadModels;
+use serde::Serialize;
+use tonic::Status;
+use uuid::Uuid;
+
+use crate::fields::Fields;
+
+/// The generated code of the public contract, `proto/kcn/ledger/v1`.
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod proto {
+    tonic::include_proto!("kcn.ledger.v1");
+
+    /// The encoded descriptors of every file of the contract, for server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/kcn_descriptor.bin"));
+}
+
+/// What every service needs: the log, the read models, the clock and who acts.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    pub store: EventStore,
+    pub read: ReadModels,
+    pub clock: Arc<dyn Clock>,
+    /// How far in the future an `occurred_at` may lie (clock skew between systems).
+    pub max_future_skew: chrono::Duration,
+    /// The actor every event records until callers authenticate.
+    pub actor: Actor,
+}
+
+/// A command's parsed header.
+#[derive(Debug, Clone)]
+pub struct Header {
+    pub occurred_at: DateTime<Utc>,
+    pub expected_version: Option<u64>,
+    pub context: CommandContext,
+}
+
+impl Ledger {
+    /// Parses and validates a command header; violations are named `header.<field>`.
+    pub fn header(&self, header: Option<&proto::CommandHeader>, f: &mut Fields) -> Option<Header> {
+        let Some(h) = header else {
+            f.violation("header", "is required (request_id and occurred_at)");
+            return None;
+        };
+        let request_id = f.check("header.request_id", fields::token(&h.request_id, true));
+        let correlation_id = f.check(
+            "header.correlation_id",
+            fields::token(&h.correlation_id, false),
+        );
+        let causation_id = f.check("header.causation_id", fields::token(&h.causation_id, false));
+        let source_system = f.check(
+            "header.source_system",
+            fields::token(&h.source_system, false),
+        );
+        let source_message_id = f.check(
+            "header.source_message_id",
+            fields::token(&h.source_message_id, false),
+        );
+        let occurred_at = match &h.occurred_at {
+            None => {
+                f.violation("header.occurred_at", "is required: when the act happened");
+                None
+            }
+            Some(ts) => f.check("header.occurred_at", fields::instant(ts)),
+        };
+        if let Some(t) = occurred_at {
+            let limit = self.clock.now() + self.max_future_skew;
+            if t > limit {
+                f.violation(
+                    "header.occurred_at",
+                    format!("{t} lies in the future (the server allows up to {limit})"),
+                );
+            }
+        }
+        if source_message_id.as_ref().is_some_and(Option::is_some)
+            && source_system.as_ref().is_some_and(Option::is_none)
+        {
+            f.violation(
+                "header.source_system",
+                "is required when source_message_id is given",
+            );
+        }
+        let request_id = request_id??;
+        Some(Header {
+            occurred_at: occurred_at?,
+            expected_version: h.expected_version,
+            context: CommandContext {
+                actor: self.actor.clone(),
+                request_id,
+                correlation_id: correlation_id?,
+                causation_id: causation_id?,
+                source: source_system?.map(|system| Source {
+                    system,
+                    message_id: source_message_id.flatten(),
+                }),
+            },
+        })
+    }
+
+    /// Runs a command through the log and maps its outcome.
+    pub async fn run<A, F>(
+        &self,
+        target: Target,
+        header: Header,
+        build: F,
+    ) -> Result<proto::CommandOutcome, Status>
+    where
+        A: LedgerAggregate + Clone + 'static,
+        A::Command: Serialize + Send + 'static,
+        F: Fn(Uuid) -> A::Command + Send + Sync + 'static,
+    {
+        let outcome = self
+            .store
+            .execute::<A, F>(target, header.expected_version, build, header.context)
+            .await
+            .map_err(error::store)?;
+        tracing::info!(
+            aggregate_type = %outcome.aggregate_type,
+            aggregate_id = %outcome.aggregate_id,
+            first_position = outcome.first_position,
+            last_position = outcome.last_position,
+            replayed = outcome.replayed,
+            breaches = outcome.breaches.len(),
+            "command committed"
+        );
+        Ok(outcome_to_proto(outcome))
+    }
+
+    /// Loads an aggregate for a `Get`, or `NOT_FOUND`.
+    pub async fn get<A: LedgerAggregate>(
+        &self,
+        field: &str,
+        raw_id: &str,
+    ) -> Result<(Uuid, A, u64), Status> {
+        let mut f = Fields::default();
+        let id = f.check(field, fields::uuid(raw_id));
+        f.finish()?;
+        take!(id);
+        match self.store.load::<A>(id).await.map_err(error::store)? {
+            Some((aggregate, version)) => Ok((id, aggregate, version)),
+            None => Err(error::domain(kcn_domain::DomainError::NotFound {
+                kind: A::KIND,
+                id,
+            })),
+        }
+    }
+}
+
+fn outcome_to_proto(o: Outcome) -> proto::CommandOutcome {
+    proto::CommandOutcome {
+        aggregate_type: o.aggregate_type,
+        aggregate_id: o.aggregate_id.to_string(),
+        first_position: o.first_position,
+        last_position: o.last_position,
+        aggregate_version: o.aggregate_version,
+        event_ids: o.event_ids.iter().map(Uuid::to_string).collect(),
+        breaches: o
+            .breaches
+            .into_iter()
+            .map(|b| proto::Breach {
+                limit: b.limit,
+                detail: b.detail,
+            })
+            .collect(),
+        replayed: o.replayed,
+    }
+}

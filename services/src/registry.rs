@@ -1,0 +1,575 @@
+//! The registry service: authorities, infrastructure companies, parks and tenants.
+
+use kcn_domain::authority::{Authority, AuthorityCommand, AuthorityEstablished, AuthorityKind};
+use kcn_domain::company::{CompanyCommand, CompanyRegistered, InfrastructureCompany};
+use kcn_domain::park::{
+    InfrastructureCompanyAssigned, JurisdictionAssigned, Park, ParkCommand, ParkRegistered,
+};
+use kcn_domain::tenant::{
+    EnvironmentalCommitmentRecorded, EnvironmentalPermitRecorded, Tenant, TenantCommand,
+    TenantRegistered,
+};
+use kcn_domain::values::{Decimal, EnterpriseCode, ParkCode, Text, ValueError, VsicCode};
+use kcn_eventstore::Target;
+use tonic::{Request, Response, Status};
+
+use crate::fields::{self, Fields};
+use crate::proto::{self, registry_service_server::RegistryService};
+use crate::{Ledger, take};
+
+/// The tonic service over a [`Ledger`].
+#[derive(Debug, Clone)]
+pub struct Registry(pub Ledger);
+
+fn authority_kind(raw: i32) -> Result<AuthorityKind, ValueError> {
+    use proto::AuthorityKind as P;
+    match P::try_from(raw) {
+        Ok(P::IndustrialParksBoard) => Ok(AuthorityKind::IndustrialParksBoard),
+        Ok(P::ExportProcessingAndIndustrialZonesBoard) => {
+            Ok(AuthorityKind::ExportProcessingAndIndustrialZonesBoard)
+        }
+        Ok(P::PeoplesCommittee) => Ok(AuthorityKind::PeoplesCommittee),
+        Ok(P::EnvironmentDepartment) => Ok(AuthorityKind::EnvironmentDepartment),
+        Ok(P::Other) => Ok(AuthorityKind::Other),
+        Ok(P::Unspecified) | Err(_) => {
+            Err(ValueError("must be a known AUTHORITY_KIND_* value".into()))
+        }
+    }
+}
+
+fn authority_kind_to_proto(k: AuthorityKind) -> proto::AuthorityKind {
+    use proto::AuthorityKind as P;
+    match k {
+        AuthorityKind::IndustrialParksBoard => P::IndustrialParksBoard,
+        AuthorityKind::ExportProcessingAndIndustrialZonesBoard => {
+            P::ExportProcessingAndIndustrialZonesBoard
+        }
+        AuthorityKind::PeoplesCommittee => P::PeoplesCommittee,
+        AuthorityKind::EnvironmentDepartment => P::EnvironmentDepartment,
+        AuthorityKind::Other => P::Other,
+    }
+}
+
+/// Text that may be left empty.
+fn optional_text(raw: &str, max: usize) -> Result<Option<Text>, ValueError> {
+    if raw.trim().is_empty() {
+        Ok(None)
+    } else {
+        Text::parse(raw, max).map(Some)
+    }
+}
+
+fn outcome<T>(
+    make: impl FnOnce(Option<proto::CommandOutcome>) -> T,
+    o: proto::CommandOutcome,
+) -> Response<T> {
+    Response::new(make(Some(o)))
+}
+
+#[tonic::async_trait]
+impl RegistryService for Registry {
+    async fn establish_authority(
+        &self,
+        request: Request<proto::EstablishAuthorityRequest>,
+    ) -> Result<Response<proto::EstablishAuthorityResponse>, Status> {
+        let r = request.into_inner();
+        let mut f = Fields::default();
+        let header = self.0.header(r.header.as_ref(), &mut f);
+        let name = f.check("name", Text::name(&r.name));
+        let kind = f.check("kind", authority_kind(r.kind));
+        let jurisdiction = f.check("jurisdiction", Text::name(&r.jurisdiction));
+        let decision_no = f.check("decision_no", Text::parse(&r.decision_no, 100));
+        let effective_from = f.check("effective_from", fields::date(&r.effective_from));
+        f.finish()?;
+        take!(
+            header,
+            name,
+            kind,
+            jurisdiction,
+            decision_no,
+            effective_from
+        );
+        let occurred_at = header.occurred_at;
+        let event = AuthorityEstablished {
+            name,
+            kind,
+            jurisdiction,
+            decision_no,
+            effective_from,
+        };
+        let o = self
+            .0
+            .run::<Authority, _>(Target::New, header, move |authority_id| {
+                AuthorityCommand::Establish {
+                    authority_id,
+                    occurred_at,
+                    event: event.clone(),
+                }
+            })
+            .await?;
+        Ok(outcome(
+            |outcome| proto::EstablishAuthorityResponse { outcome },
+            o,
+        ))
+    }
+
+    async fn get_authority(
+        &self,
+        request: Request<proto::GetAuthorityRequest>,
+    ) -> Result<Response<proto::GetAuthorityResponse>, Status> {
+        let r = request.into_inner();
+        let (id, a, version) = self
+            .0
+            .get::<Authority>("authority_id", &r.authority_id)
+            .await?;
+        let established = a.established.map(|e| proto::AuthorityEstablished {
+            name: e.name.to_string(),
+            kind: authority_kind_to_proto(e.kind) as i32,
+            jurisdiction: e.jurisdiction.to_string(),
+            decision_no: e.decision_no.to_string(),
+            effective_from: e.effective_from.to_string(),
+        });
+        Ok(Response::new(proto::GetAuthorityResponse {
+            authority_id: id.to_string(),
+            version,
+            established,
+        }))
+    }
+
+    async fn register_company(
+        &self,
+        request: Request<proto::RegisterCompanyRequest>,
+    ) -> Result<Response<proto::RegisterCompanyResponse>, Status> {
+        let r = request.into_inner();
+        let mut f = Fields::default();
+        let header = self.0.header(r.header.as_ref(), &mut f);
+        let enterprise_code = f.check("enterprise_code", EnterpriseCode::parse(&r.enterprise_code));
+        let name = f.check("name", Text::name(&r.name));
+        let address = f.check("address", optional_text(&r.address, 500));
+        f.finish()?;
+        take!(header, enterprise_code, name, address);
+        let occurred_at = header.occurred_at;
+        let event = CompanyRegistered {
+            enterprise_code,
+            name,
+            address,
+        };
+        let o = self
+            .0
+            .run::<InfrastructureCompany, _>(Target::New, header, move |company_id| {
+                CompanyCommand::Register {
+                    company_id,
+                    occurred_at,
+                    event: event.clone(),
+                }
+            })
+            .await?;
+        Ok(outcome(
+            |outcome| proto::RegisterCompanyResponse { outcome },
+            o,
+        ))
+    }
+
+    async fn change_company_details(
+        &self,
+        request: Request<proto::ChangeCompanyDetailsRequest>,
+    ) -> Result<Response<proto::ChangeCompanyDetailsResponse>, Status> {
+        let r = request.into_inner();
+        let mut f = Fields::default();
+        let header = self.0.header(r.header.as_ref(), &mut f);
+        let company_id = f.check("company_id", fields::uuid(&r.company_id));
+        let name = f.check("name", r.name.as_deref().map(Text::name).transpose());
+        let address = f.check(
+            "address",
+            r.address
+                .as_deref()
+                .map(|a| Text::parse(a, 500))
+                .transpose(),
+        );
+        if r.name.is_none() && r.address.is_none() {
+            f.violation("name", "give at least one of name and address");
+        }
+        f.finish()?;
+        take!(header, company_id, name, address);
+        let occurred_at = header.occurred_at;
+        let o = self
+            .0
+            .run::<InfrastructureCompany, _>(
+                Target::Existing(company_id),
+                header,
+                move |company_id| CompanyCommand::ChangeDetails {
+                    company_id,
+                    occurred_at,
+                    name: name.clone(),
+                    address: address.clone(),
+                },
+            )
+            .await?;
+        Ok(outcome(
+            |outcome| proto::ChangeCompanyDetailsResponse { outcome },
+            o,
+        ))
+    }
+
+    async fn get_company(
+        &self,
+        request: Request<proto::GetCompanyRequest>,
+    ) -> Result<Response<proto::GetCompanyResponse>, Status> {
+        let r = request.into_inner();
+        let (id, c, version) = self
+            .0
+            .get::<InfrastructureCompany>("company_id", &r.company_id)
+            .await?;
+        let reg = c
+            .registered
+            .ok_or_else(|| Status::internal("registered company without registration"))?;
+        Ok(Response::new(proto::GetCompanyResponse {
+            company_id: id.to_string(),
+            version,
+            enterprise_code: reg.enterprise_code.as_str().to_owned(),
+            name: reg.name.to_string(),
+            address: reg.address.map(|a| a.to_string()).unwrap_or_default(),
+        }))
+    }
+
+    async fn register_park(
+        &self,
+        request: Request<proto::RegisterParkRequest>,
+    ) -> Result<Response<proto::RegisterParkResponse>, Status> {
+        let r = request.into_inner();
+        let mut f = Fields::default();
+        let header = self.0.header(r.header.as_ref(), &mut f);
+        let code = f.check("code", ParkCode::parse(&r.code));
+        let name = f.check("name", Text::name(&r.name));
+        let area_ha = f.check("area_ha", Decimal::parse(&r.area_ha, 4));
+        let location = f.check("location", Text::name(&r.location));
+        f.finish()?;
+        take!(header, code, name, area_ha, location);
+        let occurred_at = header.occurred_at;
+        let event = ParkRegistered {
+            code,
+            name,
+            area_ha,
+            location,
+        };
+        let o = self
+            .0
+            .run::<Park, _>(Target::New, header, move |park_id| ParkCommand::Register {
+                park_id,
+                occurred_at,
+                event: event.clone(),
+            })
+            .await?;
+        Ok(outcome(
+            |outcome| proto::RegisterParkResponse { outcome },
+            o,
+        ))
+    }
+
+    async fn assign_jurisdiction(
+        &self,
+        request: Request<proto::AssignJurisdictionRequest>,
+    ) -> Result<Response<proto::AssignJurisdictionResponse>, Status> {
+        let r = request.into_inner();
+        let mut f = Fields::default();
+        let header = self.0.header(r.header.as_ref(), &mut f);
+        let park_id = f.check("park_id", fields::uuid(&r.park_id));
+        let authority_id = f.check("authority_id", fields::uuid(&r.authority_id));
+        let effective_from = f.check("effective_from", fields::date(&r.effective_from));
+        f.finish()?;
+        take!(header, park_id, authority_id, effective_from);
+        let occurred_at = header.occurred_at;
+        let event = JurisdictionAssigned {
+            authority_id,
+            effective_from,
+        };
+        let o = self
+            .0
+            .run::<Park, _>(Target::Existing(park_id), header, move |park_id| {
+                ParkCommand::AssignJurisdiction {
+                    park_id,
+                    occurred_at,
+                    event: event.clone(),
+                }
+            })
+            .await?;
+        Ok(outcome(
+            |outcome| proto::AssignJurisdictionResponse { outcome },
+            o,
+        ))
+    }
+
+    async fn assign_infrastructure_company(
+        &self,
+        request: Request<proto::AssignInfrastructureCompanyRequest>,
+    ) -> Result<Response<proto::AssignInfrastructureCompanyResponse>, Status> {
+        let r = request.into_inner();
+        let mut f = Fields::default();
+        let header = self.0.header(r.header.as_ref(), &mut f);
+        let park_id = f.check("park_id", fields::uuid(&r.park_id));
+        let company_id = f.check("company_id", fields::uuid(&r.company_id));
+        let effective_from = f.check("effective_from", fields::date(&r.effective_from));
+        f.finish()?;
+        take!(header, park_id, company_id, effective_from);
+        let occurred_at = header.occurred_at;
+        let event = InfrastructureCompanyAssigned {
+            company_id,
+            effective_from,
+        };
+        let o = self
+            .0
+            .run::<Park, _>(Target::Existing(park_id), header, move |park_id| {
+                ParkCommand::AssignCompany {
+                    park_id,
+                    occurred_at,
+                    event: event.clone(),
+                }
+            })
+            .await?;
+        Ok(outcome(
+            |outcome| proto::AssignInfrastructureCompanyResponse { outcome },
+            o,
+        ))
+    }
+
+    async fn get_park(
+        &self,
+        request: Request<proto::GetParkRequest>,
+    ) -> Result<Response<proto::GetParkResponse>, Status> {
+        let r = request.into_inner();
+        let (id, p, version) = self.0.get::<Park>("park_id", &r.park_id).await?;
+        let period = |(from, id): &(chrono::NaiveDate, uuid::Uuid)| proto::EffectivePeriod {
+            id: id.to_string(),
+            effective_from: from.to_string(),
+        };
+        Ok(Response::new(proto::GetParkResponse {
+            park_id: id.to_string(),
+            version,
+            registration: p.registered.as_ref().map(|reg| proto::ParkRegistered {
+                code: reg.code.as_str().to_owned(),
+                name: reg.name.to_string(),
+                area_ha: reg.area_ha.as_str().to_owned(),
+                location: reg.location.to_string(),
+            }),
+            jurisdictions: p.jurisdictions.iter().map(period).collect(),
+            infrastructure_companies: p.companies.iter().map(period).collect(),
+        }))
+    }
+
+    async fn register_tenant(
+        &self,
+        request: Request<proto::RegisterTenantRequest>,
+    ) -> Result<Response<proto::RegisterTenantResponse>, Status> {
+        let r = request.into_inner();
+        let mut f = Fields::default();
+        let header = self.0.header(r.header.as_ref(), &mut f);
+        let park_id = f.check("park_id", fields::uuid(&r.park_id));
+        let enterprise_code = f.check("enterprise_code", EnterpriseCode::parse(&r.enterprise_code));
+        let name = f.check("name", Text::name(&r.name));
+        let investment_registration_no = f.check(
+            "investment_registration_no",
+            Text::parse(&r.investment_registration_no, 100),
+        );
+        if r.vsic_codes.is_empty() {
+            f.violation("vsic_codes", "at least one VSIC code is required");
+        }
+        let vsic_codes: Vec<Option<VsicCode>> = r
+            .vsic_codes
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                f.check(
+                    &format!("vsic_codes[{i}]"),
+                    VsicCode::parse(&v.code, &v.version),
+                )
+            })
+            .collect();
+        f.finish()?;
+        take!(
+            header,
+            park_id,
+            enterprise_code,
+            name,
+            investment_registration_no
+        );
+        let vsic_codes: Vec<VsicCode> = vsic_codes.into_iter().flatten().collect();
+        let occurred_at = header.occurred_at;
+        let event = TenantRegistered {
+            park_id,
+            enterprise_code,
+            name,
+            investment_registration_no,
+            vsic_codes,
+            foreign_invested: r.foreign_invested,
+        };
+        let o = self
+            .0
+            .run::<Tenant, _>(Target::New, header, move |tenant_id| {
+                TenantCommand::Register {
+                    tenant_id,
+                    occurred_at,
+                    event: event.clone(),
+                }
+            })
+            .await?;
+        Ok(outcome(
+            |outcome| proto::RegisterTenantResponse { outcome },
+            o,
+        ))
+    }
+
+    async fn record_environmental_permit(
+        &self,
+        request: Request<proto::RecordEnvironmentalPermitRequest>,
+    ) -> Result<Response<proto::RecordEnvironmentalPermitResponse>, Status> {
+        let r = request.into_inner();
+        let mut f = Fields::default();
+        let header = self.0.header(r.header.as_ref(), &mut f);
+        let tenant_id = f.check("tenant_id", fields::uuid(&r.tenant_id));
+        let permit_no = f.check("permit_no", Text::parse(&r.permit_no, 100));
+        let issuer = f.check("issuer", Text::name(&r.issuer));
+        let valid_from = f.check("valid_from", fields::date(&r.valid_from));
+        let valid_to = f.check("valid_to", fields::optional_date(&r.valid_to));
+        f.finish()?;
+        take!(header, tenant_id, permit_no, issuer, valid_from, valid_to);
+        let occurred_at = header.occurred_at;
+        let event = EnvironmentalPermitRecorded {
+            permit_no,
+            issuer,
+            valid_from,
+            valid_to,
+        };
+        let o = self
+            .0
+            .run::<Tenant, _>(Target::Existing(tenant_id), header, move |tenant_id| {
+                TenantCommand::RecordPermit {
+                    tenant_id,
+                    occurred_at,
+                    event: event.clone(),
+                }
+            })
+            .await?;
+        Ok(outcome(
+            |outcome| proto::RecordEnvironmentalPermitResponse { outcome },
+            o,
+        ))
+    }
+
+    async fn record_environmental_commitment(
+        &self,
+        request: Request<proto::RecordEnvironmentalCommitmentRequest>,
+    ) -> Result<Response<proto::RecordEnvironmentalCommitmentResponse>, Status> {
+        let r = request.into_inner();
+        let mut f = Fields::default();
+        let header = self.0.header(r.header.as_ref(), &mut f);
+        let tenant_id = f.check("tenant_id", fields::uuid(&r.tenant_id));
+        let commitment_id = f.check("commitment_id", Text::parse(&r.commitment_id, 64));
+        let requirement = f.check("requirement", Text::body(&r.requirement));
+        f.finish()?;
+        take!(header, tenant_id, commitment_id, requirement);
+        let occurred_at = header.occurred_at;
+        let event = EnvironmentalCommitmentRecorded {
+            commitment_id,
+            requirement,
+        };
+        let o = self
+            .0
+            .run::<Tenant, _>(Target::Existing(tenant_id), header, move |tenant_id| {
+                TenantCommand::RecordCommitment {
+                    tenant_id,
+                    occurred_at,
+                    event: event.clone(),
+                }
+            })
+            .await?;
+        Ok(outcome(
+            |outcome| proto::RecordEnvironmentalCommitmentResponse { outcome },
+            o,
+        ))
+    }
+
+    async fn submit_annual_environmental_report(
+        &self,
+        request: Request<proto::SubmitAnnualEnvironmentalReportRequest>,
+    ) -> Result<Response<proto::SubmitAnnualEnvironmentalReportResponse>, Status> {
+        let r = request.into_inner();
+        let mut f = Fields::default();
+        let header = self.0.header(r.header.as_ref(), &mut f);
+        let tenant_id = f.check("tenant_id", fields::uuid(&r.tenant_id));
+        let submitted_on = f.check("submitted_on", fields::optional_date(&r.submitted_on));
+        if !(1990..=9998).contains(&r.year) {
+            f.violation("year", "must be a calendar year from 1990");
+        }
+        f.finish()?;
+        take!(header, tenant_id, submitted_on);
+        let (occurred_at, year) = (header.occurred_at, r.year);
+        let o = self
+            .0
+            .run::<Tenant, _>(Target::Existing(tenant_id), header, move |tenant_id| {
+                TenantCommand::SubmitAnnualReport {
+                    tenant_id,
+                    occurred_at,
+                    year,
+                    submitted_on,
+                }
+            })
+            .await?;
+        Ok(outcome(
+            |outcome| proto::SubmitAnnualEnvironmentalReportResponse { outcome },
+            o,
+        ))
+    }
+
+    async fn get_tenant(
+        &self,
+        request: Request<proto::GetTenantRequest>,
+    ) -> Result<Response<proto::GetTenantResponse>, Status> {
+        let r = request.into_inner();
+        let (id, t, version) = self.0.get::<Tenant>("tenant_id", &r.tenant_id).await?;
+        Ok(Response::new(proto::GetTenantResponse {
+            tenant_id: id.to_string(),
+            version,
+            registration: t.registered.as_ref().map(|reg| proto::TenantRegistered {
+                park_id: reg.park_id.to_string(),
+                enterprise_code: reg.enterprise_code.as_str().to_owned(),
+                name: reg.name.to_string(),
+                investment_registration_no: reg.investment_registration_no.to_string(),
+                vsic_codes: reg
+                    .vsic_codes
+                    .iter()
+                    .map(|v| proto::VsicCode {
+                        code: v.code.clone(),
+                        version: v.version.clone(),
+                    })
+                    .collect(),
+                foreign_invested: reg.foreign_invested,
+            }),
+            permits: t
+                .permits
+                .iter()
+                .map(|p| proto::EnvironmentalPermitRecorded {
+                    permit_no: p.permit_no.to_string(),
+                    issuer: p.issuer.to_string(),
+                    valid_from: p.valid_from.to_string(),
+                    valid_to: p.valid_to.map(|d| d.to_string()),
+                })
+                .collect(),
+            commitments: t
+                .commitments
+                .iter()
+                .map(|c| proto::EnvironmentalCommitmentRecorded {
+                    commitment_id: c.commitment_id.to_string(),
+                    requirement: c.requirement.to_string(),
+                })
+                .collect(),
+            annual_reports: t
+                .reports
+                .iter()
+                .map(|a| proto::AnnualEnvironmentalReportSubmitted {
+                    year: a.year,
+                    submitted_on: a.submitted_on.to_string(),
+                })
+                .collect(),
+        }))
+    }
+}
