@@ -42,6 +42,7 @@ mod sqlstate {
     pub const TOO_MANY_CONNECTIONS: &str = "53300";
     pub const ADMIN_SHUTDOWN: &str = "57P01";
     pub const CANNOT_CONNECT_NOW: &str = "57P03";
+    pub const LOCK_NOT_AVAILABLE: &str = "55P03";
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -62,6 +63,7 @@ impl From<sqlx::Error> for StoreError {
                     sqlstate::TOO_MANY_CONNECTIONS,
                     sqlstate::ADMIN_SHUTDOWN,
                     sqlstate::CANNOT_CONNECT_NOW,
+                    sqlstate::LOCK_NOT_AVAILABLE,
                 ];
                 if transient.contains(&code.as_ref()) {
                     Self::Unavailable(e.to_string())

@@ -9,6 +9,7 @@
 
 pub mod backend;
 pub mod error;
+pub mod postgres;
 pub mod record;
 pub mod sqlite;
 pub mod writer;
@@ -31,6 +32,7 @@ use uuid::Uuid;
 
 pub use backend::{AppendTx, Backend, RequestRecord};
 pub use error::StoreError;
+pub use postgres::PostgresBackend;
 pub use record::{Actor, CommandContext, Metadata, Outcome, Source, StoredEvent};
 pub use sqlite::{SqliteBackend, SqliteDurability};
 pub use writer::{DecidedEvent, Decision, Head, Target};
@@ -46,7 +48,9 @@ pub struct EventStore {
 
 impl std::fmt::Debug for EventStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventStore").field("backend", &self.backend).finish()
+        f.debug_struct("EventStore")
+            .field("backend", &self.backend)
+            .finish()
     }
 }
 
@@ -74,11 +78,18 @@ pub fn fold<A: LedgerAggregate>(events: &[StoredEvent]) -> Result<A, StoreError>
 
 /// Reads one stored event as the aggregate's domain event.
 pub fn decode<A: LedgerAggregate>(e: &StoredEvent) -> Result<Timed<A::Body>, StoreError> {
-    let body = A::Body::from_payload(&e.event_type, e.schema_version, &e.payload).map_err(|err| {
-        StoreError::Internal(format!("event at position {} cannot be read: {err}", e.position))
-    })?;
+    let body =
+        A::Body::from_payload(&e.event_type, e.schema_version, &e.payload).map_err(|err| {
+            StoreError::Internal(format!(
+                "event at position {} cannot be read: {err}",
+                e.position
+            ))
+        })?;
     let occurred_at = parse_timestamp(&e.occurred_at).map_err(|err| {
-        StoreError::Internal(format!("event at position {}: occurred_at: {err}", e.position))
+        StoreError::Internal(format!(
+            "event at position {}: occurred_at: {err}",
+            e.position
+        ))
     })?;
     Ok(Timed { occurred_at, body })
 }
@@ -149,7 +160,9 @@ impl EventStore {
         let deps = self.deps.clone();
         let backend = self.backend.clone();
         let decide: writer::Decide = Box::new(move |id, history| {
-            Box::pin(async move { decide::<A>(id, &history, build(id), &deps, backend.as_ref()).await })
+            Box::pin(
+                async move { decide::<A>(id, &history, build(id), &deps, backend.as_ref()).await },
+            )
         });
         let (reply, answer) = oneshot::channel();
         self.writer
@@ -179,8 +192,14 @@ impl EventStore {
     }
 
     /// The committed events of one aggregate, in version order.
-    pub async fn stream(&self, kind: AggregateKind, id: Uuid) -> Result<Vec<StoredEvent>, StoreError> {
-        self.backend.load_stream(kind.as_str(), &id.to_string()).await
+    pub async fn stream(
+        &self,
+        kind: AggregateKind,
+        id: Uuid,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.backend
+            .load_stream(kind.as_str(), &id.to_string())
+            .await
     }
 
     /// Committed events from a position on, at most `limit`.
@@ -241,7 +260,9 @@ async fn acting_authority(
     park_id: Uuid,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<Uuid>, StoreError> {
-    let events = backend.load_stream(Park::TYPE, &park_id.to_string()).await?;
+    let events = backend
+        .load_stream(Park::TYPE, &park_id.to_string())
+        .await?;
     let park = fold::<Park>(&events)?;
     Ok(park.jurisdiction_at(local_date(at)))
 }

@@ -113,8 +113,12 @@ async fn run_batch(
         Ok(tx) => tx,
         Err(e) => {
             tracing::warn!(error = %e, "could not begin an append transaction");
+            let message = match &e {
+                StoreError::Unavailable(m) | StoreError::Internal(m) => m.clone(),
+                other => other.to_string(),
+            };
             for job in jobs {
-                let _ = job.reply.send(Err(StoreError::Unavailable(e.to_string())));
+                let _ = job.reply.send(Err(StoreError::Unavailable(message.clone())));
             }
             return;
         }
@@ -167,6 +171,7 @@ async fn run_batch(
                 let _ = reply.send(match result {
                     Ok(_) => Err(match &e {
                         StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+                        StoreError::Internal(m) => StoreError::Internal(m.clone()),
                         other => StoreError::Internal(other.to_string()),
                     }),
                     Err(refused) => Err(refused),

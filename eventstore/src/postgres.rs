@@ -1,0 +1,396 @@
+//! The PostgreSQL backend: for a province or a nation, several stateless servers sharing one database.
+//! Appends serialise on a transaction-scoped advisory lock, so positions stay gap-free and in commit
+//! order across processes; each batch is written with one `INSERT … SELECT … FROM UNNEST` per table.
+//!
+//! Durability: commits use PostgreSQL's `synchronous_commit`, which stays on (the default): a command
+//! is answered only after its batch's commit record is flushed to disk. The backend deliberately does
+//! not set it, so that a stronger setting chosen by the operator (`remote_apply` with synchronous
+//! replicas) is kept.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use kcn_integrity::Hash;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row, Transaction};
+use uuid::Uuid;
+
+use crate::backend::{AppendTx, Backend, RequestRecord};
+use crate::error::StoreError;
+use crate::record::StoredEvent;
+
+/// The advisory-lock key of the event log ("kcn-log1" in ASCII). Every process appending to the
+/// same database takes this lock for the length of its append transaction. It lives in the
+/// single-bigint key space of `pg_advisory_xact_lock`; other users of advisory locks on this
+/// database (sqlx's migrator, the projections' leader election) must use different keys.
+pub const LOG_LOCK_KEY: i64 = 0x6B63_6E2D_6C6F_6731;
+
+/// Starts an append transaction. READ COMMITTED (named, in case the server's default differs) gives
+/// every statement a fresh snapshot, so the reads after the advisory lock see everything committed by
+/// the previous holder; REPEATABLE READ would keep the snapshot taken before the lock was granted.
+/// `lock_timeout` bounds the wait for the log's lock like SQLite's busy timeout (10 s): a process
+/// stuck holding it makes the others' batches fail as unavailable rather than hang.
+const BEGIN_APPEND: &str = "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = '10s'";
+
+const SELECT_STREAM: &str = "SELECT position, event_id, aggregate_type, aggregate_id, \
+     aggregate_version, event_type, schema_version, occurred_at, recorded_at, payload, metadata \
+     FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY aggregate_version";
+
+const SELECT_RANGE: &str = "SELECT position, event_id, aggregate_type, aggregate_id, \
+     aggregate_version, event_type, schema_version, occurred_at, recorded_at, payload, metadata \
+     FROM events WHERE position >= $1 ORDER BY position LIMIT $2";
+
+const SELECT_HASHES: &str = "SELECT idx, hash FROM tree_hashes WHERE idx = ANY($1)";
+
+const LAST_POSITION: &str = "SELECT COALESCE(MAX(position), 0) FROM events";
+
+/// One statement per batch: sqlx binds each `Vec`/slice as a PostgreSQL array, and UNNEST zips the
+/// arrays back into rows.
+const INSERT_EVENTS: &str = "INSERT INTO events (position, event_id, aggregate_type, aggregate_id, \
+     aggregate_version, event_type, schema_version, occurred_at, recorded_at, payload, metadata) \
+     SELECT * FROM UNNEST($1::bigint[], $2::bytea[], $3::text[], $4::text[], $5::bigint[], \
+     $6::text[], $7::bigint[], $8::text[], $9::text[], $10::bytea[], $11::bytea[])";
+
+const INSERT_REQUESTS: &str = "INSERT INTO command_requests \
+     (principal, request_id, command_hash, outcome, recorded_at) \
+     SELECT * FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::text[])";
+
+const INSERT_HASHES: &str =
+    "INSERT INTO tree_hashes (idx, hash) SELECT * FROM UNNEST($1::bigint[], $2::bytea[])";
+
+/// The PostgreSQL event log.
+#[derive(Debug, Clone)]
+pub struct PostgresBackend {
+    pool: PgPool,
+}
+
+impl PostgresBackend {
+    /// Connects to the database at `url` (`postgres://…`) with a pool of at most `max_connections`
+    /// and runs the embedded migrations.
+    ///
+    /// The pool needs at least two connections: while the writer holds one for its append
+    /// transaction, deciding a command reads other aggregates through the pool.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        if max_connections < 2 {
+            return Err(StoreError::Internal(format!(
+                "the postgresql pool needs at least 2 connections, got {max_connections}"
+            )));
+        }
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .connect_with(options)
+            .await?;
+        let mut migrator = sqlx::migrate!("./migrations/postgres");
+        // Other crates (the projections) add their own migrations, versions 1000 and up, to the
+        // same database; they are not ours to know.
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for read models that live in the same database.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).expect("positions and versions stay below 2^63")
+}
+
+fn to_u64(v: i64, name: &str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Internal(format!("negative {name}")))
+}
+
+fn event_from_row(row: &PgRow) -> Result<StoredEvent, StoreError> {
+    let id: Vec<u8> = row.try_get("event_id")?;
+    let event_id = Uuid::from_slice(&id)
+        .map_err(|e| StoreError::Internal(format!("stored event id is not 16 bytes: {e}")))?;
+    let u = |name: &str| -> Result<u64, StoreError> { to_u64(row.try_get(name)?, name) };
+    Ok(StoredEvent {
+        position: u("position")?,
+        event_id,
+        aggregate_type: row.try_get("aggregate_type")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        aggregate_version: u("aggregate_version")?,
+        event_type: row.try_get("event_type")?,
+        schema_version: u32::try_from(u("schema_version")?)
+            .map_err(|_| StoreError::Internal("schema version out of range".into()))?,
+        occurred_at: row.try_get("occurred_at")?,
+        recorded_at: row.try_get("recorded_at")?,
+        payload: row.try_get("payload")?,
+        metadata: row.try_get("metadata")?,
+    })
+}
+
+fn hash_rows(rows: Vec<PgRow>) -> Result<Vec<(u64, Hash)>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            let idx = to_u64(row.try_get(0)?, "tree hash index")?;
+            let bytes: Vec<u8> = row.try_get(1)?;
+            let hash = Hash::from_slice(&bytes)
+                .map_err(|e| StoreError::Internal(format!("stored tree hash {idx}: {e}")))?;
+            Ok((idx, hash))
+        })
+        .collect()
+}
+
+fn to_i64s(values: &[u64]) -> Vec<i64> {
+    values.iter().copied().map(to_i64).collect()
+}
+
+struct PostgresAppend {
+    tx: Transaction<'static, Postgres>,
+}
+
+#[async_trait]
+impl AppendTx for PostgresAppend {
+    async fn last_position(&mut self) -> Result<u64, StoreError> {
+        let last: i64 = sqlx::query_scalar(LAST_POSITION)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        to_u64(last, "position")
+    }
+
+    async fn find_request(
+        &mut self,
+        principal: &str,
+        request_id: &str,
+    ) -> Result<Option<RequestRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT command_hash, outcome, recorded_at FROM command_requests \
+             WHERE principal = $1 AND request_id = $2",
+        )
+        .bind(principal)
+        .bind(request_id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.map(|r| {
+            Ok(RequestRecord {
+                principal: principal.to_owned(),
+                request_id: request_id.to_owned(),
+                command_hash: r.try_get(0)?,
+                outcome: r.try_get(1)?,
+                recorded_at: r.try_get(2)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn load_stream(
+        &mut self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(SELECT_STREAM)
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn read_tree_hashes(&mut self, indexes: &[u64]) -> Result<Vec<(u64, Hash)>, StoreError> {
+        if indexes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(SELECT_HASHES)
+            .bind(to_i64s(indexes))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        hash_rows(rows)
+    }
+
+    async fn insert(
+        &mut self,
+        events: &[StoredEvent],
+        requests: &[RequestRecord],
+        tree_hashes: &[(u64, Hash)],
+    ) -> Result<(), StoreError> {
+        // Arrays of borrowed slices and strings: the rows are encoded straight from the batch,
+        // without copying payloads first.
+        if !events.is_empty() {
+            let positions: Vec<i64> = events.iter().map(|e| to_i64(e.position)).collect();
+            let ids: Vec<&[u8]> = events
+                .iter()
+                .map(|e| e.event_id.as_bytes().as_slice())
+                .collect();
+            let types: Vec<&str> = events.iter().map(|e| e.aggregate_type.as_str()).collect();
+            let aggregate_ids: Vec<&str> = events.iter().map(|e| e.aggregate_id.as_str()).collect();
+            let versions: Vec<i64> = events.iter().map(|e| to_i64(e.aggregate_version)).collect();
+            let event_types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+            let schemas: Vec<i64> = events.iter().map(|e| i64::from(e.schema_version)).collect();
+            let occurred: Vec<&str> = events.iter().map(|e| e.occurred_at.as_str()).collect();
+            let recorded: Vec<&str> = events.iter().map(|e| e.recorded_at.as_str()).collect();
+            let payloads: Vec<&[u8]> = events.iter().map(|e| e.payload.as_slice()).collect();
+            let metadata: Vec<&[u8]> = events.iter().map(|e| e.metadata.as_slice()).collect();
+            sqlx::query(INSERT_EVENTS)
+                .bind(positions)
+                .bind(ids)
+                .bind(types)
+                .bind(aggregate_ids)
+                .bind(versions)
+                .bind(event_types)
+                .bind(schemas)
+                .bind(occurred)
+                .bind(recorded)
+                .bind(payloads)
+                .bind(metadata)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        if !requests.is_empty() {
+            let principals: Vec<&str> = requests.iter().map(|r| r.principal.as_str()).collect();
+            let request_ids: Vec<&str> = requests.iter().map(|r| r.request_id.as_str()).collect();
+            let hashes: Vec<&[u8]> = requests.iter().map(|r| r.command_hash.as_slice()).collect();
+            let outcomes: Vec<&[u8]> = requests.iter().map(|r| r.outcome.as_slice()).collect();
+            let recorded: Vec<&str> = requests.iter().map(|r| r.recorded_at.as_str()).collect();
+            sqlx::query(INSERT_REQUESTS)
+                .bind(principals)
+                .bind(request_ids)
+                .bind(hashes)
+                .bind(outcomes)
+                .bind(recorded)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        if !tree_hashes.is_empty() {
+            let indexes: Vec<i64> = tree_hashes.iter().map(|(i, _)| to_i64(*i)).collect();
+            let hashes: Vec<&[u8]> = tree_hashes
+                .iter()
+                .map(|(_, h)| h.as_bytes().as_slice())
+                .collect();
+            sqlx::query(INSERT_HASHES)
+                .bind(indexes)
+                .bind(hashes)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        // Committing releases the advisory lock, after the batch is visible to other sessions, so
+        // the next holder's last position includes it. Dropping the transaction instead rolls it
+        // back and releases the lock just the same.
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Backend for PostgresBackend {
+    async fn begin_append(&self) -> Result<Box<dyn AppendTx>, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_APPEND).await?;
+        // The log's write lock, held until commit or rollback: whoever holds it reads the last
+        // position and appends after it, so positions are gap-free and in commit order even with
+        // several server processes on one database.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(LOG_LOCK_KEY)
+            .execute(&mut *tx)
+            .await?;
+        Ok(Box::new(PostgresAppend { tx }))
+    }
+
+    async fn head(&self) -> Result<u64, StoreError> {
+        let last: i64 = sqlx::query_scalar(LAST_POSITION)
+            .fetch_one(&self.pool)
+            .await?;
+        to_u64(last, "position")
+    }
+
+    async fn read_range(&self, from: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        // Appends commit one at a time in position order (the advisory lock), so a reader never
+        // sees a position without every position before it.
+        let rows = sqlx::query(SELECT_RANGE)
+            .bind(to_i64(from))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn load_stream(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(SELECT_STREAM)
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn stream_exists(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<bool, StoreError> {
+        let found = sqlx::query(
+            "SELECT 1 FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+             AND aggregate_version = 1",
+        )
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    async fn read_tree_hashes(&self, indexes: &[u64]) -> Result<Vec<(u64, Hash)>, StoreError> {
+        if indexes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(SELECT_HASHES)
+            .bind(to_i64s(indexes))
+            .fetch_all(&self.pool)
+            .await?;
+        hash_rows(rows)
+    }
+
+    async fn store_checkpoint(
+        &self,
+        tree_size: u64,
+        root: &Hash,
+        note: &str,
+        issued_at: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO checkpoints (tree_size, root_hash, note, issued_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tree_size) DO NOTHING",
+        )
+        .bind(to_i64(tree_size))
+        .bind(root.as_bytes().as_slice())
+        .bind(note)
+        .bind(issued_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn checkpoint(
+        &self,
+        tree_size: Option<u64>,
+    ) -> Result<Option<(u64, String)>, StoreError> {
+        let row = match tree_size {
+            Some(size) => {
+                sqlx::query("SELECT tree_size, note FROM checkpoints WHERE tree_size = $1")
+                    .bind(to_i64(size))
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT tree_size, note FROM checkpoints ORDER BY tree_size DESC LIMIT 1",
+                )
+                .fetch_optional(&self.pool)
+                .await?
+            }
+        };
+        row.map(|r| Ok((to_u64(r.try_get(0)?, "tree size")?, r.try_get(1)?)))
+            .transpose()
+    }
+}

@@ -1,0 +1,262 @@
+//! Shared helpers: start a server on a fresh database, make clients, build command headers, and
+//! read `google.rpc` error details.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kcn_domain::time::Clock;
+use kcn_ledger::{Config, Running};
+use kcn_services::proto;
+use kcn_services::proto::audit_service_client::AuditServiceClient;
+use kcn_services::proto::information_exchange_service_client::InformationExchangeServiceClient;
+use kcn_services::proto::registry_service_client::RegistryServiceClient;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+
+/// A clock the test sets.
+#[derive(Debug)]
+pub struct TestClock(Mutex<DateTime<Utc>>);
+
+impl TestClock {
+    pub fn set(&self, t: DateTime<Utc>) {
+        *self.0.lock().unwrap() = t;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// A running server with its own data directory and clients to it.
+pub struct TestServer {
+    pub running: Option<Running>,
+    pub dir: tempfile::TempDir,
+    pub clock: Arc<TestClock>,
+    pub channel: Channel,
+}
+
+impl TestServer {
+    /// Starts a server on a fresh SQLite file, with the server clock at 2026-01-01.
+    pub async fn start() -> Self {
+        Self::start_in(tempfile::tempdir().unwrap()).await
+    }
+
+    /// Starts a server on the given data directory (to restart over the same database).
+    pub async fn start_in(dir: tempfile::TempDir) -> Self {
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let clock = Arc::new(TestClock(Mutex::new(at("2026-01-01T00:00:00Z"))));
+        // Bind before spawning, so the client can connect at once: no sleeps.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let running = kcn_ledger::start(config, listener, clock.clone()).await.unwrap();
+        let channel = Channel::from_shared(format!("http://{}", running.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        Self {
+            running: Some(running),
+            dir,
+            clock,
+            channel,
+        }
+    }
+
+    pub fn registry(&self) -> RegistryServiceClient<Channel> {
+        RegistryServiceClient::new(self.channel.clone())
+    }
+
+    pub fn exchanges(&self) -> InformationExchangeServiceClient<Channel> {
+        InformationExchangeServiceClient::new(self.channel.clone())
+    }
+
+    pub fn audit(&self) -> AuditServiceClient<Channel> {
+        AuditServiceClient::new(self.channel.clone())
+    }
+
+    /// Stops the server cleanly and hands back its data directory.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        self.running.take().unwrap().shutdown().await.unwrap();
+        self.dir
+    }
+
+    /// Every event in the log, as the audit service streams it.
+    pub async fn read_log(&self) -> Vec<proto::LogEvent> {
+        let mut stream = self
+            .audit()
+            .read_log(proto::ReadLogRequest { from_position: 1, to_position: 0 })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut events = Vec::new();
+        while let Some(item) = stream.message().await.unwrap() {
+            events.push(item.event.unwrap());
+        }
+        events
+    }
+}
+
+pub fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+pub fn ts(s: &str) -> prost_types::Timestamp {
+    let t = at(s);
+    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+}
+
+/// A command header with a fresh request id.
+pub fn header(occurred_at: &str) -> Option<proto::CommandHeader> {
+    Some(proto::CommandHeader {
+        request_id: uuid::Uuid::now_v7().to_string(),
+        occurred_at: Some(ts(occurred_at)),
+        ..Default::default()
+    })
+}
+
+/// A command header with a given request id.
+pub fn header_with_id(occurred_at: &str, request_id: &str) -> Option<proto::CommandHeader> {
+    Some(proto::CommandHeader {
+        request_id: request_id.to_owned(),
+        occurred_at: Some(ts(occurred_at)),
+        ..Default::default()
+    })
+}
+
+/// The field names of an `INVALID_ARGUMENT`'s `BadRequest`.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .expect("INVALID_ARGUMENT carries a BadRequest")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect()
+}
+
+/// The violation types of a `FAILED_PRECONDITION`'s `PreconditionFailure`.
+pub fn precondition_types(status: &tonic::Status) -> Vec<String> {
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    status
+        .get_details_precondition_failure()
+        .expect("FAILED_PRECONDITION carries a PreconditionFailure")
+        .violations
+        .into_iter()
+        .map(|v| v.r#type)
+        .collect()
+}
+
+/// A small province: the Board, a company, a park under both, and a tenant.
+pub struct Province {
+    pub board: String,
+    pub company: String,
+    pub park: String,
+    pub tenant: String,
+    pub last_position: u64,
+}
+
+pub async fn seed(server: &TestServer) -> Province {
+    let mut reg = server.registry();
+    let board = reg
+        .establish_authority(proto::EstablishAuthorityRequest {
+            header: header("2025-04-01T02:00:00Z"),
+            name: "Ban quản lý các khu công nghiệp Bình Dương".into(),
+            kind: proto::AuthorityKind::IndustrialParksBoard as i32,
+            jurisdiction: "Bình Dương".into(),
+            decision_no: "QĐ-01/2006".into(),
+            effective_from: "2006-01-01".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    let company = reg
+        .register_company(proto::RegisterCompanyRequest {
+            header: header("2025-04-01T02:10:00Z"),
+            enterprise_code: "3700146225".into(),
+            name: "CTCP TM-SX Hưng Thịnh".into(),
+            address: "Thuận An".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    let park = reg
+        .register_park(proto::RegisterParkRequest {
+            header: header("2025-04-01T02:20:00Z"),
+            code: "DONGAN-1".into(),
+            name: "KCN Đồng An".into(),
+            area_ha: "138.7".into(),
+            location: "Thuận An, Bình Dương".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    reg.assign_jurisdiction(proto::AssignJurisdictionRequest {
+        header: header("2025-04-01T02:30:00Z"),
+        park_id: park.aggregate_id.clone(),
+        authority_id: board.aggregate_id.clone(),
+        effective_from: "2006-01-01".into(),
+    })
+    .await
+    .unwrap();
+    reg.assign_infrastructure_company(proto::AssignInfrastructureCompanyRequest {
+        header: header("2025-04-01T02:40:00Z"),
+        park_id: park.aggregate_id.clone(),
+        company_id: company.aggregate_id.clone(),
+        effective_from: "1996-11-14".into(),
+    })
+    .await
+    .unwrap();
+    let tenant = reg
+        .register_tenant(proto::RegisterTenantRequest {
+            header: header("2025-04-02T03:00:00Z"),
+            park_id: park.aggregate_id.clone(),
+            enterprise_code: "3702345678".into(),
+            name: "Công ty TNHH Gỗ Minh Phát".into(),
+            investment_registration_no: "9876543210".into(),
+            vsic_codes: vec![proto::VsicCode { code: "1610".into(), version: "2018".into() }],
+            foreign_invested: true,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    Province {
+        board: board.aggregate_id,
+        company: company.aggregate_id,
+        park: park.aggregate_id,
+        last_position: tenant.last_position,
+        tenant: tenant.aggregate_id,
+    }
+}
+
+/// Polls `check` until it holds or `deadline` passes (for eventual consistency; never a fixed sleep).
+#[allow(dead_code)]
+pub async fn wait_until<F, Fut>(deadline: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = tokio::time::Instant::now() + deadline;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() > end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,394 @@
+//! The log's guarantees through the real server: replay returns exactly what was appended, retries
+//! are idempotent, stale versions are refused, the timeline answers, and health and reflection serve.
+
+use std::time::Duration;
+
+use kcn_services::proto;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::harness::{TestServer, header, header_with_id, seed, ts, violated_fields};
+
+fn company(request_id: &str, name: &str) -> proto::RegisterCompanyRequest {
+    proto::RegisterCompanyRequest {
+        header: header_with_id("2025-04-01T02:10:00.123456789Z", request_id),
+        enterprise_code: "3700146225".into(),
+        name: name.into(),
+        address: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn replaying_the_log_returns_exactly_what_was_appended_even_after_a_restart() {
+    let server = TestServer::start().await;
+    let p = seed(&server).await;
+    let log = server.read_log().await;
+    let positions: Vec<u64> = log.iter().map(|e| e.position).collect();
+    assert_eq!(positions, (1..=6).collect::<Vec<_>>());
+    let types: Vec<&str> = log.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "AuthorityEstablished",
+            "CompanyRegistered",
+            "ParkRegistered",
+            "JurisdictionAssigned",
+            "InfrastructureCompanyAssigned",
+            "TenantRegistered"
+        ]
+    );
+    let park = &log[2];
+    assert_eq!(park.aggregate_id, p.park);
+    assert_eq!(park.aggregate_version, 1);
+    assert_eq!(park.schema_version, 1);
+    assert_eq!(park.occurred_at, "2025-04-01T02:20:00.000000Z");
+    assert_eq!(
+        String::from_utf8(park.payload.clone()).unwrap(),
+        r#"{"code":"DONGAN-1","name":"KCN Đồng An","area_ha":"138.7","location":"Thuận An, Bình Dương"}"#
+    );
+    let tenant: serde_json::Value = serde_json::from_slice(&log[5].payload).unwrap();
+    assert_eq!(tenant["vsic_codes"][0]["version"], "2018");
+
+    let dir = server.stop().await;
+    let again = TestServer::start_in(dir).await;
+    assert_eq!(again.read_log().await, log, "byte for byte after a restart");
+}
+
+#[tokio::test]
+async fn finer_than_microsecond_business_time_is_truncated_not_rounded() {
+    let server = TestServer::start().await;
+    server.registry().register_company(company("r-1", "Becamex IDC")).await.unwrap();
+    let log = server.read_log().await;
+    assert_eq!(log[0].occurred_at, "2025-04-01T02:10:00.123456Z");
+    assert_eq!(log[0].recorded_at, "2026-01-01T00:00:00.000000Z", "server time comes from the clock");
+}
+
+#[tokio::test]
+async fn a_retried_request_returns_the_first_outcome_and_is_not_appended_twice() {
+    let server = TestServer::start().await;
+    let mut reg = server.registry();
+    let first = reg.register_company(company("retry-1", "Becamex IDC")).await.unwrap().into_inner().outcome.unwrap();
+    let second = reg.register_company(company("retry-1", "Becamex IDC")).await.unwrap().into_inner().outcome.unwrap();
+    assert!(!first.replayed);
+    assert!(second.replayed);
+    assert_eq!(second.aggregate_id, first.aggregate_id);
+    assert_eq!(second.event_ids, first.event_ids);
+    assert_eq!(second.first_position, first.first_position);
+    assert_eq!(server.read_log().await.len(), 1);
+
+    // The idempotency record is durable: a restarted server still knows the request.
+    let dir = server.stop().await;
+    let again = TestServer::start_in(dir).await;
+    let third = again
+        .registry()
+        .register_company(company("retry-1", "Becamex IDC"))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    assert!(third.replayed);
+    assert_eq!(third.aggregate_id, first.aggregate_id);
+    assert_eq!(again.read_log().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_request_id_reused_for_a_different_command_is_already_exists() {
+    let server = TestServer::start().await;
+    let mut reg = server.registry();
+    reg.register_company(company("reuse-1", "Becamex IDC")).await.unwrap();
+    let status = reg.register_company(company("reuse-1", "Another company")).await.unwrap_err();
+    assert_eq!(status.code(), Code::AlreadyExists);
+    assert_eq!(status.get_details_error_info().unwrap().reason, "REQUEST_ID_REUSED");
+    assert_eq!(server.read_log().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_rejected_command_can_be_retried_with_the_same_request_id() {
+    let server = TestServer::start().await;
+    let p = seed(&server).await;
+    let mut reg = server.registry();
+    let submit = |occurred_at: &str| proto::SubmitAnnualEnvironmentalReportRequest {
+        header: header_with_id(occurred_at, "report-2025"),
+        tenant_id: p.tenant.clone(),
+        year: 2025,
+        submitted_on: String::new(),
+    };
+    server.clock.set(crate::harness::at("2026-02-01T00:00:00Z"));
+    // Refused: the 2025 period is not over on 2025-12-31.
+    let status = reg.submit_annual_environmental_report(submit("2025-12-31T01:00:00Z")).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    // The refusal stored nothing, so the same request id may carry the corrected command.
+    reg.submit_annual_environmental_report(submit("2026-01-10T01:00:00Z")).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stale_expected_version_is_aborted_and_appends_nothing() {
+    let server = TestServer::start().await;
+    let p = seed(&server).await;
+    let change = |expected: u64| {
+        let mut h = header("2025-06-01T00:00:00Z");
+        h.as_mut().unwrap().expected_version = Some(expected);
+        proto::ChangeCompanyDetailsRequest {
+            header: h,
+            company_id: p.company.clone(),
+            name: Some(format!("Hưng Thịnh v{expected}")),
+            address: None,
+        }
+    };
+    let mut reg = server.registry();
+    reg.change_company_details(change(1)).await.unwrap();
+    let before = server.read_log().await.len();
+    let status = reg.change_company_details(change(1)).await.unwrap_err();
+    assert_eq!(status.code(), Code::Aborted);
+    let info = status.get_details_error_info().unwrap();
+    assert_eq!(info.reason, "VERSION_CONFLICT");
+    assert_eq!(info.metadata["actual_version"], "2");
+    assert_eq!(server.read_log().await.len(), before);
+}
+
+#[tokio::test]
+async fn concurrent_commands_get_gap_free_positions() {
+    let server = TestServer::start().await;
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let mut reg = server.registry();
+        tasks.push(tokio::spawn(async move {
+            reg.register_company(company(&format!("c-{i}"), &format!("Company {i}"))).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let positions: Vec<u64> = server.read_log().await.iter().map(|e| e.position).collect();
+    assert_eq!(positions, (1..=100).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn the_park_timeline_holds_everything_that_concerns_the_park_in_order() {
+    let server = TestServer::start().await;
+    let p = seed(&server).await;
+    let mut x = server.exchanges();
+    let opened = x
+        .request_information(proto::RequestInformationRequest {
+            header: header("2025-05-01T02:00:00Z"),
+            from: Some(proto::OrganisationRef { kind: proto::OrganisationKind::Authority as i32, id: p.board.clone() }),
+            to: Some(proto::OrganisationRef {
+                kind: proto::OrganisationKind::InfrastructureCompany as i32,
+                id: p.company.clone(),
+            }),
+            park_id: p.park.clone(),
+            subject: "Occupancy".into(),
+            body: "Report occupancy as of 30 April.".into(),
+            due_at: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    let answered = x
+        .provide_information(proto::ProvideInformationRequest {
+            header: header("2025-05-03T02:00:00Z"),
+            exchange_id: opened.aggregate_id.clone(),
+            body: "93.77%".into(),
+            attachments: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+
+    let timeline = |page_token: String, page_size: u32| proto::GetTimelineRequest {
+        subject_type: proto::SubjectType::Park as i32,
+        subject_id: p.park.clone(),
+        page_size,
+        page_token,
+        min_position: answered.last_position,
+        ..Default::default()
+    };
+    let mut audit = server.audit();
+    let all = audit.get_timeline(timeline(String::new(), 0)).await.unwrap().into_inner();
+    let types: Vec<&str> = all.entries.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "ParkRegistered",
+            "JurisdictionAssigned",
+            "InfrastructureCompanyAssigned",
+            "TenantRegistered",
+            "InformationRequested",
+            "InformationProvided"
+        ],
+        "the answer lands on the park's timeline through its request"
+    );
+    assert!(all.next_page_token.is_empty());
+
+    // Pages of two walk the same entries.
+    let mut token = String::new();
+    let mut paged = Vec::new();
+    loop {
+        let page = audit.get_timeline(timeline(token, 2)).await.unwrap().into_inner();
+        assert!(page.entries.len() <= 2);
+        paged.extend(page.entries.into_iter().map(|e| e.position));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(paged, all.entries.iter().map(|e| e.position).collect::<Vec<_>>());
+
+    // Filtered by kind and by business time.
+    let filtered = audit
+        .get_timeline(proto::GetTimelineRequest {
+            event_types: vec!["InformationRequested".into(), "InformationProvided".into()],
+            from_time: Some(ts("2025-05-02T00:00:00Z")),
+            to_time: Some(ts("2025-06-01T00:00:00Z")),
+            ..timeline(String::new(), 10)
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let types: Vec<&str> = filtered.entries.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, ["InformationProvided"]);
+
+    // The company's timeline holds its own events and the exchange it is party to.
+    let company = audit
+        .get_timeline(proto::GetTimelineRequest {
+            subject_type: proto::SubjectType::Company as i32,
+            subject_id: p.company.clone(),
+            ..timeline(String::new(), 10)
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let types: Vec<&str> = company.entries.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        ["CompanyRegistered", "InfrastructureCompanyAssigned", "InformationRequested", "InformationProvided"]
+    );
+}
+
+#[tokio::test]
+async fn a_page_token_from_another_query_is_refused() {
+    let server = TestServer::start().await;
+    let p = seed(&server).await;
+    let mut audit = server.audit();
+    let first = audit
+        .get_timeline(proto::GetTimelineRequest {
+            subject_type: proto::SubjectType::Park as i32,
+            subject_id: p.park.clone(),
+            page_size: 1,
+            min_position: p.last_position,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let status = audit
+        .get_timeline(proto::GetTimelineRequest {
+            subject_type: proto::SubjectType::Tenant as i32,
+            subject_id: p.tenant.clone(),
+            page_token: first.next_page_token,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), vec!["page_token"]);
+    let status = audit
+        .get_timeline(proto::GetTimelineRequest {
+            subject_type: proto::SubjectType::Park as i32,
+            subject_id: p.park,
+            page_token: "garbage".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), vec!["page_token"]);
+}
+
+#[tokio::test]
+async fn read_your_writes_waits_for_the_projection_and_status_reports_no_lag() {
+    let server = TestServer::start().await;
+    let p = seed(&server).await;
+    let mut audit = server.audit();
+    let page = audit
+        .get_timeline(proto::GetTimelineRequest {
+            subject_type: proto::SubjectType::Tenant as i32,
+            subject_id: p.tenant.clone(),
+            min_position: p.last_position,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page.entries.len(), 1, "the tenant's registration is visible at once");
+    let status = audit
+        .get_projection_status(proto::GetProjectionStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let timeline = &status.projections[0];
+    assert_eq!(timeline.name, "timeline");
+    assert_eq!(timeline.position, p.last_position);
+    assert_eq!(timeline.lag, 0);
+    assert!(timeline.error.is_empty());
+
+    // A position the log has not reached cannot be waited for forever.
+    let status = tokio::time::timeout(
+        Duration::from_secs(10),
+        audit.get_timeline(proto::GetTimelineRequest {
+            subject_type: proto::SubjectType::Tenant as i32,
+            subject_id: p.tenant,
+            min_position: 1_000,
+            ..Default::default()
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+}
+
+#[tokio::test]
+async fn health_is_serving_and_reflection_lists_the_services() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+    let server = TestServer::start().await;
+    let health = HealthClient::new(server.channel.clone())
+        .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(health.status, ServingStatus::Serving as i32);
+    let health = HealthClient::new(server.channel.clone())
+        .check(tonic_health::pb::HealthCheckRequest { service: "kcn.ledger.v1.RegistryService".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(health.status, ServingStatus::Serving as i32);
+
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = ServerReflectionClient::new(server.channel.clone())
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("expected a list of services");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for s in ["kcn.ledger.v1.RegistryService", "kcn.ledger.v1.InformationExchangeService", "kcn.ledger.v1.AuditService"] {
+        assert!(names.contains(&s.to_owned()), "{s} not in {names:?}");
+    }
+}
