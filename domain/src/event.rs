@@ -20,7 +20,15 @@ pub enum AggregateKind {
     InfrastructureCompany,
     Park,
     Tenant,
+    CoordinationAgreement,
+    AnnualPlan,
     InformationExchange,
+    IndustryConsultation,
+    Inspection,
+    Incident,
+    MonitoringAlert,
+    Dissemination,
+    AdministrativeProcedure,
 }
 
 impl AggregateKind {
@@ -29,7 +37,15 @@ impl AggregateKind {
         Self::InfrastructureCompany,
         Self::Park,
         Self::Tenant,
+        Self::CoordinationAgreement,
+        Self::AnnualPlan,
         Self::InformationExchange,
+        Self::IndustryConsultation,
+        Self::Inspection,
+        Self::Incident,
+        Self::MonitoringAlert,
+        Self::Dissemination,
+        Self::AdministrativeProcedure,
     ];
 
     /// The catalogue name, as stored in the log (`Park`).
@@ -39,7 +55,15 @@ impl AggregateKind {
             Self::InfrastructureCompany => "InfrastructureCompany",
             Self::Park => "Park",
             Self::Tenant => "Tenant",
+            Self::CoordinationAgreement => "CoordinationAgreement",
+            Self::AnnualPlan => "AnnualPlan",
             Self::InformationExchange => "InformationExchange",
+            Self::IndustryConsultation => "IndustryConsultation",
+            Self::Inspection => "Inspection",
+            Self::Incident => "Incident",
+            Self::MonitoringAlert => "MonitoringAlert",
+            Self::Dissemination => "Dissemination",
+            Self::AdministrativeProcedure => "AdministrativeProcedure",
         }
     }
 
