@@ -1,0 +1,85 @@
+//! The audit-query service: the auditors' questions, answered from the log and the read models.
+
+use kcn_domain::AggregateKind;
+use kcn_eventstore::history::{self, Known};
+use kcn_integrity::leaf::{format_timestamp, parse_timestamp};
+use tonic::{Request, Response, Status};
+
+use crate::fields::{self, Fields};
+use crate::proto::{self, audit_query_service_server::AuditQueryService};
+use crate::proto::get_aggregate_history_request::Known as ProtoKnown;
+use crate::{Ledger, error, take};
+
+/// The tonic service over a [`Ledger`].
+#[derive(Debug, Clone)]
+pub struct AuditQueries(pub Ledger);
+
+fn stored_timestamp(text: &str) -> Option<prost_types::Timestamp> {
+    parse_timestamp(text).ok().map(fields::timestamp)
+}
+
+#[tonic::async_trait]
+impl AuditQueryService for AuditQueries {
+    async fn get_aggregate_history(
+        &self,
+        request: Request<proto::GetAggregateHistoryRequest>,
+    ) -> Result<Response<proto::GetAggregateHistoryResponse>, Status> {
+        let r = request.into_inner();
+        let mut f = Fields::default();
+        let kind = AggregateKind::parse(&r.aggregate_type);
+        if kind.is_none() {
+            let names: Vec<&str> = AggregateKind::ALL.iter().map(|k| k.as_str()).collect();
+            f.violation("aggregate_type", format!("must be one of {}", names.join(", ")));
+        }
+        let id = f.check("aggregate_id", fields::uuid(&r.aggregate_id));
+        let known = match &r.known {
+            None => Some(Known::Now),
+            Some(ProtoKnown::AtPosition(p)) => Some(Known::AtPosition(*p)),
+            Some(ProtoKnown::RecordedBy(ts)) => f
+                .check("recorded_by", fields::instant(ts))
+                .map(|t| Known::RecordedBy(format_timestamp(t))),
+        };
+        f.finish()?;
+        take!(kind, id, known);
+        let stream = self.0.store.stream(kind, id).await.map_err(error::store)?;
+        if stream.is_empty() {
+            return Err(error::domain(kcn_domain::DomainError::NotFound { kind, id }));
+        }
+        let h = history::history(kind, stream, &known).map_err(error::store)?;
+        let entries = h
+            .entries
+            .into_iter()
+            .map(|entry| {
+                let e = entry.event;
+                let m = entry.metadata;
+                let actor = m.as_ref().map(|m| &m.actor);
+                proto::HistoryEntry {
+                    position: e.position,
+                    aggregate_version: e.aggregate_version,
+                    event_type: e.event_type,
+                    occurred_at: stored_timestamp(&e.occurred_at),
+                    recorded_at: stored_timestamp(&e.recorded_at),
+                    principal: actor.map(|a| a.principal.clone()).unwrap_or_default(),
+                    organisation: actor.and_then(|a| a.organisation.clone()).unwrap_or_default(),
+                    role: actor.and_then(|a| a.role.clone()).unwrap_or_default(),
+                    authentication: actor.map(|a| a.authentication.clone()).unwrap_or_default(),
+                    acting_authority_id: m
+                        .as_ref()
+                        .and_then(|m| m.acting_authority_id)
+                        .map(|a| a.to_string())
+                        .unwrap_or_default(),
+                    request_id: m.as_ref().and_then(|m| m.request_id.clone()).unwrap_or_default(),
+                    correlation_id: m.as_ref().and_then(|m| m.correlation_id.clone()).unwrap_or_default(),
+                    payload_json: String::from_utf8_lossy(&e.payload).into_owned(),
+                }
+            })
+            .collect();
+        Ok(Response::new(proto::GetAggregateHistoryResponse {
+            aggregate_type: kind.as_str().to_owned(),
+            aggregate_id: id.to_string(),
+            version: h.version,
+            state_json: h.state.to_string(),
+            entries,
+        }))
+    }
+}
