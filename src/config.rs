@@ -8,7 +8,16 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use kcn_domain::LegalRules;
 use kcn_eventstore::SqliteDurability;
+use kcn_eventstore::checkpoint::{IdentityConfig, KeySeed};
 use serde::{Deserialize, Serialize};
+
+mod database;
+pub use database::{DEFAULT_MAX_CONNECTIONS, DatabaseUrl, Storage};
+
+/// The environment variable holding the checkpoint signing key's seed (64 hex digits).
+pub const SEED_ENV: &str = "KCN_CHECKPOINT_KEY_SEED";
+/// [`SEED_ENV`] as the layered environment source names it (prefix stripped, lowercase).
+const SEED_ENV_KEY: &str = "checkpoint_key_seed";
 
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +40,13 @@ pub struct Config {
     /// The SQLite durability mode: `full` (the default) or `normal_weaker`, which may lose the last
     /// acknowledged commands on power loss.
     pub sqlite_durability: SqliteDurability,
+    /// The PostgreSQL database for the log and the read models (`postgres://user:password@host/db`;
+    /// also `KCN_DATABASE_URL` or `--database-url`). Unset: the embedded SQLite file in `data_dir`.
+    /// Logged only with its password redacted.
+    pub database_url: Option<DatabaseUrl>,
+    /// The PostgreSQL connection pool's size, at least 2 (one more connection holds the projection
+    /// leadership lock).
+    pub database_max_connections: u32,
     /// How far in the future an event's `occurred_at` may lie, in seconds.
     pub max_future_skew_seconds: u64,
     /// The principal every event records as its actor until callers authenticate.
@@ -42,6 +58,21 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
     /// The legal limits the domain judges against.
     pub rules: LegalRules,
+    /// The first line of every signed checkpoint. Default: generated on first start
+    /// (`kcn-ledger.local/<random>`) and kept in the data directory.
+    pub checkpoint_origin: Option<String>,
+    /// The name of the checkpoint signing key. Default: the origin.
+    pub checkpoint_key_name: Option<String>,
+    /// A file holding the checkpoint signing key's Ed25519 seed as 64 hex digits, readable by its
+    /// owner only. Default: generated on first start into the data directory. The seed may instead
+    /// come from the environment variable `KCN_CHECKPOINT_KEY_SEED` (never from this file's layers).
+    pub checkpoint_key_seed_file: Option<PathBuf>,
+    /// The least time between two checkpoints issued after commits, in milliseconds.
+    pub checkpoint_interval_ms: u64,
+    /// The seed from `KCN_CHECKPOINT_KEY_SEED`, read by [`Config::load`] outside the layered
+    /// sources so that it can never appear in a file, a flag or a dump of the configuration.
+    #[serde(skip)]
+    pub checkpoint_key_seed: Option<KeySeed>,
 }
 
 impl Default for Config {
@@ -50,6 +81,8 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             data_dir: PathBuf::from("data"),
             sqlite_durability: SqliteDurability::Full,
+            database_url: None,
+            database_max_connections: DEFAULT_MAX_CONNECTIONS,
             max_future_skew_seconds: 300,
             principal: "local-operator".to_owned(),
             organisation: None,
@@ -57,6 +90,11 @@ impl Default for Config {
             log_format: LogFormat::Auto,
             shutdown_grace_seconds: 30,
             rules: LegalRules::default(),
+            checkpoint_origin: None,
+            checkpoint_key_name: None,
+            checkpoint_key_seed_file: None,
+            checkpoint_interval_ms: 1_000,
+            checkpoint_key_seed: None,
         }
     }
 }
@@ -68,11 +106,36 @@ impl Config {
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
-        figment
-            .merge(Env::prefixed("KCN_").split("__").ignore(&["config"]))
+        let mut config: Config = figment
+            .merge(
+                Env::prefixed("KCN_")
+                    .split("__")
+                    .ignore(&["config", SEED_ENV_KEY])
+                    // The test suites' own variables (KCN_TEST_DATABASE_URL, KCN_TEST_PYTHON, …)
+                    // are not configuration.
+                    .filter(|key| !key.starts_with("test_")),
+            )
             .merge(overrides)
             .extract()
-            .map_err(Box::new)
+            .map_err(Box::new)?;
+        config.checkpoint_key_seed = match std::env::var(SEED_ENV) {
+            Ok(hex) => Some(
+                KeySeed::from_hex(&hex, SEED_ENV)
+                    .map_err(|e| Box::new(figment::Error::from(e.to_string())))?,
+            ),
+            Err(_) => None,
+        };
+        Ok(config)
+    }
+
+    /// What the configuration says about the log's origin and signing key.
+    pub fn identity(&self) -> IdentityConfig {
+        IdentityConfig {
+            origin: self.checkpoint_origin.clone(),
+            key_name: self.checkpoint_key_name.clone(),
+            seed: self.checkpoint_key_seed.clone(),
+            seed_file: self.checkpoint_key_seed_file.clone(),
+        }
     }
 
     /// The SQLite database file.
@@ -108,5 +171,27 @@ mod tests {
         assert_eq!(config.principal, "from-flag");
         assert_eq!(config.max_future_skew_seconds, 60);
         assert_eq!(config.shutdown_grace_seconds, 30);
+    }
+
+    #[test]
+    fn checkpoint_settings_come_from_the_file_and_the_seed_never_shows() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kcn.toml");
+        std::fs::write(
+            &file,
+            "checkpoint_origin = \"ledger.example/binh-duong\"\ncheckpoint_interval_ms = 250\n",
+        )
+        .unwrap();
+        let mut config = Config::load(Some(&file), Figment::new()).unwrap();
+        assert_eq!(
+            config.identity().origin.as_deref(),
+            Some("ledger.example/binh-duong")
+        );
+        assert_eq!(config.checkpoint_interval_ms, 250);
+        config.checkpoint_key_seed = Some(KeySeed::new([0xab; 32]));
+        assert!(!format!("{config:?}").contains("abab"));
+        // The seed is not a file setting: it must come from the environment or a seed file.
+        std::fs::write(&file, "checkpoint_key_seed = \"00\"\n").unwrap();
+        assert!(Config::load(Some(&file), Figment::new()).is_err());
     }
 }

@@ -2,7 +2,9 @@
 //! health and reflection, and a clean shutdown. The binary (`main.rs`) parses the command line and
 //! calls [`run`]; the end-to-end tests call [`start`] on a listener bound to `127.0.0.1:0`.
 
+pub mod audit_cli;
 pub mod config;
+pub mod verify;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,13 +12,33 @@ use std::time::Duration;
 
 use anyhow::Context;
 use kcn_domain::time::{Clock, SystemClock};
-use kcn_eventstore::{Actor, EventStore, SqliteBackend};
-use kcn_projections::ReadModels;
+use kcn_eventstore::{
+    Actor, Backend, Checkpointer, EventStore, LogIdentity, PostgresBackend, SqliteBackend,
+};
+use kcn_projections::{ReadDatabase, ReadModels};
 use kcn_services::Ledger;
+use kcn_services::agreement::Agreements;
+use kcn_services::annual_plan::AnnualPlans;
 use kcn_services::audit::Audit;
+use kcn_services::audit_query::AuditQueries;
+use kcn_services::consultation::Consultations;
+use kcn_services::dissemination::Disseminations;
 use kcn_services::exchange::Exchanges;
+use kcn_services::incident::Incidents;
+use kcn_services::inspection::Inspections;
+use kcn_services::monitoring::Monitoring;
+use kcn_services::procedure::Procedures;
+use kcn_services::proto::agreement_service_server::AgreementServiceServer;
+use kcn_services::proto::annual_plan_service_server::AnnualPlanServiceServer;
+use kcn_services::proto::audit_query_service_server::AuditQueryServiceServer;
 use kcn_services::proto::audit_service_server::AuditServiceServer;
+use kcn_services::proto::dissemination_service_server::DisseminationServiceServer;
+use kcn_services::proto::incident_service_server::IncidentServiceServer;
+use kcn_services::proto::industry_consultation_service_server::IndustryConsultationServiceServer;
 use kcn_services::proto::information_exchange_service_server::InformationExchangeServiceServer;
+use kcn_services::proto::inspection_service_server::InspectionServiceServer;
+use kcn_services::proto::monitoring_service_server::MonitoringServiceServer;
+use kcn_services::proto::procedure_service_server::ProcedureServiceServer;
 use kcn_services::proto::registry_service_server::RegistryServiceServer;
 use kcn_services::registry::Registry;
 use tokio::net::TcpListener;
@@ -24,7 +46,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
-pub use config::Config;
+pub use config::{Config, Storage};
 
 /// A server running in this process.
 #[derive(Debug)]
@@ -101,17 +123,49 @@ async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Ledger> 
             config.data_dir.display()
         )
     })?;
-    let path = config.database_path();
-    let backend = SqliteBackend::open(&path, config.sqlite_durability)
-        .await
-        .with_context(|| format!("cannot open the event log at {}", path.display()))?;
-    let store = EventStore::start(
-        Arc::new(backend.clone()),
+    // The log and the read models share one database: the SQLite file, or PostgreSQL. Its URL is
+    // only ever shown redacted (`Storage`'s `Display`).
+    let storage = config.storage()?;
+    let (backend, read_db): (Arc<dyn Backend>, ReadDatabase) = match &storage {
+        Storage::Sqlite(path) => {
+            let backend = SqliteBackend::open(path, config.sqlite_durability)
+                .await
+                .with_context(|| format!("cannot open the event log at {storage}"))?;
+            let read_db = ReadDatabase::from(&backend);
+            (Arc::new(backend), read_db)
+        }
+        Storage::Postgres {
+            url,
+            max_connections,
+        } => {
+            let backend = PostgresBackend::connect(url.expose(), *max_connections)
+                .await
+                .with_context(|| format!("cannot open the event log at {storage}"))?;
+            let read_db = ReadDatabase::from(&backend);
+            (Arc::new(backend), read_db)
+        }
+    };
+    tracing::info!(database = %storage, "event log opened");
+    let store = EventStore::start(backend, clock.clone(), config.rules.clone()).await?;
+    // The log's origin and signing key: configured, or generated into the data directory on first
+    // start and kept there. The checkpointer refuses to start over a log that disagrees with its
+    // latest signed checkpoint.
+    let identity = LogIdentity::load_or_create(&config.data_dir, &config.identity())
+        .context("cannot establish the log's checkpoint origin and signing key")?;
+    tracing::info!(
+        origin = identity.origin(),
+        verifier_key = %identity.verifier_key(),
+        "transparency log identity"
+    );
+    let checkpoints = Checkpointer::start(
+        &store,
+        identity,
         clock.clone(),
-        config.rules.clone(),
+        Duration::from_millis(config.checkpoint_interval_ms),
     )
-    .await?;
-    let read = ReadModels::start(store.clone(), &backend).await?;
+    .await
+    .context("cannot start the checkpointer")?;
+    let read = ReadModels::start(store.clone(), read_db).await?;
     let skew = i64::try_from(config.max_future_skew_seconds)
         .context("max_future_skew_seconds is too large")?;
     Ok(Ledger {
@@ -125,6 +179,7 @@ async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Ledger> 
             role: config.role.clone(),
             authentication: "local_principal".to_owned(),
         },
+        checkpoints,
     })
 }
 
@@ -141,6 +196,31 @@ async fn serve(
         .set_serving::<InformationExchangeServiceServer<Exchanges>>()
         .await;
     health.set_serving::<AuditServiceServer<Audit>>().await;
+    health
+        .set_serving::<InspectionServiceServer<Inspections>>()
+        .await;
+    health
+        .set_serving::<IncidentServiceServer<Incidents>>()
+        .await;
+    health
+        .set_serving::<MonitoringServiceServer<Monitoring>>()
+        .await;
+    health.set_serving::<AuditQueryServiceServer<AuditQueries>>().await;
+    health
+        .set_serving::<AgreementServiceServer<Agreements>>()
+        .await;
+    health
+        .set_serving::<AnnualPlanServiceServer<AnnualPlans>>()
+        .await;
+    health
+        .set_serving::<IndustryConsultationServiceServer<Consultations>>()
+        .await;
+    health
+        .set_serving::<DisseminationServiceServer<Disseminations>>()
+        .await;
+    health
+        .set_serving::<ProcedureServiceServer<Procedures>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(kcn_services::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -154,6 +234,19 @@ async fn serve(
         .add_service(InformationExchangeServiceServer::new(Exchanges(
             ledger.clone(),
         )))
+        .add_service(AuditQueryServiceServer::new(AuditQueries(ledger.clone())))
+        .add_service(InspectionServiceServer::new(Inspections(ledger.clone())))
+        .add_service(IncidentServiceServer::new(Incidents(ledger.clone())))
+        .add_service(MonitoringServiceServer::new(Monitoring(ledger.clone())))
+        .add_service(AgreementServiceServer::new(Agreements(ledger.clone())))
+        .add_service(AnnualPlanServiceServer::new(AnnualPlans(ledger.clone())))
+        .add_service(IndustryConsultationServiceServer::new(Consultations(
+            ledger.clone(),
+        )))
+        .add_service(DisseminationServiceServer::new(Disseminations(
+            ledger.clone(),
+        )))
+        .add_service(ProcedureServiceServer::new(Procedures(ledger.clone())))
         .add_service(AuditServiceServer::new(Audit(ledger)))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await

@@ -1,14 +1,19 @@
-//! The `kcn-ledger` command line: `serve` runs the server; flags override the configuration file and
-//! the `KCN_*` environment variables.
+//! The `kcn-ledger` command line: `serve` runs the server; `verify` checks a stored log offline and
+//! `audit` checks a running server against a trusted checkpoint. Flags override the configuration
+//! file and the `KCN_*` environment variables.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
 
 use clap::{Parser, Subcommand};
 use figment::Figment;
 use figment::providers::Serialized;
 use kcn_ledger::config::{Config, LogFormat};
+use kcn_ledger::{audit_cli, verify};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,7 +31,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the gRPC API on the embedded SQLite store (no set-up needed).
+    /// Serve the gRPC API on the embedded SQLite store (no set-up needed), or on PostgreSQL with
+    /// --database-url.
     Serve {
         /// Address to listen on (default 127.0.0.1:50051).
         #[arg(long)]
@@ -34,7 +40,65 @@ enum Command {
         /// Data directory (default ./data).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// A postgres:// URL to keep the log and read models in PostgreSQL instead of the embedded
+        /// SQLite file (also KCN_DATABASE_URL, which keeps a password out of the process list).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// The PostgreSQL connection pool's size (default 10).
+        #[arg(long)]
+        database_max_connections: Option<u32>,
     },
+    /// Verify a stored log offline: recompute every leaf and the tree, check them against the
+    /// stored tree hashes and every signed checkpoint, and name the first position whose stored
+    /// bytes no longer match what was signed. Exits 1 when anything is wrong.
+    Verify {
+        /// A data directory, a SQLite file, or a postgres:// URL (default: the configured data
+        /// directory).
+        source: Option<String>,
+        /// The log's published verifier key (<name>+<hex id>+<base64 key>). Default: derived from
+        /// the configured seed or the data directory's key file, which whoever could alter the
+        /// database could also have replaced; an auditor should pass the published key.
+        #[arg(long, conflicts_with = "verifier_key_file")]
+        verifier_key: Option<String>,
+        /// A file holding the verifier key.
+        #[arg(long)]
+        verifier_key_file: Option<PathBuf>,
+        /// The log's origin, which every checkpoint must name (default: the log's own).
+        #[arg(long)]
+        origin: Option<String>,
+    },
+    /// Audit a running server: fetch its latest checkpoint and the consistency proof from a
+    /// trusted checkpoint, and say whether the log only grew. Exits 1 when it did not.
+    Audit {
+        /// The server's URL.
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        server: String,
+        /// A file holding the trusted signed checkpoint note (from an earlier audit). Without it,
+        /// the latest checkpoint is only verified and can be saved with --save.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// The log's published verifier key (<name>+<hex id>+<base64 key>).
+        #[arg(long, required_unless_present = "verifier_key_file")]
+        verifier_key: Option<String>,
+        /// A file holding the verifier key.
+        #[arg(long, conflicts_with = "verifier_key")]
+        verifier_key_file: Option<PathBuf>,
+        /// Where to write the latest checkpoint note when the audit passes (may be the same file
+        /// as --checkpoint, to keep the newest trusted checkpoint).
+        #[arg(long)]
+        save: Option<PathBuf>,
+    },
+}
+
+/// Reads a verifier key given inline or in a file.
+fn verifier_key(inline: Option<String>, file: Option<PathBuf>) -> anyhow::Result<Option<String>> {
+    match (inline, file) {
+        (Some(key), _) => Ok(Some(key)),
+        (None, Some(path)) => std::fs::read_to_string(&path)
+            .map(|k| Some(k.trim().to_owned()))
+            .with_context(|| format!("cannot read the verifier key from {}", path.display())),
+        (None, None) => Ok(None),
+    }
 }
 
 fn init_logging(format: LogFormat) {
@@ -56,11 +120,33 @@ fn init_logging(format: LogFormat) {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(code) => code,
+        Err(e) => {
+            // Logging may not be set up yet; the error is the program's answer, on stderr.
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { listen, data_dir } => {
+        Command::Serve {
+            listen,
+            data_dir,
+            database_url,
+            database_max_connections,
+        } => {
             let mut flags = Figment::new();
+            if let Some(url) = database_url {
+                flags = flags.merge(Serialized::default("database_url", url));
+            }
+            if let Some(n) = database_max_connections {
+                flags = flags.merge(Serialized::default("database_max_connections", n));
+            }
             if let Some(listen) = listen {
                 flags = flags.merge(Serialized::default("listen", listen));
             }
@@ -69,7 +155,71 @@ async fn main() -> anyhow::Result<()> {
             }
             let config = Config::load(cli.config.as_deref(), flags)?;
             init_logging(config.log_format);
-            kcn_ledger::run(config).await
+            kcn_ledger::run(config).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify {
+            source,
+            verifier_key: key,
+            verifier_key_file,
+            origin,
+        } => {
+            let config = Config::load(cli.config.as_deref(), Figment::new())?;
+            init_logging(config.log_format);
+            let source = match source {
+                Some(text) => verify::Source::parse(&text),
+                None => verify::Source::Sqlite(config.database_path()),
+            };
+            let options = verify::Options {
+                source,
+                verifier_key: verifier_key(key, verifier_key_file)?,
+                origin,
+                identity: config.identity(),
+                progress: true,
+            };
+            let report = verify::verify(&options).await?;
+            for problem in &report.problems {
+                tracing::error!(%problem, "verification finding");
+            }
+            println!("{}", report.verdict());
+            Ok(if report.is_ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Audit {
+            server,
+            checkpoint,
+            verifier_key: key,
+            verifier_key_file,
+            save,
+        } => {
+            init_logging(LogFormat::Auto);
+            let key = verifier_key(key, verifier_key_file)?
+                .context("a verifier key is required (--verifier-key or --verifier-key-file)")?;
+            let verifier = key
+                .parse()
+                .context("the verifier key is not <name>+<hex id>+<base64 key>")?;
+            let trusted = checkpoint
+                .map(|path| {
+                    std::fs::read_to_string(&path).with_context(|| {
+                        format!("cannot read the trusted checkpoint {}", path.display())
+                    })
+                })
+                .transpose()?;
+            let mut client = audit_cli::connect(&server).await?;
+            let audit = audit_cli::audit(&mut client, trusted.as_deref(), &verifier).await?;
+            println!("{}", audit.summary());
+            if !audit.is_consistent() {
+                return Ok(ExitCode::FAILURE);
+            }
+            if let Some(path) = save {
+                std::fs::write(&path, &audit.latest_note)
+                    .with_context(|| format!("cannot save the checkpoint to {}", path.display()))?;
+                tracing::info!(path = %path.display(), tree_size = audit.latest.size, "latest checkpoint saved");
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

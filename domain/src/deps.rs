@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -15,6 +16,9 @@ use crate::event::AggregateKind;
 pub trait Lookups: Send + Sync {
     /// Whether an aggregate of this kind and id has been created.
     async fn exists(&self, kind: AggregateKind, id: Uuid) -> Result<bool, DomainError>;
+    /// The local date from which an authority has been succeeded (`AuthoritySucceeded` on its own
+    /// stream), or `None` while it has not been.
+    async fn succeeded_on(&self, authority_id: Uuid) -> Result<Option<NaiveDate>, DomainError>;
 }
 
 /// The legal limits the domain judges against. Numbers marked unverified in the legal framework are
@@ -29,6 +33,21 @@ pub struct LegalRules {
     /// Whether legal limits count calendar days (`true`, the default) or working days; the legal
     /// framework leaves it unverified. Only calendar days are implemented.
     pub calendar_days: bool,
+    /// Days within which an inspection decision reaches the inspected entity, as a difference of
+    /// local dates; unannounced inspections are exempt (verified: 5).
+    pub inspection_decision_delivery_days: u32,
+    /// Longest inspection of one entity, counted inclusively in local days (verified: 7).
+    pub inspection_one_entity_days: u32,
+    /// The most an extension of a one-entity inspection counts for (verified: 7).
+    pub inspection_one_entity_extension_days: u32,
+    /// Longest inspection of several entities (verified: 30).
+    pub inspection_several_entities_days: u32,
+    /// The most an extension of a several-entity inspection counts for (verified: 15).
+    pub inspection_several_entities_extension_days: u32,
+    /// Hours from an incident's detection to its first notification. Unverified [U]: the law says
+    /// only "promptly"; the agreement in force should set it, and this default stands in until the
+    /// incident is judged against the agreement's service levels.
+    pub incident_notification_hours: u32,
 }
 
 impl Default for LegalRules {
@@ -37,6 +56,12 @@ impl Default for LegalRules {
             tenant_annual_report_due_day: 15,
             park_annual_report_due_day: 20,
             calendar_days: true,
+            inspection_decision_delivery_days: 5,
+            inspection_one_entity_days: 7,
+            inspection_one_entity_extension_days: 7,
+            inspection_several_entities_days: 30,
+            inspection_several_entities_extension_days: 15,
+            incident_notification_hours: 24,
         }
     }
 }

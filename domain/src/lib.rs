@@ -5,13 +5,21 @@
 //! every business rule lives in `handle`, `apply` only assigns. What the domain needs from the outside
 //! world (does this park exist?) reaches it through the [`Lookups`] trait in [`Deps`].
 
+pub mod agreement;
+pub mod annual_plan;
 pub mod authority;
 pub mod company;
+pub mod consultation;
 pub mod deps;
+pub mod dissemination;
 pub mod error;
 pub mod event;
+pub mod incident;
 pub mod information_exchange;
+pub mod inspection;
+pub mod monitoring;
 pub mod park;
+pub mod procedure;
 pub mod tenant;
 pub mod time;
 pub mod values;

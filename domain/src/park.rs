@@ -1,14 +1,19 @@
 //! The Park aggregate: an industrial park, with its effective-dated jurisdiction (which authority
 //! oversees it) and infrastructure company (who runs it).
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::agreement::act_date;
+use crate::consultation::PollutionLevel;
+use crate::deps::{Breach, LegalRules};
 use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before};
-use crate::values::{Decimal, ParkCode, Text};
+use crate::tenant::annual_report_due;
+use crate::time::local_date;
+use crate::values::{Decimal, ParkCode, Sha256Hex, Text, VsicCode};
 use crate::{Deps, DomainError, events};
 
 /// `ParkRegistered`: a park is known to the ledger.
@@ -39,12 +44,103 @@ pub struct InfrastructureCompanyAssigned {
 }
 impl EventPayload for InfrastructureCompanyAssigned {}
 
+/// `ParkIndustryRulesSet`: from `effective_from` on, which industries the park takes in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParkIndustryRulesSet {
+    /// Industries the park's planning admits; a code admits every code below it in the classification.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_vsic_codes: Vec<VsicCode>,
+    /// Industries the park's planning or environmental rules exclude.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded_vsic_codes: Vec<VsicCode>,
+    /// The most polluting level (Annex II of Decree 08/2022) the park admits.
+    pub highest_pollution_level: PollutionLevel,
+    pub effective_from: NaiveDate,
+    /// The planning decision or approval the rules come from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_basis: Option<Text>,
+}
+impl EventPayload for ParkIndustryRulesSet {}
+
+/// `ParkAnnualEnvironmentalReportSubmitted`: the infrastructure company's report on the park for the
+/// year 1 January to 31 December of `year`, due by the configured day of January after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParkAnnualEnvironmentalReportSubmitted {
+    pub year: u32,
+    pub company_id: Uuid,
+    /// The local date of submission; always the local date of the event's `occurred_at`.
+    pub submitted_on: NaiveDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_sha256: Option<Sha256Hex>,
+}
+impl EventPayload for ParkAnnualEnvironmentalReportSubmitted {}
+
+/// `EnvironmentalInfrastructureReported`: the company reports the park's environmental
+/// infrastructure as it stood on `as_of`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvironmentalInfrastructureReported {
+    pub company_id: Uuid,
+    /// Design capacity of the central wastewater treatment plant, in m³ per day.
+    pub wastewater_capacity_m3_per_day: u32,
+    /// Average volume actually treated, in m³ per day, when reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wastewater_load_m3_per_day: Option<u32>,
+    /// Whether the plant's automatic monitoring transmits to the environmental authority.
+    pub monitoring_connected: bool,
+    pub as_of: NaiveDate,
+}
+impl EventPayload for EnvironmentalInfrastructureReported {}
+
+/// `OccupancyReported`: the share of the park's industrial land leased, as of a date.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OccupancyReported {
+    pub company_id: Uuid,
+    /// Percent, as an exact decimal string such as "93.77".
+    pub rate_percent: Decimal,
+    pub as_of: NaiveDate,
+}
+impl EventPayload for OccupancyReported {}
+
+/// `EcoParkEvidenceRecorded`: evidence against one criterion of the eco-industrial park criteria.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EcoParkEvidenceRecorded {
+    /// The criterion, by its reference in the criteria (`Decree 35/2022, Art. 39(2)(a)`).
+    pub criterion: Text,
+    /// What was measured or shown, in words or figures.
+    pub value: Text,
+    pub document_sha256: Sha256Hex,
+}
+impl EventPayload for EcoParkEvidenceRecorded {}
+
+/// `EcoParkCertified`: the park is certified an eco-industrial park until `valid_to`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EcoParkCertified {
+    pub certificate_no: Text,
+    pub valid_to: NaiveDate,
+}
+impl EventPayload for EcoParkCertified {}
+
+/// `EcoParkCertificationRevoked`: the current certificate is withdrawn before it runs out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EcoParkCertificationRevoked {
+    pub certificate_no: Text,
+    pub reason: Text,
+}
+impl EventPayload for EcoParkCertificationRevoked {}
+
 events!(
     /// Events of a park.
     ParkEvent {
         ParkRegistered,
         JurisdictionAssigned,
         InfrastructureCompanyAssigned,
+        ParkIndustryRulesSet,
+        ParkAnnualEnvironmentalReportSubmitted,
+        EnvironmentalInfrastructureReported,
+        OccupancyReported,
+        EcoParkEvidenceRecorded,
+        EcoParkCertified,
+        EcoParkCertificationRevoked,
     }
 );
 
@@ -66,6 +162,45 @@ pub enum ParkCommand {
         occurred_at: DateTime<Utc>,
         event: InfrastructureCompanyAssigned,
     },
+    SetIndustryRules {
+        park_id: Uuid,
+        occurred_at: DateTime<Utc>,
+        event: ParkIndustryRulesSet,
+    },
+    SubmitAnnualReport {
+        park_id: Uuid,
+        occurred_at: DateTime<Utc>,
+        year: u32,
+        company_id: Uuid,
+        /// When given, it must be the local date of `occurred_at`.
+        submitted_on: Option<NaiveDate>,
+        document_sha256: Option<Sha256Hex>,
+    },
+    ReportInfrastructure {
+        park_id: Uuid,
+        occurred_at: DateTime<Utc>,
+        event: EnvironmentalInfrastructureReported,
+    },
+    ReportOccupancy {
+        park_id: Uuid,
+        occurred_at: DateTime<Utc>,
+        event: OccupancyReported,
+    },
+    RecordEcoParkEvidence {
+        park_id: Uuid,
+        occurred_at: DateTime<Utc>,
+        event: EcoParkEvidenceRecorded,
+    },
+    CertifyEcoPark {
+        park_id: Uuid,
+        occurred_at: DateTime<Utc>,
+        event: EcoParkCertified,
+    },
+    RevokeEcoParkCertification {
+        park_id: Uuid,
+        occurred_at: DateTime<Utc>,
+        event: EcoParkCertificationRevoked,
+    },
 }
 
 /// A park's current state, with the full timelines of its jurisdiction and company.
@@ -76,6 +211,16 @@ pub struct Park {
     pub jurisdictions: Vec<(NaiveDate, Uuid)>,
     /// `(effective_from, company_id)`, in increasing date order.
     pub companies: Vec<(NaiveDate, Uuid)>,
+    /// The industry rules, in increasing `effective_from` order.
+    pub industry_rules: Vec<ParkIndustryRulesSet>,
+    pub annual_reports: Vec<ParkAnnualEnvironmentalReportSubmitted>,
+    /// The latest infrastructure report.
+    pub infrastructure: Option<EnvironmentalInfrastructureReported>,
+    /// The latest occupancy report.
+    pub occupancy: Option<OccupancyReported>,
+    pub eco_evidence: Vec<EcoParkEvidenceRecorded>,
+    /// The certificate in force, unless revoked (it may have run out: see `valid_to`).
+    pub eco_certificate: Option<EcoParkCertified>,
     pub latest: Option<DateTime<Utc>>,
 }
 
@@ -116,6 +261,38 @@ impl Park {
     /// The infrastructure company running the park on a local date.
     pub fn company_at(&self, date: NaiveDate) -> Option<Uuid> {
         in_force(&self.companies, date)
+    }
+
+    /// The industry rules in force on a local date.
+    pub fn industry_rules_at(&self, date: NaiveDate) -> Option<&ParkIndustryRulesSet> {
+        self.industry_rules
+            .iter()
+            .take_while(|r| r.effective_from <= date)
+            .last()
+    }
+
+    /// Refuses a report by a company that does not run the park on the report's local date.
+    fn require_company(&self, company_id: Uuid, date: NaiveDate) -> Result<(), DomainError> {
+        if self.company_at(date) == Some(company_id) {
+            Ok(())
+        } else {
+            Err(DomainError::rule(
+                "company_not_running_park",
+                format!("company {company_id} does not run this park on {date}"),
+            ))
+        }
+    }
+
+    /// Refuses an `as_of` date after the local date of the report.
+    fn as_of_not_after(as_of: NaiveDate, occurred_at: DateTime<Utc>) -> Result<(), DomainError> {
+        let local = local_date(occurred_at);
+        if as_of > local {
+            return Err(DomainError::invalid(
+                "as_of",
+                format!("must not be after the report's local date ({local})"),
+            ));
+        }
+        Ok(())
     }
 
     fn require(&self, park_id: Uuid, occurred_at: DateTime<Utc>) -> Result<(), DomainError> {
@@ -164,6 +341,18 @@ impl Aggregate for Park {
                 self.require(park_id, occurred_at)?;
                 deps.require("authority_id", AggregateKind::Authority, event.authority_id)
                     .await?;
+                // An authority takes on no new duties on or after the date it was succeeded.
+                if let Some(succeeded_on) = deps.lookups.succeeded_on(event.authority_id).await?
+                    && succeeded_on <= event.effective_from
+                {
+                    return Err(DomainError::rule(
+                        "authority_succeeded",
+                        format!(
+                            "authority {} was succeeded from {succeeded_on}; it cannot be given jurisdiction from {}",
+                            event.authority_id, event.effective_from
+                        ),
+                    ));
+                }
                 extends(
                     &self.jurisdictions,
                     event.effective_from,
@@ -204,6 +393,158 @@ impl Aggregate for Park {
                 }
                 sink.write(Timed::new(occurred_at, event), self).await;
             }
+            ParkCommand::SetIndustryRules {
+                park_id,
+                occurred_at,
+                event,
+            } => {
+                self.require(park_id, occurred_at)?;
+                if let Some(both) = event
+                    .excluded_vsic_codes
+                    .iter()
+                    .find(|c| event.allowed_vsic_codes.contains(c))
+                {
+                    return Err(DomainError::invalid(
+                        "excluded_vsic_codes",
+                        format!("{} is both allowed and excluded", both.code),
+                    ));
+                }
+                if let Some(last) = self.industry_rules.last()
+                    && event.effective_from <= last.effective_from
+                {
+                    return Err(DomainError::rule(
+                        "industry_rules_not_after_latest",
+                        format!(
+                            "industry rules effective from {} must come after the latest ones, effective from {}",
+                            event.effective_from, last.effective_from
+                        ),
+                    ));
+                }
+                sink.write(Timed::new(occurred_at, event), self).await;
+            }
+            ParkCommand::SubmitAnnualReport {
+                park_id,
+                occurred_at,
+                year,
+                company_id,
+                submitted_on,
+                document_sha256,
+            } => {
+                self.require(park_id, occurred_at)?;
+                let local = act_date("submitted_on", submitted_on, occurred_at)?;
+                if i64::from(local.year()) <= i64::from(year) {
+                    return Err(DomainError::rule(
+                        "report_period_not_over",
+                        format!(
+                            "the report for {year} covers until 31 December {year}; it cannot be submitted on {local}"
+                        ),
+                    ));
+                }
+                self.require_company(company_id, local)?;
+                if self.annual_reports.iter().any(|r| r.year == year) {
+                    return Err(DomainError::rule(
+                        "park_annual_report_already_submitted",
+                        format!("the park's annual report for {year} is already submitted"),
+                    ));
+                }
+                let event = ParkAnnualEnvironmentalReportSubmitted {
+                    year,
+                    company_id,
+                    submitted_on: local,
+                    document_sha256,
+                };
+                sink.write(Timed::new(occurred_at, event), self).await;
+            }
+            ParkCommand::ReportInfrastructure {
+                park_id,
+                occurred_at,
+                event,
+            } => {
+                self.require(park_id, occurred_at)?;
+                Self::as_of_not_after(event.as_of, occurred_at)?;
+                self.require_company(event.company_id, local_date(occurred_at))?;
+                sink.write(Timed::new(occurred_at, event), self).await;
+            }
+            ParkCommand::ReportOccupancy {
+                park_id,
+                occurred_at,
+                event,
+            } => {
+                self.require(park_id, occurred_at)?;
+                Self::as_of_not_after(event.as_of, occurred_at)?;
+                if !percent_at_most_100(&event.rate_percent) {
+                    return Err(DomainError::invalid("rate_percent", "must be at most 100"));
+                }
+                self.require_company(event.company_id, local_date(occurred_at))?;
+                sink.write(Timed::new(occurred_at, event), self).await;
+            }
+            ParkCommand::RecordEcoParkEvidence {
+                park_id,
+                occurred_at,
+                event,
+            } => {
+                self.require(park_id, occurred_at)?;
+                sink.write(Timed::new(occurred_at, event), self).await;
+            }
+            ParkCommand::CertifyEcoPark {
+                park_id,
+                occurred_at,
+                event,
+            } => {
+                self.require(park_id, occurred_at)?;
+                let local = local_date(occurred_at);
+                if event.valid_to <= local {
+                    return Err(DomainError::invalid(
+                        "valid_to",
+                        format!("must be after the certification's local date ({local})"),
+                    ));
+                }
+                if self.eco_evidence.is_empty() {
+                    return Err(DomainError::rule(
+                        "eco_park_evidence_missing",
+                        "a park is certified on recorded evidence; none is recorded",
+                    ));
+                }
+                if let Some(current) = &self.eco_certificate
+                    && current.valid_to >= local
+                {
+                    return Err(DomainError::rule(
+                        "eco_park_already_certified",
+                        format!(
+                            "certificate {} is in force until {}",
+                            current.certificate_no, current.valid_to
+                        ),
+                    ));
+                }
+                sink.write(Timed::new(occurred_at, event), self).await;
+            }
+            ParkCommand::RevokeEcoParkCertification {
+                park_id,
+                occurred_at,
+                event,
+            } => {
+                self.require(park_id, occurred_at)?;
+                match &self.eco_certificate {
+                    Some(current) if current.valid_to >= local_date(occurred_at) => {
+                        if current.certificate_no != event.certificate_no {
+                            return Err(DomainError::rule(
+                                "eco_park_certificate_mismatch",
+                                format!(
+                                    "the certificate in force is {}, not {}",
+                                    current.certificate_no, event.certificate_no
+                                ),
+                            ));
+                        }
+                    }
+                    _ => {
+                        return Err(DomainError::rule(
+                            "eco_park_not_certified",
+                            "the park holds no eco-industrial park certificate in force",
+                        ));
+                    }
+                }
+                sink.write(Timed::new(occurred_at, event), self).await;
+            }
         }
         Ok(())
     }
@@ -218,8 +559,22 @@ impl Aggregate for Park {
             ParkEvent::InfrastructureCompanyAssigned(e) => {
                 self.companies.push((e.effective_from, e.company_id))
             }
+            ParkEvent::ParkIndustryRulesSet(e) => self.industry_rules.push(e),
+            ParkEvent::ParkAnnualEnvironmentalReportSubmitted(e) => self.annual_reports.push(e),
+            ParkEvent::EnvironmentalInfrastructureReported(e) => self.infrastructure = Some(e),
+            ParkEvent::OccupancyReported(e) => self.occupancy = Some(e),
+            ParkEvent::EcoParkEvidenceRecorded(e) => self.eco_evidence.push(e),
+            ParkEvent::EcoParkCertified(e) => self.eco_certificate = Some(e),
+            ParkEvent::EcoParkCertificationRevoked(_) => self.eco_certificate = None,
         }
     }
+}
+
+/// Whether a decimal percentage is at most 100.
+fn percent_at_most_100(rate: &Decimal) -> bool {
+    let (int, frac) = rate.as_str().split_once('.').unwrap_or((rate.as_str(), ""));
+    let int = int.trim_start_matches('0');
+    int.len() <= 2 || (int == "100" && frac.bytes().all(|b| b == b'0'))
 }
 
 impl LedgerAggregate for Park {
@@ -229,6 +584,26 @@ impl LedgerAggregate for Park {
     fn park_id(&self, id: Uuid) -> Option<Uuid> {
         Some(id)
     }
+
+    /// The infrastructure company's annual report is due by the configured day of January after the
+    /// year it covers (verified: 20); a later one is recorded and named.
+    fn judge(&self, new: &[Timed<ParkEvent>], rules: &LegalRules) -> Vec<Breach> {
+        new.iter()
+            .filter_map(|e| match &e.body {
+                ParkEvent::ParkAnnualEnvironmentalReportSubmitted(r) => {
+                    let due = annual_report_due(r.year, rules.park_annual_report_due_day)?;
+                    (r.submitted_on > due).then(|| Breach {
+                        limit: "park_annual_report_late".to_owned(),
+                        detail: format!(
+                            "the park's annual environmental report for {} was due by {due} and submitted on {}",
+                            r.year, r.submitted_on
+                        ),
+                    })
+                }
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -236,7 +611,7 @@ mod tests {
     use cqrs_es::test::TestFramework;
 
     use super::*;
-    use crate::testing::{at, deps_with, id, no_deps};
+    use crate::testing::{at, deps_with, deps_with_successions, id, no_deps};
 
     const PARK: u64 = 10;
     const BOARD: u64 = 1;
@@ -385,5 +760,389 @@ mod tests {
             .when(assign(BOARD, "2006-01-01", "2025-04-11T04:00:00Z"))
             .inspect_result();
         assert!(matches!(result, Err(DomainError::NotFound { .. })));
+    }
+
+    fn rule_of<T: std::fmt::Debug>(result: Result<T, DomainError>) -> &'static str {
+        match result {
+            Err(DomainError::Rule { rule, .. }) => rule,
+            other => panic!("expected a rule violation, got {other:?}"),
+        }
+    }
+
+    fn succeeded_board() -> Deps {
+        deps_with_successions(
+            &[
+                (AggregateKind::Authority, id(BOARD)),
+                (AggregateKind::Authority, id(CITY_BOARD)),
+            ],
+            &[(id(BOARD), date("2025-07-28"))],
+        )
+    }
+
+    fn under_board() -> Vec<Timed<ParkEvent>> {
+        vec![
+            registered(),
+            Timed::new(
+                at("2025-04-11T04:00:00Z"),
+                jurisdiction(BOARD, "2006-01-01"),
+            ),
+            Timed::new(
+                at("2025-04-11T04:10:00Z"),
+                InfrastructureCompanyAssigned {
+                    company_id: id(COMPANY),
+                    effective_from: date("1996-11-14"),
+                },
+            ),
+        ]
+    }
+
+    #[test]
+    fn a_succeeded_authority_gets_no_jurisdiction_from_its_succession_date() {
+        let result = TestFramework::<Park>::with(succeeded_board())
+            .given(vec![
+                registered(),
+                Timed::new(
+                    at("2025-04-11T04:00:00Z"),
+                    jurisdiction(CITY_BOARD, "2006-01-01"),
+                ),
+            ])
+            .when(assign(BOARD, "2025-07-28", "2025-08-01T04:00:00Z"))
+            .inspect_result();
+        assert_eq!(rule_of(result), "authority_succeeded");
+    }
+
+    #[test]
+    fn a_succeeded_authority_keeps_jurisdiction_assigned_before_its_succession() {
+        TestFramework::<Park>::with(succeeded_board())
+            .given(vec![registered()])
+            .when(assign(BOARD, "2006-01-01", "2025-08-01T04:00:00Z"))
+            .then_expect_events(vec![Timed::new(
+                at("2025-08-01T04:00:00Z"),
+                jurisdiction(BOARD, "2006-01-01"),
+            )]);
+        TestFramework::<Park>::with(succeeded_board())
+            .given(under_board())
+            .when(assign(CITY_BOARD, "2025-07-28", "2025-08-01T04:00:00Z"))
+            .then_expect_events(vec![Timed::new(
+                at("2025-08-01T04:00:00Z"),
+                jurisdiction(CITY_BOARD, "2025-07-28"),
+            )]);
+    }
+
+    fn rules(from: &str) -> ParkIndustryRulesSet {
+        ParkIndustryRulesSet {
+            allowed_vsic_codes: vec![
+                VsicCode::parse("16", "2018").unwrap(),
+                VsicCode::parse("25", "2018").unwrap(),
+            ],
+            excluded_vsic_codes: vec![VsicCode::parse("2011", "2018").unwrap()],
+            highest_pollution_level: PollutionLevel::II,
+            effective_from: date(from),
+            legal_basis: None,
+        }
+    }
+
+    fn set_rules(event: ParkIndustryRulesSet, when: &str) -> ParkCommand {
+        ParkCommand::SetIndustryRules {
+            park_id: id(PARK),
+            occurred_at: at(when),
+            event,
+        }
+    }
+
+    #[test]
+    fn industry_rules_apply_from_their_date() {
+        TestFramework::<Park>::with(no_deps())
+            .given(vec![registered()])
+            .when(set_rules(rules("2025-05-01"), "2025-04-20T02:00:00Z"))
+            .then_expect_events(vec![Timed::new(
+                at("2025-04-20T02:00:00Z"),
+                rules("2025-05-01"),
+            )]);
+        let mut park = Park::default();
+        park.apply(registered());
+        park.apply(Timed::new(at("2025-04-20T02:00:00Z"), rules("2025-05-01")));
+        assert!(park.industry_rules_at(date("2025-04-30")).is_none());
+        assert!(park.industry_rules_at(date("2025-05-01")).is_some());
+    }
+
+    #[test]
+    fn a_code_both_allowed_and_excluded_is_invalid() {
+        let mut event = rules("2025-05-01");
+        event
+            .excluded_vsic_codes
+            .push(VsicCode::parse("16", "2018").unwrap());
+        let result = TestFramework::<Park>::with(no_deps())
+            .given(vec![registered()])
+            .when(set_rules(event, "2025-04-20T02:00:00Z"))
+            .inspect_result();
+        assert!(matches!(
+            result,
+            Err(DomainError::Invalid {
+                field: "excluded_vsic_codes",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn industry_rules_are_not_backdated_before_the_latest_ones() {
+        let result = TestFramework::<Park>::with(no_deps())
+            .given(vec![
+                registered(),
+                Timed::new(at("2025-04-20T02:00:00Z"), rules("2025-05-01")),
+            ])
+            .when(set_rules(rules("2025-05-01"), "2025-06-20T02:00:00Z"))
+            .inspect_result();
+        assert_eq!(rule_of(result), "industry_rules_not_after_latest");
+    }
+
+    fn submit_report(when: &str, company: u64, on: Option<&str>) -> ParkCommand {
+        ParkCommand::SubmitAnnualReport {
+            park_id: id(PARK),
+            occurred_at: at(when),
+            year: 2025,
+            company_id: id(company),
+            submitted_on: on.map(date),
+            document_sha256: None,
+        }
+    }
+
+    fn report_submitted(when: &str, on: &str) -> Timed<ParkEvent> {
+        Timed::new(
+            at(when),
+            ParkAnnualEnvironmentalReportSubmitted {
+                year: 2025,
+                company_id: id(COMPANY),
+                submitted_on: date(on),
+                document_sha256: None,
+            },
+        )
+    }
+
+    #[test]
+    fn the_company_reports_for_its_park_on_the_local_date() {
+        TestFramework::<Park>::with(no_deps())
+            .given(under_board())
+            .when(submit_report("2026-01-19T20:00:00Z", COMPANY, None))
+            .then_expect_events(vec![report_submitted("2026-01-19T20:00:00Z", "2026-01-20")]);
+    }
+
+    #[test]
+    fn a_park_report_on_the_twentieth_is_on_time_and_after_it_is_late() {
+        let mut park = Park::default();
+        for e in under_board() {
+            park.apply(e);
+        }
+        let rules = LegalRules::default();
+        let on_time = [report_submitted("2026-01-19T20:00:00Z", "2026-01-20")];
+        assert!(park.judge(&on_time, &rules).is_empty());
+        let late = [report_submitted("2026-01-20T17:00:00Z", "2026-01-21")];
+        let breaches = park.judge(&late, &rules);
+        assert_eq!(breaches.len(), 1);
+        assert_eq!(breaches[0].limit, "park_annual_report_late");
+    }
+
+    #[test]
+    fn only_the_company_running_the_park_reports_for_it() {
+        let result = TestFramework::<Park>::with(no_deps())
+            .given(under_board())
+            .when(submit_report("2026-01-10T02:00:00Z", 99, None))
+            .inspect_result();
+        assert_eq!(rule_of(result), "company_not_running_park");
+    }
+
+    #[test]
+    fn a_park_report_dated_other_than_its_local_date_is_invalid() {
+        let result = TestFramework::<Park>::with(no_deps())
+            .given(under_board())
+            .when(submit_report(
+                "2026-01-19T20:00:00Z",
+                COMPANY,
+                Some("2026-01-19"),
+            ))
+            .inspect_result();
+        assert!(matches!(
+            result,
+            Err(DomainError::Invalid {
+                field: "submitted_on",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_park_report_is_submitted_once_per_year_after_the_year() {
+        let result = TestFramework::<Park>::with(no_deps())
+            .given(under_board())
+            .when(submit_report("2025-12-30T02:00:00Z", COMPANY, None))
+            .inspect_result();
+        assert_eq!(rule_of(result), "report_period_not_over");
+        let mut given = under_board();
+        given.push(report_submitted("2026-01-10T02:00:00Z", "2026-01-10"));
+        let result = TestFramework::<Park>::with(no_deps())
+            .given(given)
+            .when(submit_report("2026-01-11T02:00:00Z", COMPANY, None))
+            .inspect_result();
+        assert_eq!(rule_of(result), "park_annual_report_already_submitted");
+    }
+
+    fn infrastructure(as_of: &str) -> EnvironmentalInfrastructureReported {
+        EnvironmentalInfrastructureReported {
+            company_id: id(COMPANY),
+            wastewater_capacity_m3_per_day: 5_000,
+            wastewater_load_m3_per_day: Some(3_100),
+            monitoring_connected: true,
+            as_of: date(as_of),
+        }
+    }
+
+    #[test]
+    fn infrastructure_is_reported_as_of_a_date_not_in_the_future() {
+        TestFramework::<Park>::with(no_deps())
+            .given(under_board())
+            .when(ParkCommand::ReportInfrastructure {
+                park_id: id(PARK),
+                occurred_at: at("2025-05-05T02:00:00Z"),
+                event: infrastructure("2025-04-30"),
+            })
+            .then_expect_events(vec![Timed::new(
+                at("2025-05-05T02:00:00Z"),
+                infrastructure("2025-04-30"),
+            )]);
+        let result = TestFramework::<Park>::with(no_deps())
+            .given(under_board())
+            .when(ParkCommand::ReportInfrastructure {
+                park_id: id(PARK),
+                occurred_at: at("2025-05-05T02:00:00Z"),
+                event: infrastructure("2025-05-06"),
+            })
+            .inspect_result();
+        assert!(matches!(
+            result,
+            Err(DomainError::Invalid { field: "as_of", .. })
+        ));
+    }
+
+    #[test]
+    fn occupancy_is_a_percentage_of_at_most_one_hundred() {
+        let occupancy = |rate: &str| ParkCommand::ReportOccupancy {
+            park_id: id(PARK),
+            occurred_at: at("2025-05-05T02:00:00Z"),
+            event: OccupancyReported {
+                company_id: id(COMPANY),
+                rate_percent: Decimal::parse(rate, 2).unwrap(),
+                as_of: date("2024-12-31"),
+            },
+        };
+        let result = TestFramework::<Park>::with(no_deps())
+            .given(under_board())
+            .when(occupancy("100.01"))
+            .inspect_result();
+        assert!(matches!(
+            result,
+            Err(DomainError::Invalid {
+                field: "rate_percent",
+                ..
+            })
+        ));
+        for ok in ["93.77", "100", "100.00", "0", "007.5"] {
+            let result = TestFramework::<Park>::with(no_deps())
+                .given(under_board())
+                .when(occupancy(ok))
+                .inspect_result();
+            assert!(result.is_ok(), "{ok}: {result:?}");
+        }
+    }
+
+    fn evidence() -> Timed<ParkEvent> {
+        Timed::new(
+            at("2025-05-05T02:00:00Z"),
+            EcoParkEvidenceRecorded {
+                criterion: Text::name("Decree 35/2022, Art. 39: shared wastewater treatment")
+                    .unwrap(),
+                value: Text::name("100% of tenants connected").unwrap(),
+                document_sha256: Sha256Hex::parse(&"ef".repeat(32)).unwrap(),
+            },
+        )
+    }
+
+    fn certified(valid_to: &str) -> EcoParkCertified {
+        EcoParkCertified {
+            certificate_no: Text::name("KCNST-01/2025").unwrap(),
+            valid_to: date(valid_to),
+        }
+    }
+
+    fn certify(when: &str) -> ParkCommand {
+        ParkCommand::CertifyEcoPark {
+            park_id: id(PARK),
+            occurred_at: at(when),
+            event: certified("2030-06-01"),
+        }
+    }
+
+    fn revoke(certificate_no: &str) -> ParkCommand {
+        ParkCommand::RevokeEcoParkCertification {
+            park_id: id(PARK),
+            occurred_at: at("2026-01-05T02:00:00Z"),
+            event: EcoParkCertificationRevoked {
+                certificate_no: Text::name(certificate_no).unwrap(),
+                reason: Text::name("wastewater criterion no longer met").unwrap(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_park_is_certified_on_recorded_evidence() {
+        let result = TestFramework::<Park>::with(no_deps())
+            .given(vec![registered()])
+            .when(certify("2025-06-01T02:00:00Z"))
+            .inspect_result();
+        assert_eq!(rule_of(result), "eco_park_evidence_missing");
+        TestFramework::<Park>::with(no_deps())
+            .given(vec![registered(), evidence()])
+            .when(certify("2025-06-01T02:00:00Z"))
+            .then_expect_events(vec![Timed::new(
+                at("2025-06-01T02:00:00Z"),
+                certified("2030-06-01"),
+            )]);
+    }
+
+    #[test]
+    fn a_certified_park_is_not_certified_again_while_the_certificate_runs() {
+        let result = TestFramework::<Park>::with(no_deps())
+            .given(vec![
+                registered(),
+                evidence(),
+                Timed::new(at("2025-06-01T02:00:00Z"), certified("2030-06-01")),
+            ])
+            .when(certify("2025-07-01T02:00:00Z"))
+            .inspect_result();
+        assert_eq!(rule_of(result), "eco_park_already_certified");
+    }
+
+    #[test]
+    fn only_the_certificate_in_force_is_revoked() {
+        let result = TestFramework::<Park>::with(no_deps())
+            .given(vec![registered(), evidence()])
+            .when(revoke("KCNST-01/2025"))
+            .inspect_result();
+        assert_eq!(rule_of(result), "eco_park_not_certified");
+        let certified_park = vec![
+            registered(),
+            evidence(),
+            Timed::new(at("2025-06-01T02:00:00Z"), certified("2030-06-01")),
+        ];
+        let result = TestFramework::<Park>::with(no_deps())
+            .given(certified_park.clone())
+            .when(revoke("OTHER-9"))
+            .inspect_result();
+        assert_eq!(rule_of(result), "eco_park_certificate_mismatch");
+        let result = TestFramework::<Park>::with(no_deps())
+            .given(certified_park)
+            .when(revoke("KCNST-01/2025"))
+            .inspect_result();
+        assert!(result.is_ok(), "{result:?}");
     }
 }

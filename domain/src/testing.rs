@@ -1,28 +1,49 @@
 //! Test support for aggregate tests: an in-memory answer to the domain's lookups.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::{AggregateKind, Deps, DomainError, LegalRules, Lookups};
 
-/// Lookups answered from a fixed set of existing aggregates.
-pub struct Known(pub HashSet<(AggregateKind, Uuid)>);
+/// Lookups answered from a fixed set of existing aggregates and of authorities' succession dates.
+pub struct Known(
+    pub HashSet<(AggregateKind, Uuid)>,
+    pub HashMap<Uuid, NaiveDate>,
+);
 
 #[async_trait]
 impl Lookups for Known {
     async fn exists(&self, kind: AggregateKind, id: Uuid) -> Result<bool, DomainError> {
         Ok(self.0.contains(&(kind, id)))
     }
+
+    async fn succeeded_on(&self, authority_id: Uuid) -> Result<Option<NaiveDate>, DomainError> {
+        Ok(self.1.get(&authority_id).copied())
+    }
 }
 
 /// Deps in which exactly the given aggregates exist.
 pub fn deps_with(existing: &[(AggregateKind, Uuid)]) -> Deps {
     Deps {
-        lookups: Arc::new(Known(existing.iter().copied().collect())),
+        lookups: Arc::new(Known(existing.iter().copied().collect(), HashMap::new())),
+        rules: LegalRules::default(),
+    }
+}
+
+/// Deps in which the given aggregates exist and the given authorities were succeeded on those dates.
+pub fn deps_with_successions(
+    existing: &[(AggregateKind, Uuid)],
+    successions: &[(Uuid, NaiveDate)],
+) -> Deps {
+    Deps {
+        lookups: Arc::new(Known(
+            existing.iter().copied().collect(),
+            successions.iter().copied().collect(),
+        )),
         rules: LegalRules::default(),
     }
 }

@@ -8,7 +8,9 @@
 //! cqrs-es's `CqrsFramework::execute_with_metadata` does, minus the positions it cannot return).
 
 pub mod backend;
+pub mod checkpoint;
 pub mod error;
+pub mod history;
 pub mod postgres;
 pub mod record;
 pub mod sqlite;
@@ -31,6 +33,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 pub use backend::{AppendTx, Backend, RequestRecord};
+pub use checkpoint::{Checkpointer, IssuedCheckpoint, LogIdentity, TransparencyError};
 pub use error::StoreError;
 pub use postgres::PostgresBackend;
 pub use record::{Actor, CommandContext, Metadata, Outcome, Source, StoredEvent};
@@ -64,6 +67,22 @@ impl Lookups for StoreLookups {
             .stream_exists(kind.as_str(), &id.to_string())
             .await
             .map_err(|e| DomainError::Lookup(e.to_string()))
+    }
+
+    async fn succeeded_on(
+        &self,
+        authority_id: Uuid,
+    ) -> Result<Option<chrono::NaiveDate>, DomainError> {
+        use kcn_domain::authority::Authority;
+        // The succession is recorded on the predecessor's own stream: fold it.
+        let events = self
+            .0
+            .load_stream(Authority::TYPE, &authority_id.to_string())
+            .await
+            .map_err(|e| DomainError::Lookup(e.to_string()))?;
+        let authority =
+            fold::<Authority>(&events).map_err(|e| DomainError::Lookup(e.to_string()))?;
+        Ok(authority.succeeded_on())
     }
 }
 

@@ -1,21 +1,21 @@
 //! The catch-up projector: follows the log from the read model's own checkpoint, applies events in
-//! batches, and moves the checkpoint in the same transaction as the rows, under the database's write
-//! lock, so that each event is applied exactly once even when two processes run the same projector.
-//! When an event cannot be applied it stops there, records why, and retries later: it never skips.
+//! batches, and moves the checkpoint in the same transaction as the rows, under the checkpoint's lock
+//! (SQLite's write lock, PostgreSQL's row lock), so that each event is applied exactly once even when
+//! two processes run the same projector. When an event cannot be applied it stops there, records why,
+//! and retries later: it never skips.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use kcn_eventstore::{EventStore, StoredEvent};
-use sqlx::{Row, SqlitePool};
+use kcn_eventstore::{Backend, EventStore, StoredEvent};
 use tokio::sync::watch;
 
+use crate::database::ReadDatabase;
 use crate::error::ProjectionError;
 use crate::timeline;
 
 /// Events applied per transaction.
 const BATCH: u32 = 500;
-/// How often to look for events other processes appended.
-const POLL: Duration = Duration::from_millis(500);
 /// How long to wait before retrying after a failure.
 const RETRY: Duration = Duration::from_secs(2);
 
@@ -29,32 +29,46 @@ pub struct ProjectorState {
     pub error: Option<String>,
 }
 
-/// Runs the timeline projector until `stop` turns true.
+/// How far one step went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Step {
+    /// The checkpoint after the step.
+    pub position: u64,
+    /// Events this step applied.
+    pub applied: usize,
+    /// Whether there may be more to do at once: this step applied events, or found that another
+    /// process had moved the checkpoint past what it read.
+    pub more: bool,
+}
+
+/// Runs the timeline projector until `stop` turns true. `poll` is how often it looks for events
+/// other processes appended (this process's own appends wake it at once).
 pub(crate) async fn run(
     store: EventStore,
-    pool: SqlitePool,
-    state: watch::Sender<ProjectorState>,
+    db: ReadDatabase,
+    state: Arc<watch::Sender<ProjectorState>>,
     mut stop: watch::Receiver<bool>,
+    poll: Duration,
 ) {
     let mut head = store.subscribe();
     loop {
-        if *stop.borrow() {
+        if crate::stopped(&stop) {
             return;
         }
-        match step(&store, &pool).await {
-            Ok((position, applied)) => {
+        match step(store.backend().as_ref(), &db).await {
+            Ok(done) => {
                 state.send_if_modified(|s| {
-                    let changed = s.position != position || s.error.is_some();
-                    s.position = position;
+                    let changed = s.position != done.position || s.error.is_some();
+                    s.position = done.position;
                     s.error = None;
                     changed
                 });
-                if applied > 0 {
+                if done.more {
                     continue;
                 }
                 tokio::select! {
                     _ = head.changed() => {}
-                    _ = tokio::time::sleep(POLL) => {}
+                    _ = tokio::time::sleep(poll) => {}
                     _ = stop.changed() => {}
                 }
             }
@@ -62,7 +76,7 @@ pub(crate) async fn run(
                 let message = e.to_string();
                 tracing::error!(projection = TIMELINE, error = %message, "projector stopped at an event; retrying later");
                 if let ProjectionError::Apply { position, .. } = &e {
-                    let _ = record_error(&pool, *position, &message).await;
+                    let _ = db.record_error(TIMELINE, *position, &message).await;
                 }
                 state.send_modify(|s| s.error = Some(message));
                 tokio::select! {
@@ -74,75 +88,64 @@ pub(crate) async fn run(
     }
 }
 
-/// Applies the next batch, if any; returns the checkpoint after it and how many events it applied.
-async fn step(store: &EventStore, pool: &SqlitePool) -> Result<(u64, usize), ProjectionError> {
-    let seen = checkpoint(pool).await?;
-    let events = store.read_range(seen + 1, BATCH).await?;
+/// Applies the next batch after the checkpoint, if any, in one transaction with the checkpoint.
+pub(crate) async fn step(log: &dyn Backend, db: &ReadDatabase) -> Result<Step, ProjectionError> {
+    // Read the events before taking the lock, so that the lock is held only while applying.
+    let seen = db.checkpoint(TIMELINE).await?.position;
+    let events = log.read_range(seen + 1, BATCH).await?;
     if events.is_empty() {
-        return Ok((seen, 0));
+        return Ok(Step {
+            position: seen,
+            applied: 0,
+            more: false,
+        });
     }
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    // Re-read under the write lock: another process may have applied some of these meanwhile.
-    let at: i64 = sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = ?1")
-        .bind(TIMELINE)
-        .fetch_optional(&mut *tx)
-        .await?
-        .unwrap_or(0);
-    let fresh: Vec<StoredEvent> = events
-        .into_iter()
-        .filter(|e| e.position as i64 > at)
-        .collect();
+    let (mut tx, at) = db.begin_locked(TIMELINE).await?;
+    // Under the lock: another process may have applied some of these meanwhile.
+    let fresh: Vec<StoredEvent> = events.into_iter().filter(|e| e.position > at).collect();
     let Some(last) = fresh.last().map(|e| e.position) else {
-        return Ok((at as u64, 0));
+        return Ok(Step {
+            position: at,
+            applied: 0,
+            more: at != seen,
+        });
     };
-    if fresh[0].position != at as u64 + 1 {
+    if fresh[0].position != at + 1 {
         return Err(ProjectionError::Apply {
-            position: at as u64 + 1,
+            position: at + 1,
             reason: "the log has a gap before this position".into(),
         });
     }
     timeline::apply(&mut tx, &fresh).await?;
-    sqlx::query(
-        "INSERT INTO projection_checkpoints (name, position, error, error_position, updated_at) \
-         VALUES (?1, ?2, NULL, NULL, strftime('%Y-%m-%dT%H:%M:%fZ')) \
-         ON CONFLICT (name) DO UPDATE SET position = excluded.position, error = NULL, \
-         error_position = NULL, updated_at = excluded.updated_at",
-    )
-    .bind(TIMELINE)
-    .bind(last as i64)
-    .execute(&mut *tx)
-    .await?;
+    tx.advance(TIMELINE, last, fresh.len() as u64).await?;
     tx.commit().await?;
-    Ok((last, fresh.len()))
-}
-
-/// The read model's committed checkpoint.
-pub(crate) async fn checkpoint(pool: &SqlitePool) -> Result<u64, ProjectionError> {
-    let row = sqlx::query("SELECT position FROM projection_checkpoints WHERE name = ?1")
-        .bind(TIMELINE)
-        .fetch_optional(pool)
-        .await?;
-    Ok(match row {
-        Some(r) => r.try_get::<i64, _>(0)? as u64,
-        None => 0,
+    Ok(Step {
+        position: last,
+        applied: fresh.len(),
+        more: true,
     })
 }
 
-async fn record_error(
-    pool: &SqlitePool,
-    position: u64,
-    message: &str,
-) -> Result<(), ProjectionError> {
-    sqlx::query(
-        "INSERT INTO projection_checkpoints (name, position, error, error_position, updated_at) \
-         VALUES (?1, 0, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ')) \
-         ON CONFLICT (name) DO UPDATE SET error = excluded.error, \
-         error_position = excluded.error_position, updated_at = excluded.updated_at",
-    )
-    .bind(TIMELINE)
-    .bind(message)
-    .bind(position as i64)
-    .execute(pool)
-    .await?;
-    Ok(())
+/// Applies batches until the read model has caught up with the log's head as it was at the start;
+/// returns the checkpoint reached.
+pub(crate) async fn catch_up(log: &dyn Backend, db: &ReadDatabase) -> Result<u64, ProjectionError> {
+    let head = log.head().await?;
+    loop {
+        let done = step(log, db).await?;
+        if done.position >= head || !done.more {
+            return Ok(done.position);
+        }
+    }
+}
+
+/// Empties the timeline and sets its checkpoint to 0, in one transaction under its lock, then applies
+/// the whole log again. A projector running meanwhile (in this process or another) cooperates: both
+/// take the same lock, so every event is still applied once.
+pub(crate) async fn rebuild(log: &dyn Backend, db: &ReadDatabase) -> Result<u64, ProjectionError> {
+    db.migrate().await?;
+    let (mut tx, _) = db.begin_locked(TIMELINE).await?;
+    timeline::clear(&mut tx).await?;
+    tx.reset_checkpoint(TIMELINE).await?;
+    tx.commit().await?;
+    catch_up(log, db).await
 }

@@ -7,12 +7,13 @@
 //! keeps the read model generic over the catalogue: a new aggregate with a `park_id` lands on the
 //! park's timeline without code here.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use kcn_eventstore::StoredEvent;
 use serde_json::Value;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{Postgres, QueryBuilder, Row, Sqlite};
 
+use crate::database::{ReadDatabase, ReadTx, to_i64};
 use crate::error::ProjectionError;
 
 /// What a timeline is about.
@@ -89,84 +90,383 @@ fn referenced(payload: &Value, out: &mut SubjectSet) {
     }
 }
 
-/// Applies a batch of events to the timeline inside the projector's transaction.
-pub(crate) async fn apply(
-    conn: &mut SqliteConnection,
-    events: &[StoredEvent],
-) -> Result<(), ProjectionError> {
-    for e in events {
-        let payload: Value =
-            serde_json::from_slice(&e.payload).map_err(|err| ProjectionError::Apply {
-                position: e.position,
-                reason: format!("payload is not JSON: {err}"),
-            })?;
-        let mut subjects = SubjectSet::new();
-        if let Some(own) = Subject::of_aggregate(&e.aggregate_type) {
-            subjects.insert((own, e.aggregate_id.clone()));
-        }
-        referenced(&payload, &mut subjects);
-        // What earlier events of this aggregate established.
-        let known = sqlx::query(
-            "SELECT subject_type, subject_id FROM timeline_subjects \
-             WHERE aggregate_type = ?1 AND aggregate_id = ?2",
-        )
-        .bind(&e.aggregate_type)
-        .bind(&e.aggregate_id)
-        .fetch_all(&mut *conn)
-        .await?;
-        for row in known {
-            let kind: String = row.try_get(0)?;
-            if let Some(s) = Subject::parse(&kind) {
-                subjects.insert((s, row.try_get(1)?));
-            }
+/// An aggregate as the log names it: `(aggregate_type, aggregate_id)`.
+type AggregateKey = (String, String);
+
+/// What the read model knows of each aggregate's subjects, for the aggregates a batch touches.
+type Known = HashMap<AggregateKey, SubjectSet>;
+
+/// One row of `timeline_entries`: an event on one subject's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TimelineEntry {
+    pub subject_type: String,
+    pub subject_id: String,
+    pub position: u64,
+    pub occurred_at: String,
+    pub event_type: String,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+}
+
+/// One row of `timeline_subjects`: an aggregate concerns a subject.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SubjectLink {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub subject_type: String,
+    pub subject_id: String,
+}
+
+/// The rows one batch adds.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Additions {
+    links: Vec<SubjectLink>,
+    entries: Vec<TimelineEntry>,
+}
+
+/// The rows a variable-limited SQLite statement takes: 32,766 bound variables per statement.
+const SQLITE_VARIABLES: usize = 32_000;
+
+fn key_of(e: &StoredEvent) -> AggregateKey {
+    (e.aggregate_type.clone(), e.aggregate_id.clone())
+}
+
+fn tenant_key(id: &str) -> AggregateKey {
+    ("Tenant".to_owned(), id.to_owned())
+}
+
+/// The subjects an event names by itself: the aggregate it is, and its payload's references.
+fn named(e: &StoredEvent, payload: &Value) -> SubjectSet {
+    let mut subjects = SubjectSet::new();
+    if let Some(own) = Subject::of_aggregate(&e.aggregate_type) {
+        subjects.insert((own, e.aggregate_id.clone()));
+    }
+    referenced(payload, &mut subjects);
+    subjects
+}
+
+/// Decides the rows a batch adds, in log order, as if each event were applied after the one before:
+/// an event's subjects are those it names, those earlier events of its aggregate established, and the
+/// park of every tenant among them. `known` holds what the database knew before the batch for every
+/// aggregate the batch asks about, and learns as the batch goes.
+fn plan(events: &[StoredEvent], payloads: &[Value], known: &mut Known) -> Additions {
+    let mut out = Additions::default();
+    for (e, payload) in events.iter().zip(payloads) {
+        let key = key_of(e);
+        let mut subjects = named(e, payload);
+        if let Some(earlier) = known.get(&key) {
+            subjects.extend(earlier.iter().cloned());
         }
         // A tenant's events concern its park too.
-        let tenants: Vec<String> = subjects
+        let parks: Vec<(Subject, String)> = subjects
             .iter()
             .filter(|(s, _)| *s == Subject::Tenant)
-            .map(|(_, id)| id.clone())
+            .filter_map(|(_, id)| known.get(&tenant_key(id)))
+            .flat_map(|of_tenant| of_tenant.iter().filter(|(s, _)| *s == Subject::Park))
+            .cloned()
             .collect();
-        for tenant in tenants {
-            let parks = sqlx::query(
-                "SELECT subject_id FROM timeline_subjects WHERE aggregate_type = 'Tenant' \
-                 AND aggregate_id = ?1 AND subject_type = 'park'",
-            )
-            .bind(&tenant)
-            .fetch_all(&mut *conn)
-            .await?;
-            for row in parks {
-                subjects.insert((Subject::Park, row.try_get(0)?));
-            }
-        }
+        subjects.extend(parks);
         if subjects.is_empty() {
             continue;
         }
-        let mut remember = QueryBuilder::<Sqlite>::new(
-            "INSERT OR IGNORE INTO timeline_subjects (aggregate_type, aggregate_id, subject_type, subject_id) ",
-        );
-        remember.push_values(&subjects, |mut row, (s, id)| {
-            row.push_bind(&e.aggregate_type)
-                .push_bind(&e.aggregate_id)
-                .push_bind(s.as_str())
-                .push_bind(id);
-        });
-        remember.build().execute(&mut *conn).await?;
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT OR IGNORE INTO timeline_entries (subject_type, subject_id, position, occurred_at, \
-             event_type, aggregate_type, aggregate_id) ",
-        );
-        insert.push_values(&subjects, |mut row, (s, id)| {
-            row.push_bind(s.as_str())
-                .push_bind(id)
-                .push_bind(e.position as i64)
-                .push_bind(&e.occurred_at)
-                .push_bind(&e.event_type)
-                .push_bind(&e.aggregate_type)
-                .push_bind(&e.aggregate_id);
-        });
-        insert.build().execute(&mut *conn).await?;
+        let remembered = known.entry(key).or_default();
+        for (s, id) in &subjects {
+            if remembered.insert((*s, id.clone())) {
+                out.links.push(SubjectLink {
+                    aggregate_type: e.aggregate_type.clone(),
+                    aggregate_id: e.aggregate_id.clone(),
+                    subject_type: s.as_str().to_owned(),
+                    subject_id: id.clone(),
+                });
+            }
+            out.entries.push(TimelineEntry {
+                subject_type: s.as_str().to_owned(),
+                subject_id: id.clone(),
+                position: e.position,
+                occurred_at: e.occurred_at.clone(),
+                event_type: e.event_type.clone(),
+                aggregate_type: e.aggregate_type.clone(),
+                aggregate_id: e.aggregate_id.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Applies a batch of events to the timeline inside the projector's transaction, in a few statements:
+/// two reads of what earlier events established, then one insert per table.
+pub(crate) async fn apply(tx: &mut ReadTx, events: &[StoredEvent]) -> Result<(), ProjectionError> {
+    let payloads = events
+        .iter()
+        .map(|e| {
+            serde_json::from_slice::<Value>(&e.payload).map_err(|err| ProjectionError::Apply {
+                position: e.position,
+                reason: format!("payload is not JSON: {err}"),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut known = Known::new();
+    let own: BTreeSet<AggregateKey> = events.iter().map(key_of).collect();
+    load_known(tx, &own, &mut known).await?;
+    // Every tenant an event may concern: those the events name, and those their aggregates named
+    // before. Whatever the batch learns on the way comes from the former, so this is all it asks.
+    let mut tenants = BTreeSet::new();
+    for (e, payload) in events.iter().zip(&payloads) {
+        let earlier = known.get(&key_of(e)).into_iter().flatten();
+        for (s, id) in named(e, payload).iter().chain(earlier) {
+            let key = tenant_key(id);
+            if *s == Subject::Tenant && !own.contains(&key) {
+                tenants.insert(key);
+            }
+        }
+    }
+    load_known(tx, &tenants, &mut known).await?;
+    let additions = plan(events, &payloads, &mut known);
+    write(tx, &additions).await
+}
+
+/// Adds to `known` the stored subjects of the given aggregates.
+async fn load_known(
+    tx: &mut ReadTx,
+    keys: &BTreeSet<AggregateKey>,
+    known: &mut Known,
+) -> Result<(), ProjectionError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let mut rows: Vec<(String, String, String, String)> = Vec::new();
+    match tx {
+        ReadTx::Sqlite(tx) => {
+            let keys: Vec<&AggregateKey> = keys.iter().collect();
+            for chunk in keys.chunks(SQLITE_VARIABLES / 2) {
+                let mut q = QueryBuilder::<Sqlite>::new(
+                    "SELECT aggregate_type, aggregate_id, subject_type, subject_id \
+                     FROM timeline_subjects WHERE (aggregate_type, aggregate_id) IN (",
+                );
+                q.push_values(chunk, |mut row, (t, id)| {
+                    row.push_bind(t.as_str()).push_bind(id.as_str());
+                });
+                q.push(")");
+                for r in q.build().fetch_all(&mut **tx).await? {
+                    rows.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+                }
+            }
+        }
+        ReadTx::Postgres(tx) => {
+            let types: Vec<&str> = keys.iter().map(|(t, _)| t.as_str()).collect();
+            let ids: Vec<&str> = keys.iter().map(|(_, id)| id.as_str()).collect();
+            let found = sqlx::query(
+                "SELECT aggregate_type, aggregate_id, subject_type, subject_id \
+                 FROM timeline_subjects WHERE (aggregate_type, aggregate_id) IN \
+                 (SELECT * FROM UNNEST($1::text[], $2::text[]))",
+            )
+            .bind(types)
+            .bind(ids)
+            .fetch_all(&mut **tx)
+            .await?;
+            for r in found {
+                rows.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+            }
+        }
+    }
+    for key in keys {
+        known.entry(key.clone()).or_default();
+    }
+    for (aggregate_type, aggregate_id, subject_type, subject_id) in rows {
+        if let Some(s) = Subject::parse(&subject_type) {
+            known
+                .entry((aggregate_type, aggregate_id))
+                .or_default()
+                .insert((s, subject_id));
+        }
     }
     Ok(())
+}
+
+/// Inserts a batch's rows. A timeline entry is inserted plainly, not "or ignore": each event is
+/// applied once, and a second application must fail loudly rather than pass unnoticed.
+async fn write(tx: &mut ReadTx, add: &Additions) -> Result<(), ProjectionError> {
+    match tx {
+        ReadTx::Sqlite(tx) => {
+            for chunk in add.links.chunks(SQLITE_VARIABLES / 4) {
+                let mut q = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO timeline_subjects \
+                     (aggregate_type, aggregate_id, subject_type, subject_id) ",
+                );
+                q.push_values(chunk, |mut row, l| {
+                    row.push_bind(l.aggregate_type.as_str())
+                        .push_bind(l.aggregate_id.as_str())
+                        .push_bind(l.subject_type.as_str())
+                        .push_bind(l.subject_id.as_str());
+                });
+                q.push(" ON CONFLICT DO NOTHING");
+                q.build().execute(&mut **tx).await?;
+            }
+            for chunk in add.entries.chunks(SQLITE_VARIABLES / 7) {
+                let mut q = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO timeline_entries (subject_type, subject_id, position, occurred_at, \
+                     event_type, aggregate_type, aggregate_id) ",
+                );
+                q.push_values(chunk, |mut row, t| {
+                    row.push_bind(t.subject_type.as_str())
+                        .push_bind(t.subject_id.as_str())
+                        .push_bind(to_i64(t.position))
+                        .push_bind(t.occurred_at.as_str())
+                        .push_bind(t.event_type.as_str())
+                        .push_bind(t.aggregate_type.as_str())
+                        .push_bind(t.aggregate_id.as_str());
+                });
+                q.build().execute(&mut **tx).await?;
+            }
+        }
+        ReadTx::Postgres(tx) => {
+            if !add.links.is_empty() {
+                let col = |f: fn(&SubjectLink) -> &str| -> Vec<&str> {
+                    add.links.iter().map(f).collect()
+                };
+                sqlx::query(
+                    "INSERT INTO timeline_subjects \
+                     (aggregate_type, aggregate_id, subject_type, subject_id) \
+                     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(col(|l| &l.aggregate_type))
+                .bind(col(|l| &l.aggregate_id))
+                .bind(col(|l| &l.subject_type))
+                .bind(col(|l| &l.subject_id))
+                .execute(&mut **tx)
+                .await?;
+            }
+            if !add.entries.is_empty() {
+                let col = |f: fn(&TimelineEntry) -> &str| -> Vec<&str> {
+                    add.entries.iter().map(f).collect()
+                };
+                let positions: Vec<i64> = add.entries.iter().map(|t| to_i64(t.position)).collect();
+                sqlx::query(
+                    "INSERT INTO timeline_entries (subject_type, subject_id, position, occurred_at, \
+                     event_type, aggregate_type, aggregate_id) \
+                     SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], \
+                     $5::text[], $6::text[], $7::text[])",
+                )
+                .bind(col(|t| &t.subject_type))
+                .bind(col(|t| &t.subject_id))
+                .bind(positions)
+                .bind(col(|t| &t.occurred_at))
+                .bind(col(|t| &t.event_type))
+                .bind(col(|t| &t.aggregate_type))
+                .bind(col(|t| &t.aggregate_id))
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Empties the timeline's tables (inside a rebuild's transaction).
+pub(crate) async fn clear(tx: &mut ReadTx) -> Result<(), ProjectionError> {
+    match tx {
+        ReadTx::Sqlite(tx) => {
+            sqlx::query("DELETE FROM timeline_entries")
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query("DELETE FROM timeline_subjects")
+                .execute(&mut **tx)
+                .await?;
+        }
+        ReadTx::Postgres(tx) => {
+            sqlx::query("DELETE FROM timeline_entries")
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query("DELETE FROM timeline_subjects")
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The timeline read model's whole content and checkpoint, read in one snapshot of the database, for
+/// comparing a live read model with a rebuild.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineSnapshot {
+    /// The checkpoint: the last position applied.
+    pub position: u64,
+    /// Events applied since the last (re)build; equals `position` when each was applied once.
+    pub events_applied: u64,
+    /// Every timeline entry, in key order.
+    pub entries: Vec<TimelineEntry>,
+    /// Every aggregate-to-subject link, in key order.
+    pub links: Vec<SubjectLink>,
+}
+
+/// Reads a [`TimelineSnapshot`] of `db`.
+pub(crate) async fn snapshot(db: &ReadDatabase) -> Result<TimelineSnapshot, ProjectionError> {
+    const CHECKPOINT: &str = "SELECT position, events_applied FROM projection_checkpoints \
+         WHERE name = 'timeline'";
+    const ENTRIES: &str = "SELECT subject_type, subject_id, position, occurred_at, event_type, \
+         aggregate_type, aggregate_id FROM timeline_entries";
+    const LINKS: &str =
+        "SELECT aggregate_type, aggregate_id, subject_type, subject_id FROM timeline_subjects";
+    macro_rules! read {
+        ($tx:expr) => {{
+            let checkpoint: Option<(i64, i64)> =
+                sqlx::query_as(CHECKPOINT).fetch_optional(&mut *$tx).await?;
+            let entries = sqlx::query(ENTRIES)
+                .fetch_all(&mut *$tx)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(TimelineEntry {
+                        subject_type: r.try_get(0)?,
+                        subject_id: r.try_get(1)?,
+                        position: r.try_get::<i64, _>(2)? as u64,
+                        occurred_at: r.try_get(3)?,
+                        event_type: r.try_get(4)?,
+                        aggregate_type: r.try_get(5)?,
+                        aggregate_id: r.try_get(6)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            let links = sqlx::query(LINKS)
+                .fetch_all(&mut *$tx)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(SubjectLink {
+                        aggregate_type: r.try_get(0)?,
+                        aggregate_id: r.try_get(1)?,
+                        subject_type: r.try_get(2)?,
+                        subject_id: r.try_get(3)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            $tx.commit().await?;
+            let (position, applied) = checkpoint.unwrap_or((0, 0));
+            (position as u64, applied as u64, entries, links)
+        }};
+    }
+    let (position, events_applied, mut entries, mut links) = match db {
+        // A read transaction in WAL mode reads one snapshot.
+        ReadDatabase::Sqlite(pool) => {
+            let mut tx = pool.begin().await?;
+            read!(tx)
+        }
+        ReadDatabase::Postgres(pool) => {
+            let mut tx = pool
+                .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .await?;
+            read!(tx)
+        }
+    };
+    entries.sort();
+    links.sort();
+    Ok(TimelineSnapshot {
+        position,
+        events_applied,
+        entries,
+        links,
+    })
 }
 
 /// A timeline query.
@@ -196,63 +496,156 @@ pub struct TimelineRow {
     pub payload: Vec<u8>,
 }
 
+/// Builds a timeline query for one dialect; `QueryBuilder` writes each dialect's placeholders.
+macro_rules! timeline_query {
+    ($db:ty, $q:expr) => {{
+        let q = $q;
+        let mut b = QueryBuilder::<$db>::new(
+            "SELECT t.position, t.occurred_at, e.recorded_at, t.event_type, t.aggregate_type, \
+             t.aggregate_id, e.payload FROM timeline_entries t JOIN events e ON e.position = t.position \
+             WHERE t.subject_type = ",
+        );
+        b.push_bind(q.subject.as_str())
+            .push(" AND t.subject_id = ")
+            .push_bind(q.subject_id.clone());
+        if let Some(from) = &q.from {
+            b.push(" AND t.occurred_at >= ").push_bind(from.clone());
+        }
+        if let Some(to) = &q.to {
+            b.push(" AND t.occurred_at < ").push_bind(to.clone());
+        }
+        if !q.event_types.is_empty() {
+            b.push(" AND t.event_type IN (");
+            let mut list = b.separated(", ");
+            for t in &q.event_types {
+                list.push_bind(t.clone());
+            }
+            list.push_unseparated(")");
+        }
+        if let Some((at, pos)) = &q.after {
+            b.push(" AND (t.occurred_at > ")
+                .push_bind(at.clone())
+                .push(" OR (t.occurred_at = ")
+                .push_bind(at.clone())
+                .push(" AND t.position > ")
+                .push_bind(to_i64(*pos))
+                .push("))");
+        }
+        b.push(" ORDER BY t.occurred_at, t.position LIMIT ")
+            .push_bind(i64::from(q.limit));
+        b
+    }};
+}
+
+/// Reads the rows of a timeline query, whichever the driver.
+macro_rules! timeline_rows {
+    ($rows:expr) => {
+        $rows
+            .iter()
+            .map(|r| {
+                Ok(TimelineRow {
+                    position: r.try_get::<i64, _>(0)? as u64,
+                    occurred_at: r.try_get(1)?,
+                    recorded_at: r.try_get(2)?,
+                    event_type: r.try_get(3)?,
+                    aggregate_type: r.try_get(4)?,
+                    aggregate_id: r.try_get(5)?,
+                    payload: r.try_get(6)?,
+                })
+            })
+            .collect::<Result<Vec<_>, ProjectionError>>()
+    };
+}
+
 /// Runs a timeline query; returns at most `limit` rows in `(occurred_at, position)` order.
 pub(crate) async fn query(
-    pool: &sqlx::SqlitePool,
+    db: &ReadDatabase,
     q: &TimelineQuery,
 ) -> Result<Vec<TimelineRow>, ProjectionError> {
-    let mut b = QueryBuilder::<Sqlite>::new(
-        "SELECT t.position, t.occurred_at, e.recorded_at, t.event_type, t.aggregate_type, \
-         t.aggregate_id, e.payload FROM timeline_entries t JOIN events e ON e.position = t.position \
-         WHERE t.subject_type = ",
-    );
-    b.push_bind(q.subject.as_str())
-        .push(" AND t.subject_id = ")
-        .push_bind(&q.subject_id);
-    if let Some(from) = &q.from {
-        b.push(" AND t.occurred_at >= ").push_bind(from);
-    }
-    if let Some(to) = &q.to {
-        b.push(" AND t.occurred_at < ").push_bind(to);
-    }
-    if !q.event_types.is_empty() {
-        b.push(" AND t.event_type IN (");
-        let mut list = b.separated(", ");
-        for t in &q.event_types {
-            list.push_bind(t);
+    match db {
+        ReadDatabase::Sqlite(pool) => {
+            let rows = timeline_query!(Sqlite, q).build().fetch_all(pool).await?;
+            timeline_rows!(rows)
         }
-        list.push_unseparated(")");
+        ReadDatabase::Postgres(pool) => {
+            let rows = timeline_query!(Postgres, q).build().fetch_all(pool).await?;
+            timeline_rows!(rows)
+        }
     }
-    if let Some((at, pos)) = &q.after {
-        b.push(" AND (t.occurred_at > ")
-            .push_bind(at)
-            .push(" OR (t.occurred_at = ")
-            .push_bind(at)
-            .push(" AND t.position > ")
-            .push_bind(*pos as i64)
-            .push("))");
-    }
-    b.push(" ORDER BY t.occurred_at, t.position LIMIT ")
-        .push_bind(i64::from(q.limit));
-    let rows = b.build().fetch_all(pool).await?;
-    rows.iter()
-        .map(|r| {
-            Ok(TimelineRow {
-                position: r.try_get::<i64, _>(0)? as u64,
-                occurred_at: r.try_get(1)?,
-                recorded_at: r.try_get(2)?,
-                event_type: r.try_get(3)?,
-                aggregate_type: r.try_get(4)?,
-                aggregate_id: r.try_get(5)?,
-                payload: r.try_get(6)?,
-            })
-        })
-        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn event(
+        position: u64,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        payload: Value,
+    ) -> StoredEvent {
+        StoredEvent {
+            position,
+            event_id: uuid::Uuid::now_v7(),
+            aggregate_type: aggregate_type.to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
+            aggregate_version: 1,
+            event_type: format!("E{position}"),
+            schema_version: 1,
+            occurred_at: "2025-04-01T00:00:00.000000Z".to_owned(),
+            recorded_at: "2025-04-01T00:00:00.000000Z".to_owned(),
+            payload: serde_json::to_vec(&payload).unwrap(),
+            metadata: b"{}".to_vec(),
+        }
+    }
+
+    fn on(additions: &Additions, position: u64) -> Vec<(String, String)> {
+        additions
+            .entries
+            .iter()
+            .filter(|t| t.position == position)
+            .map(|t| (t.subject_type.clone(), t.subject_id.clone()))
+            .collect()
+    }
+
+    /// Within one batch, what an earlier event established counts for the later ones, exactly as if
+    /// each event had been applied in its own transaction.
+    #[test]
+    fn a_batch_learns_as_it_goes() {
+        let events = [
+            event(1, "Tenant", "t1", serde_json::json!({"park_id": "p1"})),
+            event(2, "Exchange", "x1", serde_json::json!({"tenant_id": "t1"})),
+            event(
+                3,
+                "Exchange",
+                "x1",
+                serde_json::json!({"body": "an answer"}),
+            ),
+            event(4, "Authority", "a1", serde_json::json!({"name": "Board"})),
+        ];
+        let payloads: Vec<Value> = events
+            .iter()
+            .map(|e| serde_json::from_slice(&e.payload).unwrap())
+            .collect();
+        let mut known = Known::new();
+        let additions = plan(&events, &payloads, &mut known);
+        let both = vec![
+            ("park".to_owned(), "p1".to_owned()),
+            ("tenant".to_owned(), "t1".to_owned()),
+        ];
+        assert_eq!(on(&additions, 1), both);
+        assert_eq!(
+            on(&additions, 2),
+            both,
+            "the tenant's park joins through the tenant"
+        );
+        assert_eq!(on(&additions, 3), both, "the answer follows its exchange");
+        assert!(
+            on(&additions, 4).is_empty(),
+            "an authority is no timeline subject"
+        );
+        assert_eq!(additions.links.len(), 4, "each link is remembered once");
+    }
 
     #[test]
     fn references_are_read_from_well_known_fields() {

@@ -1,5 +1,6 @@
-//! The audit service: the raw log as stored (every leaf field, exact bytes), subject timelines, and the
-//! read models' standing.
+//! The audit service: the raw log as stored (every leaf field, exact bytes), subject timelines, the
+//! read models' standing, and the transparency log: signed checkpoints, the verifier key, inclusion
+//! and consistency proofs.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -7,12 +8,14 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::{Stream, StreamExt};
-use kcn_eventstore::StoredEvent;
+use kcn_eventstore::checkpoint::IssuedCheckpoint;
+use kcn_eventstore::{StoredEvent, TransparencyError};
 use kcn_integrity::leaf::{format_timestamp, parse_timestamp};
 use kcn_projections::{Subject, TimelineQuery};
 use query_fingerprint::fingerprint;
 use serde::{Deserialize, Serialize};
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
+use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::fields::{self, Fields};
 use crate::proto::{self, audit_service_server::AuditService};
@@ -242,6 +245,132 @@ impl AuditService for Audit {
                 .collect(),
         }))
     }
+
+    async fn get_checkpoint(
+        &self,
+        request: Request<proto::GetCheckpointRequest>,
+    ) -> Result<Response<proto::GetCheckpointResponse>, Status> {
+        let size = request.into_inner().tree_size;
+        let checkpoints = &self.0.checkpoints;
+        let issued = if size == 0 {
+            checkpoints.latest().await.map(Some)
+        } else {
+            checkpoints.at_size(size).await
+        }
+        .map_err(|e| transparency(e, "tree_size"))?;
+        match issued {
+            Some(issued) => Ok(Response::new(checkpoint_response(issued))),
+            None => Err(Status::with_error_details(
+                Code::NotFound,
+                format!(
+                    "no checkpoint was issued at tree size {size}; ask for the latest (tree_size 0) \
+                     and a consistency proof from the size you hold"
+                ),
+                ErrorDetails::with_resource_info(
+                    "kcn.ledger.v1.Checkpoint",
+                    size.to_string(),
+                    "",
+                    "no checkpoint was issued at this tree size",
+                ),
+            )),
+        }
+    }
+
+    async fn get_verifier_key(
+        &self,
+        _request: Request<proto::GetVerifierKeyRequest>,
+    ) -> Result<Response<proto::GetVerifierKeyResponse>, Status> {
+        let identity = self.0.checkpoints.identity();
+        Ok(Response::new(proto::GetVerifierKeyResponse {
+            verifier_key: identity.verifier_key(),
+            origin: identity.origin().to_owned(),
+            key_name: identity.signer().name().to_owned(),
+        }))
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<proto::GetInclusionProofRequest>,
+    ) -> Result<Response<proto::GetInclusionProofResponse>, Status> {
+        let r = request.into_inner();
+        let mut f = Fields::default();
+        if r.position == 0 {
+            f.violation("position", "must be at least 1");
+        }
+        if r.tree_size == 0 {
+            f.violation("tree_size", "must be at least 1 (a checkpoint's tree size)");
+        }
+        f.finish()?;
+        let proof = self
+            .0
+            .checkpoints
+            .inclusion_proof(r.position, r.tree_size)
+            .await
+            .map_err(|e| transparency(e, "tree_size"))?;
+        Ok(Response::new(proto::GetInclusionProofResponse {
+            position: r.position,
+            leaf_index: proof.leaf_index,
+            tree_size: proof.tree_size,
+            leaf_hash: proof.leaf_hash.as_bytes().to_vec(),
+            hashes: proof.hashes.iter().map(|h| h.as_bytes().to_vec()).collect(),
+        }))
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<proto::GetConsistencyProofRequest>,
+    ) -> Result<Response<proto::GetConsistencyProofResponse>, Status> {
+        let r = request.into_inner();
+        let hashes = self
+            .0
+            .checkpoints
+            .consistency_proof(r.old_size, r.new_size)
+            .await
+            .map_err(|e| transparency(e, "new_size"))?;
+        Ok(Response::new(proto::GetConsistencyProofResponse {
+            old_size: r.old_size,
+            new_size: r.new_size,
+            hashes: hashes.iter().map(|h| h.as_bytes().to_vec()).collect(),
+        }))
+    }
+}
+
+/// A checkpoint as the wire's answer: the note byte for byte, and its body's fields.
+fn checkpoint_response(issued: IssuedCheckpoint) -> proto::GetCheckpointResponse {
+    proto::GetCheckpointResponse {
+        origin: issued.checkpoint.origin,
+        tree_size: issued.checkpoint.size,
+        root_hash: issued.checkpoint.root.as_bytes().to_vec(),
+        note: issued.note,
+    }
+}
+
+/// Maps a transparency-log failure; `size_field` names the request field holding the tree size
+/// that a "beyond the log" refusal is about.
+fn transparency(e: TransparencyError, size_field: &str) -> Status {
+    let mut f = Fields::default();
+    match e {
+        TransparencyError::PositionZero => f.violation("position", "must be at least 1"),
+        TransparencyError::PositionBeyondTree {
+            position,
+            tree_size,
+        } => f.violation(
+            "position",
+            format!("position {position} is beyond tree_size {tree_size}"),
+        ),
+        TransparencyError::TreeSizeBeyondLog { log_size, .. } => f.violation(
+            size_field,
+            format!("is beyond the log's current size {log_size}"),
+        ),
+        TransparencyError::SizesOutOfOrder { .. } => {
+            f.violation("old_size", "must not be larger than new_size")
+        }
+        TransparencyError::Store(s) => return error::store(s),
+        TransparencyError::Inconsistent(detail) => {
+            return error::store(kcn_eventstore::StoreError::Internal(detail));
+        }
+    }
+    f.finish().expect_err("one violation was recorded")
 }
 
 /// Streams `from..=to` in chunks, so a large range never sits in memory at once.

@@ -2,10 +2,19 @@
 //! validated domain commands (`TryFrom`-style parsing in [`fields`]), hands them to the event store,
 //! and maps every outcome and failure once ([`error`]). A method is a few lines: parse, call, map.
 
+pub mod agreement;
+pub mod annual_plan;
 pub mod audit;
+pub mod audit_query;
+pub mod consultation;
+pub mod dissemination;
 pub mod error;
 pub mod exchange;
 pub mod fields;
+pub mod incident;
+pub mod inspection;
+pub mod monitoring;
+pub mod procedure;
 pub mod registry;
 
 use std::sync::Arc;
@@ -13,7 +22,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use kcn_domain::LedgerAggregate;
 use kcn_domain::time::Clock;
-use kcn_eventstore::{Actor, CommandContext, EventStore, Outcome, Source, Target};
+use kcn_eventstore::{Actor, Checkpointer, CommandContext, EventStore, Outcome, Source, Target};
 use kcn_projections::ReadModels;
 use serde::Serialize;
 use tonic::Status;
@@ -41,6 +50,8 @@ pub struct Ledger {
     pub max_future_skew: chrono::Duration,
     /// The actor every event records until callers authenticate.
     pub actor: Actor,
+    /// Signed checkpoints and proofs over the log's Merkle tree.
+    pub checkpoints: Checkpointer,
 }
 
 /// A command's parsed header.

@@ -1,18 +1,25 @@
 //! The registry service: authorities, infrastructure companies, parks and tenants.
 
-use kcn_domain::authority::{Authority, AuthorityCommand, AuthorityEstablished, AuthorityKind};
+use kcn_domain::authority::{
+    Authority, AuthorityCommand, AuthorityEstablished, AuthorityKind, AuthoritySucceeded,
+};
 use kcn_domain::company::{CompanyCommand, CompanyRegistered, InfrastructureCompany};
 use kcn_domain::park::{
-    InfrastructureCompanyAssigned, JurisdictionAssigned, Park, ParkCommand, ParkRegistered,
+    EcoParkCertificationRevoked, EcoParkCertified, EcoParkEvidenceRecorded,
+    EnvironmentalInfrastructureReported, InfrastructureCompanyAssigned, JurisdictionAssigned,
+    OccupancyReported, Park, ParkCommand, ParkIndustryRulesSet, ParkRegistered,
 };
 use kcn_domain::tenant::{
     EnvironmentalCommitmentRecorded, EnvironmentalPermitRecorded, Tenant, TenantCommand,
     TenantRegistered,
 };
-use kcn_domain::values::{Decimal, EnterpriseCode, ParkCode, Text, ValueError, VsicCode};
+use kcn_domain::values::{
+    Decimal, EnterpriseCode, ParkCode, Sha256Hex, Text, ValueError, VsicCode,
+};
 use kcn_eventstore::Target;
 use tonic::{Request, Response, Status};
 
+use crate::consultation::{pollution_level, pollution_level_to_proto, vsic_codes, vsic_to_proto};
 use crate::fields::{self, Fields};
 use crate::proto::{self, registry_service_server::RegistryService};
 use crate::{Ledger, take};
@@ -56,6 +63,15 @@ fn optional_text(raw: &str, max: usize) -> Result<Option<Text>, ValueError> {
         Ok(None)
     } else {
         Text::parse(raw, max).map(Some)
+    }
+}
+
+/// A SHA-256 that may be left empty.
+fn optional_sha256(raw: &str) -> Result<Option<Sha256Hex>, ValueError> {
+    if raw.trim().is_empty() {
+        Ok(None)
+    } else {
+        Sha256Hex::parse(raw).map(Some)
     }
 }
 
@@ -129,10 +145,17 @@ impl RegistryService for Registry {
             decision_no: e.decision_no.to_string(),
             effective_from: e.effective_from.to_string(),
         });
+        let succession = a.succeeded.map(|s| proto::AuthoritySucceeded {
+            predecessors: s.predecessors.iter().map(ToString::to_string).collect(),
+            successor: s.successor.to_string(),
+            effective_date: s.effective_date.to_string(),
+            legal_basis: s.legal_basis.to_string(),
+        });
         Ok(Response::new(proto::GetAuthorityResponse {
             authority_id: id.to_string(),
             version,
             established,
+            succession,
         }))
     }
 
@@ -353,6 +376,55 @@ impl RegistryService for Registry {
             }),
             jurisdictions: p.jurisdictions.iter().map(period).collect(),
             infrastructure_companies: p.companies.iter().map(period).collect(),
+            industry_rules: p
+                .industry_rules
+                .iter()
+                .map(|r| proto::ParkIndustryRulesSet {
+                    allowed_vsic_codes: r.allowed_vsic_codes.iter().map(vsic_to_proto).collect(),
+                    excluded_vsic_codes: r.excluded_vsic_codes.iter().map(vsic_to_proto).collect(),
+                    highest_pollution_level: pollution_level_to_proto(r.highest_pollution_level)
+                        as i32,
+                    effective_from: r.effective_from.to_string(),
+                    legal_basis: r.legal_basis.as_ref().map(ToString::to_string),
+                })
+                .collect(),
+            annual_reports: p
+                .annual_reports
+                .iter()
+                .map(|a| proto::ParkAnnualEnvironmentalReportSubmitted {
+                    year: a.year,
+                    company_id: a.company_id.to_string(),
+                    submitted_on: a.submitted_on.to_string(),
+                    document_sha256: a.document_sha256.as_ref().map(|h| h.as_str().to_owned()),
+                })
+                .collect(),
+            infrastructure: p.infrastructure.as_ref().map(|i| {
+                proto::EnvironmentalInfrastructureReported {
+                    company_id: i.company_id.to_string(),
+                    wastewater_capacity_m3_per_day: i.wastewater_capacity_m3_per_day,
+                    wastewater_load_m3_per_day: i.wastewater_load_m3_per_day,
+                    monitoring_connected: i.monitoring_connected,
+                    as_of: i.as_of.to_string(),
+                }
+            }),
+            occupancy: p.occupancy.as_ref().map(|o| proto::OccupancyReported {
+                company_id: o.company_id.to_string(),
+                rate_percent: o.rate_percent.as_str().to_owned(),
+                as_of: o.as_of.to_string(),
+            }),
+            eco_park_evidence: p
+                .eco_evidence
+                .iter()
+                .map(|e| proto::EcoParkEvidenceRecorded {
+                    criterion: e.criterion.to_string(),
+                    value: e.value.to_string(),
+                    document_sha256: e.document_sha256.as_str().to_owned(),
+                })
+                .collect(),
+            eco_park_certificate: p.eco_certificate.as_ref().map(|c| proto::EcoParkCertified {
+                certificate_no: c.certificate_no.to_string(),
+                valid_to: c.valid_to.to_string(),
+            }),
         }))
     }
 
@@ -571,5 +643,308 @@ impl RegistryService for Registry {
                 })
                 .collect(),
         }))
+    }
+
+    async fn record_authority_succession(
+        &self,
+        request: Request<proto::RecordAuthoritySuccessionRequest>,
+    ) -> Result<Response<proto::RecordAuthoritySuccessionResponse>, Status> {
+        let r = request.into_inner();
+        let mut f = Fields::default();
+        let header = self.0.header(r.header.as_ref(), &mut f);
+        let authority_id = f.check("authority_id", fields::uuid(&r.authority_id));
+        if r.predecessors.is_empty() {
+            f.violation("predecessors", "at least one predecessor is required");
+        }
+        let predecessors: Vec<Option<uuid::Uuid>> = r
+            .predecessors
+            .iter()
+            .enumerate()
+            .map(|(i, p)| f.check(&format!("predecessors[{i}]"), fields::uuid(p)))
+            .collect();
+        let successor = f.check("successor", fields::uuid(&r.successor));
+        let effective_date = f.check("effective_date", fields::date(&r.effective_date));
+        let legal_basis = f.check("legal_basis", Text::name(&r.legal_basis));
+        f.finish()?;
+        take!(header, authority_id, successor, effective_date, legal_basis);
+        let occurred_at = header.occurred_at;
+        let event = AuthoritySucceeded {
+            predecessors: predecessors.into_iter().flatten().collect(),
+            successor,
+            effective_date,
+            legal_basis,
+        };
+        let o = self
+            .0
+            .run::<Authority, _>(
+                Target::Existing(authority_id),
+                header,
+                move |authority_id| AuthorityCommand::Succeed {
+                    authority_id,
+                    occurred_at,
+                    event: event.clone(),
+                },
+            )
+            .await?;
+        Ok(outcome(
+            |outcome| proto::RecordAuthoritySuccessionResponse { outcome },
+            o,
+        ))
+    }
+
+    async fn set_park_industry_rules(
+        &self,
+        request: Request<proto::SetParkIndustryRulesRequest>,
+    ) -> Result<Response<proto::SetParkIndustryRulesResponse>, Status> {
+        let r = request.into_inner();
+        let mut f = Fields::default();
+        let header = self.0.header(r.header.as_ref(), &mut f);
+        let park_id = f.check("park_id", fields::uuid(&r.park_id));
+        let allowed = vsic_codes(&mut f, "allowed_vsic_codes", &r.allowed_vsic_codes);
+        let excluded = vsic_codes(&mut f, "excluded_vsic_codes", &r.excluded_vsic_codes);
+        let highest = f.check(
+            "highest_pollution_level",
+            pollution_level(r.highest_pollution_level),
+        );
+        let effective_from = f.check("effective_from", fields::date(&r.effective_from));
+        let legal_basis = f.check("legal_basis", optional_text(&r.legal_basis, 300));
+        f.finish()?;
+        take!(header, park_id, highest, effective_from, legal_basis);
+        let occurred_at = header.occurred_at;
+        let event = ParkIndustryRulesSet {
+            allowed_vsic_codes: allowed,
+            excluded_vsic_codes: excluded,
+            highest_pollution_level: highest,
+            effective_from,
+            legal_basis,
+        };
+        let o = self
+            .0
+            .run::<Park, _>(Target::Existing(park_id), header, move |park_id| {
+                ParkCommand::SetIndustryRules {
+                    park_id,
+                    occurred_at,
+                    event: event.clone(),
+                }
+            })
+            .await?;
+        Ok(outcome(
+            |outcome| proto::SetParkIndustryRulesResponse { outcome },
+            o,
+        ))
+    }
+
+    async fn submit_park_annual_environmental_report(
+        &self,
+        request: Request<proto::SubmitParkAnnualEnvironmentalReportRequest>,
+    ) -> Result<Response<proto::SubmitParkAnnualEnvironmentalReportResponse>, Status> {
+        let r = request.into_inner();
+        let mut f = Fields::default();
+        let header = self.0.header(r.header.as_ref(), &mut f);
+        let park_id = f.check("park_id", fields::uuid(&r.park_id));
+        let company_id = f.check("company_id", fields::uuid(&r.company_id));
+        let submitted_on = f.check("submitted_on", fields::optional_date(&r.submitted_on));
+        let document_sha256 = f.check("document_sha256", optional_sha256(&r.document_sha256));
+        if !(1990..=9998).contains(&r.year) {
+            f.violation("year", "must be a calendar year from 1990");
+        }
+        f.finish()?;
+        take!(header, park_id, company_id, submitted_on, document_sha256);
+        let (occurred_at, year) = (header.occurred_at, r.year);
+        let o = self
+            .0
+            .run::<Park, _>(Target::Existing(park_id), header, move |park_id| {
+                ParkCommand::SubmitAnnualReport {
+                    park_id,
+                    occurred_at,
+                    year,
+                    company_id,
+                    submitted_on,
+                    document_sha256: document_sha256.clone(),
+                }
+            })
+            .await?;
+        Ok(outcome(
+            |outcome| proto::SubmitParkAnnualEnvironmentalReportResponse { outcome },
+            o,
+        ))
+    }
+
+    async fn report_environmental_infrastructure(
+        &self,
+        request: Request<proto::ReportEnvironmentalInfrastructureRequest>,
+    ) -> Result<Response<proto::ReportEnvironmentalInfrastructureResponse>, Status> {
+        let r = request.into_inner();
+        let mut f = Fields::default();
+        let header = self.0.header(r.header.as_ref(), &mut f);
+        let park_id = f.check("park_id", fields::uuid(&r.park_id));
+        let company_id = f.check("company_id", fields::uuid(&r.company_id));
+        let as_of = f.check("as_of", fields::date(&r.as_of));
+        if r.wastewater_capacity_m3_per_day == 0 {
+            f.violation(
+                "wastewater_capacity_m3_per_day",
+                "must be positive: every park has a central wastewater treatment plant",
+            );
+        }
+        f.finish()?;
+        take!(header, park_id, company_id, as_of);
+        let occurred_at = header.occurred_at;
+        let event = EnvironmentalInfrastructureReported {
+            company_id,
+            wastewater_capacity_m3_per_day: r.wastewater_capacity_m3_per_day,
+            wastewater_load_m3_per_day: r.wastewater_load_m3_per_day,
+            monitoring_connected: r.monitoring_connected,
+            as_of,
+        };
+        let o = self
+            .0
+            .run::<Park, _>(Target::Existing(park_id), header, move |park_id| {
+                ParkCommand::ReportInfrastructure {
+                    park_id,
+                    occurred_at,
+                    event: event.clone(),
+                }
+            })
+            .await?;
+        Ok(outcome(
+            |outcome| proto::ReportEnvironmentalInfrastructureResponse { outcome },
+            o,
+        ))
+    }
+
+    async fn report_occupancy(
+        &self,
+        request: Request<proto::ReportOccupancyRequest>,
+    ) -> Result<Response<proto::ReportOccupancyResponse>, Status> {
+        let r = request.into_inner();
+        let mut f = Fields::default();
+        let header = self.0.header(r.header.as_ref(), &mut f);
+        let park_id = f.check("park_id", fields::uuid(&r.park_id));
+        let company_id = f.check("company_id", fields::uuid(&r.company_id));
+        let rate_percent = f.check("rate_percent", Decimal::parse(&r.rate_percent, 2));
+        let as_of = f.check("as_of", fields::date(&r.as_of));
+        f.finish()?;
+        take!(header, park_id, company_id, rate_percent, as_of);
+        let occurred_at = header.occurred_at;
+        let event = OccupancyReported {
+            company_id,
+            rate_percent,
+            as_of,
+        };
+        let o = self
+            .0
+            .run::<Park, _>(Target::Existing(park_id), header, move |park_id| {
+                ParkCommand::ReportOccupancy {
+                    park_id,
+                    occurred_at,
+                    event: event.clone(),
+                }
+            })
+            .await?;
+        Ok(outcome(
+            |outcome| proto::ReportOccupancyResponse { outcome },
+            o,
+        ))
+    }
+
+    async fn record_eco_park_evidence(
+        &self,
+        request: Request<proto::RecordEcoParkEvidenceRequest>,
+    ) -> Result<Response<proto::RecordEcoParkEvidenceResponse>, Status> {
+        let r = request.into_inner();
+        let mut f = Fields::default();
+        let header = self.0.header(r.header.as_ref(), &mut f);
+        let park_id = f.check("park_id", fields::uuid(&r.park_id));
+        let criterion = f.check("criterion", Text::name(&r.criterion));
+        let value = f.check("value", Text::parse(&r.value, 2_000));
+        let document_sha256 = f.check("document_sha256", Sha256Hex::parse(&r.document_sha256));
+        f.finish()?;
+        take!(header, park_id, criterion, value, document_sha256);
+        let occurred_at = header.occurred_at;
+        let event = EcoParkEvidenceRecorded {
+            criterion,
+            value,
+            document_sha256,
+        };
+        let o = self
+            .0
+            .run::<Park, _>(Target::Existing(park_id), header, move |park_id| {
+                ParkCommand::RecordEcoParkEvidence {
+                    park_id,
+                    occurred_at,
+                    event: event.clone(),
+                }
+            })
+            .await?;
+        Ok(outcome(
+            |outcome| proto::RecordEcoParkEvidenceResponse { outcome },
+            o,
+        ))
+    }
+
+    async fn certify_eco_park(
+        &self,
+        request: Request<proto::CertifyEcoParkRequest>,
+    ) -> Result<Response<proto::CertifyEcoParkResponse>, Status> {
+        let r = request.into_inner();
+        let mut f = Fields::default();
+        let header = self.0.header(r.header.as_ref(), &mut f);
+        let park_id = f.check("park_id", fields::uuid(&r.park_id));
+        let certificate_no = f.check("certificate_no", Text::parse(&r.certificate_no, 100));
+        let valid_to = f.check("valid_to", fields::date(&r.valid_to));
+        f.finish()?;
+        take!(header, park_id, certificate_no, valid_to);
+        let occurred_at = header.occurred_at;
+        let event = EcoParkCertified {
+            certificate_no,
+            valid_to,
+        };
+        let o = self
+            .0
+            .run::<Park, _>(Target::Existing(park_id), header, move |park_id| {
+                ParkCommand::CertifyEcoPark {
+                    park_id,
+                    occurred_at,
+                    event: event.clone(),
+                }
+            })
+            .await?;
+        Ok(outcome(
+            |outcome| proto::CertifyEcoParkResponse { outcome },
+            o,
+        ))
+    }
+
+    async fn revoke_eco_park_certification(
+        &self,
+        request: Request<proto::RevokeEcoParkCertificationRequest>,
+    ) -> Result<Response<proto::RevokeEcoParkCertificationResponse>, Status> {
+        let r = request.into_inner();
+        let mut f = Fields::default();
+        let header = self.0.header(r.header.as_ref(), &mut f);
+        let park_id = f.check("park_id", fields::uuid(&r.park_id));
+        let certificate_no = f.check("certificate_no", Text::parse(&r.certificate_no, 100));
+        let reason = f.check("reason", Text::parse(&r.reason, 2_000));
+        f.finish()?;
+        take!(header, park_id, certificate_no, reason);
+        let occurred_at = header.occurred_at;
+        let event = EcoParkCertificationRevoked {
+            certificate_no,
+            reason,
+        };
+        let o = self
+            .0
+            .run::<Park, _>(Target::Existing(park_id), header, move |park_id| {
+                ParkCommand::RevokeEcoParkCertification {
+                    park_id,
+                    occurred_at,
+                    event: event.clone(),
+                }
+            })
+            .await?;
+        Ok(outcome(
+            |outcome| proto::RevokeEcoParkCertificationResponse { outcome },
+            o,
+        ))
     }
 }

@@ -36,6 +36,8 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub clock: Arc<TestClock>,
     pub channel: Channel,
+    /// The PostgreSQL database the server runs on, if not SQLite; dropped with its last handle.
+    pub postgres: Option<Arc<crate::postgres::PgTestDatabase>>,
 }
 
 impl TestServer {
@@ -46,8 +48,27 @@ impl TestServer {
 
     /// Starts a server on the given data directory (to restart over the same database).
     pub async fn start_in(dir: tempfile::TempDir) -> Self {
+        Self::start_with(dir, None).await
+    }
+
+    /// Starts a server on a fresh PostgreSQL database (`kcn_test_<uuid>` on the server of
+    /// `KCN_TEST_DATABASE_URL`, dropped at the end), or `None` when PostgreSQL is deliberately
+    /// skipped (`KCN_TEST_SKIP_POSTGRES=1`). Without either variable it fails the test.
+    pub async fn start_postgres(test: &str) -> Option<Self> {
+        let db = crate::postgres::PgTestDatabase::create(test).await?;
+        Some(Self::start_with(tempfile::tempdir().unwrap(), Some(db)).await)
+    }
+
+    /// Starts a server on a data directory and, if given, a PostgreSQL database instead of the
+    /// directory's SQLite file.
+    pub async fn start_with(
+        dir: tempfile::TempDir,
+        postgres: Option<Arc<crate::postgres::PgTestDatabase>>,
+    ) -> Self {
         let config = Config {
             data_dir: dir.path().to_path_buf(),
+            database_url: postgres.as_ref().map(|db| db.url()),
+            database_max_connections: 5,
             ..Config::default()
         };
         let clock = Arc::new(TestClock(Mutex::new(at("2026-01-01T00:00:00Z"))));
@@ -64,7 +85,15 @@ impl TestServer {
             dir,
             clock,
             channel,
+            postgres,
         }
+    }
+
+    /// Stops the server cleanly and starts it again on the same database.
+    pub async fn restart(mut self) -> Self {
+        let postgres = self.postgres.take();
+        let dir = self.stop().await;
+        Self::start_with(dir, postgres).await
     }
 
     pub fn registry(&self) -> RegistryServiceClient<Channel> {

@@ -1,7 +1,21 @@
 //! End-to-end tests: the real server on `127.0.0.1:0` with a fresh SQLite file per test, driven
 //! through real gRPC clients. All of them build into this one test binary.
 
+mod agreement;
+mod annual_plan;
+mod consultation;
+mod dissemination;
 mod harness;
+mod history;
+mod incident;
 mod information_exchange;
+mod inspection;
 mod log;
+mod monitoring;
+mod park_reports;
+mod postgres;
+mod procedure;
 mod registry;
+mod schema;
+mod succession;
+mod transparency;

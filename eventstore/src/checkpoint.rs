@@ -1,0 +1,457 @@
+//! Signed checkpoints and proofs over the stored Merkle tree: the [`Checkpointer`] issues a C2SP
+//! checkpoint after commits (at most about once a second) and on demand, stores every one it issues,
+//! and serves inclusion and consistency proofs.
+//!
+//! Every operation after an append is logarithmic: it asks `kcn_integrity` which stored hashes it
+//! needs (`indexes_for_*`), fetches them with ONE [`Backend::read_tree_hashes`], and computes the
+//! result; nothing ever rehashes the log. [`Checkpointer::hash_reads`] counts those reads, so a
+//! test or a benchmark can hold the code to it.
+
+pub mod archive;
+pub mod identity;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use kcn_domain::time::Clock;
+use kcn_integrity::leaf::format_timestamp;
+use kcn_integrity::tree::{self, leaf_stored_index, stored_hash_count};
+use kcn_integrity::{Checkpoint, EMPTY_ROOT, Hash, TreeError, Verifier, open_checkpoint};
+use thiserror::Error;
+use tokio::sync::{Mutex, watch};
+use tokio::task::JoinHandle;
+
+use crate::EventStore;
+use crate::backend::Backend;
+use crate::error::StoreError;
+use crate::writer::Head;
+
+pub use identity::{IdentityConfig, IdentityError, KeySeed, LogIdentity};
+
+/// The default least time between two checkpoints issued after commits.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A checkpoint the log issued: the parsed body and the signed note, byte for byte as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedCheckpoint {
+    pub checkpoint: Checkpoint,
+    pub note: String,
+}
+
+/// An RFC 9162 inclusion proof with the leaf hash it proves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InclusionProof {
+    /// `position - 1`.
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    /// The leaf hash stored when the event was appended.
+    pub leaf_hash: Hash,
+    /// The audit path, from the leaf's sibling up to the root's child.
+    pub hashes: Vec<Hash>,
+}
+
+/// Why a checkpoint or a proof could not be produced.
+#[derive(Debug, Error)]
+pub enum TransparencyError {
+    /// Positions start at 1.
+    #[error("position must be at least 1")]
+    PositionZero,
+    /// The position is not a leaf of the tree asked for.
+    #[error("position {position} is not in the tree of size {tree_size}")]
+    PositionBeyondTree { position: u64, tree_size: u64 },
+    /// A proof was asked for a tree larger than the log.
+    #[error("tree size {tree_size} is beyond the log's size {log_size}")]
+    TreeSizeBeyondLog { tree_size: u64, log_size: u64 },
+    /// A consistency proof was asked from a larger tree to a smaller one.
+    #[error("old size {old_size} is larger than new size {new_size}")]
+    SizesOutOfOrder { old_size: u64, new_size: u64 },
+    /// What is stored contradicts the log's own signed checkpoints or key: the server refuses to
+    /// go on signing over it.
+    #[error("the stored log disagrees with its signed checkpoints: {0}")]
+    Inconsistent(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn internal(e: impl std::fmt::Display) -> TransparencyError {
+    TransparencyError::Store(StoreError::Internal(e.to_string()))
+}
+
+/// Splits a stored note into its checkpoint body without checking the signature (the server
+/// serves what it stored; clients check signatures).
+fn parse_note(note: &str) -> Result<Checkpoint, TransparencyError> {
+    let (body, _) = note
+        .split_once("\n\n")
+        .ok_or_else(|| internal("a stored checkpoint note has no signature block"))?;
+    Checkpoint::parse(&format!("{body}\n")).map_err(internal)
+}
+
+/// Aborts the background task when the last handle to the checkpointer goes away.
+#[derive(Debug)]
+struct TaskGuard(JoinHandle<()>);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+struct Inner {
+    backend: Arc<dyn Backend>,
+    identity: LogIdentity,
+    verifier: Verifier,
+    clock: Arc<dyn Clock>,
+    /// The newest checkpoint issued (or found stored at start), so that serving it costs no query.
+    latest: RwLock<Option<IssuedCheckpoint>>,
+    /// One issuer at a time: the background task and on-demand requests never race to sign.
+    issuing: Mutex<()>,
+    hash_reads: AtomicU64,
+    issued: AtomicU64,
+}
+
+/// Issues, stores and serves the log's signed checkpoints, and serves proofs.
+#[derive(Clone)]
+pub struct Checkpointer {
+    inner: Arc<Inner>,
+    _task: Arc<TaskGuard>,
+}
+
+impl std::fmt::Debug for Checkpointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpointer")
+            .field("origin", &self.inner.identity.origin())
+            .field("verifier_key", &self.inner.identity.verifier_key())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Checkpointer {
+    /// Checks the stored log against its latest signed checkpoint, issues one for the current head
+    /// if the latest is older, and starts the task that issues one after commits, at most once per
+    /// `interval`.
+    ///
+    /// # Errors
+    ///
+    /// [`TransparencyError::Inconsistent`] when the latest stored checkpoint was not signed by
+    /// this identity, names another origin, is larger than the log, or has a root the stored tree
+    /// does not give: signing on would hide that. Store errors otherwise.
+    pub async fn start(
+        store: &EventStore,
+        identity: LogIdentity,
+        clock: Arc<dyn Clock>,
+        interval: Duration,
+    ) -> Result<Self, TransparencyError> {
+        let inner = Arc::new(Inner {
+            backend: store.backend().clone(),
+            verifier: identity.verifier(),
+            identity,
+            clock,
+            latest: RwLock::new(None),
+            issuing: Mutex::new(()),
+            hash_reads: AtomicU64::new(0),
+            issued: AtomicU64::new(0),
+        });
+        inner.check_latest_stored().await?;
+        let head = inner.backend.head().await?;
+        if head > inner.latest_size().unwrap_or(0) {
+            inner.issue(head, None).await?;
+        }
+        let task = tokio::spawn(run(inner.clone(), store.subscribe(), interval));
+        Ok(Self {
+            inner,
+            _task: Arc::new(TaskGuard(task)),
+        })
+    }
+
+    /// The log's identity (origin and key).
+    pub fn identity(&self) -> &LogIdentity {
+        &self.inner.identity
+    }
+
+    /// The newest checkpoint, covering the current head: issued on demand (one read of stored
+    /// hashes) when the newest one issued is older than the head.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn latest(&self) -> Result<IssuedCheckpoint, TransparencyError> {
+        let head = self.inner.backend.head().await?;
+        if let Some(latest) = self.inner.latest_cached()
+            && latest.checkpoint.size >= head
+        {
+            return Ok(latest);
+        }
+        self.inner.issue(head, None).await
+    }
+
+    /// The checkpoint issued for exactly `tree_size`, if one was.
+    ///
+    /// # Errors
+    ///
+    /// Store errors, or a stored note that is not a checkpoint.
+    pub async fn at_size(
+        &self,
+        tree_size: u64,
+    ) -> Result<Option<IssuedCheckpoint>, TransparencyError> {
+        if let Some(latest) = self.inner.latest_cached()
+            && latest.checkpoint.size == tree_size
+        {
+            return Ok(Some(latest));
+        }
+        match self.inner.backend.checkpoint(Some(tree_size)).await? {
+            None => Ok(None),
+            Some((_, note)) => Ok(Some(IssuedCheckpoint {
+                checkpoint: parse_note(&note)?,
+                note,
+            })),
+        }
+    }
+
+    /// The inclusion proof of the event at `position` in the tree of `tree_size` leaves, with
+    /// the stored leaf hash: one read of stored hashes.
+    ///
+    /// # Errors
+    ///
+    /// [`TransparencyError::PositionZero`], [`TransparencyError::PositionBeyondTree`],
+    /// [`TransparencyError::TreeSizeBeyondLog`], store errors.
+    pub async fn inclusion_proof(
+        &self,
+        position: u64,
+        tree_size: u64,
+    ) -> Result<InclusionProof, TransparencyError> {
+        if position == 0 {
+            return Err(TransparencyError::PositionZero);
+        }
+        if position > tree_size {
+            return Err(TransparencyError::PositionBeyondTree {
+                position,
+                tree_size,
+            });
+        }
+        let leaf_index = position - 1;
+        let mut indexes = tree::indexes_for_inclusion(leaf_index, tree_size).map_err(internal)?;
+        indexes.push(leaf_stored_index(leaf_index));
+        let stored = self.inner.read_for_size(tree_size, indexes).await?;
+        let hashes = tree::inclusion_proof(leaf_index, tree_size, &stored).map_err(internal)?;
+        let leaf_hash = *stored.get(&leaf_stored_index(leaf_index)).ok_or_else(|| {
+            internal(format!(
+                "the stored leaf hash of position {position} is missing"
+            ))
+        })?;
+        Ok(InclusionProof {
+            leaf_index,
+            tree_size,
+            leaf_hash,
+            hashes,
+        })
+    }
+
+    /// The consistency proof from the tree of `old_size` leaves to the tree of `new_size`
+    /// leaves: one read of stored hashes.
+    ///
+    /// # Errors
+    ///
+    /// [`TransparencyError::SizesOutOfOrder`], [`TransparencyError::TreeSizeBeyondLog`], store
+    /// errors.
+    pub async fn consistency_proof(
+        &self,
+        old_size: u64,
+        new_size: u64,
+    ) -> Result<Vec<Hash>, TransparencyError> {
+        if old_size > new_size {
+            return Err(TransparencyError::SizesOutOfOrder { old_size, new_size });
+        }
+        let indexes = tree::indexes_for_consistency(old_size, new_size).map_err(internal)?;
+        let stored = self.inner.read_for_size(new_size, indexes).await?;
+        tree::consistency_proof(old_size, new_size, &stored).map_err(internal)
+    }
+
+    /// How many batched reads of stored hashes this checkpointer has made (one per checkpoint
+    /// whose root was not handed over by the writer, one per proof).
+    pub fn hash_reads(&self) -> u64 {
+        self.inner.hash_reads.load(Ordering::Relaxed)
+    }
+
+    /// How many checkpoints this checkpointer has issued.
+    pub fn issued(&self) -> u64 {
+        self.inner.issued.load(Ordering::Relaxed)
+    }
+}
+
+impl Inner {
+    fn latest_cached(&self) -> Option<IssuedCheckpoint> {
+        self.latest
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn latest_size(&self) -> Option<u64> {
+        self.latest_cached().map(|l| l.checkpoint.size)
+    }
+
+    /// Reads `indexes` plus the last stored hash of a tree of `tree_size` leaves in ONE query.
+    /// Stored hashes are written gap-free in index order, so that last one being there means the
+    /// whole tree is; its absence means the log is smaller than `tree_size`.
+    async fn read_for_size(
+        &self,
+        tree_size: u64,
+        mut indexes: Vec<u64>,
+    ) -> Result<HashMap<u64, Hash>, TransparencyError> {
+        if tree_size == 0 {
+            return Ok(HashMap::new());
+        }
+        let last = stored_hash_count(tree_size) - 1;
+        indexes.push(last);
+        indexes.sort_unstable();
+        indexes.dedup();
+        self.hash_reads.fetch_add(1, Ordering::Relaxed);
+        let stored: HashMap<u64, Hash> = self
+            .backend
+            .read_tree_hashes(&indexes)
+            .await?
+            .into_iter()
+            .collect();
+        if !stored.contains_key(&last) {
+            // Only on this error path: the log's size, for a message the caller can act on.
+            let log_size = self.backend.head().await?;
+            return Err(TransparencyError::TreeSizeBeyondLog {
+                tree_size,
+                log_size,
+            });
+        }
+        Ok(stored)
+    }
+
+    /// The root of the tree of `tree_size` leaves, from stored hashes (one read).
+    async fn root_at(&self, tree_size: u64) -> Result<Hash, TransparencyError> {
+        if tree_size == 0 {
+            return Ok(EMPTY_ROOT);
+        }
+        let indexes = tree::indexes_for_root(tree_size).map_err(internal)?;
+        let stored = self.read_for_size(tree_size, indexes).await?;
+        tree::root(tree_size, &stored).map_err(|e| match e {
+            TreeError::MissingStoredHash(i) => internal(format!("stored tree hash {i} is missing")),
+            other => internal(other),
+        })
+    }
+
+    /// Signs and stores a checkpoint for `tree_size` unless one at least as large was issued;
+    /// `root` is the writer's root for that size when it handed one over (no read then).
+    async fn issue(
+        &self,
+        tree_size: u64,
+        root: Option<Hash>,
+    ) -> Result<IssuedCheckpoint, TransparencyError> {
+        let _one_at_a_time = self.issuing.lock().await;
+        if let Some(latest) = self.latest_cached()
+            && latest.checkpoint.size >= tree_size
+        {
+            return Ok(latest);
+        }
+        let root = match root {
+            Some(root) => root,
+            None => self.root_at(tree_size).await?,
+        };
+        let checkpoint = Checkpoint {
+            origin: self.identity.origin().to_owned(),
+            size: tree_size,
+            root,
+        };
+        let note = self.identity.signer().sign(&checkpoint).map_err(internal)?;
+        self.backend
+            .store_checkpoint(tree_size, &root, &note, &format_timestamp(self.clock.now()))
+            .await?;
+        self.issued.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(tree_size, root = %root, "checkpoint issued");
+        let issued = IssuedCheckpoint { checkpoint, note };
+        *self
+            .latest
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(issued.clone());
+        Ok(issued)
+    }
+
+    /// At start: the latest stored checkpoint must be this log's (key and origin) and agree with
+    /// the stored tree; then it becomes the cached latest.
+    async fn check_latest_stored(&self) -> Result<(), TransparencyError> {
+        let Some((size, note)) = self.backend.checkpoint(None).await? else {
+            return Ok(());
+        };
+        let hint = "run `kcn-ledger verify` on the database to find what changed";
+        let checkpoint = open_checkpoint(&note, &self.verifier).map_err(|e| {
+            TransparencyError::Inconsistent(format!(
+                "the latest stored checkpoint (tree size {size}) does not verify with this log's key {}: {e}; \
+                 either the signing key changed or the checkpoint was altered; {hint}",
+                self.identity.verifier_key()
+            ))
+        })?;
+        if checkpoint.origin != self.identity.origin() || checkpoint.size != size {
+            return Err(TransparencyError::Inconsistent(format!(
+                "the latest stored checkpoint names origin {:?} and size {}, but this log's origin is {:?} \
+                 (stored under size {size})",
+                checkpoint.origin,
+                checkpoint.size,
+                self.identity.origin()
+            )));
+        }
+        let root = match self.root_at(size).await {
+            Ok(root) => root,
+            Err(TransparencyError::TreeSizeBeyondLog { log_size, .. }) => {
+                return Err(TransparencyError::Inconsistent(format!(
+                    "the log holds {log_size} events but its latest checkpoint was signed at tree size {size}; {hint}"
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        if root != checkpoint.root {
+            return Err(TransparencyError::Inconsistent(format!(
+                "the stored tree's root at size {size} is {root}, but the signed checkpoint says {}; {hint}",
+                checkpoint.root
+            )));
+        }
+        *self
+            .latest
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(IssuedCheckpoint { checkpoint, note });
+        Ok(())
+    }
+}
+
+/// Issues a checkpoint after each change of the committed head, then waits `interval` before the
+/// next: commits during the wait are covered by one checkpoint right after it. Ends when the
+/// writer is gone.
+async fn run(inner: Arc<Inner>, mut head: watch::Receiver<Head>, interval: Duration) {
+    loop {
+        if head.changed().await.is_err() {
+            break;
+        }
+        let Head { size, root } = *head.borrow_and_update();
+        if let Err(e) = inner.issue(size, root).await {
+            tracing::warn!(error = %e, tree_size = size, "could not issue a checkpoint; will retry after the next commit");
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_note_parses_to_its_checkpoint() {
+        let signer = kcn_integrity::Signer::from_seed("example.test", &[3; 32]).unwrap();
+        let checkpoint = Checkpoint {
+            origin: "example.test/log".into(),
+            size: 7,
+            root: kcn_integrity::hash_leaf(b"x"),
+        };
+        let note = signer.sign(&checkpoint).unwrap();
+        assert_eq!(parse_note(&note).unwrap(), checkpoint);
+        assert!(parse_note("no signature block\n").is_err());
+    }
+}

@@ -1,0 +1,210 @@
+//! Annual task direction through the real server: the Board issues the 2025 tasks, the company
+//! reports progress and completes them; a late completion is accepted and its breach named.
+
+use kcn_services::proto;
+use kcn_services::proto::annual_plan_service_client::AnnualPlanServiceClient;
+use tonic::transport::Channel;
+
+use crate::harness::{Province, TestServer, header, precondition_types, seed, violated_fields};
+
+pub fn plans(server: &TestServer) -> AnnualPlanServiceClient<Channel> {
+    AnnualPlanServiceClient::new(server.channel.clone())
+}
+
+fn task(p: &Province, id: &str, title: &str, due: &str) -> proto::AnnualTask {
+    proto::AnnualTask {
+        task_id: id.into(),
+        title: title.into(),
+        description: None,
+        assignee_company_id: p.company.clone(),
+        park_id: Some(p.park.clone()),
+        due_on: due.into(),
+    }
+}
+
+pub fn issuing(p: &Province) -> proto::IssueAnnualTasksRequest {
+    proto::IssueAnnualTasksRequest {
+        header: header("2025-01-10T02:00:00Z"),
+        authority_id: p.board.clone(),
+        year: 2025,
+        issued_on: "2025-01-10".into(),
+        document_no: "15/KH-BQL".into(),
+        tasks: vec![
+            task(
+                p,
+                "T-01",
+                "Keep the central wastewater plant's automatic monitoring connected",
+                "2025-06-30",
+            ),
+            task(
+                p,
+                "T-02",
+                "Inventory tenants' hazardous-waste stores",
+                "2025-09-30",
+            ),
+        ],
+    }
+}
+
+pub async fn issue(server: &TestServer, p: &Province) -> String {
+    plans(server)
+        .issue_annual_tasks(issuing(p))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap()
+        .aggregate_id
+}
+
+fn progress(plan: &str, task: &str, percent: u32, when: &str) -> proto::ReportTaskProgressRequest {
+    proto::ReportTaskProgressRequest {
+        header: header(when),
+        plan_id: plan.to_owned(),
+        task_id: task.into(),
+        percent,
+        note: String::new(),
+    }
+}
+
+fn complete(plan: &str, task: &str, when: &str) -> proto::CompleteTaskRequest {
+    proto::CompleteTaskRequest {
+        header: header(when),
+        plan_id: plan.to_owned(),
+        task_id: task.into(),
+        completed_on: String::new(),
+        note: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn the_years_tasks_are_issued_progressed_and_completed_and_a_late_one_is_named() {
+    let server = TestServer::start().await;
+    let p = seed(&server).await;
+    let id = issue(&server, &p).await;
+    let mut plans = plans(&server);
+    plans
+        .report_task_progress(progress(&id, "T-01", 40, "2025-03-31T02:00:00Z"))
+        .await
+        .unwrap();
+    plans
+        .report_task_progress(progress(&id, "T-02", 20, "2025-06-30T02:00:00Z"))
+        .await
+        .unwrap();
+    let on_time = plans
+        .complete_task(complete(&id, "T-01", "2025-06-30T09:00:00Z"))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    assert!(
+        on_time.breaches.is_empty(),
+        "16:00 on 30 June in Vietnam is on time"
+    );
+    // 2025-09-30T17:30Z is already 1 October in Vietnam.
+    let late = plans
+        .complete_task(complete(&id, "T-02", "2025-09-30T17:30:00Z"))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    assert_eq!(late.breaches.len(), 1);
+    assert_eq!(late.breaches[0].limit, "task_completed_late");
+
+    let got = plans
+        .get_annual_plan(proto::GetAnnualPlanRequest { plan_id: id })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.version, 5);
+    assert_eq!(got.year, 2025);
+    let done: Vec<(&str, u32, &str)> = got
+        .tasks
+        .iter()
+        .map(|t| {
+            (
+                t.task.as_ref().unwrap().task_id.as_str(),
+                t.percent,
+                t.completed_on.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        done,
+        [("T-01", 100, "2025-06-30"), ("T-02", 100, "2025-10-01")]
+    );
+}
+
+#[tokio::test]
+async fn progress_never_goes_back_and_nothing_follows_a_completion() {
+    let server = TestServer::start().await;
+    let p = seed(&server).await;
+    let id = issue(&server, &p).await;
+    let mut plans = plans(&server);
+    plans
+        .report_task_progress(progress(&id, "T-01", 60, "2025-03-31T02:00:00Z"))
+        .await
+        .unwrap();
+    let before = server.read_log().await.len();
+    let status = plans
+        .report_task_progress(progress(&id, "T-01", 50, "2025-04-30T02:00:00Z"))
+        .await
+        .unwrap_err();
+    assert_eq!(precondition_types(&status), vec!["PROGRESS_DECREASES"]);
+    let status = plans
+        .report_task_progress(progress(&id, "T-99", 50, "2025-04-30T02:00:00Z"))
+        .await
+        .unwrap_err();
+    assert_eq!(precondition_types(&status), vec!["UNKNOWN_TASK"]);
+    assert_eq!(server.read_log().await.len(), before);
+
+    plans
+        .complete_task(complete(&id, "T-01", "2025-05-30T02:00:00Z"))
+        .await
+        .unwrap();
+    let status = plans
+        .complete_task(complete(&id, "T-01", "2025-05-31T02:00:00Z"))
+        .await
+        .unwrap_err();
+    assert_eq!(precondition_types(&status), vec!["TASK_ALREADY_COMPLETED"]);
+    let status = plans
+        .report_task_progress(progress(&id, "T-01", 100, "2025-05-31T02:00:00Z"))
+        .await
+        .unwrap_err();
+    assert_eq!(precondition_types(&status), vec!["TASK_ALREADY_COMPLETED"]);
+}
+
+#[tokio::test]
+async fn a_plan_with_duplicate_task_ids_or_bad_fields_is_invalid() {
+    let server = TestServer::start().await;
+    let p = seed(&server).await;
+    let mut request = issuing(&p);
+    request.tasks[1].task_id = "T-01".into();
+    let status = plans(&server)
+        .issue_annual_tasks(request)
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), vec!["tasks.task_id"]);
+
+    let mut request = issuing(&p);
+    request.tasks[0].due_on = "30/06/2025".into();
+    request.tasks[1].assignee_company_id = "nobody".into();
+    let status = plans(&server)
+        .issue_annual_tasks(request)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violated_fields(&status),
+        vec!["tasks[0].due_on", "tasks[1].assignee_company_id"]
+    );
+    let mut request = issuing(&p);
+    request.issued_on = "2025-01-09".into();
+    let status = plans(&server)
+        .issue_annual_tasks(request)
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), vec!["issued_on"]);
+    assert_eq!(server.read_log().await.len() as u64, p.last_position);
+}
