@@ -10,6 +10,7 @@
 pub mod database;
 pub mod error;
 pub mod leader;
+pub mod models;
 pub mod projector;
 pub mod timeline;
 
