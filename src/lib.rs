@@ -4,6 +4,8 @@
 
 pub mod audit_cli;
 pub mod config;
+pub mod progress;
+pub mod rebuild;
 pub mod verify;
 
 use std::future::Future;
@@ -116,17 +118,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
 }
 
-async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Ledger> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {}",
-            config.data_dir.display()
-        )
-    })?;
-    // The log and the read models share one database: the SQLite file, or PostgreSQL. Its URL is
-    // only ever shown redacted (`Storage`'s `Display`).
+/// Opens the database the configuration names, the log's and the read models': the SQLite file, or
+/// PostgreSQL. Its URL is only ever shown redacted (`Storage`'s `Display`).
+pub async fn open_storage(config: &Config) -> anyhow::Result<(Arc<dyn Backend>, ReadDatabase)> {
     let storage = config.storage()?;
-    let (backend, read_db): (Arc<dyn Backend>, ReadDatabase) = match &storage {
+    Ok(match &storage {
         Storage::Sqlite(path) => {
             let backend = SqliteBackend::open(path, config.sqlite_durability)
                 .await
@@ -144,14 +140,29 @@ async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Ledger> 
             let read_db = ReadDatabase::from(&backend);
             (Arc::new(backend), read_db)
         }
-    };
+    })
+}
+
+async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Ledger> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    let storage = config.storage()?;
+    let (backend, read_db) = open_storage(config).await?;
     tracing::info!(database = %storage, "event log opened");
     let store = EventStore::start(backend, clock.clone(), config.rules.clone()).await?;
-    // The log's origin and signing key: configured, or generated into the data directory on first
-    // start and kept there. The checkpointer refuses to start over a log that disagrees with its
-    // latest signed checkpoint.
-    let identity = LogIdentity::load_or_create(&config.data_dir, &config.identity())
-        .context("cannot establish the log's checkpoint origin and signing key")?;
+    // The log's origin and signing key. On SQLite: configured, or generated into the data directory
+    // on first start and kept there. On PostgreSQL, where several servers share one log, every
+    // server must be given the same ones: it refuses to start without them. The checkpointer then
+    // refuses to start over a log that disagrees with its latest signed checkpoint.
+    let identity = match &storage {
+        Storage::Sqlite(_) => LogIdentity::load_or_create(&config.data_dir, &config.identity()),
+        Storage::Postgres { .. } => LogIdentity::from_config(&config.identity()),
+    }
+    .context("cannot establish the log's checkpoint origin and signing key")?;
     tracing::info!(
         origin = identity.origin(),
         verifier_key = %identity.verifier_key(),

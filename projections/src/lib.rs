@@ -7,6 +7,7 @@
 //! one elected process runs them ([`leader`]) and the others follow the checkpoint row; either way
 //! [`ReadModels::wait_for`] gives read-your-writes.
 
+pub mod audit_runner;
 pub mod database;
 pub mod error;
 pub mod leader;
@@ -54,6 +55,8 @@ pub struct ReadModels {
     /// Whether this process runs the projectors (always, on SQLite).
     leader: Arc<watch::Sender<bool>>,
     stop: watch::Sender<bool>,
+    /// The audit read models (questions 2 to 10), fed by their own projectors.
+    audit: audit_runner::AuditModels,
 }
 
 /// Whether a task watching `stop` should end: asked to, or nobody left to ask.
@@ -102,18 +105,27 @@ impl ReadModels {
                 leader
             }
         };
+        let audit =
+            audit_runner::AuditModels::start(store.clone(), &db, leader.subscribe(), stop.subscribe())
+                .await?;
         Ok(Self {
             db,
             store,
             state,
             leader,
             stop,
+            audit,
         })
     }
 
     /// Stops the projectors after their current batch, and gives up the leadership.
     pub fn stop(&self) {
         let _ = self.stop.send(true);
+    }
+
+    /// The audit read models.
+    pub fn audit(&self) -> &audit_runner::AuditModels {
+        &self.audit
     }
 
     /// Whether this process runs the projectors now.
@@ -184,12 +196,14 @@ impl ReadModels {
                 error: row.error,
             }
         };
-        Ok(vec![ProjectionStatus {
+        let mut all = vec![ProjectionStatus {
             name: projector::TIMELINE.to_owned(),
             position: state.position,
             log_head,
             error: state.error,
-        }])
+        }];
+        all.extend(self.audit.status(log_head).await?);
+        Ok(all)
     }
 
     /// Audit question 1: a subject's timeline page.

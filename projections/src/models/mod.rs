@@ -13,6 +13,8 @@ use sqlx::AnyConnection;
 
 use crate::error::ProjectionError;
 
+pub use crate::audit_runner::AuditModels;
+
 /// One generation of a read model's tables, such as `g1`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Generation(pub u32);
