@@ -88,6 +88,28 @@ enum Command {
         #[arg(long)]
         save: Option<PathBuf>,
     },
+    /// Manage the read models.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProjectionsCommand {
+    /// Replay the log into a read model from position 0 (all of them without NAME). The audit read
+    /// models are rebuilt beside the live tables and switched in at the end, so a running server
+    /// keeps answering; the timeline is rebuilt in place.
+    Rebuild {
+        /// The read model (timeline, or an audit read model such as inspections).
+        name: Option<String>,
+        /// A postgres:// URL (also KCN_DATABASE_URL); default: the SQLite file in the data directory.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Data directory (default ./data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 /// Reads a verifier key given inline or in a file.
@@ -187,6 +209,26 @@ async fn run() -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Projections {
+            command:
+                ProjectionsCommand::Rebuild {
+                    name,
+                    database_url,
+                    data_dir,
+                },
+        } => {
+            let mut flags = Figment::new();
+            if let Some(url) = database_url {
+                flags = flags.merge(Serialized::default("database_url", url));
+            }
+            if let Some(dir) = data_dir {
+                flags = flags.merge(Serialized::default("data_dir", dir));
+            }
+            let config = Config::load(cli.config.as_deref(), flags)?;
+            init_logging(config.log_format);
+            kcn_ledger::rebuild::rebuild(&config, name.as_deref()).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Audit {
             server,

@@ -40,20 +40,24 @@ impl Progress {
         }
     }
 
-    /// Moves to `done` out of `total` (the total may grow while the work runs).
-    pub fn set(&mut self, done: u64, total: u64) {
+    /// Moves to `done`.
+    pub fn set(&mut self, done: u64) {
         match self {
-            Self::Bar(bar) => {
-                bar.set_length(total.max(done));
-                bar.set_position(done);
-            }
-            Self::Log { what, total: t, last } => {
-                *t = total;
+            Self::Bar(bar) => bar.set_position(done),
+            Self::Log { what, total, last } => {
                 if last.elapsed() >= LOG_EVERY {
                     *last = Instant::now();
-                    tracing::info!(done, total, "{what}");
+                    tracing::info!(done, total = *total, "{what}");
                 }
             }
+        }
+    }
+
+    /// Changes the total (work that grows while it runs, such as a log still being appended to).
+    pub fn set_total(&mut self, new_total: u64) {
+        match self {
+            Self::Bar(bar) => bar.set_length(new_total),
+            Self::Log { total, .. } => *total = new_total,
         }
     }
 

@@ -47,7 +47,8 @@ pub async fn rebuild(config: &Config, name: Option<&str>) -> anyhow::Result<()> 
         let p = progress.clone();
         let report = move |done: u64, total: u64| {
             if let Ok(mut p) = p.lock() {
-                p.set(done, total);
+                p.set_total(total);
+                p.set(done);
             }
         };
         let rebuilt = audit

@@ -15,9 +15,8 @@
 //!   ([`Report::suspect_range`]).
 
 use std::collections::VecDeque;
-use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use crate::progress::Progress;
 
 use anyhow::Context as _;
 use kcn_eventstore::checkpoint::archive::{Archive, RawCheckpoint, RawEvent};
@@ -330,7 +329,6 @@ fn resolve_verifier(options: &Options) -> anyhow::Result<(Verifier, Option<Strin
 ///
 /// The database cannot be opened or read, or no verifier key can be found.
 pub async fn verify(options: &Options) -> anyhow::Result<Report> {
-    let (verifier, origin) = resolve_verifier(options)?;
     let archive = match &options.source {
         Source::Sqlite(path) => Archive::open_sqlite(path)
             .await
@@ -338,6 +336,13 @@ pub async fn verify(options: &Options) -> anyhow::Result<Report> {
         Source::Postgres(url) => Archive::open_postgres(url)
             .await
             .context("cannot connect to the PostgreSQL database")?,
+    };
+    let (verifier, origin) = match resolve_verifier(options) {
+        Ok(found) => found,
+        Err(e) => {
+            archive.close().await;
+            return Err(e);
+        }
     };
     let result = Verification::new(&archive, verifier, origin, options.progress)
         .await?
@@ -449,7 +454,7 @@ impl<'a> Verification<'a> {
             },
             pending_leaves: Vec::new(),
             last_leaf_mismatch: 0,
-            progress: Progress::new(head, progress),
+            progress: Progress::new("verifying the stored log", "events", head, progress),
         })
     }
 
@@ -804,48 +809,3 @@ impl<'a> Verification<'a> {
     }
 }
 
-/// A progress bar on a terminal, structured logs every few seconds otherwise.
-enum Progress {
-    Bar(indicatif::ProgressBar),
-    Log { total: u64, last: Instant },
-}
-
-impl Progress {
-    fn new(total: u64, show: bool) -> Self {
-        if show && std::io::stderr().is_terminal() {
-            let bar = indicatif::ProgressBar::new(total);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} verifying [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            Self::Bar(bar)
-        } else {
-            tracing::info!(events = total, "verifying the stored log");
-            Self::Log {
-                total,
-                last: Instant::now(),
-            }
-        }
-    }
-
-    fn set(&mut self, done: u64) {
-        match self {
-            Self::Bar(bar) => bar.set_position(done),
-            Self::Log { total, last } => {
-                if last.elapsed() >= Duration::from_secs(5) {
-                    *last = Instant::now();
-                    tracing::info!(done, total = *total, "verifying the stored log");
-                }
-            }
-        }
-    }
-
-    fn finish(&self) {
-        if let Self::Bar(bar) = self {
-            bar.finish_and_clear();
-        }
-    }
-}

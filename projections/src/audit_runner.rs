@@ -33,6 +33,9 @@ const POLL: Duration = Duration::from_millis(200);
 /// generation number.
 pub const DROP_AFTER: Duration = Duration::from_secs(5);
 
+/// The advisory-lock key that serialises the read models' set-up on PostgreSQL ("kcn-rmd1").
+const SETUP_LOCK_KEY: i64 = 0x6B63_6E2D_726D_6431;
+
 /// Which dialect the pool speaks, for the one statement that differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Dialect {
@@ -99,11 +102,26 @@ impl AuditModels {
             })
             .connect(url.as_str())
             .await?;
+        // Several processes may start at once on one PostgreSQL database: the set-up runs under a
+        // transaction-scoped advisory lock there (and under SQLite's write lock), so concurrent
+        // `CREATE TABLE IF NOT EXISTS` never race.
+        let mut conn = pool.acquire().await?;
+        let mut tx = match dialect {
+            Dialect::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => {
+                let mut tx = conn.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(SETUP_LOCK_KEY)
+                    .execute(&mut *tx)
+                    .await?;
+                tx
+            }
+        };
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS read_model_generations (\
              name TEXT PRIMARY KEY NOT NULL, generation BIGINT NOT NULL)",
         )
-        .execute(&pool)
+        .execute(&mut *tx)
         .await?;
         let mut states = HashMap::new();
         for model in &list {
@@ -113,18 +131,24 @@ impl AuditModels {
                  ON CONFLICT (name) DO NOTHING",
             )
             .bind(name)
-            .execute(&pool)
+            .execute(&mut *tx)
             .await?;
             sqlx::query(
                 "INSERT INTO projection_checkpoints (name, position) VALUES ($1, 0) \
                  ON CONFLICT (name) DO NOTHING",
             )
             .bind(name)
-            .execute(&pool)
+            .execute(&mut *tx)
             .await?;
-            let g = current_generation(&pool, name).await?;
-            create_tables(&pool, model.as_ref(), &g).await?;
-            let position = checkpoint(&pool, name).await?.0;
+            let g: i64 = sqlx::query_scalar("SELECT generation FROM read_model_generations WHERE name = $1")
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await?;
+            let g = Generation(u32::try_from(g).map_err(internal)?);
+            for ddl in model.create(&g) {
+                sqlx::query(sql(ddl)).execute(&mut *tx).await?;
+            }
+            let position = checkpoint_in(&mut tx, name).await?.0;
             states.insert(
                 name,
                 watch::Sender::new(ProjectorState {
@@ -133,6 +157,8 @@ impl AuditModels {
                 }),
             );
         }
+        tx.commit().await?;
+        drop(conn);
         Ok(Self {
             pool,
             dialect,

@@ -69,6 +69,11 @@ impl TestServer {
             data_dir: dir.path().to_path_buf(),
             database_url: postgres.as_ref().map(|db| db.url()),
             database_max_connections: 5,
+            // A log shared on PostgreSQL must be given its origin and key (SQLite generates them).
+            checkpoint_origin: postgres.as_ref().map(|_| "kcn-ledger.test/postgres".to_owned()),
+            checkpoint_key_seed: postgres
+                .as_ref()
+                .map(|_| kcn_eventstore::checkpoint::KeySeed::new([7; 32])),
             ..Config::default()
         };
         let clock = Arc::new(TestClock(Mutex::new(at("2026-01-01T00:00:00Z"))));

@@ -1,16 +1,16 @@
 //! The transparency log through the real server: signed checkpoints and proofs that verify with
 //! `kcn_integrity` alone, the offline verifier naming the first altered position after an attacker
 //! with file access changed the database, the online audit catching a server whose history no
-//! longer extends a trusted checkpoint, and the independent Python verifier over 10,000 events.
+//! longer extends a trusted checkpoint, one read of stored hashes per checkpoint or proof, the
+//! same on PostgreSQL (which must be given its origin and key), and the independent Python verifier
+//! over 10,000 events.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kcn_eventstore::checkpoint::archive::Archive;
-use kcn_eventstore::{
-    Backend, Checkpointer, EventStore, LogIdentity, PostgresBackend, StoredEvent,
-};
+use kcn_eventstore::{Backend, Checkpointer, EventStore, LogIdentity, StoredEvent};
 use kcn_integrity::{
     Checkpoint, Hash, LeafFields, MemoryTree, Verifier, leaf_hash, open_checkpoint,
     verify_consistency, verify_inclusion,
@@ -696,81 +696,153 @@ async fn append_synthetic(backend: &dyn Backend, n: u64) {
     tx.commit().await.unwrap();
 }
 
-/// The PostgreSQL server URL of the test run, or `None` when PostgreSQL is deliberately skipped.
-fn postgres_admin_url() -> Option<String> {
-    match std::env::var("KCN_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("KCN_TEST_SKIP_POSTGRES").as_deref() == Ok("1") => {
-            eprintln!("skipping the PostgreSQL verify test: KCN_TEST_SKIP_POSTGRES=1");
-            None
-        }
-        _ => panic!(
-            "KCN_TEST_DATABASE_URL is not set: this test needs a PostgreSQL URL whose user may create \
-             databases (scripts/test provides one); set KCN_TEST_SKIP_POSTGRES=1 to skip it deliberately"
-        ),
-    }
-}
-
 #[tokio::test]
-async fn verify_reads_a_postgres_log_and_names_the_altered_event() {
-    let Some(admin) = postgres_admin_url() else {
-        return;
-    };
-    let name = format!("kcn_transparency_{}", uuid::Uuid::now_v7().simple());
-    let admin_pool = sqlx::PgPool::connect(&admin).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin_pool)
-        .await
-        .unwrap();
-    let (base, _) = admin.rsplit_once('/').unwrap();
-    let url = format!("{base}/{name}");
-
-    let backend = PostgresBackend::connect(&url, 4).await.unwrap();
-    append_synthetic(&backend, 40).await;
+async fn a_checkpoint_or_a_proof_after_an_append_reads_stored_hashes_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = kcn_eventstore::SqliteBackend::open(
+        &dir.path().join("kcn-ledger.sqlite"),
+        kcn_eventstore::SqliteDurability::NormalWeaker,
+    )
+    .await
+    .unwrap();
+    append_synthetic(&backend, 3_000).await;
     let clock: Arc<dyn kcn_domain::time::Clock> = Arc::new(kcn_domain::time::SystemClock);
     let store = EventStore::start(Arc::new(backend.clone()), clock.clone(), Default::default())
         .await
         .unwrap();
-    let signer = kcn_integrity::Signer::from_seed("pg.example", &[4; 32]).unwrap();
-    let identity = LogIdentity::new("pg.example/log", signer).unwrap();
-    let vkey = identity.verifier_key();
-    let checkpoints = Checkpointer::start(&store, identity, clock, Duration::from_secs(1))
+    let signer = kcn_integrity::Signer::from_seed("reads.example", &[2; 32]).unwrap();
+    let identity = LogIdentity::new("reads.example/log", signer).unwrap();
+    let checkpoints = Checkpointer::start(&store, identity, clock, Duration::from_secs(3_600))
         .await
         .unwrap();
-    assert_eq!(checkpoints.latest().await.unwrap().checkpoint.size, 40);
+    for round in 0..5 {
+        append_synthetic(&backend, 1).await;
+        let size = 3_001 + round;
+        let before = checkpoints.hash_reads();
+        assert_eq!(checkpoints.latest().await.unwrap().checkpoint.size, size);
+        assert_eq!(checkpoints.hash_reads(), before + 1, "the checkpoint");
+        checkpoints
+            .inclusion_proof(1 + round * 599, size)
+            .await
+            .unwrap();
+        assert_eq!(checkpoints.hash_reads(), before + 2, "the inclusion proof");
+        checkpoints.consistency_proof(size - 1, size).await.unwrap();
+        assert_eq!(
+            checkpoints.hash_reads(),
+            before + 3,
+            "the consistency proof"
+        );
+        // Serving the latest again costs no read at all.
+        checkpoints.latest().await.unwrap();
+        assert_eq!(checkpoints.hash_reads(), before + 3);
+    }
+}
 
+#[tokio::test]
+async fn a_postgres_log_needs_its_origin_and_key_and_verifies_offline_by_url() {
+    let Some(db) = crate::postgres::PgTestDatabase::create("transparency").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = kcn_ledger::Config {
+        data_dir: dir.path().to_path_buf(),
+        database_url: Some(db.url()),
+        database_max_connections: 5,
+        ..kcn_ledger::Config::default()
+    };
+    let clock: Arc<dyn kcn_domain::time::Clock> = Arc::new(kcn_domain::time::SystemClock);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // Several servers share a PostgreSQL log: none may invent its own key.
+    let err = kcn_ledger::start(config.clone(), listener, clock.clone())
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("checkpoint_origin must be configured"),
+        "{err:#}"
+    );
+    assert!(!dir.path().join("checkpoint-signing-key").exists());
+
+    let seed_bytes = [4; 32];
+    let config = kcn_ledger::Config {
+        checkpoint_origin: Some("pg.example/log".into()),
+        checkpoint_key_name: Some("pg.example".into()),
+        checkpoint_key_seed: Some(kcn_eventstore::checkpoint::KeySeed::new(seed_bytes)),
+        ..config
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = kcn_ledger::start(config, listener, clock).await.unwrap();
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", running.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut registry = proto::registry_service_client::RegistryServiceClient::new(channel.clone());
+    for i in 0..40 {
+        registry.register_company(company(i)).await.unwrap();
+    }
+    let mut audit = proto::audit_service_client::AuditServiceClient::new(channel);
+    let expected = kcn_integrity::Signer::from_seed("pg.example", &seed_bytes)
+        .unwrap()
+        .verifier_key();
+    let key = audit
+        .get_verifier_key(proto::GetVerifierKeyRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (key.verifier_key.as_str(), key.origin.as_str()),
+        (expected.as_str(), "pg.example/log")
+    );
+    let verifier: Verifier = expected.parse().unwrap();
+    let latest = audit
+        .get_checkpoint(proto::GetCheckpointRequest { tree_size: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let checkpoint = open_checkpoint(&latest.note, &verifier).unwrap();
+    assert_eq!(checkpoint.size, 40);
+    let proof = audit
+        .get_inclusion_proof(proto::GetInclusionProofRequest {
+            position: 17,
+            tree_size: 40,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    verify_inclusion(
+        &Hash::from_slice(&proof.leaf_hash).unwrap(),
+        16,
+        40,
+        &hashes(&proof.hashes),
+        &checkpoint.root,
+    )
+    .unwrap();
+    running.shutdown().await.unwrap();
+
+    let url = db.url().expose().to_owned();
     let options = verify::Options {
-        verifier_key: Some(vkey),
+        verifier_key: Some(expected),
         ..verify::Options::new(Source::parse(&url))
     };
     assert_eq!(options.source, Source::Postgres(url.clone()));
     let clean = verify::verify(&options).await.unwrap();
     assert!(clean.is_ok(), "{}", clean.verdict());
-    assert_eq!((clean.tree_size, clean.checkpoints_verified), (40, 1));
+    assert_eq!(clean.tree_size, 40);
 
-    let pool = backend.pool();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
     sqlx::query("DROP TRIGGER events_are_immutable_update ON events")
-        .execute(pool)
+        .execute(&pool)
         .await
         .unwrap();
     sqlx::query(
         "UPDATE events SET occurred_at = '2020-01-01T00:00:00.000000Z' WHERE position = 17",
     )
-    .execute(pool)
+    .execute(&pool)
     .await
     .unwrap();
+    pool.close().await;
     let report = verify::verify(&options).await.unwrap();
     assert_eq!(report.first_bad_position, Some(17), "{}", report.verdict());
-
-    drop(checkpoints);
-    drop(store);
-    pool.close().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {name} WITH (FORCE)"
-    )))
-    .execute(&admin_pool)
-    .await
-    .unwrap();
 }
 
 /// Where the Python of the verifier's virtual environment is, or why the test cannot run.
