@@ -8,7 +8,6 @@
 //!    command path, while its stored bytes stay as they were (docs/adr/0004-schema-evolution.md).
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
 
 use kcn_eventstore::{Actor, Backend, Metadata, SqliteBackend, SqliteDurability, StoredEvent};
 use kcn_integrity::leaf::{format_timestamp, leaf_hash};
@@ -25,8 +24,7 @@ use crate::park_reports;
 use crate::procedure::{self, procedures};
 use crate::succession;
 
-/// The events of the catalogue in `domain.md`, kept here so that the test runs where the shared
-/// documents are not checked out; when `domain.md` is found, the two lists must agree.
+/// The events of the catalogue in `domain.md`, copied here: tests never read outside the repository.
 const CATALOGUE: &[&str] = &[
     "AuthorityEstablished",
     "AuthoritySucceeded",
@@ -90,46 +88,6 @@ const CATALOGUE: &[&str] = &[
     "DossierReceived",
     "DossierDecided",
 ];
-
-/// The event names of the catalogue table of `domain.md`: every backticked identifier in the
-/// events column of the table under "## Event catalogue".
-fn catalogue_of(markdown: &str) -> BTreeSet<String> {
-    let section = markdown
-        .split("## Event catalogue")
-        .nth(1)
-        .expect("domain.md has an event catalogue");
-    let section = section.split("\n## ").next().unwrap_or(section);
-    let mut names = BTreeSet::new();
-    for row in section.lines().filter(|l| l.starts_with('|')) {
-        let Some(events) = row.split('|').nth(2) else {
-            continue;
-        };
-        for (i, piece) in events.split('`').enumerate() {
-            let is_name = i % 2 == 1
-                && piece.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-                && piece.chars().all(|c| c.is_ascii_alphanumeric());
-            if is_name {
-                names.insert(piece.to_owned());
-            }
-        }
-    }
-    names
-}
-
-/// `domain.md`, wherever the shared documents are checked out beside the repository.
-fn domain_md() -> Option<String> {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        std::env::var_os("KCN_DOMAIN_MD").map(PathBuf::from),
-        Some(manifest.join("../shared/domain.md")),
-        Some(manifest.join("shared/domain.md")),
-        Some(PathBuf::from("/work/shared/domain.md")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find_map(|p| std::fs::read_to_string(p).ok())
-}
 
 /// Drives every service this test knows through a small but complete story, so that the log holds
 /// at least one event of every type those services write.
@@ -456,14 +414,6 @@ async fn every_stored_payload_parses_as_its_message_in_events_proto() {
     }
 
     let catalogue: BTreeSet<String> = CATALOGUE.iter().map(|s| (*s).to_owned()).collect();
-    match domain_md() {
-        Some(md) => assert_eq!(
-            catalogue_of(&md),
-            catalogue,
-            "the catalogue in domain.md and this test's list differ"
-        ),
-        None => eprintln!("note: domain.md not found; checking against the embedded catalogue"),
-    }
     for name in &catalogue {
         assert!(
             pool.get_message_by_name(&format!("kcn.ledger.v1.{name}"))
