@@ -216,7 +216,9 @@ async fn serve(
     health
         .set_serving::<MonitoringServiceServer<Monitoring>>()
         .await;
-    health.set_serving::<AuditQueryServiceServer<AuditQueries>>().await;
+    health
+        .set_serving::<AuditQueryServiceServer<AuditQueries>>()
+        .await;
     health
         .set_serving::<AgreementServiceServer<Agreements>>()
         .await;

@@ -23,7 +23,9 @@ impl Progress {
     pub fn new(what: &str, unit: &str, total: u64, show: bool) -> Self {
         if show && std::io::stderr().is_terminal() {
             let bar = indicatif::ProgressBar::new(total);
-            let template = format!("{{spinner}} {what} [{{bar:40}}] {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}})");
+            let template = format!(
+                "{{spinner}} {what} [{{bar:40}}] {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}})"
+            );
             bar.set_style(
                 indicatif::ProgressStyle::with_template(&template)
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())

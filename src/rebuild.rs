@@ -43,7 +43,12 @@ pub async fn rebuild(config: &Config, name: Option<&str>) -> anyhow::Result<()> 
             continue;
         }
         let head = log.head().await?;
-        let progress = Arc::new(Mutex::new(Progress::new(&format!("rebuilding {name}"), "events", head, true)));
+        let progress = Arc::new(Mutex::new(Progress::new(
+            &format!("rebuilding {name}"),
+            "events",
+            head,
+            true,
+        )));
         let p = progress.clone();
         let report = move |done: u64, total: u64| {
             if let Ok(mut p) = p.lock() {
@@ -54,11 +59,17 @@ pub async fn rebuild(config: &Config, name: Option<&str>) -> anyhow::Result<()> 
         let rebuilt = audit
             .rebuild(log.as_ref(), name, &report)
             .await
-            .with_context(|| format!("rebuilding {name} failed; the current generation keeps serving"))?;
+            .with_context(|| {
+                format!("rebuilding {name} failed; the current generation keeps serving")
+            })?;
         if let Ok(p) = progress.lock() {
             p.finish();
         }
-        tracing::info!(read_model = name, position = rebuilt.position, "switched to the rebuilt tables");
+        tracing::info!(
+            read_model = name,
+            position = rebuilt.position,
+            "switched to the rebuilt tables"
+        );
         // Queries that read the old generation number just before the switch finish first.
         tokio::time::sleep(DROP_AFTER).await;
         audit.drop_generation(name, &rebuilt.previous).await?;
@@ -66,11 +77,18 @@ pub async fn rebuild(config: &Config, name: Option<&str>) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn rebuild_timeline(log: &dyn kcn_eventstore::Backend, db: &ReadDatabase) -> anyhow::Result<()> {
+async fn rebuild_timeline(
+    log: &dyn kcn_eventstore::Backend,
+    db: &ReadDatabase,
+) -> anyhow::Result<()> {
     let head = log.head().await?;
     let progress = Progress::new("rebuilding timeline", "events", head, true);
     let reached = kcn_projections::rebuild(log, db).await?;
     progress.finish();
-    tracing::info!(read_model = TIMELINE, position = reached, "timeline rebuilt");
+    tracing::info!(
+        read_model = TIMELINE,
+        position = reached,
+        "timeline rebuilt"
+    );
     Ok(())
 }

@@ -14,9 +14,9 @@
 //!   interval between the last checkpoint that still verifies and the first that does not is named
 //!   ([`Report::suspect_range`]).
 
+use crate::progress::Progress;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use crate::progress::Progress;
 
 use anyhow::Context as _;
 use kcn_eventstore::checkpoint::archive::{Archive, RawCheckpoint, RawEvent};
@@ -808,4 +808,3 @@ impl<'a> Verification<'a> {
         }
     }
 }
-

@@ -40,7 +40,10 @@ fn json_of<A: LedgerAggregate>(events: &[StoredEvent]) -> Result<serde_json::Val
 }
 
 /// The state of an aggregate after `events`, as JSON of its state type.
-pub fn state_json(kind: AggregateKind, events: &[StoredEvent]) -> Result<serde_json::Value, StoreError> {
+pub fn state_json(
+    kind: AggregateKind,
+    events: &[StoredEvent],
+) -> Result<serde_json::Value, StoreError> {
     match kind {
         AggregateKind::Authority => json_of::<Authority>(events),
         AggregateKind::InfrastructureCompany => json_of::<InfrastructureCompany>(events),
@@ -70,7 +73,11 @@ pub struct History {
 }
 
 /// Builds the history of an aggregate from its stream, keeping what was known at `known`.
-pub fn history(kind: AggregateKind, stream: Vec<StoredEvent>, known: &Known) -> Result<History, StoreError> {
+pub fn history(
+    kind: AggregateKind,
+    stream: Vec<StoredEvent>,
+    known: &Known,
+) -> Result<History, StoreError> {
     let events: Vec<StoredEvent> = stream.into_iter().filter(|e| known.includes(e)).collect();
     let state = state_json(kind, &events)?;
     let entries = events

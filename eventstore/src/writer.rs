@@ -118,7 +118,9 @@ async fn run_batch(
                 other => other.to_string(),
             };
             for job in jobs {
-                let _ = job.reply.send(Err(StoreError::Unavailable(message.clone())));
+                let _ = job
+                    .reply
+                    .send(Err(StoreError::Unavailable(message.clone())));
             }
             return;
         }

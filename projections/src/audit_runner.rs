@@ -83,11 +83,16 @@ impl AuditModels {
     }
 
     /// Connects and prepares the given models without starting projectors (for rebuilds and tests).
-    pub async fn open(db: &ReadDatabase, list: Vec<Arc<dyn ReadModel>>) -> Result<Self, ProjectionError> {
+    pub async fn open(
+        db: &ReadDatabase,
+        list: Vec<Arc<dyn ReadModel>>,
+    ) -> Result<Self, ProjectionError> {
         sqlx::any::install_default_drivers();
         let (url, dialect) = match db {
             ReadDatabase::Sqlite(pool) => (pool.connect_options().to_url_lossy(), Dialect::Sqlite),
-            ReadDatabase::Postgres(pool) => (pool.connect_options().to_url_lossy(), Dialect::Postgres),
+            ReadDatabase::Postgres(pool) => {
+                (pool.connect_options().to_url_lossy(), Dialect::Postgres)
+            }
         };
         let pool = AnyPoolOptions::new()
             .max_connections(4)
@@ -95,7 +100,9 @@ impl AuditModels {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {
                         // Wait for the log's writer rather than failing at once when it holds the lock.
-                        sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA busy_timeout = 10000")
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Ok(())
                 })
@@ -140,10 +147,11 @@ impl AuditModels {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-            let g: i64 = sqlx::query_scalar("SELECT generation FROM read_model_generations WHERE name = $1")
-                .bind(name)
-                .fetch_one(&mut *tx)
-                .await?;
+            let g: i64 =
+                sqlx::query_scalar("SELECT generation FROM read_model_generations WHERE name = $1")
+                    .bind(name)
+                    .fetch_one(&mut *tx)
+                    .await?;
             let g = Generation(u32::try_from(g).map_err(internal)?);
             for ddl in model.create(&g) {
                 sqlx::query(sql(ddl)).execute(&mut *tx).await?;
@@ -183,12 +191,20 @@ impl AuditModels {
     }
 
     /// Waits until read model `name` has applied `position`, or fails after `deadline`.
-    pub async fn wait_for(&self, name: &str, position: u64, deadline: Duration) -> Result<(), ProjectionError> {
+    pub async fn wait_for(
+        &self,
+        name: &str,
+        position: u64,
+        deadline: Duration,
+    ) -> Result<(), ProjectionError> {
         let end = Instant::now() + deadline;
         let mut pause = Duration::from_millis(5);
         let mut state = self.states.get(name).map(|s| s.subscribe());
         loop {
-            if state.as_mut().is_some_and(|s| s.borrow_and_update().position >= position) {
+            if state
+                .as_mut()
+                .is_some_and(|s| s.borrow_and_update().position >= position)
+            {
                 return Ok(());
             }
             // Another process may lead: its commits show in the checkpoint row.
@@ -249,7 +265,12 @@ impl AuditModels {
             .iter()
             .find(|m| m.name() == name)
             .cloned()
-            .ok_or_else(|| internal(format!("no read model named {name:?}; known: {}", self.names().join(", "))))?;
+            .ok_or_else(|| {
+                internal(format!(
+                    "no read model named {name:?}; known: {}",
+                    self.names().join(", ")
+                ))
+            })?;
         let old = current_generation(&self.pool, name).await?;
         let new = Generation(old.0 + 1);
         let shadow = format!("{name}@rebuild");
@@ -270,7 +291,15 @@ impl AuditModels {
         // Replay into the new generation; the live projector keeps feeding the old one meanwhile.
         loop {
             let head = log.head().await?;
-            let step = step(log, &self.pool, self.dialect, model.as_ref(), &shadow, Some(&new)).await?;
+            let step = step(
+                log,
+                &self.pool,
+                self.dialect,
+                model.as_ref(),
+                &shadow,
+                Some(&new),
+            )
+            .await?;
             progress(step.position, head);
             if !step.more && step.position >= head {
                 break;
@@ -307,7 +336,13 @@ impl AuditModels {
             .await?;
         tx.commit().await?;
         drop(conn);
-        tracing::info!(read_model = name, generation = new.0, position = reached, previous_checkpoint = at, "read model rebuilt and switched");
+        tracing::info!(
+            read_model = name,
+            generation = new.0,
+            position = reached,
+            previous_checkpoint = at,
+            "read model rebuilt and switched"
+        );
         if let Some(state) = self.states.get(name) {
             state.send_modify(|s| s.position = s.position.max(reached));
         }
@@ -336,29 +371,41 @@ impl AuditModels {
             .find(|m| m.name() == name)
             .ok_or_else(|| internal(format!("no read model named {name:?}")))?;
         if *g == current_generation(&self.pool, name).await? {
-            return Err(internal(format!("generation {} of {name} is the current one", g.0)));
+            return Err(internal(format!(
+                "generation {} of {name} is the current one",
+                g.0
+            )));
         }
         drop_tables(&self.pool, model.as_ref(), g).await
     }
 }
 
 async fn current_generation(pool: &AnyPool, name: &str) -> Result<Generation, ProjectionError> {
-    let g: Option<i64> = sqlx::query_scalar("SELECT generation FROM read_model_generations WHERE name = $1")
-        .bind(name)
-        .fetch_optional(pool)
-        .await?;
+    let g: Option<i64> =
+        sqlx::query_scalar("SELECT generation FROM read_model_generations WHERE name = $1")
+            .bind(name)
+            .fetch_optional(pool)
+            .await?;
     let g = g.ok_or_else(|| internal(format!("read model {name} has no generation")))?;
     Ok(Generation(u32::try_from(g).map_err(internal)?))
 }
 
-async fn create_tables(pool: &AnyPool, model: &dyn ReadModel, g: &Generation) -> Result<(), ProjectionError> {
+async fn create_tables(
+    pool: &AnyPool,
+    model: &dyn ReadModel,
+    g: &Generation,
+) -> Result<(), ProjectionError> {
     for ddl in model.create(g) {
         sqlx::query(sql(ddl)).execute(pool).await?;
     }
     Ok(())
 }
 
-async fn drop_tables(pool: &AnyPool, model: &dyn ReadModel, g: &Generation) -> Result<(), ProjectionError> {
+async fn drop_tables(
+    pool: &AnyPool,
+    model: &dyn ReadModel,
+    g: &Generation,
+) -> Result<(), ProjectionError> {
     for table in model.tables() {
         sqlx::query(sql(format!("DROP TABLE IF EXISTS {}", g.table(table))))
             .execute(pool)
@@ -373,18 +420,27 @@ async fn checkpoint(pool: &AnyPool, name: &str) -> Result<(u64, Option<String>),
         .fetch_optional(pool)
         .await?;
     match row {
-        Some(r) => Ok((u64::try_from(r.try_get::<i64, _>(0)?).map_err(internal)?, r.try_get(1)?)),
+        Some(r) => Ok((
+            u64::try_from(r.try_get::<i64, _>(0)?).map_err(internal)?,
+            r.try_get(1)?,
+        )),
         None => Ok((0, None)),
     }
 }
 
-async fn checkpoint_in(conn: &mut AnyConnection, name: &str) -> Result<(u64, Option<String>), ProjectionError> {
+async fn checkpoint_in(
+    conn: &mut AnyConnection,
+    name: &str,
+) -> Result<(u64, Option<String>), ProjectionError> {
     let row = sqlx::query("SELECT position, error FROM projection_checkpoints WHERE name = $1")
         .bind(name)
         .fetch_optional(&mut *conn)
         .await?;
     match row {
-        Some(r) => Ok((u64::try_from(r.try_get::<i64, _>(0)?).map_err(internal)?, r.try_get(1)?)),
+        Some(r) => Ok((
+            u64::try_from(r.try_get::<i64, _>(0)?).map_err(internal)?,
+            r.try_get(1)?,
+        )),
         None => Ok((0, None)),
     }
 }
@@ -403,12 +459,15 @@ async fn begin_locked<'c>(
             Ok((tx, at))
         }
         Dialect::Postgres => {
-            let mut tx = conn.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED").await?;
-            let at: Option<i64> =
-                sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE")
-                    .bind(name)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let mut tx = conn
+                .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+                .await?;
+            let at: Option<i64> = sqlx::query_scalar(
+                "SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
+            )
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
             Ok((tx, u64::try_from(at.unwrap_or(0)).map_err(internal)?))
         }
     }
@@ -433,7 +492,10 @@ async fn step(
     let (seen, _) = checkpoint(pool, checkpoint_name).await?;
     let events = log.read_range(seen + 1, BATCH).await?;
     if events.is_empty() {
-        return Ok(Step { position: seen, more: false });
+        return Ok(Step {
+            position: seen,
+            more: false,
+        });
     }
     let mut conn = pool.acquire().await?;
     let (mut tx, at) = begin_locked(&mut conn, dialect, checkpoint_name).await?;
@@ -452,7 +514,10 @@ async fn apply_locked(
 ) -> Result<Step, ProjectionError> {
     let fresh: Vec<StoredEvent> = events.into_iter().filter(|e| e.position > at).collect();
     let Some(last) = fresh.last().map(|e| e.position) else {
-        return Ok(Step { position: at, more: true });
+        return Ok(Step {
+            position: at,
+            more: true,
+        });
     };
     if fresh[0].position != at + 1 {
         return Err(ProjectionError::Apply {
@@ -463,10 +528,11 @@ async fn apply_locked(
     let g = match generation {
         Some(g) => g.clone(),
         None => {
-            let g: i64 = sqlx::query_scalar("SELECT generation FROM read_model_generations WHERE name = $1")
-                .bind(model.name())
-                .fetch_one(&mut *conn)
-                .await?;
+            let g: i64 =
+                sqlx::query_scalar("SELECT generation FROM read_model_generations WHERE name = $1")
+                    .bind(model.name())
+                    .fetch_one(&mut *conn)
+                    .await?;
             Generation(u32::try_from(g).map_err(internal)?)
         }
     };
@@ -480,14 +546,25 @@ async fn apply_locked(
     .bind(fresh.len() as i64)
     .execute(&mut *conn)
     .await?;
-    Ok(Step { position: last, more: true })
+    Ok(Step {
+        position: last,
+        more: true,
+    })
 }
 
 /// Applies every batch up to the log's head for every model (for tests and tools).
 pub async fn catch_up(models: &AuditModels, log: &dyn Backend) -> Result<(), ProjectionError> {
     for model in models.models.iter() {
         loop {
-            let s = step(log, &models.pool, models.dialect, model.as_ref(), model.name(), None).await?;
+            let s = step(
+                log,
+                &models.pool,
+                models.dialect,
+                model.as_ref(),
+                model.name(),
+                None,
+            )
+            .await?;
             if !s.more {
                 break;
             }
@@ -518,7 +595,16 @@ async fn run(
             }
             continue;
         }
-        match step(store.backend().as_ref(), &models.pool, models.dialect, model.as_ref(), name, None).await {
+        match step(
+            store.backend().as_ref(),
+            &models.pool,
+            models.dialect,
+            model.as_ref(),
+            name,
+            None,
+        )
+        .await
+        {
             Ok(done) => {
                 if let Some(state) = &state {
                     state.send_if_modified(|s| {

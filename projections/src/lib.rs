@@ -105,9 +105,13 @@ impl ReadModels {
                 leader
             }
         };
-        let audit =
-            audit_runner::AuditModels::start(store.clone(), &db, leader.subscribe(), stop.subscribe())
-                .await?;
+        let audit = audit_runner::AuditModels::start(
+            store.clone(),
+            &db,
+            leader.subscribe(),
+            stop.subscribe(),
+        )
+        .await?;
         Ok(Self {
             db,
             store,

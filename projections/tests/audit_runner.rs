@@ -14,7 +14,10 @@ use kcn_domain::LegalRules;
 use kcn_domain::authority::{Authority, AuthorityCommand, AuthorityEstablished, AuthorityKind};
 use kcn_domain::time::SystemClock;
 use kcn_domain::values::Text;
-use kcn_eventstore::{Actor, Backend, CommandContext, EventStore, PostgresBackend, SqliteBackend, SqliteDurability, StoredEvent, Target};
+use kcn_eventstore::{
+    Actor, Backend, CommandContext, EventStore, PostgresBackend, SqliteBackend, SqliteDurability,
+    StoredEvent, Target,
+};
 use kcn_projections::ProjectionError;
 use kcn_projections::ReadDatabase;
 use kcn_projections::audit_runner::{AuditModels, catch_up};
@@ -42,7 +45,12 @@ impl ReadModel for Counts {
         )]
     }
 
-    async fn apply(&self, conn: &mut AnyConnection, g: &Generation, events: &[StoredEvent]) -> Result<(), ProjectionError> {
+    async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        g: &Generation,
+        events: &[StoredEvent],
+    ) -> Result<(), ProjectionError> {
         for e in events {
             sqlx::query(sql(format!(
                 "INSERT INTO {} (event_type, n) VALUES ($1, 1) ON CONFLICT (event_type) DO UPDATE SET n = {}.n + 1",
@@ -58,10 +66,13 @@ impl ReadModel for Counts {
 }
 
 async fn count(pool: &AnyPool, g: &Generation) -> i64 {
-    sqlx::query_scalar(sql(format!("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM {}", g.table("test_counts"))))
-        .fetch_one(pool)
-        .await
-        .unwrap()
+    sqlx::query_scalar(sql(format!(
+        "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM {}",
+        g.table("test_counts")
+    )))
+    .fetch_one(pool)
+    .await
+    .unwrap()
 }
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -105,9 +116,17 @@ async fn append(store: &EventStore, n: usize) {
 
 async fn exercise(backend: Arc<dyn Backend>, db: ReadDatabase) {
     db.migrate().await.unwrap();
-    let store = EventStore::start(backend.clone(), Arc::new(SystemClock), LegalRules::default()).await.unwrap();
+    let store = EventStore::start(
+        backend.clone(),
+        Arc::new(SystemClock),
+        LegalRules::default(),
+    )
+    .await
+    .unwrap();
     append(&store, 30).await;
-    let models = AuditModels::open(&db, vec![Arc::new(Counts)]).await.unwrap();
+    let models = AuditModels::open(&db, vec![Arc::new(Counts)])
+        .await
+        .unwrap();
     catch_up(&models, backend.as_ref()).await.unwrap();
     let g1 = models.generation("test_counts").await.unwrap();
     assert_eq!(g1, Generation(1));
@@ -128,50 +147,83 @@ async fn exercise(backend: Arc<dyn Backend>, db: ReadDatabase) {
         seen.fetch_add(1, Ordering::Relaxed);
         let _ = &pool;
     };
-    let rebuilt = models.rebuild(backend.as_ref(), "test_counts", &during).await.unwrap();
+    let rebuilt = models
+        .rebuild(backend.as_ref(), "test_counts", &during)
+        .await
+        .unwrap();
     writer.await.unwrap();
-    assert!(seen_old.load(Ordering::Relaxed) >= 1, "progress was reported");
+    assert!(
+        seen_old.load(Ordering::Relaxed) >= 1,
+        "progress was reported"
+    );
     assert_eq!(rebuilt.previous, Generation(1));
     let g2 = models.generation("test_counts").await.unwrap();
     assert_eq!(g2, Generation(2));
     // The old generation still answers (it stopped at the switch) until it is dropped.
     assert!(count(models.pool(), &g1).await >= 30);
     catch_up(&models, backend.as_ref()).await.unwrap();
-    assert_eq!(count(models.pool(), &g2).await, 50, "every event once in the new generation");
+    assert_eq!(
+        count(models.pool(), &g2).await,
+        50,
+        "every event once in the new generation"
+    );
     let status = models.status(backend.head().await.unwrap()).await.unwrap();
     assert_eq!(status[0].position, 50);
     models.drop_generation("test_counts", &g1).await.unwrap();
-    assert!(models.drop_generation("test_counts", &g2).await.is_err(), "the current generation stays");
+    assert!(
+        models.drop_generation("test_counts", &g2).await.is_err(),
+        "the current generation stays"
+    );
 }
 
 #[tokio::test]
 async fn a_rebuild_switches_generations_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let backend = SqliteBackend::open(&dir.path().join("log.sqlite"), SqliteDurability::Full).await.unwrap();
+    let backend = SqliteBackend::open(&dir.path().join("log.sqlite"), SqliteDurability::Full)
+        .await
+        .unwrap();
     let db = ReadDatabase::from(&backend);
     exercise(Arc::new(backend), db).await;
 }
 
 #[tokio::test]
 async fn a_rebuild_switches_generations_on_postgres() {
-    let Some(server) = std::env::var("KCN_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
+    let Some(server) = std::env::var("KCN_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
         if std::env::var("KCN_TEST_SKIP_POSTGRES").as_deref() == Ok("1") {
             eprintln!("note: skipping the PostgreSQL runner test: KCN_TEST_SKIP_POSTGRES=1");
             return;
         }
-        panic!("KCN_TEST_DATABASE_URL is not set (set KCN_TEST_SKIP_POSTGRES=1 to skip PostgreSQL deliberately)");
+        panic!(
+            "KCN_TEST_DATABASE_URL is not set (set KCN_TEST_SKIP_POSTGRES=1 to skip PostgreSQL deliberately)"
+        );
     };
     let name = format!("kcn_test_{}", uuid::Uuid::now_v7().simple());
-    let mut admin = sqlx::postgres::PgConnectOptions::from_str(&server).unwrap().connect().await.unwrap();
-    sqlx::query(sql(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
-    let url = sqlx::postgres::PgConnectOptions::from_str(&server).unwrap().database(&name).to_url_lossy().to_string();
+    let mut admin = sqlx::postgres::PgConnectOptions::from_str(&server)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query(sql(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let url = sqlx::postgres::PgConnectOptions::from_str(&server)
+        .unwrap()
+        .database(&name)
+        .to_url_lossy()
+        .to_string();
     let result = tokio::spawn(async move {
         let backend = PostgresBackend::connect(&url, 4).await.unwrap();
         let db = ReadDatabase::from(&backend);
         exercise(Arc::new(backend), db).await;
     })
     .await;
-    let _ = sqlx::query(sql(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut admin).await;
+    let _ = sqlx::query(sql(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+        .execute(&mut admin)
+        .await;
     let _ = admin.close().await;
     result.unwrap();
 }

@@ -70,7 +70,9 @@ impl TestServer {
             database_url: postgres.as_ref().map(|db| db.url()),
             database_max_connections: 5,
             // A log shared on PostgreSQL must be given its origin and key (SQLite generates them).
-            checkpoint_origin: postgres.as_ref().map(|_| "kcn-ledger.test/postgres".to_owned()),
+            checkpoint_origin: postgres
+                .as_ref()
+                .map(|_| "kcn-ledger.test/postgres".to_owned()),
             checkpoint_key_seed: postgres
                 .as_ref()
                 .map(|_| kcn_eventstore::checkpoint::KeySeed::new([7; 32])),
@@ -79,7 +81,9 @@ impl TestServer {
         let clock = Arc::new(TestClock(Mutex::new(at("2026-01-01T00:00:00Z"))));
         // Bind before spawning, so the client can connect at once: no sleeps.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let running = kcn_ledger::start(config, listener, clock.clone()).await.unwrap();
+        let running = kcn_ledger::start(config, listener, clock.clone())
+            .await
+            .unwrap();
         let channel = Channel::from_shared(format!("http://{}", running.addr))
             .unwrap()
             .connect()
@@ -123,7 +127,10 @@ impl TestServer {
     pub async fn read_log(&self) -> Vec<proto::LogEvent> {
         let mut stream = self
             .audit()
-            .read_log(proto::ReadLogRequest { from_position: 1, to_position: 0 })
+            .read_log(proto::ReadLogRequest {
+                from_position: 1,
+                to_position: 0,
+            })
             .await
             .unwrap()
             .into_inner();
@@ -141,7 +148,10 @@ pub fn at(s: &str) -> DateTime<Utc> {
 
 pub fn ts(s: &str) -> prost_types::Timestamp {
     let t = at(s);
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
 }
 
 /// A command header with a fresh request id.
@@ -259,7 +269,10 @@ pub async fn seed(server: &TestServer) -> Province {
             enterprise_code: "3702345678".into(),
             name: "Công ty TNHH Gỗ Minh Phát".into(),
             investment_registration_no: "9876543210".into(),
-            vsic_codes: vec![proto::VsicCode { code: "1610".into(), version: "2018".into() }],
+            vsic_codes: vec![proto::VsicCode {
+                code: "1610".into(),
+                version: "2018".into(),
+            }],
             foreign_invested: true,
         })
         .await

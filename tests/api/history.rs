@@ -38,16 +38,39 @@ async fn a_company_reads_as_it_was_known_at_a_position_and_at_a_recorded_time() 
     let server = TestServer::start().await;
     let p = seed(&server).await;
     server.clock.set(at("2026-01-02T00:00:00Z"));
-    let first = rename(&server, &p.company, "Hưng Thịnh JSC", "2025-06-01T00:00:00Z").await;
+    let first = rename(
+        &server,
+        &p.company,
+        "Hưng Thịnh JSC",
+        "2025-06-01T00:00:00Z",
+    )
+    .await;
     server.clock.set(at("2026-01-03T00:00:00Z"));
-    rename(&server, &p.company, "Hưng Thịnh Industrial Park JSC", "2025-07-01T00:00:00Z").await;
+    rename(
+        &server,
+        &p.company,
+        "Hưng Thịnh Industrial Park JSC",
+        "2025-07-01T00:00:00Z",
+    )
+    .await;
 
     let mut client = AuditQueryServiceClient::new(server.channel.clone());
-    let now = client.get_aggregate_history(history(&p.company, None)).await.unwrap().into_inner();
+    let now = client
+        .get_aggregate_history(history(&p.company, None))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(now.version, 3);
     let state: serde_json::Value = serde_json::from_str(&now.state_json).unwrap();
-    assert_eq!(state["registered"]["name"], "Hưng Thịnh Industrial Park JSC");
-    let who: Vec<(&str, &str)> = now.entries.iter().map(|e| (e.event_type.as_str(), e.principal.as_str())).collect();
+    assert_eq!(
+        state["registered"]["name"],
+        "Hưng Thịnh Industrial Park JSC"
+    );
+    let who: Vec<(&str, &str)> = now
+        .entries
+        .iter()
+        .map(|e| (e.event_type.as_str(), e.principal.as_str()))
+        .collect();
     assert_eq!(
         who,
         [
@@ -68,18 +91,27 @@ async fn a_company_reads_as_it_was_known_at_a_position_and_at_a_recorded_time() 
     assert_eq!(state["registered"]["name"], "Hưng Thịnh JSC");
 
     let recorded = client
-        .get_aggregate_history(history(&p.company, Some(Known::RecordedBy(ts("2026-01-02T12:00:00Z")))))
+        .get_aggregate_history(history(
+            &p.company,
+            Some(Known::RecordedBy(ts("2026-01-02T12:00:00Z"))),
+        ))
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(recorded.version, 2, "the second rename was recorded on 3 January");
+    assert_eq!(
+        recorded.version, 2,
+        "the second rename was recorded on 3 January"
+    );
 
     let before = client
         .get_aggregate_history(history(&p.company, Some(Known::AtPosition(1))))
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(before.version, 0, "the company was registered at position 2");
+    assert_eq!(
+        before.version, 0,
+        "the company was registered at position 2"
+    );
 }
 
 #[tokio::test]
@@ -94,7 +126,10 @@ async fn a_history_query_names_a_bad_type_and_an_unknown_aggregate() {
         })
         .await
         .unwrap_err();
-    assert_eq!(violated_fields(&status), vec!["aggregate_type", "aggregate_id"]);
+    assert_eq!(
+        violated_fields(&status),
+        vec!["aggregate_type", "aggregate_id"]
+    );
     let status = client
         .get_aggregate_history(history(&uuid::Uuid::now_v7().to_string(), None))
         .await

@@ -84,7 +84,10 @@ async fn a_full_exchange_is_requested_answered_clarified_and_closed() {
     assert_eq!(got.answers, 2);
     assert_eq!(got.clarifications, 1);
     assert_eq!(got.first_answer_at, Some(ts("2025-05-05T02:00:00Z")));
-    assert_eq!(got.request.unwrap().due_at, Some(ts("2025-05-10T10:00:00Z")));
+    assert_eq!(
+        got.request.unwrap().due_at,
+        Some(ts("2025-05-10T10:00:00Z"))
+    );
 
     let types: Vec<String> = server
         .read_log()
@@ -145,6 +148,10 @@ async fn a_request_to_a_party_that_does_not_exist_is_refused() {
     let p = seed(&server).await;
     let mut request = board_to_company(&p.board, &uuid::Uuid::now_v7().to_string(), &p.park);
     request.park_id = String::new();
-    let status = server.exchanges().request_information(request).await.unwrap_err();
+    let status = server
+        .exchanges()
+        .request_information(request)
+        .await
+        .unwrap_err();
     assert_eq!(precondition_types(&status), vec!["UNKNOWN_REFERENCE"]);
 }

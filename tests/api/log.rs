@@ -57,18 +57,37 @@ async fn replaying_the_log_returns_exactly_what_was_appended_even_after_a_restar
 #[tokio::test]
 async fn finer_than_microsecond_business_time_is_truncated_not_rounded() {
     let server = TestServer::start().await;
-    server.registry().register_company(company("r-1", "Becamex IDC")).await.unwrap();
+    server
+        .registry()
+        .register_company(company("r-1", "Becamex IDC"))
+        .await
+        .unwrap();
     let log = server.read_log().await;
     assert_eq!(log[0].occurred_at, "2025-04-01T02:10:00.123456Z");
-    assert_eq!(log[0].recorded_at, "2026-01-01T00:00:00.000000Z", "server time comes from the clock");
+    assert_eq!(
+        log[0].recorded_at, "2026-01-01T00:00:00.000000Z",
+        "server time comes from the clock"
+    );
 }
 
 #[tokio::test]
 async fn a_retried_request_returns_the_first_outcome_and_is_not_appended_twice() {
     let server = TestServer::start().await;
     let mut reg = server.registry();
-    let first = reg.register_company(company("retry-1", "Becamex IDC")).await.unwrap().into_inner().outcome.unwrap();
-    let second = reg.register_company(company("retry-1", "Becamex IDC")).await.unwrap().into_inner().outcome.unwrap();
+    let first = reg
+        .register_company(company("retry-1", "Becamex IDC"))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    let second = reg
+        .register_company(company("retry-1", "Becamex IDC"))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
     assert!(!first.replayed);
     assert!(second.replayed);
     assert_eq!(second.aggregate_id, first.aggregate_id);
@@ -96,10 +115,18 @@ async fn a_retried_request_returns_the_first_outcome_and_is_not_appended_twice()
 async fn a_request_id_reused_for_a_different_command_is_already_exists() {
     let server = TestServer::start().await;
     let mut reg = server.registry();
-    reg.register_company(company("reuse-1", "Becamex IDC")).await.unwrap();
-    let status = reg.register_company(company("reuse-1", "Another company")).await.unwrap_err();
+    reg.register_company(company("reuse-1", "Becamex IDC"))
+        .await
+        .unwrap();
+    let status = reg
+        .register_company(company("reuse-1", "Another company"))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::AlreadyExists);
-    assert_eq!(status.get_details_error_info().unwrap().reason, "REQUEST_ID_REUSED");
+    assert_eq!(
+        status.get_details_error_info().unwrap().reason,
+        "REQUEST_ID_REUSED"
+    );
     assert_eq!(server.read_log().await.len(), 1);
 }
 
@@ -116,10 +143,15 @@ async fn a_rejected_command_can_be_retried_with_the_same_request_id() {
     };
     server.clock.set(crate::harness::at("2026-02-01T00:00:00Z"));
     // Refused: the 2025 period is not over on 2025-12-31.
-    let status = reg.submit_annual_environmental_report(submit("2025-12-31T01:00:00Z")).await.unwrap_err();
+    let status = reg
+        .submit_annual_environmental_report(submit("2025-12-31T01:00:00Z"))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
     // The refusal stored nothing, so the same request id may carry the corrected command.
-    reg.submit_annual_environmental_report(submit("2026-01-10T01:00:00Z")).await.unwrap();
+    reg.submit_annual_environmental_report(submit("2026-01-10T01:00:00Z"))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -154,7 +186,9 @@ async fn concurrent_commands_get_gap_free_positions() {
     for i in 0..100 {
         let mut reg = server.registry();
         tasks.push(tokio::spawn(async move {
-            reg.register_company(company(&format!("c-{i}"), &format!("Company {i}"))).await.unwrap()
+            reg.register_company(company(&format!("c-{i}"), &format!("Company {i}")))
+                .await
+                .unwrap()
         }));
     }
     for t in tasks {
@@ -172,7 +206,10 @@ async fn the_park_timeline_holds_everything_that_concerns_the_park_in_order() {
     let opened = x
         .request_information(proto::RequestInformationRequest {
             header: header("2025-05-01T02:00:00Z"),
-            from: Some(proto::OrganisationRef { kind: proto::OrganisationKind::Authority as i32, id: p.board.clone() }),
+            from: Some(proto::OrganisationRef {
+                kind: proto::OrganisationKind::Authority as i32,
+                id: p.board.clone(),
+            }),
             to: Some(proto::OrganisationRef {
                 kind: proto::OrganisationKind::InfrastructureCompany as i32,
                 id: p.company.clone(),
@@ -209,7 +246,11 @@ async fn the_park_timeline_holds_everything_that_concerns_the_park_in_order() {
         ..Default::default()
     };
     let mut audit = server.audit();
-    let all = audit.get_timeline(timeline(String::new(), 0)).await.unwrap().into_inner();
+    let all = audit
+        .get_timeline(timeline(String::new(), 0))
+        .await
+        .unwrap()
+        .into_inner();
     let types: Vec<&str> = all.entries.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(
         types,
@@ -229,7 +270,11 @@ async fn the_park_timeline_holds_everything_that_concerns_the_park_in_order() {
     let mut token = String::new();
     let mut paged = Vec::new();
     loop {
-        let page = audit.get_timeline(timeline(token, 2)).await.unwrap().into_inner();
+        let page = audit
+            .get_timeline(timeline(token, 2))
+            .await
+            .unwrap()
+            .into_inner();
         assert!(page.entries.len() <= 2);
         paged.extend(page.entries.into_iter().map(|e| e.position));
         if page.next_page_token.is_empty() {
@@ -237,7 +282,10 @@ async fn the_park_timeline_holds_everything_that_concerns_the_park_in_order() {
         }
         token = page.next_page_token;
     }
-    assert_eq!(paged, all.entries.iter().map(|e| e.position).collect::<Vec<_>>());
+    assert_eq!(
+        paged,
+        all.entries.iter().map(|e| e.position).collect::<Vec<_>>()
+    );
 
     // Filtered by kind and by business time.
     let filtered = audit
@@ -250,7 +298,11 @@ async fn the_park_timeline_holds_everything_that_concerns_the_park_in_order() {
         .await
         .unwrap()
         .into_inner();
-    let types: Vec<&str> = filtered.entries.iter().map(|e| e.event_type.as_str()).collect();
+    let types: Vec<&str> = filtered
+        .entries
+        .iter()
+        .map(|e| e.event_type.as_str())
+        .collect();
     assert_eq!(types, ["InformationProvided"]);
 
     // The company's timeline holds its own events and the exchange it is party to.
@@ -263,10 +315,19 @@ async fn the_park_timeline_holds_everything_that_concerns_the_park_in_order() {
         .await
         .unwrap()
         .into_inner();
-    let types: Vec<&str> = company.entries.iter().map(|e| e.event_type.as_str()).collect();
+    let types: Vec<&str> = company
+        .entries
+        .iter()
+        .map(|e| e.event_type.as_str())
+        .collect();
     assert_eq!(
         types,
-        ["CompanyRegistered", "InfrastructureCompanyAssigned", "InformationRequested", "InformationProvided"]
+        [
+            "CompanyRegistered",
+            "InfrastructureCompanyAssigned",
+            "InformationRequested",
+            "InformationProvided"
+        ]
     );
 }
 
@@ -323,7 +384,11 @@ async fn read_your_writes_waits_for_the_projection_and_status_reports_no_lag() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(page.entries.len(), 1, "the tenant's registration is visible at once");
+    assert_eq!(
+        page.entries.len(),
+        1,
+        "the tenant's registration is visible at once"
+    );
     let status = audit
         .get_projection_status(proto::GetProjectionStatusRequest {})
         .await
@@ -355,20 +420,24 @@ async fn read_your_writes_waits_for_the_projection_and_status_reports_no_lag() {
 async fn health_is_serving_and_reflection_lists_the_services() {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::health_client::HealthClient;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
 
     let server = TestServer::start().await;
     let health = HealthClient::new(server.channel.clone())
-        .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(health.status, ServingStatus::Serving as i32);
     let health = HealthClient::new(server.channel.clone())
-        .check(tonic_health::pb::HealthCheckRequest { service: "kcn.ledger.v1.RegistryService".into() })
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "kcn.ledger.v1.RegistryService".into(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -388,7 +457,11 @@ async fn health_is_serving_and_reflection_lists_the_services() {
         panic!("expected a list of services");
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for s in ["kcn.ledger.v1.RegistryService", "kcn.ledger.v1.InformationExchangeService", "kcn.ledger.v1.AuditService"] {
+    for s in [
+        "kcn.ledger.v1.RegistryService",
+        "kcn.ledger.v1.InformationExchangeService",
+        "kcn.ledger.v1.AuditService",
+    ] {
         assert!(names.contains(&s.to_owned()), "{s} not in {names:?}");
     }
 }

@@ -9,11 +9,16 @@ use crate::harness::{TestServer, header, precondition_types, seed, violated_fiel
 async fn registering_a_province_returns_positions_and_the_state_reads_back() {
     let server = TestServer::start().await;
     let p = seed(&server).await;
-    assert_eq!(p.last_position, 6, "six commands, one event each, positions 1..6");
+    assert_eq!(
+        p.last_position, 6,
+        "six commands, one event each, positions 1..6"
+    );
 
     let park = server
         .registry()
-        .get_park(proto::GetParkRequest { park_id: p.park.clone() })
+        .get_park(proto::GetParkRequest {
+            park_id: p.park.clone(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -25,7 +30,9 @@ async fn registering_a_province_returns_positions_and_the_state_reads_back() {
 
     let tenant = server
         .registry()
-        .get_tenant(proto::GetTenantRequest { tenant_id: p.tenant.clone() })
+        .get_tenant(proto::GetTenantRequest {
+            tenant_id: p.tenant.clone(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -45,14 +52,20 @@ async fn invalid_fields_are_all_named_and_nothing_is_appended() {
             enterprise_code: "12345".into(),
             name: "  ".into(),
             investment_registration_no: "IRC-1".into(),
-            vsic_codes: vec![proto::VsicCode { code: "25a".into(), version: "2018".into() }],
+            vsic_codes: vec![proto::VsicCode {
+                code: "25a".into(),
+                version: "2018".into(),
+            }],
             foreign_invested: false,
         })
         .await
         .unwrap_err();
     let fields = violated_fields(&status);
     for f in ["park_id", "enterprise_code", "name", "vsic_codes[0]"] {
-        assert!(fields.contains(&f.to_owned()), "{f} missing from {fields:?}");
+        assert!(
+            fields.contains(&f.to_owned()),
+            "{f} missing from {fields:?}"
+        );
     }
     assert!(server.read_log().await.is_empty());
 }
@@ -74,7 +87,10 @@ async fn a_command_without_header_or_business_time_is_invalid() {
     h.as_mut().unwrap().occurred_at = None;
     h.as_mut().unwrap().request_id = "has space".into();
     let status = reg.register_company(request(h)).await.unwrap_err();
-    assert_eq!(violated_fields(&status), vec!["header.request_id", "header.occurred_at"]);
+    assert_eq!(
+        violated_fields(&status),
+        vec!["header.request_id", "header.occurred_at"]
+    );
 }
 
 #[tokio::test]
@@ -115,13 +131,19 @@ async fn a_tenant_in_an_unknown_park_is_a_failed_precondition() {
             enterprise_code: "3702345678".into(),
             name: "Gỗ Minh Phát".into(),
             investment_registration_no: "9876543210".into(),
-            vsic_codes: vec![proto::VsicCode { code: "1610".into(), version: "2018".into() }],
+            vsic_codes: vec![proto::VsicCode {
+                code: "1610".into(),
+                version: "2018".into(),
+            }],
             foreign_invested: false,
         })
         .await
         .unwrap_err();
     assert_eq!(precondition_types(&status), vec!["UNKNOWN_REFERENCE"]);
-    assert!(server.read_log().await.is_empty(), "a rejected command leaves no trace");
+    assert!(
+        server.read_log().await.is_empty(),
+        "a rejected command leaves no trace"
+    );
 }
 
 #[tokio::test]
@@ -130,7 +152,9 @@ async fn a_command_or_query_on_an_aggregate_that_does_not_exist_is_not_found() {
     let missing = uuid::Uuid::now_v7().to_string();
     let status = server
         .registry()
-        .get_park(proto::GetParkRequest { park_id: missing.clone() })
+        .get_park(proto::GetParkRequest {
+            park_id: missing.clone(),
+        })
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
@@ -161,7 +185,10 @@ async fn a_backdated_jurisdiction_is_refused_by_the_park() {
         })
         .await
         .unwrap_err();
-    assert_eq!(precondition_types(&status), vec!["JURISDICTION_NOT_AFTER_LATEST"]);
+    assert_eq!(
+        precondition_types(&status),
+        vec!["JURISDICTION_NOT_AFTER_LATEST"]
+    );
 }
 
 #[tokio::test]
@@ -187,7 +214,9 @@ async fn a_late_annual_report_is_accepted_and_its_breach_is_named() {
     assert_eq!(outcome.breaches[0].limit, "tenant_annual_report_late");
     let tenant = server
         .registry()
-        .get_tenant(proto::GetTenantRequest { tenant_id: p.tenant })
+        .get_tenant(proto::GetTenantRequest {
+            tenant_id: p.tenant,
+        })
         .await
         .unwrap()
         .into_inner();
@@ -199,13 +228,22 @@ async fn a_tenant_event_records_the_authority_with_jurisdiction_over_its_park() 
     let server = TestServer::start().await;
     let p = seed(&server).await;
     let log = server.read_log().await;
-    let tenant_registered = log.iter().find(|e| e.event_type == "TenantRegistered").unwrap();
+    let tenant_registered = log
+        .iter()
+        .find(|e| e.event_type == "TenantRegistered")
+        .unwrap();
     let metadata: serde_json::Value = serde_json::from_slice(&tenant_registered.metadata).unwrap();
     assert_eq!(metadata["acting_authority_id"], p.board.as_str());
     assert_eq!(metadata["actor"]["principal"], "local-operator");
     assert_eq!(metadata["actor"]["authentication"], "local_principal");
     // The company's registration is not tied to a park: no acting authority, and no null either.
-    let company = log.iter().find(|e| e.event_type == "CompanyRegistered").unwrap();
+    let company = log
+        .iter()
+        .find(|e| e.event_type == "CompanyRegistered")
+        .unwrap();
     let text = String::from_utf8(company.metadata.clone()).unwrap();
-    assert!(!text.contains("acting_authority_id") && !text.contains("null"), "{text}");
+    assert!(
+        !text.contains("acting_authority_id") && !text.contains("null"),
+        "{text}"
+    );
 }
