@@ -373,6 +373,31 @@ impl Aggregate for CoordinationAgreement {
     }
 }
 
+/// The coordination agreements that applied to one park over time: which authority and company the
+/// park had on a date (its effective-dated jurisdiction and company), and the agreement between them
+/// in force on that date. Legal limits set by an agreement are judged with the one in force when the
+/// act happened, never today's.
+#[derive(Debug, Clone, Default)]
+pub struct AgreementsInForce {
+    pub park: crate::park::Park,
+    pub agreements: Vec<(Uuid, CoordinationAgreement)>,
+}
+
+impl AgreementsInForce {
+    /// The agreement in force for the park on a local date, with its service levels then.
+    pub fn levels_at(&self, date: NaiveDate) -> Option<(Uuid, &ServiceLevels)> {
+        let authority = self.park.jurisdiction_at(date)?;
+        let company = self.park.company_at(date)?;
+        self.agreements.iter().find_map(|(id, a)| {
+            let signed = a.signed.as_ref()?;
+            if signed.authority_id != authority || !signed.company_ids.contains(&company) {
+                return None;
+            }
+            a.service_levels_at(date).map(|levels| (*id, levels))
+        })
+    }
+}
+
 impl LedgerAggregate for CoordinationAgreement {
     type Body = AgreementEvent;
     const KIND: AggregateKind = AggregateKind::CoordinationAgreement;

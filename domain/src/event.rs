@@ -189,6 +189,22 @@ pub trait LedgerAggregate:
         let _ = (new, rules);
         Vec::new()
     }
+
+    /// Whether [`LedgerAggregate::judge_against_agreements`] has anything to judge: the command path
+    /// then loads the coordination agreements that applied to the aggregate's park.
+    const JUDGED_AGAINST_AGREEMENTS: bool = false;
+
+    /// The limits that the coordination agreement in force sets (service levels), judged on the
+    /// state before the new events, with the agreements that applied to the aggregate's park.
+    fn judge_against_agreements(
+        &self,
+        new: &[Timed<Self::Body>],
+        rules: &LegalRules,
+        agreements: &crate::agreement::AgreementsInForce,
+    ) -> Vec<Breach> {
+        let _ = (new, rules, agreements);
+        Vec::new()
+    }
 }
 
 /// Declares an aggregate's event enum from its payload structs and implements [`EventBody`].

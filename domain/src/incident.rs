@@ -12,6 +12,7 @@ use cqrs_es::event_sink::EventSink;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::agreement::AgreementsInForce;
 use crate::deps::{Breach, LegalRules};
 use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before};
 use crate::information_exchange::OrganisationRef;
@@ -524,7 +525,17 @@ impl LedgerAggregate for Incident {
     /// The first notification is judged against the hours allowed from detection.
     // The hours should come from the coordination agreement in force at the detection; until that
     // aggregate exists, they are a configured default.
-    fn judge(&self, new: &[Timed<IncidentEvent>], rules: &LegalRules) -> Vec<Breach> {
+    const JUDGED_AGAINST_AGREEMENTS: bool = true;
+
+    /// The first notification's lag from detection, against the hours of the coordination agreement
+    /// in force for the park on the detection date (local), or the configured default when no
+    /// agreement applied then.
+    fn judge_against_agreements(
+        &self,
+        new: &[Timed<IncidentEvent>],
+        rules: &LegalRules,
+        agreements: &AgreementsInForce,
+    ) -> Vec<Breach> {
         let (Some(reported), None) = (&self.reported, self.first_notified_at()) else {
             return Vec::new();
         };
@@ -534,7 +545,19 @@ impl LedgerAggregate for Incident {
         }) else {
             return Vec::new();
         };
-        let allowed = chrono::Duration::hours(i64::from(rules.incident_notification_hours));
+        let (hours, source) =
+            match agreements.levels_at(crate::time::local_date(reported.detected_at)) {
+                Some((id, levels)) => (
+                    levels.incident_notification_hours,
+                    format!("coordination agreement {id}"),
+                ),
+                None => (
+                    rules.incident_notification_hours,
+                    "the configured default (no coordination agreement was in force for the park)"
+                        .to_owned(),
+                ),
+            };
+        let allowed = chrono::Duration::hours(i64::from(hours));
         let lag = first.sent_at - reported.detected_at;
         if lag <= allowed {
             return Vec::new();
@@ -542,12 +565,13 @@ impl LedgerAggregate for Incident {
         vec![Breach {
             limit: "incident_notification_late".to_owned(),
             detail: format!(
-                "detected at {} and first notified at {}, {} hours {} minutes later; the limit is {} hours",
+                "detected at {} and first notified at {}, {} hours {} minutes later; the limit is {} hours, set by {}",
                 reported.detected_at,
                 first.sent_at,
                 lag.num_hours(),
                 lag.num_minutes() % 60,
-                rules.incident_notification_hours
+                hours,
+                source
             ),
         }]
     }
@@ -662,7 +686,11 @@ mod tests {
             incident.apply(e);
         }
         incident
-            .judge(&[new], &LegalRules::default())
+            .judge_against_agreements(
+                &[new],
+                &LegalRules::default(),
+                &AgreementsInForce::default(),
+            )
             .into_iter()
             .map(|b| b.limit)
             .collect()
@@ -812,6 +840,98 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// The park under the Board and run by the company since 2006, with an agreement between them
+    /// that sets `hours` to notify from 2025-01-01, amended to `amended` hours from 2025-07-01.
+    fn agreements(hours: u32, amended: u32) -> AgreementsInForce {
+        use crate::agreement::{
+            AgreementAmended, AgreementEvent, AgreementSigned, CoordinationAgreement, ServiceLevels,
+        };
+        use crate::park::{InfrastructureCompanyAssigned, JurisdictionAssigned, ParkEvent};
+        let levels = |h| ServiceLevels {
+            incident_notification_hours: h,
+            information_answer_days: 10,
+            infrastructure_information_days: None,
+            consultation_answer_days: None,
+            quarterly_report_due_day: None,
+        };
+        let mut park = crate::park::Park::default();
+        let from = "2006-01-01".parse().unwrap();
+        park.apply(Timed::new(
+            at("2025-01-01T00:00:00Z"),
+            ParkEvent::from(JurisdictionAssigned {
+                authority_id: id(BOARD),
+                effective_from: from,
+            }),
+        ));
+        park.apply(Timed::new(
+            at("2025-01-01T00:00:00Z"),
+            ParkEvent::from(InfrastructureCompanyAssigned {
+                company_id: id(COMPANY),
+                effective_from: from,
+            }),
+        ));
+        let mut agreement = CoordinationAgreement::default();
+        agreement.apply(Timed::new(
+            at("2025-01-01T00:00:00Z"),
+            AgreementEvent::from(AgreementSigned {
+                authority_id: id(BOARD),
+                company_ids: vec![id(COMPANY)],
+                version: text("2025"),
+                title: text("Quy chế phối hợp"),
+                document_no: None,
+                signed_on: "2025-01-01".parse().unwrap(),
+                effective_from: "2025-01-01".parse().unwrap(),
+                document_sha256: crate::values::Sha256Hex::parse(&"ab".repeat(32)).unwrap(),
+                service_levels: levels(hours),
+            }),
+        ));
+        agreement.apply(Timed::new(
+            at("2025-06-20T00:00:00Z"),
+            AgreementEvent::from(AgreementAmended {
+                amendment_no: None,
+                service_levels: levels(amended),
+                effective_from: "2025-07-01".parse().unwrap(),
+                document_sha256: None,
+                reason: None,
+            }),
+        ));
+        AgreementsInForce {
+            park,
+            agreements: vec![(id(40), agreement)],
+        }
+    }
+
+    #[test]
+    fn the_notification_lag_is_judged_against_the_agreement_in_force_at_detection() {
+        let judge = |a: &AgreementsInForce, when: &str| -> Vec<Breach> {
+            let mut incident = Incident::default();
+            incident.apply(reported());
+            incident.judge_against_agreements(&[notified(when)], &LegalRules::default(), a)
+        };
+        // Detected 2025-06-10T23:30Z (11 June local): the signed 4 hours apply, not the amended 48
+        // (from 1 July) nor the configured 24. Five hours later is late.
+        let a = agreements(4, 48);
+        let late = judge(&a, "2025-06-11T04:30:00Z");
+        assert_eq!(late.len(), 1);
+        assert!(
+            late[0].detail.contains("the limit is 4 hours"),
+            "{}",
+            late[0].detail
+        );
+        assert!(
+            late[0].detail.contains("coordination agreement"),
+            "{}",
+            late[0].detail
+        );
+        assert!(judge(&a, "2025-06-11T03:30:00Z").is_empty());
+        // A generous agreement makes a 30-hour lag timely, where the default would not.
+        assert!(judge(&agreements(48, 48), "2025-06-12T05:30:00Z").is_empty());
+        assert_eq!(
+            judge(&AgreementsInForce::default(), "2025-06-12T05:30:00Z").len(),
+            1
+        );
     }
 
     #[test]

@@ -63,6 +63,12 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         aggregate_type: &str,
         aggregate_id: &str,
     ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Every committed event of every aggregate of one type, by aggregate and version (for small
+    /// aggregate types only, such as the coordination agreements).
+    async fn load_aggregate_type(
+        &self,
+        aggregate_type: &str,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
     /// Whether an aggregate has at least one event.
     async fn stream_exists(
         &self,

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
+use kcn_domain::agreement::{AgreementsInForce, CoordinationAgreement};
 use kcn_domain::park::Park;
 use kcn_domain::time::{Clock, local_date};
 use kcn_domain::{
@@ -248,15 +249,23 @@ where
     let sink = EventSink::<A>::default();
     aggregate.handle(command, deps, &sink).await?;
     let events = sink.collect().await;
-    let breaches = before.judge(&events, &deps.rules);
-    let acting_authority_id = match (A::KIND, events.first()) {
-        (AggregateKind::Authority, _) => Some(id),
-        (_, Some(first)) => match aggregate.park_id(id) {
-            Some(park_id) => acting_authority(backend, park_id, first.occurred_at).await?,
-            None => None,
-        },
-        (_, None) => None,
+    let mut breaches = before.judge(&events, &deps.rules);
+    let park = match (events.first(), aggregate.park_id(id)) {
+        (Some(_), Some(park_id)) => {
+            let stream = backend.load_stream(Park::TYPE, &park_id.to_string()).await?;
+            Some(fold::<Park>(&stream)?)
+        }
+        _ => None,
     };
+    let acting_authority_id = match (A::KIND, events.first(), &park) {
+        (AggregateKind::Authority, _, _) => Some(id),
+        (_, Some(first), Some(park)) => park.jurisdiction_at(local_date(first.occurred_at)),
+        _ => None,
+    };
+    if A::JUDGED_AGAINST_AGREEMENTS && !events.is_empty() {
+        let agreements = agreements_in_force(backend, park.unwrap_or_default()).await?;
+        breaches.extend(before.judge_against_agreements(&events, &deps.rules, &agreements));
+    }
     let events = events
         .into_iter()
         .map(|e| DecidedEvent {
@@ -273,15 +282,14 @@ where
     })
 }
 
-/// The authority with jurisdiction over a park on the local date of an instant.
-async fn acting_authority(
-    backend: &dyn Backend,
-    park_id: Uuid,
-    at: chrono::DateTime<chrono::Utc>,
-) -> Result<Option<Uuid>, StoreError> {
-    let events = backend
-        .load_stream(Park::TYPE, &park_id.to_string())
-        .await?;
-    let park = fold::<Park>(&events)?;
-    Ok(park.jurisdiction_at(local_date(at)))
+/// The coordination agreements that applied to a park: its timelines and every recorded agreement.
+async fn agreements_in_force(backend: &dyn Backend, park: Park) -> Result<AgreementsInForce, StoreError> {
+    let events = backend.load_aggregate_type(CoordinationAgreement::TYPE).await?;
+    let mut agreements = Vec::new();
+    for stream in events.chunk_by(|a, b| a.aggregate_id == b.aggregate_id) {
+        let id = Uuid::parse_str(&stream[0].aggregate_id)
+            .map_err(|e| StoreError::Internal(format!("agreement id: {e}")))?;
+        agreements.push((id, fold::<CoordinationAgreement>(stream)?));
+    }
+    Ok(AgreementsInForce { park, agreements })
 }

@@ -324,6 +324,19 @@ impl Backend for PostgresBackend {
         rows.iter().map(event_from_row).collect()
     }
 
+    async fn load_aggregate_type(
+        &self,
+        aggregate_type: &str,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM events WHERE aggregate_type = $1 ORDER BY aggregate_id, aggregate_version",
+        )
+        .bind(aggregate_type)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
     async fn stream_exists(
         &self,
         aggregate_type: &str,

@@ -316,3 +316,29 @@ async fn an_incident_at_an_unknown_tenant_is_an_unknown_reference() {
         .unwrap_err();
     assert_eq!(precondition_types(&status), ["UNKNOWN_REFERENCE"]);
 }
+
+#[tokio::test]
+async fn the_notification_is_judged_against_the_hours_of_the_agreement_in_force() {
+    let server = TestServer::start().await;
+    let p = seed(&server).await;
+    // The regulation signed on 11 April 2025 gives two hours to notify an incident.
+    let agreement = crate::agreement::sign(&server, &p).await;
+    let id = report_overflow(&server, &p).await;
+    // Detected at 23:30Z on 10 June; notified three hours later: within the default 24 hours, but
+    // past the agreement's two.
+    let outcome = incidents(&server)
+        .send_incident_notification(notify(&id, "2025-06-11T02:30:00Z"))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    assert_eq!(outcome.breaches.len(), 1);
+    assert_eq!(outcome.breaches[0].limit, "incident_notification_late");
+    assert!(
+        outcome.breaches[0].detail.contains("the limit is 2 hours")
+            && outcome.breaches[0].detail.contains(&agreement),
+        "{}",
+        outcome.breaches[0].detail
+    );
+}
