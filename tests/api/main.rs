@@ -15,6 +15,7 @@ mod monitoring;
 mod park_reports;
 mod postgres;
 mod procedure;
+mod rebuild;
 mod registry;
 mod schema;
 mod succession;

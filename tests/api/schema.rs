@@ -91,7 +91,7 @@ const CATALOGUE: &[&str] = &[
 
 /// Drives every service this test knows through a small but complete story, so that the log holds
 /// at least one event of every type those services write.
-async fn drive_everything(server: &TestServer) -> Province {
+pub async fn drive_everything(server: &TestServer) -> Province {
     let p = seed(server).await;
     let mut reg = server.registry();
 
