@@ -191,6 +191,7 @@ async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Ledger> 
             authentication: "local_principal".to_owned(),
         },
         checkpoints,
+        rules: config.rules.clone(),
     })
 }
 

@@ -388,13 +388,20 @@ impl AgreementsInForce {
     pub fn levels_at(&self, date: NaiveDate) -> Option<(Uuid, &ServiceLevels)> {
         let authority = self.park.jurisdiction_at(date)?;
         let company = self.park.company_at(date)?;
-        self.agreements.iter().find_map(|(id, a)| {
-            let signed = a.signed.as_ref()?;
-            if signed.authority_id != authority || !signed.company_ids.contains(&company) {
-                return None;
-            }
-            a.service_levels_at(date).map(|levels| (*id, levels))
-        })
+        // Should two agreements between them overlap, the one that took effect last applies (the
+        // read models judge the same way).
+        self.agreements
+            .iter()
+            .filter_map(|(id, a)| {
+                let signed = a.signed.as_ref()?;
+                if signed.authority_id != authority || !signed.company_ids.contains(&company) {
+                    return None;
+                }
+                a.service_levels_at(date)
+                    .map(|levels| (signed.effective_from, *id, levels))
+            })
+            .max_by_key(|(from, id, _)| (*from, *id))
+            .map(|(_, id, levels)| (id, levels))
     }
 }
 

@@ -252,7 +252,9 @@ where
     let mut breaches = before.judge(&events, &deps.rules);
     let park = match (events.first(), aggregate.park_id(id)) {
         (Some(_), Some(park_id)) => {
-            let stream = backend.load_stream(Park::TYPE, &park_id.to_string()).await?;
+            let stream = backend
+                .load_stream(Park::TYPE, &park_id.to_string())
+                .await?;
             Some(fold::<Park>(&stream)?)
         }
         _ => None,
@@ -283,8 +285,13 @@ where
 }
 
 /// The coordination agreements that applied to a park: its timelines and every recorded agreement.
-async fn agreements_in_force(backend: &dyn Backend, park: Park) -> Result<AgreementsInForce, StoreError> {
-    let events = backend.load_aggregate_type(CoordinationAgreement::TYPE).await?;
+async fn agreements_in_force(
+    backend: &dyn Backend,
+    park: Park,
+) -> Result<AgreementsInForce, StoreError> {
+    let events = backend
+        .load_aggregate_type(CoordinationAgreement::TYPE)
+        .await?;
     let mut agreements = Vec::new();
     for stream in events.chunk_by(|a, b| a.aggregate_id == b.aggregate_id) {
         let id = Uuid::parse_str(&stream[0].aggregate_id)

@@ -1,13 +1,22 @@
 //! The audit-query service: the auditors' questions, answered from the log and the read models.
 
+mod alerts;
+mod consultations;
+mod exchanges;
+mod incidents;
+mod inspections;
+mod procedures;
+mod reports;
+mod responsibility;
+
 use kcn_domain::AggregateKind;
 use kcn_eventstore::history::{self, Known};
 use kcn_integrity::leaf::{format_timestamp, parse_timestamp};
 use tonic::{Request, Response, Status};
 
 use crate::fields::{self, Fields};
-use crate::proto::{self, audit_query_service_server::AuditQueryService};
 use crate::proto::get_aggregate_history_request::Known as ProtoKnown;
+use crate::proto::{self, audit_query_service_server::AuditQueryService};
 use crate::{Ledger, error, take};
 
 /// The tonic service over a [`Ledger`].
@@ -20,6 +29,87 @@ fn stored_timestamp(text: &str) -> Option<prost_types::Timestamp> {
 
 #[tonic::async_trait]
 impl AuditQueryService for AuditQueries {
+    async fn get_tenant_inspection_record(
+        &self,
+        request: Request<proto::GetTenantInspectionRecordRequest>,
+    ) -> Result<Response<proto::GetTenantInspectionRecordResponse>, Status> {
+        inspections::get_tenant_inspection_record(&self.0, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_repeated_inspections(
+        &self,
+        request: Request<proto::ListRepeatedInspectionsRequest>,
+    ) -> Result<Response<proto::ListRepeatedInspectionsResponse>, Status> {
+        inspections::list_repeated_inspections(&self.0, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_incident_timeline(
+        &self,
+        request: Request<proto::GetIncidentTimelineRequest>,
+    ) -> Result<Response<proto::GetIncidentTimelineResponse>, Status> {
+        incidents::get_incident_timeline(&self.0, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_unfollowed_alerts(
+        &self,
+        request: Request<proto::ListUnfollowedAlertsRequest>,
+    ) -> Result<Response<proto::ListUnfollowedAlertsResponse>, Status> {
+        alerts::list_unfollowed_alerts(&self.0, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_consultations(
+        &self,
+        request: Request<proto::ListConsultationsRequest>,
+    ) -> Result<Response<proto::ListConsultationsResponse>, Status> {
+        consultations::list(&self.0, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_late_information_requests(
+        &self,
+        request: Request<proto::ListLateInformationRequestsRequest>,
+    ) -> Result<Response<proto::ListLateInformationRequestsResponse>, Status> {
+        exchanges::list(&self.0, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_park_responsibility(
+        &self,
+        request: Request<proto::GetParkResponsibilityRequest>,
+    ) -> Result<Response<proto::GetParkResponsibilityResponse>, Status> {
+        responsibility::get(&self.0, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_late_annual_reports(
+        &self,
+        request: Request<proto::ListLateAnnualReportsRequest>,
+    ) -> Result<Response<proto::ListLateAnnualReportsResponse>, Status> {
+        reports::list(&self.0, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_procedure_processing_times(
+        &self,
+        request: Request<proto::GetProcedureProcessingTimesRequest>,
+    ) -> Result<Response<proto::GetProcedureProcessingTimesResponse>, Status> {
+        procedures::get(&self.0, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
     async fn get_aggregate_history(
         &self,
         request: Request<proto::GetAggregateHistoryRequest>,
@@ -29,7 +119,10 @@ impl AuditQueryService for AuditQueries {
         let kind = AggregateKind::parse(&r.aggregate_type);
         if kind.is_none() {
             let names: Vec<&str> = AggregateKind::ALL.iter().map(|k| k.as_str()).collect();
-            f.violation("aggregate_type", format!("must be one of {}", names.join(", ")));
+            f.violation(
+                "aggregate_type",
+                format!("must be one of {}", names.join(", ")),
+            );
         }
         let id = f.check("aggregate_id", fields::uuid(&r.aggregate_id));
         let known = match &r.known {
@@ -43,7 +136,10 @@ impl AuditQueryService for AuditQueries {
         take!(kind, id, known);
         let stream = self.0.store.stream(kind, id).await.map_err(error::store)?;
         if stream.is_empty() {
-            return Err(error::domain(kcn_domain::DomainError::NotFound { kind, id }));
+            return Err(error::domain(kcn_domain::DomainError::NotFound {
+                kind,
+                id,
+            }));
         }
         let h = history::history(kind, stream, &known).map_err(error::store)?;
         let entries = h
@@ -60,7 +156,9 @@ impl AuditQueryService for AuditQueries {
                     occurred_at: stored_timestamp(&e.occurred_at),
                     recorded_at: stored_timestamp(&e.recorded_at),
                     principal: actor.map(|a| a.principal.clone()).unwrap_or_default(),
-                    organisation: actor.and_then(|a| a.organisation.clone()).unwrap_or_default(),
+                    organisation: actor
+                        .and_then(|a| a.organisation.clone())
+                        .unwrap_or_default(),
                     role: actor.and_then(|a| a.role.clone()).unwrap_or_default(),
                     authentication: actor.map(|a| a.authentication.clone()).unwrap_or_default(),
                     acting_authority_id: m
@@ -68,8 +166,14 @@ impl AuditQueryService for AuditQueries {
                         .and_then(|m| m.acting_authority_id)
                         .map(|a| a.to_string())
                         .unwrap_or_default(),
-                    request_id: m.as_ref().and_then(|m| m.request_id.clone()).unwrap_or_default(),
-                    correlation_id: m.as_ref().and_then(|m| m.correlation_id.clone()).unwrap_or_default(),
+                    request_id: m
+                        .as_ref()
+                        .and_then(|m| m.request_id.clone())
+                        .unwrap_or_default(),
+                    correlation_id: m
+                        .as_ref()
+                        .and_then(|m| m.correlation_id.clone())
+                        .unwrap_or_default(),
                     payload_json: String::from_utf8_lossy(&e.payload).into_owned(),
                 }
             })

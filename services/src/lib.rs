@@ -52,6 +52,8 @@ pub struct Ledger {
     pub actor: Actor,
     /// Signed checkpoints and proofs over the log's Merkle tree.
     pub checkpoints: Checkpointer,
+    /// The legal limits as configured, which the audit queries judge against.
+    pub rules: kcn_domain::LegalRules,
 }
 
 /// A command's parsed header.

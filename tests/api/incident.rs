@@ -105,7 +105,10 @@ pub async fn overflow_story(server: &TestServer, p: &Province) -> String {
     // Two hours after detection: within the configured default; late only where a coordination
     // agreement in force sets fewer hours (as in the schema test's story).
     assert!(
-        notified.breaches.iter().all(|b| b.limit == "incident_notification_late"),
+        notified
+            .breaches
+            .iter()
+            .all(|b| b.limit == "incident_notification_late"),
         "{:?}",
         notified.breaches
     );

@@ -3,6 +3,8 @@
 
 mod agreement;
 mod annual_plan;
+mod audit_inspections;
+mod audit_registry;
 mod consultation;
 mod dissemination;
 mod harness;

@@ -13,6 +13,15 @@ use sqlx::AnyConnection;
 
 use crate::error::ProjectionError;
 
+pub mod alerts;
+pub mod annual_reports;
+pub mod consultations;
+pub mod exchanges;
+pub mod incidents;
+pub mod inspections;
+pub mod procedures;
+pub mod responsibility;
+
 pub use crate::audit_runner::AuditModels;
 
 /// One generation of a read model's tables, such as `g1`.
@@ -59,11 +68,17 @@ pub fn payload(e: &StoredEvent) -> Result<serde_json::Value, ProjectionError> {
 }
 
 /// A string field of a payload, or an apply error naming it.
-pub fn text<'a>(e: &StoredEvent, v: &'a serde_json::Value, field: &str) -> Result<&'a str, ProjectionError> {
-    v.get(field).and_then(serde_json::Value::as_str).ok_or_else(|| ProjectionError::Apply {
-        position: e.position,
-        reason: format!("{} has no string field {field}", e.event_type),
-    })
+pub fn text<'a>(
+    e: &StoredEvent,
+    v: &'a serde_json::Value,
+    field: &str,
+) -> Result<&'a str, ProjectionError> {
+    v.get(field)
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| ProjectionError::Apply {
+            position: e.position,
+            reason: format!("{} has no string field {field}", e.event_type),
+        })
 }
 
 /// Runs a statement built at run time (table names from a [`Generation`]); the SQL text never holds
@@ -74,5 +89,14 @@ pub fn sql(text: String) -> sqlx::AssertSqlSafe<String> {
 
 /// Every audit read model, in the order their projectors start. Each model file adds its line here.
 pub fn all() -> Vec<std::sync::Arc<dyn ReadModel>> {
-    vec![]
+    vec![
+        std::sync::Arc::new(inspections::Inspections),
+        std::sync::Arc::new(incidents::Incidents),
+        std::sync::Arc::new(alerts::Alerts),
+        std::sync::Arc::new(consultations::ConsultationsModel),
+        std::sync::Arc::new(exchanges::ExchangesModel),
+        std::sync::Arc::new(responsibility::ResponsibilityModel),
+        std::sync::Arc::new(annual_reports::AnnualReportsModel::default()),
+        std::sync::Arc::new(procedures::ProceduresModel),
+    ]
 }

@@ -1,0 +1,663 @@
+//! The `incidents` read model: each incident's milestones (detection, report, first notification,
+//! first classification, containment, resolution, review), and what judging its notification lag
+//! needs: which authority had jurisdiction over the park and which company ran it on each date, and
+//! the coordination agreements between them with their service levels over time (audit question 5).
+//!
+//! The agreement in force is resolved when the question is asked, not when the incident is recorded:
+//! a jurisdiction or an agreement may be recorded after the incident with an earlier effective date,
+//! and the answer must reflect it without a rebuild.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use kcn_domain::LegalRules;
+use kcn_domain::agreement::{AgreementAmended, AgreementSigned, AgreementSuperseded};
+use kcn_domain::incident::{
+    IncidentClassified, IncidentContained, IncidentNotificationSent, IncidentReported,
+    IncidentResolved, IncidentReviewed,
+};
+use kcn_domain::park::{InfrastructureCompanyAssigned, JurisdictionAssigned};
+use kcn_domain::time::local_date;
+use kcn_eventstore::StoredEvent;
+use kcn_integrity::leaf::{format_timestamp, parse_timestamp};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AnyPool, Row};
+
+use super::inspections::{apply_error, decode, enum_name, position, query_error};
+use super::{Generation, ReadModel, sql};
+use crate::error::ProjectionError;
+
+/// The model's name: its checkpoint row and its `projections rebuild` argument.
+pub const NAME: &str = "incidents";
+
+// Base table names (see [`Generation::table`]).
+const INCIDENTS: &str = "incidents";
+const JURISDICTIONS: &str = "incident_jurisdictions";
+const PARK_COMPANIES: &str = "incident_park_companies";
+const AGREEMENTS: &str = "incident_agreements";
+const PARTIES: &str = "incident_agreement_parties";
+const LEVELS: &str = "incident_agreement_levels";
+
+/// The `incidents` read model.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Incidents;
+
+#[async_trait]
+impl ReadModel for Incidents {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &[
+            INCIDENTS,
+            JURISDICTIONS,
+            PARK_COMPANIES,
+            AGREEMENTS,
+            PARTIES,
+            LEVELS,
+        ]
+    }
+
+    fn create(&self, g: &Generation) -> Vec<String> {
+        vec![
+            // One row per incident; instants are canonical RFC 3339 text (six fractional digits).
+            // Question 5 reads it by primary key.
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (
+                    incident_id TEXT PRIMARY KEY NOT NULL,
+                    park_id TEXT NOT NULL,
+                    tenant_id TEXT,
+                    kind TEXT NOT NULL,
+                    detected_at TEXT NOT NULL,
+                    detected_on TEXT NOT NULL,
+                    reported_at TEXT NOT NULL,
+                    first_notified_at TEXT,
+                    first_recipient TEXT,
+                    first_channel TEXT,
+                    notifications BIGINT NOT NULL,
+                    first_classified_at TEXT,
+                    level TEXT,
+                    scheme_version TEXT,
+                    contained_at TEXT,
+                    resolved_at TEXT,
+                    reviewed_at TEXT,
+                    actions BIGINT NOT NULL,
+                    escalations BIGINT NOT NULL,
+                    last_position BIGINT NOT NULL
+                )",
+                g.table(INCIDENTS)
+            ),
+            // Effective-dated timelines of a park; the primary keys (park_id, effective_from) are the
+            // "in force on date D" paths (the last row with effective_from <= D).
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (
+                    park_id TEXT NOT NULL,
+                    effective_from TEXT NOT NULL,
+                    authority_id TEXT NOT NULL,
+                    PRIMARY KEY (park_id, effective_from)
+                )",
+                g.table(JURISDICTIONS)
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (
+                    park_id TEXT NOT NULL,
+                    effective_from TEXT NOT NULL,
+                    company_id TEXT NOT NULL,
+                    PRIMARY KEY (park_id, effective_from)
+                )",
+                g.table(PARK_COMPANIES)
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (
+                    agreement_id TEXT PRIMARY KEY NOT NULL,
+                    authority_id TEXT NOT NULL,
+                    version TEXT NOT NULL,
+                    signed_on TEXT NOT NULL,
+                    effective_from TEXT NOT NULL,
+                    superseded_from TEXT,
+                    superseded_by TEXT
+                )",
+                g.table(AGREEMENTS)
+            ),
+            // Who is bound by which agreement: the primary key (authority_id, company_id, ...) is the
+            // path from a park's authority and company to their agreements.
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (
+                    authority_id TEXT NOT NULL,
+                    company_id TEXT NOT NULL,
+                    agreement_id TEXT NOT NULL,
+                    PRIMARY KEY (authority_id, company_id, agreement_id)
+                )",
+                g.table(PARTIES)
+            ),
+            // The service levels of an agreement from each effective date: the signed ones, then each
+            // amendment's.
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (
+                    agreement_id TEXT NOT NULL,
+                    effective_from TEXT NOT NULL,
+                    notification_hours BIGINT NOT NULL,
+                    PRIMARY KEY (agreement_id, effective_from)
+                )",
+                g.table(LEVELS)
+            ),
+        ]
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        g: &Generation,
+        events: &[StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        for e in events {
+            match e.aggregate_type.as_str() {
+                "Incident" => apply_incident(conn, g, e).await?,
+                "Park" => apply_park(conn, g, e).await?,
+                "CoordinationAgreement" => apply_agreement(conn, g, e).await?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn apply_incident(
+    conn: &mut AnyConnection,
+    g: &Generation,
+    e: &StoredEvent,
+) -> Result<(), ProjectionError> {
+    let t = g.table(INCIDENTS);
+    let id = e.aggregate_id.clone();
+    let at = e.occurred_at.clone();
+    let statement = match e.event_type.as_str() {
+        "IncidentReported" => {
+            let r: IncidentReported = decode(e)?;
+            sqlx::query(sql(format!(
+                "INSERT INTO {t} (incident_id, park_id, tenant_id, kind, detected_at, detected_on,
+                    reported_at, notifications, actions, escalations, last_position)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, 0, $8)
+                 ON CONFLICT (incident_id) DO NOTHING"
+            )))
+            .bind(id)
+            .bind(r.park_id.to_string())
+            .bind(r.tenant_id.map(|t| t.to_string()))
+            .bind(enum_name(e, &r.kind)?)
+            .bind(format_timestamp(r.detected_at))
+            .bind(local_date(r.detected_at).to_string())
+            .bind(at)
+            .bind(position(e))
+            .execute(&mut *conn)
+            .await?;
+            return Ok(());
+        }
+        "IncidentClassified" => {
+            let c: IncidentClassified = decode(e)?;
+            sqlx::query(sql(format!(
+                "UPDATE {t} SET first_classified_at = COALESCE(first_classified_at, $2), level = $3,
+                    scheme_version = $4, last_position = $5 WHERE incident_id = $1"
+            )))
+            .bind(id)
+            .bind(at)
+            .bind(enum_name(e, &c.level)?)
+            .bind(c.scheme_version.as_str().to_owned())
+        }
+        "IncidentNotificationSent" => {
+            let n: IncidentNotificationSent = decode(e)?;
+            // The first notification in log order is the earliest: the domain refuses one dated
+            // before the incident's latest record.
+            sqlx::query(sql(format!(
+                "UPDATE {t} SET
+                    first_recipient = CASE WHEN first_notified_at IS NULL THEN $3 ELSE first_recipient END,
+                    first_channel = CASE WHEN first_notified_at IS NULL THEN $4 ELSE first_channel END,
+                    first_notified_at = COALESCE(first_notified_at, $2),
+                    notifications = notifications + 1,
+                    last_position = $5
+                 WHERE incident_id = $1"
+            )))
+            .bind(id)
+            .bind(format_timestamp(n.sent_at))
+            .bind(n.recipient.as_str().to_owned())
+            .bind(enum_name(e, &n.channel)?)
+        }
+        "ResponseActionTaken" => sqlx::query(sql(format!(
+            "UPDATE {t} SET actions = actions + 1, last_position = $2 WHERE incident_id = $1"
+        )))
+        .bind(id),
+        "IncidentEscalated" => sqlx::query(sql(format!(
+            "UPDATE {t} SET escalations = escalations + 1, last_position = $2 WHERE incident_id = $1"
+        )))
+        .bind(id),
+        "IncidentContained" => {
+            let _: IncidentContained = decode(e)?;
+            sqlx::query(sql(format!(
+                "UPDATE {t} SET contained_at = $2, last_position = $3 WHERE incident_id = $1"
+            )))
+            .bind(id)
+            .bind(at)
+        }
+        "IncidentResolved" => {
+            let _: IncidentResolved = decode(e)?;
+            sqlx::query(sql(format!(
+                "UPDATE {t} SET resolved_at = $2, last_position = $3 WHERE incident_id = $1"
+            )))
+            .bind(id)
+            .bind(at)
+        }
+        "IncidentReviewed" => {
+            let _: IncidentReviewed = decode(e)?;
+            sqlx::query(sql(format!(
+                "UPDATE {t} SET reviewed_at = $2, last_position = $3 WHERE incident_id = $1"
+            )))
+            .bind(id)
+            .bind(at)
+        }
+        _ => return Ok(()),
+    };
+    let touched = statement
+        .bind(position(e))
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if touched != 1 {
+        return Err(apply_error(
+            e,
+            format!("incident {} was never reported", e.aggregate_id),
+        ));
+    }
+    Ok(())
+}
+
+async fn apply_park(
+    conn: &mut AnyConnection,
+    g: &Generation,
+    e: &StoredEvent,
+) -> Result<(), ProjectionError> {
+    let (table, column, effective_from, who) = match e.event_type.as_str() {
+        "JurisdictionAssigned" => {
+            let j: JurisdictionAssigned = decode(e)?;
+            (
+                JURISDICTIONS,
+                "authority_id",
+                j.effective_from,
+                j.authority_id,
+            )
+        }
+        "InfrastructureCompanyAssigned" => {
+            let c: InfrastructureCompanyAssigned = decode(e)?;
+            (PARK_COMPANIES, "company_id", c.effective_from, c.company_id)
+        }
+        _ => return Ok(()),
+    };
+    sqlx::query(sql(format!(
+        "INSERT INTO {} (park_id, effective_from, {column}) VALUES ($1, $2, $3)
+         ON CONFLICT (park_id, effective_from) DO UPDATE SET {column} = $3",
+        g.table(table)
+    )))
+    .bind(e.aggregate_id.clone())
+    .bind(effective_from.to_string())
+    .bind(who.to_string())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn apply_agreement(
+    conn: &mut AnyConnection,
+    g: &Generation,
+    e: &StoredEvent,
+) -> Result<(), ProjectionError> {
+    let id = e.aggregate_id.clone();
+    match e.event_type.as_str() {
+        "AgreementSigned" => {
+            // Decoded through the domain, so a schema-1 payload reads effective_from = signed_on.
+            let s: AgreementSigned = decode(e)?;
+            sqlx::query(sql(format!(
+                "INSERT INTO {} (agreement_id, authority_id, version, signed_on, effective_from)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (agreement_id) DO NOTHING",
+                g.table(AGREEMENTS)
+            )))
+            .bind(id.clone())
+            .bind(s.authority_id.to_string())
+            .bind(s.version.as_str().to_owned())
+            .bind(s.signed_on.to_string())
+            .bind(s.effective_from.to_string())
+            .execute(&mut *conn)
+            .await?;
+            for company in &s.company_ids {
+                sqlx::query(sql(format!(
+                    "INSERT INTO {} (authority_id, company_id, agreement_id) VALUES ($1, $2, $3)
+                     ON CONFLICT (authority_id, company_id, agreement_id) DO NOTHING",
+                    g.table(PARTIES)
+                )))
+                .bind(s.authority_id.to_string())
+                .bind(company.to_string())
+                .bind(id.clone())
+                .execute(&mut *conn)
+                .await?;
+            }
+            levels(
+                conn,
+                g,
+                &id,
+                s.effective_from,
+                s.service_levels.incident_notification_hours,
+            )
+            .await?;
+        }
+        "AgreementAmended" => {
+            let a: AgreementAmended = decode(e)?;
+            levels(
+                conn,
+                g,
+                &id,
+                a.effective_from,
+                a.service_levels.incident_notification_hours,
+            )
+            .await?;
+        }
+        "AgreementSuperseded" => {
+            let s: AgreementSuperseded = decode(e)?;
+            let touched = sqlx::query(sql(format!(
+                "UPDATE {} SET superseded_from = $2, superseded_by = $3 WHERE agreement_id = $1",
+                g.table(AGREEMENTS)
+            )))
+            .bind(id)
+            .bind(s.effective_from.to_string())
+            .bind(s.by.to_string())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if touched != 1 {
+                return Err(apply_error(e, "the agreement was never signed"));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+async fn levels(
+    conn: &mut AnyConnection,
+    g: &Generation,
+    agreement: &str,
+    from: NaiveDate,
+    hours: u32,
+) -> Result<(), ProjectionError> {
+    sqlx::query(sql(format!(
+        "INSERT INTO {} (agreement_id, effective_from, notification_hours) VALUES ($1, $2, $3)
+         ON CONFLICT (agreement_id, effective_from) DO UPDATE SET notification_hours = $3",
+        g.table(LEVELS)
+    )))
+    .bind(agreement.to_owned())
+    .bind(from.to_string())
+    .bind(i64::from(hours))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries.
+// ---------------------------------------------------------------------------------------------
+
+/// A step of an incident's timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MilestoneKind {
+    Detection,
+    Report,
+    FirstNotification,
+    Classification,
+    Containment,
+    Resolution,
+    Review,
+}
+
+/// A milestone and the gaps leading to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Milestone {
+    pub kind: MilestoneKind,
+    pub at: DateTime<Utc>,
+    pub since_detection: Duration,
+    /// Since the milestone before it in time (zero for the first).
+    pub since_previous: Duration,
+}
+
+/// Where the allowed notification hours came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoursSource {
+    /// The agreement in force at detection between the park's authority and company.
+    Agreement {
+        agreement_id: String,
+        version: String,
+    },
+    /// No agreement was in force: the legal rules' default.
+    LegalRules,
+}
+
+/// The first notification judged against the hours allowed at detection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationJudgement {
+    pub detected_on: NaiveDate,
+    pub authority_id: Option<String>,
+    pub company_id: Option<String>,
+    pub source: HoursSource,
+    pub allowed_hours: u32,
+    pub deadline: DateTime<Utc>,
+    pub first_notified_at: Option<DateTime<Utc>>,
+    /// From detection to the first notification.
+    pub lag: Option<Duration>,
+    pub late: bool,
+    /// Not notified, and past the deadline at the as-of time.
+    pub overdue: bool,
+    pub first_recipient: Option<String>,
+    /// A `NotificationChannel` name.
+    pub first_channel: Option<String>,
+}
+
+/// Audit question 5's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentTimeline {
+    pub incident_id: String,
+    pub park_id: String,
+    pub tenant_id: Option<String>,
+    /// An `IncidentKind` name.
+    pub kind: String,
+    /// In time order (ties in the order of [`MilestoneKind`]).
+    pub milestones: Vec<Milestone>,
+    /// The latest classification: an `IncidentLevel` name, and its scheme.
+    pub level: Option<String>,
+    pub scheme_version: Option<String>,
+    pub notification: NotificationJudgement,
+    pub notifications: u32,
+    pub actions: u32,
+    pub escalations: u32,
+}
+
+/// Audit question 5: incident `incident_id`'s timeline, its notification judged against the agreement
+/// in force at detection (or `rules` when none was), overdue as of `as_of`. `None` when the model
+/// knows no such incident.
+///
+/// Index paths: the incident by primary key; the park's authority and company on the detection date
+/// by the primary keys (park_id, effective_from) of the two timelines; their agreements by the parties'
+/// primary key (authority_id, company_id); the levels by primary key (agreement_id, effective_from).
+pub async fn timeline(
+    pool: &AnyPool,
+    g: &Generation,
+    rules: &LegalRules,
+    incident_id: &str,
+    as_of: DateTime<Utc>,
+) -> Result<Option<IncidentTimeline>, ProjectionError> {
+    let row = sqlx::query(sql(format!(
+        "SELECT incident_id, park_id, tenant_id, kind, detected_at, detected_on, reported_at,
+            first_notified_at, first_recipient, first_channel, notifications, first_classified_at,
+            level, scheme_version, contained_at, resolved_at, reviewed_at, actions, escalations
+         FROM {} WHERE incident_id = $1",
+        g.table(INCIDENTS)
+    )))
+    .bind(incident_id.to_owned())
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let detected_at = instant(&row, 4)?.ok_or_else(|| query_error("detected_at is empty"))?;
+    let park_id: String = row.try_get(1)?;
+    let detected_on = local_date(detected_at);
+
+    let mut points = vec![(MilestoneKind::Detection, detected_at)];
+    for (kind, index) in [
+        (MilestoneKind::Report, 6),
+        (MilestoneKind::FirstNotification, 7),
+        (MilestoneKind::Classification, 11),
+        (MilestoneKind::Containment, 14),
+        (MilestoneKind::Resolution, 15),
+        (MilestoneKind::Review, 16),
+    ] {
+        if let Some(at) = instant(&row, index)? {
+            points.push((kind, at));
+        }
+    }
+    points.sort_by_key(|(kind, at)| (*at, *kind));
+    let mut milestones = Vec::new();
+    let mut previous: Option<DateTime<Utc>> = None;
+    for (kind, at) in points {
+        milestones.push(Milestone {
+            kind,
+            at,
+            since_detection: at - detected_at,
+            since_previous: previous.map_or(Duration::zero(), |p| at - p),
+        });
+        previous = Some(at);
+    }
+
+    let authority = in_force(
+        pool,
+        &g.table(JURISDICTIONS),
+        "authority_id",
+        &park_id,
+        detected_on,
+    )
+    .await?;
+    let company = in_force(
+        pool,
+        &g.table(PARK_COMPANIES),
+        "company_id",
+        &park_id,
+        detected_on,
+    )
+    .await?;
+    let agreed = match (&authority, &company) {
+        (Some(a), Some(c)) => agreement_hours(pool, g, a, c, detected_on).await?,
+        _ => None,
+    };
+    let (source, allowed_hours) = match agreed {
+        Some((agreement_id, version, hours)) => (
+            HoursSource::Agreement {
+                agreement_id,
+                version,
+            },
+            hours,
+        ),
+        None => (HoursSource::LegalRules, rules.incident_notification_hours),
+    };
+    let allowed = Duration::hours(i64::from(allowed_hours));
+    let deadline = detected_at + allowed;
+    let first_notified_at = instant(&row, 7)?;
+    let lag = first_notified_at.map(|n| n - detected_at);
+    let notification = NotificationJudgement {
+        detected_on,
+        authority_id: authority,
+        company_id: company,
+        source,
+        allowed_hours,
+        deadline,
+        first_notified_at,
+        lag,
+        late: lag.is_some_and(|l| l > allowed),
+        overdue: first_notified_at.is_none() && as_of > deadline,
+        first_recipient: row.try_get(8)?,
+        first_channel: row.try_get(9)?,
+    };
+    let count = |index: usize| -> Result<u32, ProjectionError> {
+        Ok(u32::try_from(row.try_get::<i64, _>(index)?).unwrap_or(u32::MAX))
+    };
+    Ok(Some(IncidentTimeline {
+        incident_id: row.try_get(0)?,
+        tenant_id: row.try_get(2)?,
+        kind: row.try_get(3)?,
+        milestones,
+        level: row.try_get(12)?,
+        scheme_version: row.try_get(13)?,
+        notification,
+        notifications: count(10)?,
+        actions: count(17)?,
+        escalations: count(18)?,
+        park_id,
+    }))
+}
+
+/// The value of an effective-dated park timeline in force on `date`.
+async fn in_force(
+    pool: &AnyPool,
+    table: &str,
+    column: &str,
+    park_id: &str,
+    date: NaiveDate,
+) -> Result<Option<String>, ProjectionError> {
+    Ok(sqlx::query_scalar(sql(format!(
+        "SELECT {column} FROM {table} WHERE park_id = $1 AND effective_from <= $2
+         ORDER BY effective_from DESC LIMIT 1"
+    )))
+    .bind(park_id.to_owned())
+    .bind(date.to_string())
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// The agreement between `authority` and `company` in force on `date` (the latest to take effect, if
+/// several are), with its version and the notification hours in force on that date.
+async fn agreement_hours(
+    pool: &AnyPool,
+    g: &Generation,
+    authority: &str,
+    company: &str,
+    date: NaiveDate,
+) -> Result<Option<(String, String, u32)>, ProjectionError> {
+    let row = sqlx::query(sql(format!(
+        "SELECT a.agreement_id, a.version FROM {parties} p
+         JOIN {agreements} a ON a.agreement_id = p.agreement_id
+         WHERE p.authority_id = $1 AND p.company_id = $2 AND a.effective_from <= $3
+           AND (a.superseded_from IS NULL OR a.superseded_from > $3)
+         ORDER BY a.effective_from DESC, a.signed_on DESC, a.agreement_id DESC LIMIT 1",
+        parties = g.table(PARTIES),
+        agreements = g.table(AGREEMENTS),
+    )))
+    .bind(authority.to_owned())
+    .bind(company.to_owned())
+    .bind(date.to_string())
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let agreement_id: String = row.try_get(0)?;
+    let hours: Option<i64> = sqlx::query_scalar(sql(format!(
+        "SELECT notification_hours FROM {} WHERE agreement_id = $1 AND effective_from <= $2
+         ORDER BY effective_from DESC LIMIT 1",
+        g.table(LEVELS)
+    )))
+    .bind(agreement_id.clone())
+    .bind(date.to_string())
+    .fetch_optional(pool)
+    .await?;
+    let Some(hours) = hours else { return Ok(None) };
+    Ok(Some((
+        agreement_id,
+        row.try_get(1)?,
+        u32::try_from(hours).map_err(query_error)?,
+    )))
+}
+
+/// A nullable instant column.
+fn instant(row: &AnyRow, index: usize) -> Result<Option<DateTime<Utc>>, ProjectionError> {
+    let text: Option<String> = row.try_get(index)?;
+    text.map(|t| parse_timestamp(&t).map_err(query_error))
+        .transpose()
+}

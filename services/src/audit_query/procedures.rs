@@ -1,0 +1,71 @@
+//! Audit question 10 at the edge: median processing days per administrative procedure before and
+//! after a date, from the `procedures` read model.
+
+use kcn_projections::models::procedures::{
+    ProcedureTimes, ProceduresModel, ProcessingStats, processing_times,
+};
+use tonic::Status;
+
+use super::inspections::{after, fingerprint, next_token, page_size, ready};
+use crate::fields::{self, Fields};
+use crate::{Ledger, error, proto, take};
+
+fn stats(s: ProcessingStats) -> proto::ProcessingTimeStats {
+    proto::ProcessingTimeStats {
+        decided_count: s.decided,
+        median_days: s.median_days.unwrap_or_default(),
+        min_days: s.min_days,
+        max_days: s.max_days,
+    }
+}
+
+fn times(t: ProcedureTimes) -> proto::ProcedureProcessingTimes {
+    proto::ProcedureProcessingTimes {
+        procedure_code: t.procedure_code,
+        before: Some(stats(t.before)),
+        after: Some(stats(t.after)),
+    }
+}
+
+/// `GetProcedureProcessingTimes`: audit question 10.
+pub(super) async fn get(
+    ledger: &Ledger,
+    r: proto::GetProcedureProcessingTimesRequest,
+) -> Result<proto::GetProcedureProcessingTimesResponse, Status> {
+    let mut f = Fields::default();
+    let split = f.check("split_date", fields::date(&r.split_date));
+    let code = r.procedure_code.trim();
+    if code.len() > 100 || code.chars().any(char::is_control) {
+        f.violation(
+            "procedure_code",
+            "must be a procedure code of at most 100 characters",
+        );
+    }
+    let size = page_size(&mut f, r.page_size);
+    let query = fingerprint(&["procedure_processing_times", &r.split_date, code]);
+    let from: Option<String> = after(&mut f, &r.page_token, query);
+    f.finish()?;
+    take!(split);
+    let g = ready(ledger, ProceduresModel::NAME, r.min_position).await?;
+    let mut rows = processing_times(
+        ledger.read.audit().pool(),
+        &g,
+        split,
+        (!code.is_empty()).then_some(code),
+        from.as_deref(),
+        size + 1,
+    )
+    .await
+    .map_err(error::projection)?;
+    let more = rows.len() > size as usize;
+    rows.truncate(size as usize);
+    let next = rows
+        .last()
+        .filter(|_| more)
+        .map(|last| last.procedure_code.clone());
+    Ok(proto::GetProcedureProcessingTimesResponse {
+        next_page_token: next_token(query, next),
+        procedures: rows.into_iter().map(times).collect(),
+        split_date: split.to_string(),
+    })
+}
