@@ -241,7 +241,8 @@ async fn serve(
         .build_v1()
         .context("cannot build the reflection service")?;
     let read = ledger.read.clone();
-    tonic::transport::Server::builder()
+    let watcher = tokio::spawn(watch_read_models(read.clone(), health.clone()));
+    let served = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection)
         .add_service(RegistryServiceServer::new(Registry(ledger.clone())))
@@ -264,10 +265,52 @@ async fn serve(
         .add_service(AuditServiceServer::new(Audit(ledger)))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await
-        .context("the gRPC server failed")?;
+        .context("the gRPC server failed");
+    watcher.abort();
+    served?;
     read.stop();
     tracing::info!("kcn-ledger stopped");
     Ok(())
+}
+
+/// How often health follows the read models.
+const HEALTH_EVERY: Duration = Duration::from_secs(1);
+
+/// Keeps the audit services' health true to the read models: `NOT_SERVING` while any projector is
+/// stopped at an event it cannot apply (the audit status RPC says which and why), `SERVING` again
+/// once it has moved on.
+async fn watch_read_models(
+    read: kcn_projections::ReadModels,
+    health: tonic_health::server::HealthReporter,
+) {
+    let mut stuck = false;
+    loop {
+        tokio::time::sleep(HEALTH_EVERY).await;
+        let failing: Vec<String> = match read.status().await {
+            Ok(all) => all
+                .into_iter()
+                .filter_map(|s| s.error.map(|e| format!("{}: {e}", s.name)))
+                .collect(),
+            Err(e) => vec![format!("status unavailable: {e}")],
+        };
+        if failing.is_empty() == !stuck {
+            continue;
+        }
+        stuck = !failing.is_empty();
+        if stuck {
+            tracing::error!(read_models = ?failing, "read models stopped; audit services report NOT_SERVING");
+            health
+                .set_not_serving::<AuditQueryServiceServer<AuditQueries>>()
+                .await;
+            health.set_not_serving::<AuditServiceServer<Audit>>().await;
+        } else {
+            tracing::info!("read models caught up again; audit services report SERVING");
+            health
+                .set_serving::<AuditQueryServiceServer<AuditQueries>>()
+                .await;
+            health.set_serving::<AuditServiceServer<Audit>>().await;
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -7,7 +7,7 @@ use kcn_services::proto;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::harness::{TestServer, header, header_with_id, seed, ts, violated_fields};
+use crate::harness::{TestServer, header, header_with_id, seed, ts, violated_fields, wait_until};
 
 fn company(request_id: &str, name: &str) -> proto::RegisterCompanyRequest {
     proto::RegisterCompanyRequest {
@@ -464,4 +464,90 @@ async fn health_is_serving_and_reflection_lists_the_services() {
     ] {
         assert!(names.contains(&s.to_owned()), "{s} not in {names:?}");
     }
+}
+
+#[tokio::test]
+async fn a_projector_stopped_at_an_unreadable_event_says_why_through_health_and_status() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let server = TestServer::start().await;
+    let p = seed(&server).await;
+    let dir = server.stop().await;
+    // An event the read models cannot read, written behind the server's back (as only someone with
+    // the database file could): its payload is not JSON.
+    let bad = p.last_position + 1;
+    {
+        let backend = kcn_eventstore::SqliteBackend::open(
+            &dir.path().join("kcn-ledger.sqlite"),
+            kcn_eventstore::SqliteDurability::Full,
+        )
+        .await
+        .unwrap();
+        let appended = crate::schema::append_raw(
+            &backend,
+            kcn_eventstore::StoredEvent {
+                position: 0,
+                event_id: uuid::Uuid::now_v7(),
+                aggregate_type: "Park".into(),
+                aggregate_id: p.park.clone(),
+                aggregate_version: 4,
+                event_type: "OccupancyReported".into(),
+                schema_version: 1,
+                occurred_at: "2025-05-01T00:00:00.000000Z".into(),
+                recorded_at: "2026-01-01T00:00:00.000000Z".into(),
+                payload: b"not json".to_vec(),
+                metadata: b"{}".to_vec(),
+            },
+        )
+        .await;
+        assert_eq!(appended.position, bad);
+    }
+    let server = TestServer::start_in(dir).await;
+    let mut audit = server.audit();
+    let mut health = HealthClient::new(server.channel.clone());
+    let stopped = wait_until(Duration::from_secs(15), || {
+        let mut audit = audit.clone();
+        let mut health = health.clone();
+        async move {
+            let status = audit
+                .get_projection_status(proto::GetProjectionStatusRequest {})
+                .await
+                .unwrap()
+                .into_inner();
+            let timeline = &status.projections[0];
+            let named =
+                timeline.position == bad - 1 && timeline.error.contains(&format!("position {bad}"));
+            let check = health
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: "kcn.ledger.v1.AuditQueryService".into(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            named && check.status == ServingStatus::NotServing as i32
+        }
+    })
+    .await;
+    assert!(
+        stopped,
+        "the timeline stops before the unreadable event and health reports it"
+    );
+    // It never skipped: the timeline is still at the last good position.
+    let status = audit
+        .get_projection_status(proto::GetProjectionStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.projections[0].position, bad - 1);
+    assert_eq!(status.projections[0].lag, 1);
+    // The command side is not what failed: the registry still serves.
+    let registry = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "kcn.ledger.v1.RegistryService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(registry.status, ServingStatus::Serving as i32);
 }

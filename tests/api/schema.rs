@@ -443,7 +443,7 @@ fn v1_agreement_signed(p: &Province) -> Vec<u8> {
 
 /// Appends one event under the log the way an older server's writer did: positioned after the
 /// head, with its leaf and the tree's stored hashes in the same transaction.
-async fn append_raw(backend: &SqliteBackend, event: StoredEvent) -> StoredEvent {
+pub async fn append_raw(backend: &SqliteBackend, event: StoredEvent) -> StoredEvent {
     let mut tx = backend.begin_append().await.unwrap();
     let old_size = tx.last_position().await.unwrap();
     let event = StoredEvent {
