@@ -1,10 +1,11 @@
 //! `kcn-ledger projections rebuild [NAME]`: replays the log into a read model from position 0.
 //!
-//! The audit read models rebuild without downtime: the log is replayed into a new generation of their
-//! tables while the current one keeps serving queries (a running server's projector keeps feeding
-//! it), then the generation is switched in one transaction under the model's checkpoint lock and the
-//! old tables are dropped. The timeline is rebuilt in place under its checkpoint lock: while that runs
-//! its queries see a partial timeline (see the README).
+//! Every read model rebuilds without downtime: the log is replayed into fresh tables while the live
+//! ones keep serving queries (a running server's projector keeps feeding them), then the switch
+//! happens in one transaction under the model's checkpoint lock. The audit read models switch to a
+//! new generation of tables (the old one is dropped a few seconds later); the timeline's live tables
+//! take the rebuilt content in that transaction, so readers see the old timeline or the new one,
+//! never a partial one.
 
 use std::sync::{Arc, Mutex};
 
@@ -82,13 +83,27 @@ async fn rebuild_timeline(
     db: &ReadDatabase,
 ) -> anyhow::Result<()> {
     let head = log.head().await?;
-    let progress = Progress::new("rebuilding timeline", "events", head, true);
-    let reached = kcn_projections::rebuild(log, db).await?;
-    progress.finish();
+    let progress = Arc::new(Mutex::new(Progress::new(
+        "rebuilding timeline",
+        "events",
+        head,
+        true,
+    )));
+    let p = progress.clone();
+    let report = move |done: u64, total: u64| {
+        if let Ok(mut p) = p.lock() {
+            p.set_total(total);
+            p.set(done);
+        }
+    };
+    let reached = kcn_projections::rebuild_beside(log, db, &report).await?;
+    if let Ok(p) = progress.lock() {
+        p.finish();
+    }
     tracing::info!(
         read_model = TIMELINE,
         position = reached,
-        "timeline rebuilt"
+        "timeline rebuilt and switched"
     );
     Ok(())
 }

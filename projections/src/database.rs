@@ -257,6 +257,20 @@ impl ReadTx {
         Ok(())
     }
 
+    /// Runs one statement whose text holds no caller data (DDL, whole-table copies).
+    pub(crate) async fn execute(&mut self, statement: &str) -> Result<(), ProjectionError> {
+        let statement = sqlx::AssertSqlSafe(statement.to_owned());
+        match self {
+            Self::Sqlite(tx) => {
+                sqlx::query(statement).execute(&mut **tx).await?;
+            }
+            Self::Postgres(tx) => {
+                sqlx::query(statement).execute(&mut **tx).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Makes the batch and its checkpoint durable together, and releases the lock.
     pub(crate) async fn commit(self) -> Result<(), ProjectionError> {
         match self {

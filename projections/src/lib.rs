@@ -237,6 +237,17 @@ pub async fn rebuild(log: &dyn Backend, db: &ReadDatabase) -> Result<u64, Projec
     projector::rebuild(log, db).await
 }
 
+/// Rebuilds the timeline beside the live one and switches to it in one transaction: queries keep
+/// reading the complete old timeline until the switch commits. `progress` is told the position
+/// reached and the head after each batch. Returns the timeline's checkpoint.
+pub async fn rebuild_beside(
+    log: &dyn Backend,
+    db: &ReadDatabase,
+    progress: &(dyn Fn(u64, u64) + Send + Sync),
+) -> Result<u64, ProjectionError> {
+    projector::rebuild_beside(log, db, progress).await
+}
+
 /// Reads a snapshot of the timeline read model in `db`.
 pub async fn snapshot(db: &ReadDatabase) -> Result<TimelineSnapshot, ProjectionError> {
     timeline::snapshot(db).await

@@ -21,6 +21,8 @@ const RETRY: Duration = Duration::from_secs(2);
 
 /// The projector's name for the timeline read model.
 pub const TIMELINE: &str = "timeline";
+/// The checkpoint of a timeline rebuild running beside the live timeline.
+const TIMELINE_REBUILD: &str = "timeline@rebuild";
 
 /// Where a projector stands.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -148,4 +150,62 @@ pub(crate) async fn rebuild(log: &dyn Backend, db: &ReadDatabase) -> Result<u64,
     tx.reset_checkpoint(TIMELINE).await?;
     tx.commit().await?;
     catch_up(log, db).await
+}
+
+/// Rebuilds the timeline without taking it away: replays the log from position 0 into rebuild tables
+/// beside the live ones (which keep serving, and which a running projector keeps feeding), then, under
+/// the live checkpoint's lock, applies what arrived meanwhile and replaces the live content with the
+/// rebuild's in one transaction. `progress` is told the position reached and the head after each
+/// batch. Returns the timeline's checkpoint after the switch.
+pub(crate) async fn rebuild_beside(
+    log: &dyn Backend,
+    db: &ReadDatabase,
+    progress: &(dyn Fn(u64, u64) + Send + Sync),
+) -> Result<u64, ProjectionError> {
+    db.migrate().await?;
+    let (mut tx, _) = db.begin_locked(TIMELINE_REBUILD).await?;
+    timeline::create_rebuild_tables(&mut tx).await?;
+    tx.reset_checkpoint(TIMELINE_REBUILD).await?;
+    tx.advance(TIMELINE_REBUILD, 0, 0).await?;
+    tx.commit().await?;
+    loop {
+        let head = log.head().await?;
+        let seen = db.checkpoint(TIMELINE_REBUILD).await?.position;
+        let events = log.read_range(seen + 1, BATCH).await?;
+        let Some(last) = events.last().map(|e| e.position) else {
+            progress(seen, head);
+            break;
+        };
+        let (mut tx, at) = db.begin_locked(TIMELINE_REBUILD).await?;
+        if at != seen {
+            return Err(ProjectionError::Apply {
+                position: seen + 1,
+                reason: "another rebuild of the timeline is running".into(),
+            });
+        }
+        timeline::apply_to(&mut tx, timeline::REBUILD, &events).await?;
+        tx.advance(TIMELINE_REBUILD, last, events.len() as u64)
+            .await?;
+        tx.commit().await?;
+        progress(last, head.max(last));
+    }
+    // The switch: under the live checkpoint's lock, so the live projector waits and then continues
+    // from the new checkpoint.
+    let (mut tx, _) = db.begin_locked(TIMELINE).await?;
+    let mut reached = db.checkpoint(TIMELINE_REBUILD).await?.position;
+    loop {
+        let events = log.read_range(reached + 1, BATCH).await?;
+        let Some(last) = events.last().map(|e| e.position) else {
+            break;
+        };
+        timeline::apply_to(&mut tx, timeline::REBUILD, &events).await?;
+        reached = last;
+    }
+    timeline::replace_live_with_rebuild(&mut tx).await?;
+    tx.reset_checkpoint(TIMELINE).await?;
+    tx.advance(TIMELINE, reached, reached).await?;
+    tx.execute("DELETE FROM projection_checkpoints WHERE name = 'timeline@rebuild'")
+        .await?;
+    tx.commit().await?;
+    Ok(reached)
 }

@@ -11,6 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use kcn_eventstore::StoredEvent;
 use serde_json::Value;
+use sqlx::AssertSqlSafe;
 use sqlx::{Postgres, QueryBuilder, Row, Sqlite};
 
 use crate::database::{ReadDatabase, ReadTx, to_i64};
@@ -193,9 +194,77 @@ fn plan(events: &[StoredEvent], payloads: &[Value], known: &mut Known) -> Additi
     out
 }
 
+/// The physical tables a timeline is written to: the live ones, or a rebuild's, which replace the live
+/// ones' content in one transaction when the rebuild has caught up.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tables {
+    pub entries: &'static str,
+    pub subjects: &'static str,
+}
+
+/// The tables queries read.
+pub(crate) const LIVE: Tables = Tables {
+    entries: "timeline_entries",
+    subjects: "timeline_subjects",
+};
+
+/// The tables a rebuild fills beside the live ones.
+pub(crate) const REBUILD: Tables = Tables {
+    entries: "timeline_entries_rebuild",
+    subjects: "timeline_subjects_rebuild",
+};
+
+/// Creates empty rebuild tables beside the live ones, dropping what a failed rebuild left. Their keys
+/// are the live tables' (the subjects' key also serves the batch's look-ups by aggregate).
+pub(crate) async fn create_rebuild_tables(tx: &mut ReadTx) -> Result<(), ProjectionError> {
+    for statement in [
+        "DROP TABLE IF EXISTS timeline_entries_rebuild",
+        "DROP TABLE IF EXISTS timeline_subjects_rebuild",
+        "CREATE TABLE timeline_entries_rebuild (subject_type TEXT NOT NULL, \
+         subject_id TEXT NOT NULL, position BIGINT NOT NULL, occurred_at TEXT NOT NULL, \
+         event_type TEXT NOT NULL, aggregate_type TEXT NOT NULL, aggregate_id TEXT NOT NULL, \
+         PRIMARY KEY (subject_type, subject_id, position))",
+        "CREATE TABLE timeline_subjects_rebuild (aggregate_type TEXT NOT NULL, \
+         aggregate_id TEXT NOT NULL, subject_type TEXT NOT NULL, subject_id TEXT NOT NULL, \
+         PRIMARY KEY (aggregate_type, aggregate_id, subject_type, subject_id))",
+    ] {
+        tx.execute(statement).await?;
+    }
+    Ok(())
+}
+
+/// Replaces the live tables' content with the rebuild's, and drops the rebuild tables, inside the
+/// caller's transaction: readers see the old timeline until it commits, then the new one, and never
+/// a partial one.
+pub(crate) async fn replace_live_with_rebuild(tx: &mut ReadTx) -> Result<(), ProjectionError> {
+    for statement in [
+        "DELETE FROM timeline_entries",
+        "DELETE FROM timeline_subjects",
+        "INSERT INTO timeline_entries (subject_type, subject_id, position, occurred_at, event_type, \
+         aggregate_type, aggregate_id) SELECT subject_type, subject_id, position, occurred_at, \
+         event_type, aggregate_type, aggregate_id FROM timeline_entries_rebuild",
+        "INSERT INTO timeline_subjects (aggregate_type, aggregate_id, subject_type, subject_id) \
+         SELECT aggregate_type, aggregate_id, subject_type, subject_id FROM timeline_subjects_rebuild",
+        "DROP TABLE timeline_entries_rebuild",
+        "DROP TABLE timeline_subjects_rebuild",
+    ] {
+        tx.execute(statement).await?;
+    }
+    Ok(())
+}
+
 /// Applies a batch of events to the timeline inside the projector's transaction, in a few statements:
 /// two reads of what earlier events established, then one insert per table.
 pub(crate) async fn apply(tx: &mut ReadTx, events: &[StoredEvent]) -> Result<(), ProjectionError> {
+    apply_to(tx, LIVE, events).await
+}
+
+/// [`apply`] into the given tables.
+pub(crate) async fn apply_to(
+    tx: &mut ReadTx,
+    tables: Tables,
+    events: &[StoredEvent],
+) -> Result<(), ProjectionError> {
     let payloads = events
         .iter()
         .map(|e| {
@@ -207,7 +276,7 @@ pub(crate) async fn apply(tx: &mut ReadTx, events: &[StoredEvent]) -> Result<(),
         .collect::<Result<Vec<_>, _>>()?;
     let mut known = Known::new();
     let own: BTreeSet<AggregateKey> = events.iter().map(key_of).collect();
-    load_known(tx, &own, &mut known).await?;
+    load_known(tx, tables, &own, &mut known).await?;
     // Every tenant an event may concern: those the events name, and those their aggregates named
     // before. Whatever the batch learns on the way comes from the former, so this is all it asks.
     let mut tenants = BTreeSet::new();
@@ -220,14 +289,15 @@ pub(crate) async fn apply(tx: &mut ReadTx, events: &[StoredEvent]) -> Result<(),
             }
         }
     }
-    load_known(tx, &tenants, &mut known).await?;
+    load_known(tx, tables, &tenants, &mut known).await?;
     let additions = plan(events, &payloads, &mut known);
-    write(tx, &additions).await
+    write(tx, tables, &additions).await
 }
 
 /// Adds to `known` the stored subjects of the given aggregates.
 async fn load_known(
     tx: &mut ReadTx,
+    tables: Tables,
     keys: &BTreeSet<AggregateKey>,
     known: &mut Known,
 ) -> Result<(), ProjectionError> {
@@ -239,10 +309,11 @@ async fn load_known(
         ReadTx::Sqlite(tx) => {
             let keys: Vec<&AggregateKey> = keys.iter().collect();
             for chunk in keys.chunks(SQLITE_VARIABLES / 2) {
-                let mut q = QueryBuilder::<Sqlite>::new(
+                let mut q = QueryBuilder::<Sqlite>::new(format!(
                     "SELECT aggregate_type, aggregate_id, subject_type, subject_id \
-                     FROM timeline_subjects WHERE (aggregate_type, aggregate_id) IN (",
-                );
+                     FROM {} WHERE (aggregate_type, aggregate_id) IN (",
+                    tables.subjects
+                ));
                 q.push_values(chunk, |mut row, (t, id)| {
                     row.push_bind(t.as_str()).push_bind(id.as_str());
                 });
@@ -255,11 +326,12 @@ async fn load_known(
         ReadTx::Postgres(tx) => {
             let types: Vec<&str> = keys.iter().map(|(t, _)| t.as_str()).collect();
             let ids: Vec<&str> = keys.iter().map(|(_, id)| id.as_str()).collect();
-            let found = sqlx::query(
+            let found = sqlx::query(AssertSqlSafe(format!(
                 "SELECT aggregate_type, aggregate_id, subject_type, subject_id \
-                 FROM timeline_subjects WHERE (aggregate_type, aggregate_id) IN \
+                 FROM {} WHERE (aggregate_type, aggregate_id) IN \
                  (SELECT * FROM UNNEST($1::text[], $2::text[]))",
-            )
+                tables.subjects
+            )))
             .bind(types)
             .bind(ids)
             .fetch_all(&mut **tx)
@@ -285,14 +357,14 @@ async fn load_known(
 
 /// Inserts a batch's rows. A timeline entry is inserted plainly, not "or ignore": each event is
 /// applied once, and a second application must fail loudly rather than pass unnoticed.
-async fn write(tx: &mut ReadTx, add: &Additions) -> Result<(), ProjectionError> {
+async fn write(tx: &mut ReadTx, tables: Tables, add: &Additions) -> Result<(), ProjectionError> {
     match tx {
         ReadTx::Sqlite(tx) => {
             for chunk in add.links.chunks(SQLITE_VARIABLES / 4) {
-                let mut q = QueryBuilder::<Sqlite>::new(
-                    "INSERT INTO timeline_subjects \
-                     (aggregate_type, aggregate_id, subject_type, subject_id) ",
-                );
+                let mut q = QueryBuilder::<Sqlite>::new(format!(
+                    "INSERT INTO {} (aggregate_type, aggregate_id, subject_type, subject_id) ",
+                    tables.subjects
+                ));
                 q.push_values(chunk, |mut row, l| {
                     row.push_bind(l.aggregate_type.as_str())
                         .push_bind(l.aggregate_id.as_str())
@@ -303,10 +375,11 @@ async fn write(tx: &mut ReadTx, add: &Additions) -> Result<(), ProjectionError> 
                 q.build().execute(&mut **tx).await?;
             }
             for chunk in add.entries.chunks(SQLITE_VARIABLES / 7) {
-                let mut q = QueryBuilder::<Sqlite>::new(
-                    "INSERT INTO timeline_entries (subject_type, subject_id, position, occurred_at, \
+                let mut q = QueryBuilder::<Sqlite>::new(format!(
+                    "INSERT INTO {} (subject_type, subject_id, position, occurred_at, \
                      event_type, aggregate_type, aggregate_id) ",
-                );
+                    tables.entries
+                ));
                 q.push_values(chunk, |mut row, t| {
                     row.push_bind(t.subject_type.as_str())
                         .push_bind(t.subject_id.as_str())
@@ -324,12 +397,12 @@ async fn write(tx: &mut ReadTx, add: &Additions) -> Result<(), ProjectionError> 
                 let col = |f: fn(&SubjectLink) -> &str| -> Vec<&str> {
                     add.links.iter().map(f).collect()
                 };
-                sqlx::query(
-                    "INSERT INTO timeline_subjects \
-                     (aggregate_type, aggregate_id, subject_type, subject_id) \
+                sqlx::query(AssertSqlSafe(format!(
+                    "INSERT INTO {} (aggregate_type, aggregate_id, subject_type, subject_id) \
                      SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
                      ON CONFLICT DO NOTHING",
-                )
+                    tables.subjects
+                )))
                 .bind(col(|l| &l.aggregate_type))
                 .bind(col(|l| &l.aggregate_id))
                 .bind(col(|l| &l.subject_type))
@@ -342,12 +415,13 @@ async fn write(tx: &mut ReadTx, add: &Additions) -> Result<(), ProjectionError> 
                     add.entries.iter().map(f).collect()
                 };
                 let positions: Vec<i64> = add.entries.iter().map(|t| to_i64(t.position)).collect();
-                sqlx::query(
-                    "INSERT INTO timeline_entries (subject_type, subject_id, position, occurred_at, \
+                sqlx::query(AssertSqlSafe(format!(
+                    "INSERT INTO {} (subject_type, subject_id, position, occurred_at, \
                      event_type, aggregate_type, aggregate_id) \
                      SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], \
                      $5::text[], $6::text[], $7::text[])",
-                )
+                    tables.entries
+                )))
                 .bind(col(|t| &t.subject_type))
                 .bind(col(|t| &t.subject_id))
                 .bind(positions)

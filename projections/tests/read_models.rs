@@ -398,6 +398,23 @@ async fn a_rebuild_gives_the_rows_of_the_live_read_model(db: &Db, target: &Db) {
         .await
         .unwrap();
     assert_eq!(kcn_projections::snapshot(&fresh).await.unwrap(), rebuilt);
+
+    // Beside the live timeline, while its projector keeps running and more events arrive: the
+    // switch takes whatever arrived meanwhile.
+    let during = register(&store, "during").await.last_position;
+    let reached = kcn_projections::rebuild_beside(log.as_ref(), &read_db, &|_, _| {})
+        .await
+        .unwrap();
+    assert!(reached >= during);
+    read.wait_for(during, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let beside = caught_up_snapshot(&read_db, during).await;
+    assert_eq!(beside.entries.len(), 47);
+    kcn_projections::rebuild(log.as_ref(), &fresh)
+        .await
+        .unwrap();
+    assert_eq!(kcn_projections::snapshot(&fresh).await.unwrap(), beside);
     read.stop();
 }
 

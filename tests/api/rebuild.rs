@@ -1,6 +1,6 @@
 //! Rebuilding the read models: after a whole story through every service, replaying the log into a
 //! new generation of every audit read model gives exactly the rows the live projectors built, and the
-//! timeline rebuilt from scratch equals the live one.
+//! timeline rebuilt beside the live one equals it, readers never seeing a partial timeline.
 
 use kcn_projections::ReadDatabase;
 use kcn_projections::audit_runner::{AuditModels, catch_up};
@@ -78,8 +78,33 @@ async fn a_rebuild_of_every_read_model_equals_what_the_live_projectors_built() {
     }
     assert!(compared > 0, "the story filled the read models");
 
-    // The timeline, rebuilt from scratch into the same database, equals the live one.
+    // The timeline, rebuilt beside the live one and switched in, equals the live one; while the
+    // rebuild runs, readers keep seeing the whole live timeline.
     let live = kcn_projections::snapshot(&db).await.unwrap();
-    kcn_projections::rebuild(&backend, &db).await.unwrap();
+    let watching = {
+        let db = db.clone();
+        let expected = live.entries.len();
+        tokio::spawn(async move {
+            let mut looks = 0;
+            loop {
+                let seen = kcn_projections::snapshot(&db).await.unwrap();
+                assert_eq!(
+                    seen.entries.len(),
+                    expected,
+                    "a reader saw a partial timeline"
+                );
+                looks += 1;
+                if looks >= 200 {
+                    return looks;
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let reached = kcn_projections::rebuild_beside(&backend, &db, &|_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(reached, live.position);
+    assert!(watching.await.unwrap() >= 200);
     assert_eq!(kcn_projections::snapshot(&db).await.unwrap(), live);
 }
