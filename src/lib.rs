@@ -293,7 +293,7 @@ async fn watch_read_models(
                 .collect(),
             Err(e) => vec![format!("status unavailable: {e}")],
         };
-        if failing.is_empty() == !stuck {
+        if failing.is_empty() != stuck {
             continue;
         }
         stuck = !failing.is_empty();
