@@ -100,18 +100,6 @@ fn attachment_to_proto(a: &Attachment) -> proto::Attachment {
 }
 
 impl Consultations {
-    /// Parses the header and consultation id shared by every step on an existing consultation.
-    fn step(
-        &self,
-        f: &mut Fields,
-        header: Option<&proto::CommandHeader>,
-        consultation_id: &str,
-    ) -> (Option<crate::Header>, Option<Uuid>) {
-        let header = self.0.header(header, f);
-        let id = f.check("consultation_id", fields::uuid(consultation_id));
-        (header, id)
-    }
-
     /// Runs a command on an existing consultation.
     async fn on(
         &self,
@@ -203,7 +191,12 @@ impl IndustryConsultationService for Consultations {
     ) -> Result<Response<proto::SubmitCompanyOpinionResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.consultation_id);
+        let (header, id) = self.0.step(
+            &mut f,
+            "consultation_id",
+            r.header.as_ref(),
+            &r.consultation_id,
+        );
         let opinion = f.check("opinion", Text::body(&r.opinion));
         if r.attachments.len() > 100 {
             f.violation("attachments", "at most 100 attachments");
@@ -251,7 +244,12 @@ impl IndustryConsultationService for Consultations {
     ) -> Result<Response<proto::DetermineSuitabilityResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.consultation_id);
+        let (header, id) = self.0.step(
+            &mut f,
+            "consultation_id",
+            r.header.as_ref(),
+            &r.consultation_id,
+        );
         let determination = f.check("determination", suitability(r.determination));
         let conditions: Vec<Text> = r
             .conditions
@@ -299,7 +297,12 @@ impl IndustryConsultationService for Consultations {
     ) -> Result<Response<proto::WithdrawConsultationResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.consultation_id);
+        let (header, id) = self.0.step(
+            &mut f,
+            "consultation_id",
+            r.header.as_ref(),
+            &r.consultation_id,
+        );
         let reason = f.check("reason", Text::parse(&r.reason, 2_000));
         f.finish()?;
         take!(header, id, reason);
@@ -325,7 +328,12 @@ impl IndustryConsultationService for Consultations {
     ) -> Result<Response<proto::LinkConsultationToTenantResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.consultation_id);
+        let (header, id) = self.0.step(
+            &mut f,
+            "consultation_id",
+            r.header.as_ref(),
+            &r.consultation_id,
+        );
         let tenant_id = f.check("tenant_id", fields::uuid(&r.tenant_id));
         f.finish()?;
         take!(header, id, tenant_id);

@@ -9,7 +9,6 @@ use kcn_domain::information_exchange::{
 use kcn_domain::values::{Sha256Hex, Text, ValueError};
 use kcn_eventstore::Target;
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use crate::fields::{self, Fields};
 use crate::proto::{self, information_exchange_service_server::InformationExchangeService};
@@ -68,20 +67,6 @@ fn optional_text(raw: &str, max: usize) -> Result<Option<Text>, ValueError> {
     }
 }
 
-impl Exchanges {
-    /// Parses the header and exchange id shared by every step on an existing exchange.
-    fn step(
-        &self,
-        f: &mut Fields,
-        header: Option<&proto::CommandHeader>,
-        exchange_id: &str,
-    ) -> (Option<crate::Header>, Option<Uuid>) {
-        let header = self.0.header(header, f);
-        let id = f.check("exchange_id", fields::uuid(exchange_id));
-        (header, id)
-    }
-}
-
 #[tonic::async_trait]
 impl InformationExchangeService for Exchanges {
     async fn request_information(
@@ -129,7 +114,9 @@ impl InformationExchangeService for Exchanges {
     ) -> Result<Response<proto::ProvideInformationResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.exchange_id);
+        let (header, id) = self
+            .0
+            .step(&mut f, "exchange_id", r.header.as_ref(), &r.exchange_id);
         let body = f.check("body", Text::body(&r.body));
         if r.attachments.len() > 100 {
             f.violation("attachments", "at most 100 attachments");
@@ -176,7 +163,9 @@ impl InformationExchangeService for Exchanges {
     ) -> Result<Response<proto::RequestClarificationResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.exchange_id);
+        let (header, id) = self
+            .0
+            .step(&mut f, "exchange_id", r.header.as_ref(), &r.exchange_id);
         let question = f.check("question", Text::body(&r.question));
         f.finish()?;
         take!(header, id, question);
@@ -203,7 +192,9 @@ impl InformationExchangeService for Exchanges {
     ) -> Result<Response<proto::CloseExchangeResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.exchange_id);
+        let (header, id) = self
+            .0
+            .step(&mut f, "exchange_id", r.header.as_ref(), &r.exchange_id);
         let note = f.check("note", optional_text(&r.note, 2_000));
         f.finish()?;
         take!(header, id, note);
@@ -230,7 +221,9 @@ impl InformationExchangeService for Exchanges {
     ) -> Result<Response<proto::WithdrawExchangeResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.exchange_id);
+        let (header, id) = self
+            .0
+            .step(&mut f, "exchange_id", r.header.as_ref(), &r.exchange_id);
         let reason = f.check("reason", Text::parse(&r.reason, 2_000));
         f.finish()?;
         take!(header, id, reason);

@@ -148,18 +148,6 @@ fn optional_text(raw: &str, max: usize) -> Result<Option<Text>, ValueError> {
 }
 
 impl Incidents {
-    /// Parses the header and incident id shared by every step on an existing incident.
-    fn step(
-        &self,
-        f: &mut Fields,
-        header: Option<&proto::CommandHeader>,
-        incident_id: &str,
-    ) -> (Option<Header>, Option<Uuid>) {
-        let header = self.0.header(header, f);
-        let id = f.check("incident_id", fields::uuid(incident_id));
-        (header, id)
-    }
-
     /// Runs a step on an existing incident.
     async fn existing<F>(
         &self,
@@ -240,7 +228,9 @@ impl IncidentService for Incidents {
     ) -> Result<Response<proto::ClassifyIncidentResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.incident_id);
+        let (header, id) = self
+            .0
+            .step(&mut f, "incident_id", r.header.as_ref(), &r.incident_id);
         let level = f.check("level", level(r.level));
         let scheme_version = f.check("scheme_version", Text::parse(&r.scheme_version, 64));
         let rationale = f.check("rationale", optional_text(&r.rationale, 2_000));
@@ -270,7 +260,9 @@ impl IncidentService for Incidents {
     ) -> Result<Response<proto::SendIncidentNotificationResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.incident_id);
+        let (header, id) = self
+            .0
+            .step(&mut f, "incident_id", r.header.as_ref(), &r.incident_id);
         let recipient = f.check("recipient", Text::name(&r.recipient));
         let channel = f.check("channel", channel(r.channel));
         let sent_at = f.check("sent_at", fields::optional_instant(r.sent_at.as_ref()));
@@ -299,7 +291,9 @@ impl IncidentService for Incidents {
     ) -> Result<Response<proto::TakeResponseActionResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.incident_id);
+        let (header, id) = self
+            .0
+            .step(&mut f, "incident_id", r.header.as_ref(), &r.incident_id);
         let action = f.check("action", Text::parse(&r.action, 2_000));
         let by = f.check("by", Text::name(&r.by));
         f.finish()?;
@@ -324,7 +318,9 @@ impl IncidentService for Incidents {
     ) -> Result<Response<proto::EscalateIncidentResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.incident_id);
+        let (header, id) = self
+            .0
+            .step(&mut f, "incident_id", r.header.as_ref(), &r.incident_id);
         let authority_id = f.check("authority_id", fields::uuid(&r.authority_id));
         let reason = f.check("reason", Text::parse(&r.reason, 2_000));
         f.finish()?;
@@ -352,7 +348,9 @@ impl IncidentService for Incidents {
     ) -> Result<Response<proto::ContainIncidentResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.incident_id);
+        let (header, id) = self
+            .0
+            .step(&mut f, "incident_id", r.header.as_ref(), &r.incident_id);
         let note = f.check("note", optional_text(&r.note, 2_000));
         f.finish()?;
         take!(header, id, note);
@@ -376,7 +374,9 @@ impl IncidentService for Incidents {
     ) -> Result<Response<proto::ResolveIncidentResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.incident_id);
+        let (header, id) = self
+            .0
+            .step(&mut f, "incident_id", r.header.as_ref(), &r.incident_id);
         let summary = f.check("summary", Text::body(&r.summary));
         f.finish()?;
         take!(header, id, summary);
@@ -400,7 +400,9 @@ impl IncidentService for Incidents {
     ) -> Result<Response<proto::ReviewIncidentResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.incident_id);
+        let (header, id) = self
+            .0
+            .step(&mut f, "incident_id", r.header.as_ref(), &r.incident_id);
         let lessons = f.check("lessons", Text::body(&r.lessons));
         f.finish()?;
         take!(header, id, lessons);

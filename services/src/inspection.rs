@@ -123,18 +123,6 @@ fn finding_to_proto(f: &Finding) -> proto::InspectionFinding {
 }
 
 impl Inspections {
-    /// Parses the header and inspection id shared by every step on an existing inspection.
-    fn step(
-        &self,
-        f: &mut Fields,
-        header: Option<&proto::CommandHeader>,
-        inspection_id: &str,
-    ) -> (Option<Header>, Option<Uuid>) {
-        let header = self.0.header(header, f);
-        let id = f.check("inspection_id", fields::uuid(inspection_id));
-        (header, id)
-    }
-
     /// Runs a step on an existing inspection.
     async fn existing<F>(
         &self,
@@ -219,7 +207,9 @@ impl InspectionService for Inspections {
     ) -> Result<Response<proto::IssueInspectionDecisionResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.inspection_id);
+        let (header, id) =
+            self.0
+                .step(&mut f, "inspection_id", r.header.as_ref(), &r.inspection_id);
         let decision_no = f.check("decision_no", Text::parse(&r.decision_no, 100));
         let issued_on = f.check("issued_on", fields::optional_date(&r.issued_on));
         let grounds = f.check("grounds", optional_text(&r.grounds, 2_000));
@@ -248,7 +238,9 @@ impl InspectionService for Inspections {
     ) -> Result<Response<proto::DeliverInspectionDecisionResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.inspection_id);
+        let (header, id) =
+            self.0
+                .step(&mut f, "inspection_id", r.header.as_ref(), &r.inspection_id);
         let delivered_on = f.check("delivered_on", fields::optional_date(&r.delivered_on));
         let recipient = f.check("recipient", optional_text(&r.recipient, 300));
         f.finish()?;
@@ -275,7 +267,9 @@ impl InspectionService for Inspections {
     ) -> Result<Response<proto::StartInspectionResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.inspection_id);
+        let (header, id) =
+            self.0
+                .step(&mut f, "inspection_id", r.header.as_ref(), &r.inspection_id);
         let started_on = f.check("started_on", fields::optional_date(&r.started_on));
         f.finish()?;
         take!(header, id, started_on);
@@ -298,7 +292,9 @@ impl InspectionService for Inspections {
     ) -> Result<Response<proto::ExtendInspectionResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.inspection_id);
+        let (header, id) =
+            self.0
+                .step(&mut f, "inspection_id", r.header.as_ref(), &r.inspection_id);
         if !(1..=366).contains(&r.days) {
             f.violation("days", "must be from 1 to 366");
         }
@@ -330,7 +326,9 @@ impl InspectionService for Inspections {
     ) -> Result<Response<proto::RecordFindingResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.inspection_id);
+        let (header, id) =
+            self.0
+                .step(&mut f, "inspection_id", r.header.as_ref(), &r.inspection_id);
         let finding_id = f.check("finding_id", finding_id(&r.finding_id));
         let tenant_id = f.check("tenant_id", fields::uuid(&r.tenant_id));
         let requirement = f.check("requirement", Text::parse(&r.requirement, 2_000));
@@ -374,7 +372,9 @@ impl InspectionService for Inspections {
     ) -> Result<Response<proto::ConcludeInspectionResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.inspection_id);
+        let (header, id) =
+            self.0
+                .step(&mut f, "inspection_id", r.header.as_ref(), &r.inspection_id);
         let conclusion_no = f.check("conclusion_no", Text::parse(&r.conclusion_no, 100));
         let summary = f.check("summary", Text::body(&r.summary));
         let concluded_on = f.check("concluded_on", fields::optional_date(&r.concluded_on));
@@ -403,7 +403,9 @@ impl InspectionService for Inspections {
     ) -> Result<Response<proto::RequireRemediationResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.inspection_id);
+        let (header, id) =
+            self.0
+                .step(&mut f, "inspection_id", r.header.as_ref(), &r.inspection_id);
         let finding_id = f.check("finding_id", finding_id(&r.finding_id));
         let due_on = f.check("due_on", fields::date(&r.due_on));
         let action = f.check("action", Text::parse(&r.action, 2_000));
@@ -435,7 +437,9 @@ impl InspectionService for Inspections {
     ) -> Result<Response<proto::VerifyRemediationResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.inspection_id);
+        let (header, id) =
+            self.0
+                .step(&mut f, "inspection_id", r.header.as_ref(), &r.inspection_id);
         let finding_id = f.check("finding_id", finding_id(&r.finding_id));
         let note = f.check("note", optional_text(&r.note, 2_000));
         f.finish()?;
@@ -462,7 +466,9 @@ impl InspectionService for Inspections {
     ) -> Result<Response<proto::ReferForSanctionResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.inspection_id);
+        let (header, id) =
+            self.0
+                .step(&mut f, "inspection_id", r.header.as_ref(), &r.inspection_id);
         let finding_id = f.check("finding_id", finding_id(&r.finding_id));
         let authority_id = f.check("authority_id", fields::uuid(&r.authority_id));
         let reason = f.check("reason", Text::parse(&r.reason, 2_000));
@@ -494,7 +500,9 @@ impl InspectionService for Inspections {
     ) -> Result<Response<proto::CloseInspectionResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.inspection_id);
+        let (header, id) =
+            self.0
+                .step(&mut f, "inspection_id", r.header.as_ref(), &r.inspection_id);
         let note = f.check("note", optional_text(&r.note, 2_000));
         f.finish()?;
         take!(header, id, note);

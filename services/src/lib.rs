@@ -126,6 +126,19 @@ impl Ledger {
         })
     }
 
+    /// Parses the header and the id of the existing aggregate a step addresses (`field` names it).
+    pub fn step(
+        &self,
+        f: &mut Fields,
+        field: &str,
+        header: Option<&proto::CommandHeader>,
+        raw_id: &str,
+    ) -> (Option<Header>, Option<Uuid>) {
+        let header = self.header(header, f);
+        let id = f.check(field, fields::uuid(raw_id));
+        (header, id)
+    }
+
     /// Runs a command through the log and maps its outcome.
     pub async fn run<A, F>(
         &self,

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::fields::{self, Fields};
 use crate::proto::{self, monitoring_service_server::MonitoringService};
-use crate::{Header, Ledger, take};
+use crate::{Ledger, take};
 
 /// The tonic service over a [`Ledger`].
 #[derive(Debug, Clone)]
@@ -75,20 +75,6 @@ fn target(alert_id: Option<Uuid>) -> (Target, bool) {
     match alert_id {
         Some(id) => (Target::Existing(id), false),
         None => (Target::New, true),
-    }
-}
-
-impl Monitoring {
-    /// Parses the header and alert id shared by every step on an existing alert.
-    fn step(
-        &self,
-        f: &mut Fields,
-        header: Option<&proto::CommandHeader>,
-        alert_id: &str,
-    ) -> (Option<Header>, Option<Uuid>) {
-        let header = self.0.header(header, f);
-        let id = f.check("alert_id", fields::uuid(alert_id));
-        (header, id)
     }
 }
 
@@ -207,7 +193,9 @@ impl MonitoringService for Monitoring {
     ) -> Result<Response<proto::ReportTransmissionRestoredResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.alert_id);
+        let (header, id) = self
+            .0
+            .step(&mut f, "alert_id", r.header.as_ref(), &r.alert_id);
         let note = f.check("note", optional_text(&r.note, 2_000));
         f.finish()?;
         take!(header, id, note);
@@ -234,7 +222,9 @@ impl MonitoringService for Monitoring {
     ) -> Result<Response<proto::ResolveAlertResponse>, Status> {
         let r = request.into_inner();
         let mut f = Fields::default();
-        let (header, id) = self.step(&mut f, r.header.as_ref(), &r.alert_id);
+        let (header, id) = self
+            .0
+            .step(&mut f, "alert_id", r.header.as_ref(), &r.alert_id);
         let inspection_id = f.check("inspection_id", fields::optional_uuid(&r.inspection_id));
         let incident_id = f.check("incident_id", fields::optional_uuid(&r.incident_id));
         let reason = f.check("reason", optional_text(&r.reason, 2_000));
