@@ -2,10 +2,18 @@
 //! recorded time, and who did what to it, read straight from the log.
 
 use kcn_domain::AggregateKind;
+use kcn_domain::agreement::CoordinationAgreement;
+use kcn_domain::annual_plan::AnnualPlan;
 use kcn_domain::authority::Authority;
 use kcn_domain::company::InfrastructureCompany;
+use kcn_domain::consultation::IndustryConsultation;
+use kcn_domain::dissemination::Dissemination;
+use kcn_domain::incident::Incident;
 use kcn_domain::information_exchange::InformationExchange;
+use kcn_domain::inspection::Inspection;
+use kcn_domain::monitoring::MonitoringAlert;
 use kcn_domain::park::Park;
+use kcn_domain::procedure::AdministrativeProcedure;
 use kcn_domain::tenant::Tenant;
 
 use crate::error::StoreError;
@@ -44,15 +52,21 @@ pub fn state_json(
     kind: AggregateKind,
     events: &[StoredEvent],
 ) -> Result<serde_json::Value, StoreError> {
+    // Every aggregate kind has its arm: adding a kind without one does not compile.
     match kind {
         AggregateKind::Authority => json_of::<Authority>(events),
         AggregateKind::InfrastructureCompany => json_of::<InfrastructureCompany>(events),
         AggregateKind::Park => json_of::<Park>(events),
         AggregateKind::Tenant => json_of::<Tenant>(events),
+        AggregateKind::CoordinationAgreement => json_of::<CoordinationAgreement>(events),
+        AggregateKind::AnnualPlan => json_of::<AnnualPlan>(events),
         AggregateKind::InformationExchange => json_of::<InformationExchange>(events),
-        other => Err(StoreError::Internal(format!(
-            "no state projection for {other} yet"
-        ))),
+        AggregateKind::IndustryConsultation => json_of::<IndustryConsultation>(events),
+        AggregateKind::Inspection => json_of::<Inspection>(events),
+        AggregateKind::Incident => json_of::<Incident>(events),
+        AggregateKind::MonitoringAlert => json_of::<MonitoringAlert>(events),
+        AggregateKind::Dissemination => json_of::<Dissemination>(events),
+        AggregateKind::AdministrativeProcedure => json_of::<AdministrativeProcedure>(events),
     }
 }
 

@@ -136,3 +136,27 @@ async fn a_history_query_names_a_bad_type_and_an_unknown_aggregate() {
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
 }
+
+#[tokio::test]
+async fn every_aggregate_kind_has_a_history_including_incidents() {
+    let server = TestServer::start().await;
+    let p = seed(&server).await;
+    let incident = crate::incident::report_overflow(&server, &p).await;
+    let h = AuditQueryServiceClient::new(server.channel.clone())
+        .get_aggregate_history(proto::GetAggregateHistoryRequest {
+            aggregate_type: "Incident".into(),
+            aggregate_id: incident,
+            known: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(h.version, 1);
+    assert_eq!(h.entries[0].event_type, "IncidentReported");
+    assert_eq!(h.entries[0].acting_authority_id, p.board);
+    let state: serde_json::Value = serde_json::from_str(&h.state_json).unwrap();
+    assert!(
+        state.is_object() && state != serde_json::json!({}),
+        "{state}"
+    );
+}
