@@ -190,7 +190,11 @@ async fn run() -> anyhow::Result<ExitCode> {
             init_logging(config.log_format);
             let source = match source {
                 Some(text) => verify::Source::parse(&text),
-                None => verify::Source::Sqlite(config.database_path()),
+                // The configured store: the PostgreSQL URL when one is set, else the SQLite file.
+                None => match &config.database_url {
+                    Some(url) => verify::Source::parse(url.expose()),
+                    None => verify::Source::Sqlite(config.database_path()),
+                },
             };
             let options = verify::Options {
                 source,
