@@ -243,6 +243,9 @@ async fn serve(
     let read = ledger.read.clone();
     let watcher = tokio::spawn(watch_read_models(read.clone(), health.clone()));
     let served = tonic::transport::Server::builder()
+        .layer(tower::util::MapResponseLayer::new(
+            kcn_services::error::undecodable_is_invalid_argument,
+        ))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(RegistryServiceServer::new(Registry(ledger.clone())))

@@ -12,13 +12,21 @@ use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 /// The `google.rpc.ErrorInfo` domain of this service's errors.
 pub const ERROR_DOMAIN: &str = "kcn-ledger";
 
-/// `INVALID_ARGUMENT` listing every malformed field.
+/// The longest status message: it travels percent-encoded in an HTTP/2 trailer, with the details,
+/// and clients cap trailers (grpc-python warns past 8 KiB).
+const MAX_MESSAGE: usize = 300;
+
+/// `INVALID_ARGUMENT` listing every malformed field (the details hold them all; the message is cut
+/// to a length every client accepts).
 pub fn invalid(violations: Vec<FieldViolation>) -> Status {
-    let message = violations
+    let mut message = violations
         .iter()
         .map(|v| format!("{}: {}", v.field, v.description))
         .collect::<Vec<_>>()
         .join("; ");
+    if message.chars().count() > MAX_MESSAGE {
+        message = message.chars().take(MAX_MESSAGE).collect::<String>() + "…";
+    }
     Status::with_error_details(
         Code::InvalidArgument,
         format!("invalid request: {message}"),
@@ -135,4 +143,25 @@ pub fn projection(e: ProjectionError) -> Status {
         ProjectionError::Store(s) => store(s),
         ProjectionError::Apply { .. } => internal(&e.to_string()),
     }
+}
+
+/// Maps tonic's answer to a request body that is not the expected protobuf message (`INTERNAL`,
+/// "failed to decode Protobuf message") to `INVALID_ARGUMENT`: the caller sent a bad argument, and
+/// `INTERNAL` is kept for faults of the server. Applied to every response as a tower layer.
+pub fn undecodable_is_invalid_argument<B>(mut response: http::Response<B>) -> http::Response<B> {
+    const INTERNAL: &str = "13";
+    const INVALID_ARGUMENT: &str = "3";
+    let headers = response.headers_mut();
+    let undecodable = headers.get("grpc-status").is_some_and(|s| s == INTERNAL)
+        && headers
+            .get("grpc-message")
+            .and_then(|m| m.to_str().ok())
+            .is_some_and(|m| m.starts_with("failed%20to%20decode%20Protobuf%20message"));
+    if undecodable {
+        headers.insert(
+            "grpc-status",
+            http::HeaderValue::from_static(INVALID_ARGUMENT),
+        );
+    }
+    response
 }

@@ -10,6 +10,20 @@ use uuid::Uuid;
 
 use crate::error;
 
+/// The longest description of one violation: a description may quote what the caller sent, and a
+/// hostile caller may send a megabyte; the answer must still fit in a gRPC trailer.
+const MAX_DESCRIPTION: usize = 80;
+
+/// Cuts a description to [`MAX_DESCRIPTION`] characters, marking the cut.
+fn bounded(description: String) -> String {
+    if description.chars().count() <= MAX_DESCRIPTION {
+        return description;
+    }
+    let mut cut: String = description.chars().take(MAX_DESCRIPTION).collect();
+    cut.push('…');
+    cut
+}
+
 /// Collects field violations while a request is parsed.
 #[derive(Debug, Default)]
 pub struct Fields {
@@ -22,7 +36,8 @@ impl Fields {
         match parsed {
             Ok(v) => Some(v),
             Err(e) => {
-                self.violations.push(FieldViolation::new(field, e.0));
+                self.violations
+                    .push(FieldViolation::new(field, bounded(e.0)));
                 None
             }
         }
@@ -31,7 +46,7 @@ impl Fields {
     /// Records a violation.
     pub fn violation(&mut self, field: &str, description: impl Into<String>) {
         self.violations
-            .push(FieldViolation::new(field, description));
+            .push(FieldViolation::new(field, bounded(description.into())));
     }
 
     /// `INVALID_ARGUMENT` naming every violation, if there was any.

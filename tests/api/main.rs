@@ -9,6 +9,7 @@ mod consultation;
 mod dissemination;
 mod harness;
 mod history;
+mod hostile;
 mod incident;
 mod information_exchange;
 mod inspection;

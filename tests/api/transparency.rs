@@ -846,7 +846,7 @@ async fn a_postgres_log_needs_its_origin_and_key_and_verifies_offline_by_url() {
 }
 
 /// Where the Python of the verifier's virtual environment is, or why the test cannot run.
-fn python() -> Option<std::path::PathBuf> {
+pub(crate) fn python() -> Option<std::path::PathBuf> {
     match std::env::var_os("KCN_TEST_PYTHON") {
         Some(path) => {
             let path = std::path::PathBuf::from(path);

@@ -1,0 +1,32 @@
+//! Careless and hostile requests from an independent client (Python's grpcio): every RPC gets an
+//! empty message, bytes that are not protobuf, and (for commands) a header with an over-long request
+//! id, an impossible timestamp and control characters plus 100,000-character strings. Each answer
+//! must be a status a caller can act on, small enough for any client, and the log must stay empty.
+
+use std::path::Path;
+
+use crate::harness::TestServer;
+
+#[tokio::test]
+async fn hostile_requests_get_actionable_statuses_and_leave_the_log_empty() {
+    let Some(python) = crate::transparency::python() else {
+        return;
+    };
+    let server = TestServer::start().await;
+    let addr = server.running.as_ref().unwrap().addr;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/hostile.py");
+    let output = tokio::process::Command::new(&python)
+        .arg(&script)
+        .arg(format!("http://{addr}"))
+        .output()
+        .await
+        .expect("the venv's python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "hostile.py found problems:\n{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains(" 0 failures"), "{stdout}");
+    assert!(server.read_log().await.is_empty());
+}

@@ -1,0 +1,116 @@
+"""Sends careless and hostile requests to every RPC of a running kcn-ledger server, from outside Rust.
+
+Every method of every service in proto/kcn/ledger/v1 gets: an empty request; and, for commands, a
+header with an over-long request id, a timestamp far outside any calendar and a negative nanosecond,
+and a body of 100,000 characters in every string field the request may have. The server must answer
+each with a status a caller can act on (never INTERNAL or UNKNOWN), and the log must stay empty,
+because every one of these commands is refused.
+
+Usage: python hostile.py http://127.0.0.1:PORT
+"""
+
+import pathlib
+import re
+import sys
+
+import grpc
+
+ACCEPTABLE = {
+    grpc.StatusCode.OK,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.FAILED_PRECONDITION,
+}
+
+
+def varint(n: int) -> bytes:
+    n &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def field_bytes(number: int, payload: bytes) -> bytes:
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def field_varint(number: int, value: int) -> bytes:
+    return varint(number << 3) + varint(value)
+
+
+def hostile_header() -> bytes:
+    """A CommandHeader's bytes: an over-long request id, a timestamp outside any calendar with a
+    negative nanosecond, and a correlation id of control characters."""
+    timestamp = field_varint(1, -99_999_999_999) + field_varint(2, -5)
+    return field_bytes(1, b"r" * 5000) + field_bytes(2, timestamp) + field_bytes(4, "\u0000\u202e".encode())
+
+
+def methods(root: pathlib.Path):
+    for proto in sorted(root.glob("*.proto")):
+        text = proto.read_text(encoding="utf-8")
+        messages = dict(re.findall(r"\nmessage (\w+) \{(.*?)\n\}", text, re.S))
+        for service, body in re.findall(r"\nservice (\w+) \{(.*?)\n\}", text, re.S):
+            for name, request, stream in re.findall(
+                r"rpc (\w+)\((\w+)\) returns \((stream )?\w+\)", body
+            ):
+                yield f"kcn.ledger.v1.{service}", name, messages.get(request, ""), bool(stream)
+
+
+def call(channel, path, payload, streaming):
+    if streaming:
+        rpc = channel.unary_stream(path)
+        try:
+            for _ in rpc(payload, timeout=10):
+                pass
+            return grpc.StatusCode.OK, ""
+        except grpc.RpcError as e:
+            return e.code(), e.details()
+    rpc = channel.unary_unary(path)
+    try:
+        rpc(payload, timeout=10)
+        return grpc.StatusCode.OK, ""
+    except grpc.RpcError as e:
+        return e.code(), e.details()
+
+
+def main() -> int:
+    target = sys.argv[1].removeprefix("http://")
+    root = pathlib.Path(__file__).resolve().parents[2] / "proto" / "kcn" / "ledger" / "v1"
+    channel = grpc.insecure_channel(target)
+    failures, calls = [], 0
+    for service, name, request_body, streaming in methods(root):
+        path = f"/{service}/{name}"
+        # A message that is not protobuf at all: the caller is told it sent a bad argument.
+        cases = [("empty", b""), ("not protobuf", b"\xff\xff\xff\xff")]
+        if "CommandHeader header = 1;" in request_body:
+            # Every string field (numbers 2..15) set to 100,000 characters, after the hostile header.
+            strings = [
+                int(n)
+                for n in re.findall(r"^\s*(?:optional )?string \w+ = (\d+);", request_body, re.M)
+            ]
+            long_text = "Đ" * 100_000
+            body = field_bytes(1, hostile_header()) + b"".join(field_bytes(n, long_text.encode()) for n in strings)
+            cases.append(("hostile", body))
+        for label, payload in cases:
+            calls += 1
+            code, details = call(channel, path, payload, streaming)
+            if code not in ACCEPTABLE:
+                failures.append(f"{path} ({label}): {code.name} {details}")
+    # Nothing above may have been appended.
+    events = list(channel.unary_stream("/kcn.ledger.v1.AuditService/ReadLog")(b"", timeout=10))
+    if events:
+        failures.append(f"the log holds {len(events)} events after refused commands")
+    for f in failures:
+        print("FAIL", f)
+    print(f"{calls} hostile calls, {len(failures)} failures")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
