@@ -10,7 +10,7 @@ use kcn_domain::values::{Sha256Hex, Text, ValueError};
 use kcn_eventstore::Target;
 use tonic::{Request, Response, Status};
 
-use crate::fields::{self, Fields};
+use crate::fields::{self, Fields, optional_text};
 use crate::proto::{self, agreement_service_server::AgreementService};
 use crate::{Ledger, take};
 
@@ -43,14 +43,6 @@ fn service_levels_to_proto(s: &ServiceLevels) -> proto::ServiceLevels {
         infrastructure_information_days: s.infrastructure_information_days,
         consultation_answer_days: s.consultation_answer_days,
         quarterly_report_due_day: s.quarterly_report_due_day,
-    }
-}
-
-fn optional_text(raw: &str, max: usize) -> Result<Option<Text>, ValueError> {
-    if raw.trim().is_empty() {
-        Ok(None)
-    } else {
-        Text::parse(raw, max).map(Some)
     }
 }
 

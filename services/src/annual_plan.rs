@@ -6,21 +6,13 @@ use kcn_domain::values::{Text, ValueError};
 use kcn_eventstore::Target;
 use tonic::{Request, Response, Status};
 
-use crate::fields::{self, Fields};
+use crate::fields::{self, Fields, optional_text};
 use crate::proto::{self, annual_plan_service_server::AnnualPlanService};
 use crate::{Ledger, take};
 
 /// The tonic service over a [`Ledger`].
 #[derive(Debug, Clone)]
 pub struct AnnualPlans(pub Ledger);
-
-fn optional_text(raw: &str, max: usize) -> Result<Option<Text>, ValueError> {
-    if raw.trim().is_empty() {
-        Ok(None)
-    } else {
-        Text::parse(raw, max).map(Some)
-    }
-}
 
 /// A task's identifier: 1 to 64 characters.
 fn task_id(raw: &str) -> Result<Text, ValueError> {

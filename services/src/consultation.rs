@@ -12,8 +12,9 @@ use kcn_eventstore::Target;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::fields::{self, Fields};
+use crate::fields::{self, Fields, optional_text};
 use crate::proto::{self, industry_consultation_service_server::IndustryConsultationService};
+use crate::wire_enum;
 use crate::{Ledger, take};
 
 /// The tonic service over a [`Ledger`].
@@ -63,34 +64,14 @@ pub(crate) fn vsic_to_proto(v: &VsicCode) -> proto::VsicCode {
     }
 }
 
-fn suitability(raw: i32) -> Result<Suitability, ValueError> {
-    use proto::Suitability as P;
-    match P::try_from(raw) {
-        Ok(P::Suitable) => Ok(Suitability::Suitable),
-        Ok(P::Conditional) => Ok(Suitability::Conditional),
-        Ok(P::Unsuitable) => Ok(Suitability::Unsuitable),
-        Ok(P::Unspecified) | Err(_) => Err(ValueError(
-            "must be SUITABILITY_SUITABLE, SUITABILITY_CONDITIONAL or SUITABILITY_UNSUITABLE"
-                .into(),
-        )),
-    }
-}
-
-fn suitability_to_proto(s: Suitability) -> proto::Suitability {
-    match s {
-        Suitability::Suitable => proto::Suitability::Suitable,
-        Suitability::Conditional => proto::Suitability::Conditional,
-        Suitability::Unsuitable => proto::Suitability::Unsuitable,
-    }
-}
-
-fn optional_text(raw: &str, max: usize) -> Result<Option<Text>, ValueError> {
-    if raw.trim().is_empty() {
-        Ok(None)
-    } else {
-        Text::parse(raw, max).map(Some)
-    }
-}
+wire_enum!(
+    suitability,
+    suitability_to_proto,
+    proto::Suitability,
+    Suitability,
+    "SUITABILITY",
+    [Suitable, Conditional, Unsuitable]
+);
 
 fn attachment_to_proto(a: &Attachment) -> proto::Attachment {
     proto::Attachment {

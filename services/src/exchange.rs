@@ -4,68 +4,18 @@
 use kcn_domain::information_exchange::{
     Attachment, ClarificationRequested, ExchangeClosed, ExchangeCommand, ExchangeStatus,
     ExchangeWithdrawn, InformationExchange, InformationProvided, InformationRequested,
-    OrganisationKind, OrganisationRef,
 };
-use kcn_domain::values::{Sha256Hex, Text, ValueError};
+use kcn_domain::values::{Sha256Hex, Text};
 use kcn_eventstore::Target;
 use tonic::{Request, Response, Status};
 
-use crate::fields::{self, Fields};
+use crate::fields::{self, Fields, optional_text, organisation, organisation_to_proto};
 use crate::proto::{self, information_exchange_service_server::InformationExchangeService};
 use crate::{Ledger, take};
 
 /// The tonic service over a [`Ledger`].
 #[derive(Debug, Clone)]
 pub struct Exchanges(pub Ledger);
-
-fn organisation(
-    f: &mut Fields,
-    field: &str,
-    raw: Option<&proto::OrganisationRef>,
-) -> Option<OrganisationRef> {
-    let Some(r) = raw else {
-        f.violation(field, "is required: an organisation kind and id");
-        return None;
-    };
-    let kind = match proto::OrganisationKind::try_from(r.kind) {
-        Ok(proto::OrganisationKind::Authority) => Some(OrganisationKind::Authority),
-        Ok(proto::OrganisationKind::InfrastructureCompany) => {
-            Some(OrganisationKind::InfrastructureCompany)
-        }
-        _ => {
-            f.violation(
-                &format!("{field}.kind"),
-                "must be ORGANISATION_KIND_AUTHORITY or ORGANISATION_KIND_INFRASTRUCTURE_COMPANY",
-            );
-            None
-        }
-    };
-    let id = f.check(&format!("{field}.id"), fields::uuid(&r.id));
-    Some(OrganisationRef {
-        kind: kind?,
-        id: id?,
-    })
-}
-
-fn organisation_to_proto(o: &OrganisationRef) -> proto::OrganisationRef {
-    proto::OrganisationRef {
-        kind: match o.kind {
-            OrganisationKind::Authority => proto::OrganisationKind::Authority,
-            OrganisationKind::InfrastructureCompany => {
-                proto::OrganisationKind::InfrastructureCompany
-            }
-        } as i32,
-        id: o.id.to_string(),
-    }
-}
-
-fn optional_text(raw: &str, max: usize) -> Result<Option<Text>, ValueError> {
-    if raw.trim().is_empty() {
-        Ok(None)
-    } else {
-        Text::parse(raw, max).map(Some)
-    }
-}
 
 #[tonic::async_trait]
 impl InformationExchangeService for Exchanges {

@@ -152,3 +152,86 @@ pub fn token(raw: &str, required: bool) -> Result<Option<String>, ValueError> {
     }
     Ok(Some(raw.to_owned()))
 }
+
+/// Text that may be left empty: empty (or blank) means absent.
+pub fn optional_text(
+    raw: &str,
+    max: usize,
+) -> Result<Option<kcn_domain::values::Text>, ValueError> {
+    if raw.trim().is_empty() {
+        Ok(None)
+    } else {
+        kcn_domain::values::Text::parse(raw, max).map(Some)
+    }
+}
+
+/// A required party: an authority or an infrastructure company, by kind and id.
+pub fn organisation(
+    f: &mut Fields,
+    field: &str,
+    raw: Option<&crate::proto::OrganisationRef>,
+) -> Option<kcn_domain::information_exchange::OrganisationRef> {
+    use crate::proto::OrganisationKind as P;
+    use kcn_domain::information_exchange::{OrganisationKind, OrganisationRef};
+    let Some(r) = raw else {
+        f.violation(field, "is required: an organisation kind and id");
+        return None;
+    };
+    let kind = match P::try_from(r.kind) {
+        Ok(P::Authority) => Some(OrganisationKind::Authority),
+        Ok(P::InfrastructureCompany) => Some(OrganisationKind::InfrastructureCompany),
+        _ => {
+            f.violation(
+                &format!("{field}.kind"),
+                "must be ORGANISATION_KIND_AUTHORITY or ORGANISATION_KIND_INFRASTRUCTURE_COMPANY",
+            );
+            None
+        }
+    };
+    let id = f.check(&format!("{field}.id"), uuid(&r.id));
+    Some(OrganisationRef {
+        kind: kind?,
+        id: id?,
+    })
+}
+
+/// A party as the wire's `OrganisationRef`.
+pub fn organisation_to_proto(
+    o: &kcn_domain::information_exchange::OrganisationRef,
+) -> crate::proto::OrganisationRef {
+    use crate::proto::OrganisationKind as P;
+    use kcn_domain::information_exchange::OrganisationKind;
+    crate::proto::OrganisationRef {
+        kind: match o.kind {
+            OrganisationKind::Authority => P::Authority,
+            OrganisationKind::InfrastructureCompany => P::InfrastructureCompany,
+        } as i32,
+        id: o.id.to_string(),
+    }
+}
+
+/// Declares the two conversions between a proto enum and the domain enum whose variants have the
+/// same names: from the wire (refusing `*_UNSPECIFIED` and unknown numbers, naming the prefix a
+/// caller must use) and to the wire.
+#[macro_export]
+macro_rules! wire_enum {
+    ($from:ident, $to:ident, $proto:path, $domain:ident, $prefix:literal, [$($variant:ident),+ $(,)?]) => {
+        fn $from(raw: i32) -> Result<$domain, kcn_domain::values::ValueError> {
+            use $proto as P;
+            match P::try_from(raw) {
+                $(Ok(P::$variant) => Ok($domain::$variant),)+
+                _ => Err(kcn_domain::values::ValueError(
+                    concat!("must be a known ", $prefix, "_* value").into(),
+                )),
+            }
+        }
+
+        #[allow(dead_code)]
+        fn $to(value: $domain) -> $proto {
+            use $proto as P;
+            match value {
+                $($domain::$variant => P::$variant,)+
+            }
+        }
+    };
+}

@@ -6,146 +6,53 @@ use kcn_domain::incident::{
     IncidentKind, IncidentLevel, IncidentReported, IncidentResolved, IncidentReviewed,
     NotificationChannel, ResponseActionTaken,
 };
-use kcn_domain::information_exchange::{OrganisationKind, OrganisationRef};
-use kcn_domain::values::{Text, ValueError};
+use kcn_domain::values::Text;
 use kcn_eventstore::Target;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::fields::{self, Fields};
+use crate::fields::{self, Fields, optional_text, organisation, organisation_to_proto};
 use crate::proto::{self, incident_service_server::IncidentService};
+use crate::wire_enum;
 use crate::{Header, Ledger, take};
 
 /// The tonic service over a [`Ledger`].
 #[derive(Debug, Clone)]
 pub struct Incidents(pub Ledger);
 
-fn kind(raw: i32) -> Result<IncidentKind, ValueError> {
-    use proto::IncidentKind as P;
-    match P::try_from(raw) {
-        Ok(P::Overflow) => Ok(IncidentKind::Overflow),
-        Ok(P::Spill) => Ok(IncidentKind::Spill),
-        Ok(P::Fire) => Ok(IncidentKind::Fire),
-        Ok(P::Emission) => Ok(IncidentKind::Emission),
-        Ok(P::Other) => Ok(IncidentKind::Other),
-        Ok(P::Unspecified) | Err(_) => {
-            Err(ValueError("must be a known INCIDENT_KIND_* value".into()))
-        }
-    }
-}
+wire_enum!(
+    kind,
+    kind_to_proto,
+    proto::IncidentKind,
+    IncidentKind,
+    "INCIDENT_KIND",
+    [Overflow, Spill, Fire, Emission, Other]
+);
 
-fn kind_to_proto(k: IncidentKind) -> proto::IncidentKind {
-    use proto::IncidentKind as P;
-    match k {
-        IncidentKind::Overflow => P::Overflow,
-        IncidentKind::Spill => P::Spill,
-        IncidentKind::Fire => P::Fire,
-        IncidentKind::Emission => P::Emission,
-        IncidentKind::Other => P::Other,
-    }
-}
+wire_enum!(
+    level,
+    level_to_proto,
+    proto::IncidentLevel,
+    IncidentLevel,
+    "INCIDENT_LEVEL",
+    [Facility, Commune, District, Provincial, National]
+);
 
-fn level(raw: i32) -> Result<IncidentLevel, ValueError> {
-    use proto::IncidentLevel as P;
-    match P::try_from(raw) {
-        Ok(P::Facility) => Ok(IncidentLevel::Facility),
-        Ok(P::Commune) => Ok(IncidentLevel::Commune),
-        Ok(P::District) => Ok(IncidentLevel::District),
-        Ok(P::Provincial) => Ok(IncidentLevel::Provincial),
-        Ok(P::National) => Ok(IncidentLevel::National),
-        Ok(P::Unspecified) | Err(_) => {
-            Err(ValueError("must be a known INCIDENT_LEVEL_* value".into()))
-        }
-    }
-}
-
-fn level_to_proto(l: IncidentLevel) -> proto::IncidentLevel {
-    use proto::IncidentLevel as P;
-    match l {
-        IncidentLevel::Facility => P::Facility,
-        IncidentLevel::Commune => P::Commune,
-        IncidentLevel::District => P::District,
-        IncidentLevel::Provincial => P::Provincial,
-        IncidentLevel::National => P::National,
-    }
-}
-
-fn channel(raw: i32) -> Result<NotificationChannel, ValueError> {
-    use proto::NotificationChannel as P;
-    match P::try_from(raw) {
-        Ok(P::Phone) => Ok(NotificationChannel::Phone),
-        Ok(P::Email) => Ok(NotificationChannel::Email),
-        Ok(P::OfficialLetter) => Ok(NotificationChannel::OfficialLetter),
-        Ok(P::ElectronicSystem) => Ok(NotificationChannel::ElectronicSystem),
-        Ok(P::InPerson) => Ok(NotificationChannel::InPerson),
-        Ok(P::Other) => Ok(NotificationChannel::Other),
-        Ok(P::Unspecified) | Err(_) => Err(ValueError(
-            "must be a known NOTIFICATION_CHANNEL_* value".into(),
-        )),
-    }
-}
-
-fn channel_to_proto(c: NotificationChannel) -> proto::NotificationChannel {
-    use proto::NotificationChannel as P;
-    match c {
-        NotificationChannel::Phone => P::Phone,
-        NotificationChannel::Email => P::Email,
-        NotificationChannel::OfficialLetter => P::OfficialLetter,
-        NotificationChannel::ElectronicSystem => P::ElectronicSystem,
-        NotificationChannel::InPerson => P::InPerson,
-        NotificationChannel::Other => P::Other,
-    }
-}
-
-fn organisation(
-    f: &mut Fields,
-    field: &str,
-    raw: Option<&proto::OrganisationRef>,
-) -> Option<OrganisationRef> {
-    let Some(r) = raw else {
-        f.violation(field, "is required: an organisation kind and id");
-        return None;
-    };
-    let kind = match proto::OrganisationKind::try_from(r.kind) {
-        Ok(proto::OrganisationKind::Authority) => Some(OrganisationKind::Authority),
-        Ok(proto::OrganisationKind::InfrastructureCompany) => {
-            Some(OrganisationKind::InfrastructureCompany)
-        }
-        _ => {
-            f.violation(
-                &format!("{field}.kind"),
-                "must be ORGANISATION_KIND_AUTHORITY or ORGANISATION_KIND_INFRASTRUCTURE_COMPANY",
-            );
-            None
-        }
-    };
-    let id = f.check(&format!("{field}.id"), fields::uuid(&r.id));
-    Some(OrganisationRef {
-        kind: kind?,
-        id: id?,
-    })
-}
-
-fn organisation_to_proto(o: &OrganisationRef) -> proto::OrganisationRef {
-    proto::OrganisationRef {
-        kind: match o.kind {
-            OrganisationKind::Authority => proto::OrganisationKind::Authority,
-            OrganisationKind::InfrastructureCompany => {
-                proto::OrganisationKind::InfrastructureCompany
-            }
-        } as i32,
-        id: o.id.to_string(),
-    }
-}
-
-/// Text that may be left empty.
-fn optional_text(raw: &str, max: usize) -> Result<Option<Text>, ValueError> {
-    if raw.trim().is_empty() {
-        Ok(None)
-    } else {
-        Text::parse(raw, max).map(Some)
-    }
-}
+wire_enum!(
+    channel,
+    channel_to_proto,
+    proto::NotificationChannel,
+    NotificationChannel,
+    "NOTIFICATION_CHANNEL",
+    [
+        Phone,
+        Email,
+        OfficialLetter,
+        ElectronicSystem,
+        InPerson,
+        Other
+    ]
+);
 
 impl Incidents {
     /// Runs a step on an existing incident.

@@ -12,85 +12,41 @@ use kcn_eventstore::Target;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::fields::{self, Fields};
+use crate::fields::{self, Fields, optional_text};
 use crate::proto::{self, inspection_service_server::InspectionService};
+use crate::wire_enum;
 use crate::{Header, Ledger, take};
 
 /// The tonic service over a [`Ledger`].
 #[derive(Debug, Clone)]
 pub struct Inspections(pub Ledger);
 
-fn conductor(raw: i32) -> Result<InspectionConductor, ValueError> {
-    use proto::InspectionConductor as P;
-    match P::try_from(raw) {
-        Ok(P::Board) => Ok(InspectionConductor::Board),
-        Ok(P::Company) => Ok(InspectionConductor::Company),
-        Ok(P::Joint) => Ok(InspectionConductor::Joint),
-        Ok(P::Unspecified) | Err(_) => Err(ValueError(
-            "must be INSPECTION_CONDUCTOR_BOARD, _COMPANY or _JOINT".into(),
-        )),
-    }
-}
+wire_enum!(
+    conductor,
+    conductor_to_proto,
+    proto::InspectionConductor,
+    InspectionConductor,
+    "INSPECTION_CONDUCTOR",
+    [Board, Company, Joint]
+);
 
-fn conductor_to_proto(c: InspectionConductor) -> proto::InspectionConductor {
-    use proto::InspectionConductor as P;
-    match c {
-        InspectionConductor::Board => P::Board,
-        InspectionConductor::Company => P::Company,
-        InspectionConductor::Joint => P::Joint,
-    }
-}
+wire_enum!(
+    kind,
+    kind_to_proto,
+    proto::InspectionKind,
+    InspectionKind,
+    "INSPECTION_KIND",
+    [Planned, Unannounced, PostCheck]
+);
 
-fn kind(raw: i32) -> Result<InspectionKind, ValueError> {
-    use proto::InspectionKind as P;
-    match P::try_from(raw) {
-        Ok(P::Planned) => Ok(InspectionKind::Planned),
-        Ok(P::Unannounced) => Ok(InspectionKind::Unannounced),
-        Ok(P::PostCheck) => Ok(InspectionKind::PostCheck),
-        Ok(P::Unspecified) | Err(_) => Err(ValueError(
-            "must be INSPECTION_KIND_PLANNED, _UNANNOUNCED or _POST_CHECK".into(),
-        )),
-    }
-}
-
-fn kind_to_proto(k: InspectionKind) -> proto::InspectionKind {
-    use proto::InspectionKind as P;
-    match k {
-        InspectionKind::Planned => P::Planned,
-        InspectionKind::Unannounced => P::Unannounced,
-        InspectionKind::PostCheck => P::PostCheck,
-    }
-}
-
-fn severity(raw: i32) -> Result<FindingSeverity, ValueError> {
-    use proto::FindingSeverity as P;
-    match P::try_from(raw) {
-        Ok(P::Minor) => Ok(FindingSeverity::Minor),
-        Ok(P::Major) => Ok(FindingSeverity::Major),
-        Ok(P::Critical) => Ok(FindingSeverity::Critical),
-        Ok(P::Unspecified) | Err(_) => Err(ValueError(
-            "must be FINDING_SEVERITY_MINOR, _MAJOR or _CRITICAL".into(),
-        )),
-    }
-}
-
-fn severity_to_proto(s: FindingSeverity) -> proto::FindingSeverity {
-    use proto::FindingSeverity as P;
-    match s {
-        FindingSeverity::Minor => P::Minor,
-        FindingSeverity::Major => P::Major,
-        FindingSeverity::Critical => P::Critical,
-    }
-}
-
-/// Text that may be left empty.
-fn optional_text(raw: &str, max: usize) -> Result<Option<Text>, ValueError> {
-    if raw.trim().is_empty() {
-        Ok(None)
-    } else {
-        Text::parse(raw, max).map(Some)
-    }
-}
+wire_enum!(
+    severity,
+    severity_to_proto,
+    proto::FindingSeverity,
+    FindingSeverity,
+    "FINDING_SEVERITY",
+    [Minor, Major, Critical]
+);
 
 /// A finding's identifier: a short code chosen by the caller.
 fn finding_id(raw: &str) -> Result<Text, ValueError> {

@@ -10,8 +10,9 @@ use kcn_eventstore::Target;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::fields::{self, Fields};
+use crate::fields::{self, Fields, optional_text};
 use crate::proto::{self, monitoring_service_server::MonitoringService};
+use crate::wire_enum;
 use crate::{Ledger, take};
 
 /// The tonic service over a [`Ledger`].
@@ -21,49 +22,25 @@ pub struct Monitoring(pub Ledger);
 /// Decimals of a measured value or limit.
 const SCALE: usize = 6;
 
-fn parameter(raw: i32) -> Result<MonitoringParameter, ValueError> {
-    use proto::MonitoringParameter as P;
-    match P::try_from(raw) {
-        Ok(P::Cod) => Ok(MonitoringParameter::Cod),
-        Ok(P::Tss) => Ok(MonitoringParameter::Tss),
-        Ok(P::Ph) => Ok(MonitoringParameter::Ph),
-        Ok(P::Ec) => Ok(MonitoringParameter::Ec),
-        Ok(P::Flow) => Ok(MonitoringParameter::Flow),
-        Ok(P::Temperature) => Ok(MonitoringParameter::Temperature),
-        Ok(P::Ammonium) => Ok(MonitoringParameter::Ammonium),
-        Ok(P::TotalNitrogen) => Ok(MonitoringParameter::TotalNitrogen),
-        Ok(P::TotalPhosphorus) => Ok(MonitoringParameter::TotalPhosphorus),
-        Ok(P::Color) => Ok(MonitoringParameter::Color),
-        Ok(P::Unspecified) | Err(_) => Err(ValueError(
-            "must be a known MONITORING_PARAMETER_* value".into(),
-        )),
-    }
-}
-
-fn parameter_to_proto(p: MonitoringParameter) -> proto::MonitoringParameter {
-    use proto::MonitoringParameter as P;
-    match p {
-        MonitoringParameter::Cod => P::Cod,
-        MonitoringParameter::Tss => P::Tss,
-        MonitoringParameter::Ph => P::Ph,
-        MonitoringParameter::Ec => P::Ec,
-        MonitoringParameter::Flow => P::Flow,
-        MonitoringParameter::Temperature => P::Temperature,
-        MonitoringParameter::Ammonium => P::Ammonium,
-        MonitoringParameter::TotalNitrogen => P::TotalNitrogen,
-        MonitoringParameter::TotalPhosphorus => P::TotalPhosphorus,
-        MonitoringParameter::Color => P::Color,
-    }
-}
-
-/// Text that may be left empty.
-fn optional_text(raw: &str, max: usize) -> Result<Option<Text>, ValueError> {
-    if raw.trim().is_empty() {
-        Ok(None)
-    } else {
-        Text::parse(raw, max).map(Some)
-    }
-}
+wire_enum!(
+    parameter,
+    parameter_to_proto,
+    proto::MonitoringParameter,
+    MonitoringParameter,
+    "MONITORING_PARAMETER",
+    [
+        Cod,
+        Tss,
+        Ph,
+        Ec,
+        Flow,
+        Temperature,
+        Ammonium,
+        TotalNitrogen,
+        TotalPhosphorus,
+        Color
+    ]
+);
 
 /// A station's code in the monitoring system.
 fn station_id(raw: &str) -> Result<Text, ValueError> {

@@ -2,45 +2,27 @@
 //! decision slower than the promised processing time is accepted and its breach named.
 
 use kcn_domain::procedure::{AdministrativeProcedure, DossierOutcome, ProcedureCommand};
-use kcn_domain::values::{Text, ValueError};
+use kcn_domain::values::Text;
 use kcn_eventstore::Target;
 use tonic::{Request, Response, Status};
 
-use crate::fields::{self, Fields};
+use crate::fields::{self, Fields, optional_text};
 use crate::proto::{self, procedure_service_server::ProcedureService};
+use crate::wire_enum;
 use crate::{Ledger, take};
 
 /// The tonic service over a [`Ledger`].
 #[derive(Debug, Clone)]
 pub struct Procedures(pub Ledger);
 
-fn optional_text(raw: &str, max: usize) -> Result<Option<Text>, ValueError> {
-    if raw.trim().is_empty() {
-        Ok(None)
-    } else {
-        Text::parse(raw, max).map(Some)
-    }
-}
-
-fn dossier_outcome(raw: i32) -> Result<DossierOutcome, ValueError> {
-    use proto::DossierOutcome as P;
-    match P::try_from(raw) {
-        Ok(P::Approved) => Ok(DossierOutcome::Approved),
-        Ok(P::Rejected) => Ok(DossierOutcome::Rejected),
-        Ok(P::Returned) => Ok(DossierOutcome::Returned),
-        Ok(P::Unspecified) | Err(_) => Err(ValueError(
-            "must be DOSSIER_OUTCOME_APPROVED, _REJECTED or _RETURNED".into(),
-        )),
-    }
-}
-
-fn dossier_outcome_to_proto(o: DossierOutcome) -> proto::DossierOutcome {
-    match o {
-        DossierOutcome::Approved => proto::DossierOutcome::Approved,
-        DossierOutcome::Rejected => proto::DossierOutcome::Rejected,
-        DossierOutcome::Returned => proto::DossierOutcome::Returned,
-    }
-}
+wire_enum!(
+    dossier_outcome,
+    dossier_outcome_to_proto,
+    proto::DossierOutcome,
+    DossierOutcome,
+    "DOSSIER_OUTCOME",
+    [Approved, Rejected, Returned]
+);
 
 #[tonic::async_trait]
 impl ProcedureService for Procedures {

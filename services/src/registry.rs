@@ -20,51 +20,29 @@ use kcn_eventstore::Target;
 use tonic::{Request, Response, Status};
 
 use crate::consultation::{pollution_level, pollution_level_to_proto, vsic_codes, vsic_to_proto};
-use crate::fields::{self, Fields};
+use crate::fields::{self, Fields, optional_text};
 use crate::proto::{self, registry_service_server::RegistryService};
+use crate::wire_enum;
 use crate::{Ledger, take};
 
 /// The tonic service over a [`Ledger`].
 #[derive(Debug, Clone)]
 pub struct Registry(pub Ledger);
 
-fn authority_kind(raw: i32) -> Result<AuthorityKind, ValueError> {
-    use proto::AuthorityKind as P;
-    match P::try_from(raw) {
-        Ok(P::IndustrialParksBoard) => Ok(AuthorityKind::IndustrialParksBoard),
-        Ok(P::ExportProcessingAndIndustrialZonesBoard) => {
-            Ok(AuthorityKind::ExportProcessingAndIndustrialZonesBoard)
-        }
-        Ok(P::PeoplesCommittee) => Ok(AuthorityKind::PeoplesCommittee),
-        Ok(P::EnvironmentDepartment) => Ok(AuthorityKind::EnvironmentDepartment),
-        Ok(P::Other) => Ok(AuthorityKind::Other),
-        Ok(P::Unspecified) | Err(_) => {
-            Err(ValueError("must be a known AUTHORITY_KIND_* value".into()))
-        }
-    }
-}
-
-fn authority_kind_to_proto(k: AuthorityKind) -> proto::AuthorityKind {
-    use proto::AuthorityKind as P;
-    match k {
-        AuthorityKind::IndustrialParksBoard => P::IndustrialParksBoard,
-        AuthorityKind::ExportProcessingAndIndustrialZonesBoard => {
-            P::ExportProcessingAndIndustrialZonesBoard
-        }
-        AuthorityKind::PeoplesCommittee => P::PeoplesCommittee,
-        AuthorityKind::EnvironmentDepartment => P::EnvironmentDepartment,
-        AuthorityKind::Other => P::Other,
-    }
-}
-
-/// Text that may be left empty.
-fn optional_text(raw: &str, max: usize) -> Result<Option<Text>, ValueError> {
-    if raw.trim().is_empty() {
-        Ok(None)
-    } else {
-        Text::parse(raw, max).map(Some)
-    }
-}
+wire_enum!(
+    authority_kind,
+    authority_kind_to_proto,
+    proto::AuthorityKind,
+    AuthorityKind,
+    "AUTHORITY_KIND",
+    [
+        IndustrialParksBoard,
+        ExportProcessingAndIndustrialZonesBoard,
+        PeoplesCommittee,
+        EnvironmentDepartment,
+        Other
+    ]
+);
 
 /// A SHA-256 that may be left empty.
 fn optional_sha256(raw: &str) -> Result<Option<Sha256Hex>, ValueError> {
