@@ -504,7 +504,10 @@ mod postgres {
             Db::Sqlite(_) => unreachable!(),
         };
         let mut conn = admin(&url).await;
+        // pg_locks spans the whole cluster, where other tests' databases have leaders of their own:
+        // count only this database's holders.
         let holders = "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
              AND ((classid::bigint << 32) | objid::bigint) = $1";
         let before: Vec<i32> = sqlx::query_scalar(holders)
             .bind(LEADER_LOCK_KEY)
