@@ -499,9 +499,38 @@ async fn step(
     }
     let mut conn = pool.acquire().await?;
     let (mut tx, at) = begin_locked(&mut conn, dialect, checkpoint_name).await?;
-    let step = apply_locked(&mut tx, model, checkpoint_name, generation, at, events).await?;
-    tx.commit().await?;
-    Ok(step)
+    match apply_locked(
+        &mut tx,
+        model,
+        checkpoint_name,
+        generation,
+        at,
+        events.clone(),
+    )
+    .await
+    {
+        Ok(step) => {
+            tx.commit().await?;
+            Ok(step)
+        }
+        Err(ProjectionError::Apply { position, reason }) => {
+            // Stop exactly at the event that cannot be applied: apply the events before it, so
+            // the checkpoint names the last good position and the next batch starts with it.
+            drop(tx);
+            let good: Vec<StoredEvent> = events
+                .into_iter()
+                .filter(|e| e.position < position)
+                .collect();
+            if good.iter().all(|e| e.position <= at) {
+                return Err(ProjectionError::Apply { position, reason });
+            }
+            let (mut tx, at) = begin_locked(&mut conn, dialect, checkpoint_name).await?;
+            let step = apply_locked(&mut tx, model, checkpoint_name, generation, at, good).await?;
+            tx.commit().await?;
+            Ok(step)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 async fn apply_locked(

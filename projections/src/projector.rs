@@ -118,7 +118,38 @@ pub(crate) async fn step(log: &dyn Backend, db: &ReadDatabase) -> Result<Step, P
             reason: "the log has a gap before this position".into(),
         });
     }
-    timeline::apply(&mut tx, &fresh).await?;
+    if let Err(e) = timeline::apply(&mut tx, &fresh).await {
+        // Stop exactly at the event that cannot be applied: apply the events before it, so the
+        // checkpoint names the last good position and the next batch starts with the bad event.
+        let ProjectionError::Apply { position, .. } = &e else {
+            return Err(e);
+        };
+        let good: Vec<StoredEvent> = fresh
+            .into_iter()
+            .filter(|ev| ev.position < *position)
+            .collect();
+        drop(tx);
+        let Some(last_good) = good.last().map(|ev| ev.position) else {
+            return Err(e);
+        };
+        let (mut tx, again) = db.begin_locked(TIMELINE).await?;
+        if again != at {
+            // Another process moved meanwhile; let the next step sort it out.
+            return Ok(Step {
+                position: again,
+                applied: 0,
+                more: true,
+            });
+        }
+        timeline::apply(&mut tx, &good).await?;
+        tx.advance(TIMELINE, last_good, good.len() as u64).await?;
+        tx.commit().await?;
+        return Ok(Step {
+            position: last_good,
+            applied: good.len(),
+            more: true,
+        });
+    }
     tx.advance(TIMELINE, last, fresh.len() as u64).await?;
     tx.commit().await?;
     Ok(Step {

@@ -227,3 +227,100 @@ async fn a_rebuild_switches_generations_on_postgres() {
     let _ = admin.close().await;
     result.unwrap();
 }
+
+/// Appends an event whose payload is not JSON, behind the command path (as someone with the
+/// database file could), with its tree hashes so the log stays consistent.
+async fn append_unreadable(backend: &dyn Backend) -> u64 {
+    use std::collections::HashMap;
+
+    use kcn_integrity::{Hash, leaf::leaf_hash, tree};
+    let mut tx = backend.begin_append().await.unwrap();
+    let old = tx.last_position().await.unwrap();
+    let event = StoredEvent {
+        position: old + 1,
+        event_id: uuid::Uuid::now_v7(),
+        aggregate_type: "Park".into(),
+        aggregate_id: uuid::Uuid::now_v7().to_string(),
+        aggregate_version: 1,
+        event_type: "ParkRegistered".into(),
+        schema_version: 1,
+        occurred_at: "2025-05-01T00:00:00.000000Z".into(),
+        recorded_at: "2026-01-01T00:00:00.000000Z".into(),
+        payload: b"not json".to_vec(),
+        metadata: b"{}".to_vec(),
+    };
+    let needed = tree::indexes_for_append(old).unwrap();
+    let stored: HashMap<u64, Hash> = tx
+        .read_tree_hashes(&needed)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let appended = tree::append(old, &[leaf_hash(&event.leaf())], &stored).unwrap();
+    tx.insert(std::slice::from_ref(&event), &[], &appended.hashes)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    event.position
+}
+
+#[tokio::test]
+async fn a_projector_stops_exactly_before_an_event_it_cannot_apply_in_the_middle_of_a_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = SqliteBackend::open(&dir.path().join("log.sqlite"), SqliteDurability::Full)
+        .await
+        .unwrap();
+    let db = ReadDatabase::from(&backend);
+    db.migrate().await.unwrap();
+    let log: Arc<dyn Backend> = Arc::new(backend);
+    let store = EventStore::start(log.clone(), Arc::new(SystemClock), LegalRules::default())
+        .await
+        .unwrap();
+    append(&store, 5).await;
+    let bad = append_unreadable(log.as_ref()).await;
+    append(&store, 5).await;
+    // One batch would hold all eleven events; the timeline must still stop at bad - 1.
+    let err = kcn_projections::catch_up(log.as_ref(), &db)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(&format!("position {bad}")),
+        "{err}"
+    );
+    assert_eq!(
+        kcn_projections::snapshot(&db).await.unwrap().position,
+        bad - 1
+    );
+    // So must an audit read model that cannot read it (this one reads every payload).
+    #[derive(Debug)]
+    struct Strict;
+    #[async_trait]
+    impl ReadModel for Strict {
+        fn name(&self) -> &'static str {
+            "test_strict"
+        }
+        fn tables(&self) -> &'static [&'static str] {
+            &[]
+        }
+        fn create(&self, _g: &Generation) -> Vec<String> {
+            Vec::new()
+        }
+        async fn apply(
+            &self,
+            _conn: &mut AnyConnection,
+            _g: &Generation,
+            events: &[StoredEvent],
+        ) -> Result<(), ProjectionError> {
+            for e in events {
+                kcn_projections::models::payload(e)?;
+            }
+            Ok(())
+        }
+    }
+    let models = AuditModels::open(&db, vec![Arc::new(Strict)])
+        .await
+        .unwrap();
+    assert!(catch_up(&models, log.as_ref()).await.is_err());
+    let status = models.status(log.head().await.unwrap()).await.unwrap();
+    assert_eq!(status[0].position, bad - 1);
+}

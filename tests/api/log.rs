@@ -506,9 +506,11 @@ async fn a_projector_stopped_at_an_unreadable_event_says_why_through_health_and_
     let server = TestServer::start_in(dir).await;
     let mut audit = server.audit();
     let mut health = HealthClient::new(server.channel.clone());
-    let stopped = wait_until(Duration::from_secs(15), || {
+    let last_seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let stopped = wait_until(Duration::from_secs(30), || {
         let mut audit = audit.clone();
         let mut health = health.clone();
+        let last_seen = last_seen.clone();
         async move {
             let status = audit
                 .get_projection_status(proto::GetProjectionStatusRequest {})
@@ -525,13 +527,16 @@ async fn a_projector_stopped_at_an_unreadable_event_says_why_through_health_and_
                 .await
                 .unwrap()
                 .into_inner();
+            *last_seen.lock().unwrap() =
+                format!("{:?}, health {}", status.projections, check.status);
             named && check.status == ServingStatus::NotServing as i32
         }
     })
     .await;
     assert!(
         stopped,
-        "the timeline stops before the unreadable event and health reports it"
+        "the timeline stops before the unreadable event and health reports it; last seen: {}",
+        last_seen.lock().unwrap()
     );
     // It never skipped: the timeline is still at the last good position.
     let status = audit
