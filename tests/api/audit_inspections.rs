@@ -39,7 +39,7 @@ fn limits(outcome: &proto::CommandOutcome) -> Vec<&str> {
 }
 
 /// Everything the story created, by role.
-struct World {
+pub(crate) struct World {
     p: Province,
     /// The city's board, the Bình Dương Board's successor.
     city: String,
@@ -212,7 +212,7 @@ fn resolve_alert(
 
 /// Drives the story; the same one as the read-model tests of `projections/tests/audit_inspections.rs`,
 /// with the ids the server assigns.
-async fn build(server: &TestServer) -> World {
+pub(crate) async fn build(server: &TestServer) -> World {
     // Business time runs to March 2026: the server's clock must be past it.
     server.clock.set(at("2026-06-01T00:00:00Z"));
     let p = seed(server).await;

@@ -51,7 +51,7 @@ fn company(id: &str) -> Option<proto::OrganisationRef> {
 }
 
 /// Everything the story created, by role.
-struct World {
+pub(crate) struct World {
     /// The seeded Board (Bình Dương), company (Hưng Thịnh), park (Đồng An) and tenant (T1).
     p: Province,
     city: String,
@@ -275,7 +275,7 @@ async fn dossier(
 }
 
 /// Drives the whole story through the server.
-async fn story(server: &TestServer) -> World {
+pub(crate) async fn story(server: &TestServer) -> World {
     let p = seed(server).await;
     let boards = establish_boards(server).await;
     let (vsip, vsip_company) = register_park(
