@@ -5,7 +5,7 @@
 pub mod audit_cli;
 pub mod config;
 pub mod progress;
-pub mod rebuild;
+pub mod projections_cli;
 pub mod verify;
 
 use std::future::Future;
@@ -17,7 +17,7 @@ use kcn_domain::time::{Clock, SystemClock};
 use kcn_eventstore::{
     Actor, Backend, Checkpointer, EventStore, LogIdentity, PostgresBackend, SqliteBackend,
 };
-use kcn_projections::{ReadDatabase, ReadModels};
+use kcn_projections::{ReadDatabase, ReadSide};
 use kcn_services::Ledger;
 use kcn_services::agreement::Agreements;
 use kcn_services::annual_plan::AnnualPlans;
@@ -176,7 +176,8 @@ async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Ledger> 
     )
     .await
     .context("cannot start the checkpointer")?;
-    let read = ReadModels::start(store.clone(), read_db).await?;
+    let read = ReadSide::start(&store, &read_db).await?;
+    let pages = kcn_services::page::PageTokens::from_seed(&checkpoints.identity().signer().seed());
     let skew = i64::try_from(config.max_future_skew_seconds)
         .context("max_future_skew_seconds is too large")?;
     Ok(Ledger {
@@ -191,8 +192,31 @@ async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Ledger> 
             authentication: "local_principal".to_owned(),
         },
         checkpoints,
+        pages,
         rules: config.rules.clone(),
     })
+}
+
+/// Applies the event log's and the read models' migrations to the configured store and returns,
+/// serving nothing.
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    if let Storage::Sqlite(_) = config.storage()? {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                config.data_dir.display()
+            )
+        })?;
+    }
+    // Opening the log applies its migrations.
+    let (log, read_db) = open_storage(config).await?;
+    kcn_projections::runner::migrate_only(&read_db).await?;
+    tracing::info!(
+        database = %config.storage()?,
+        log_head = log.head().await?,
+        "migrations applied"
+    );
+    Ok(())
 }
 
 async fn serve(
@@ -282,10 +306,7 @@ const HEALTH_EVERY: Duration = Duration::from_secs(1);
 /// Keeps the audit services' health true to the read models: `NOT_SERVING` while any projector is
 /// stopped at an event it cannot apply (the audit status RPC says which and why), `SERVING` again
 /// once it has moved on.
-async fn watch_read_models(
-    read: kcn_projections::ReadModels,
-    health: tonic_health::server::HealthReporter,
-) {
+async fn watch_read_models(read: ReadSide, health: tonic_health::server::HealthReporter) {
     let mut stuck = false;
     loop {
         tokio::time::sleep(HEALTH_EVERY).await;
@@ -300,18 +321,29 @@ async fn watch_read_models(
             continue;
         }
         stuck = !failing.is_empty();
+        // The overall health (the empty service name) follows every part, as load balancers and
+        // orchestrators read it.
+        let overall = "";
         if stuck {
-            tracing::error!(read_models = ?failing, "read models stopped; audit services report NOT_SERVING");
+            tracing::error!(read_models = ?failing, "read models stopped; audit services and overall health report NOT_SERVING");
             health
                 .set_not_serving::<AuditQueryServiceServer<AuditQueries>>()
                 .await;
             health.set_not_serving::<AuditServiceServer<Audit>>().await;
+            health
+                .set_service_status(overall, tonic_health::ServingStatus::NotServing)
+                .await;
         } else {
-            tracing::info!("read models caught up again; audit services report SERVING");
+            tracing::info!(
+                "read models caught up again; audit services and overall health report SERVING"
+            );
             health
                 .set_serving::<AuditQueryServiceServer<AuditQueries>>()
                 .await;
             health.set_serving::<AuditServiceServer<Audit>>().await;
+            health
+                .set_service_status(overall, tonic_health::ServingStatus::Serving)
+                .await;
         }
     }
 }

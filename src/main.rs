@@ -88,6 +88,12 @@ enum Command {
         #[arg(long)]
         save: Option<PathBuf>,
     },
+    /// Apply the event log's and the read models' migrations to the store, without serving (for a
+    /// deployment that migrates before it starts servers).
+    Migrate {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Manage the read models.
     Projections {
         #[command(subcommand)]
@@ -95,20 +101,49 @@ enum Command {
     },
 }
 
+/// Which store a maintenance command works on.
+#[derive(Debug, clap::Args)]
+struct StoreArgs {
+    /// A postgres:// URL (also KCN_DATABASE_URL); default: the SQLite file in the data directory.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Data directory (default ./data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    fn config(self, file: Option<&std::path::Path>) -> anyhow::Result<Config> {
+        let mut flags = Figment::new();
+        if let Some(url) = self.database_url {
+            flags = flags.merge(Serialized::default("database_url", url));
+        }
+        if let Some(dir) = self.data_dir {
+            flags = flags.merge(Serialized::default("data_dir", dir));
+        }
+        Ok(Config::load(file, flags)?)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum ProjectionsCommand {
-    /// Replay the log into a read model from position 0 (all of them without NAME). The audit read
-    /// models are rebuilt beside the live tables and switched in at the end, so a running server
-    /// keeps answering; the timeline is rebuilt in place.
+    /// Replay the log into a read model from position 0 (all of them, in one replay, without NAME).
+    /// Every read model is rebuilt beside its live tables and switched in at the end, so a running
+    /// server keeps answering; the replaced tables are dropped later by the server.
     Rebuild {
-        /// The read model (timeline, or an audit read model such as inspections).
+        /// The read model (timeline, inspections, incidents, …; `projections status` lists them).
         name: Option<String>,
-        /// A postgres:// URL (also KCN_DATABASE_URL); default: the SQLite file in the data directory.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Show each read model's position, lag behind the log, and why it stopped, if it did. Exits 1
+    /// when any read model is stopped.
+    Status {
+        /// Print JSON instead of a table.
         #[arg(long)]
-        database_url: Option<String>,
-        /// Data directory (default ./data).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }
 
@@ -214,25 +249,31 @@ async fn run() -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Command::Projections {
-            command:
-                ProjectionsCommand::Rebuild {
-                    name,
-                    database_url,
-                    data_dir,
-                },
-        } => {
-            let mut flags = Figment::new();
-            if let Some(url) = database_url {
-                flags = flags.merge(Serialized::default("database_url", url));
-            }
-            if let Some(dir) = data_dir {
-                flags = flags.merge(Serialized::default("data_dir", dir));
-            }
-            let config = Config::load(cli.config.as_deref(), flags)?;
+        Command::Migrate { store } => {
+            let config = store.config(cli.config.as_deref())?;
             init_logging(config.log_format);
-            kcn_ledger::rebuild::rebuild(&config, name.as_deref()).await?;
+            kcn_ledger::migrate(&config).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Projections {
+            command: ProjectionsCommand::Rebuild { name, store },
+        } => {
+            let config = store.config(cli.config.as_deref())?;
+            init_logging(config.log_format);
+            kcn_ledger::projections_cli::rebuild(&config, name.as_deref()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Projections {
+            command: ProjectionsCommand::Status { json, store },
+        } => {
+            let config = store.config(cli.config.as_deref())?;
+            init_logging(config.log_format);
+            let healthy = kcn_ledger::projections_cli::status(&config, json).await?;
+            Ok(if healthy {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Audit {
             server,

@@ -83,6 +83,8 @@ impl fmt::Display for AggregateKind {
 pub enum DecodeError {
     #[error("unknown event type {0:?}")]
     UnknownType(String),
+    #[error("unknown aggregate type {0:?}")]
+    UnknownAggregate(String),
     #[error("{event_type} has schema version {found}, newer than this server's {known}")]
     FutureVersion {
         event_type: String,
@@ -215,6 +217,11 @@ macro_rules! events {
         #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
         pub enum $name {
             $($variant($variant),)+
+        }
+
+        impl $name {
+            /// The catalogue names of this aggregate's events.
+            pub const EVENT_TYPES: &'static [&'static str] = &[$(stringify!($variant)),+];
         }
 
         impl $crate::event::EventBody for $name {

@@ -8,6 +8,7 @@
 pub mod agreement;
 pub mod annual_plan;
 pub mod authority;
+pub mod catalogue;
 pub mod company;
 pub mod consultation;
 pub mod deps;
@@ -27,6 +28,7 @@ pub mod values;
 #[cfg(test)]
 pub(crate) mod testing;
 
+pub use catalogue::Event;
 pub use deps::{Breach, Deps, LegalRules, Lookups};
 pub use error::DomainError;
 pub use event::{AggregateKind, DecodeError, EventBody, EventPayload, LedgerAggregate, Timed};

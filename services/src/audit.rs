@@ -3,61 +3,25 @@
 //! and consistency proofs.
 
 use std::pin::Pin;
-use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::{Stream, StreamExt};
 use kcn_eventstore::checkpoint::IssuedCheckpoint;
 use kcn_eventstore::{StoredEvent, TransparencyError};
-use kcn_integrity::leaf::{format_timestamp, parse_timestamp};
-use kcn_projections::{Subject, TimelineQuery};
-use query_fingerprint::fingerprint;
-use serde::{Deserialize, Serialize};
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::fields::{self, Fields};
+use crate::fields::Fields;
 use crate::proto::{self, audit_service_server::AuditService};
-use crate::{Ledger, error, take};
+use crate::{Ledger, error};
+
+mod timeline;
 
 /// Events per read of the log while streaming.
 const READ_CHUNK: u32 = 500;
-/// How long a read-your-writes query waits for its read model.
-const READ_YOUR_WRITES_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The tonic service over a [`Ledger`].
 #[derive(Debug, Clone)]
 pub struct Audit(pub Ledger);
-
-/// A small, dependency-free fingerprint of a query's filters, so that a page token is only accepted
-/// for the query that issued it.
-mod query_fingerprint {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-
-    pub fn fingerprint(parts: &[&str]) -> u64 {
-        let mut h = DefaultHasher::new();
-        parts.hash(&mut h);
-        h.finish()
-    }
-}
-
-/// The opaque page token of a timeline: where the last page ended, and which query it belongs to.
-#[derive(Debug, Serialize, Deserialize)]
-struct PageToken {
-    at: String,
-    position: u64,
-    query: u64,
-}
-
-fn encode_token(t: &PageToken) -> String {
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(t).expect("page tokens serialise"))
-}
-
-fn decode_token(raw: &str) -> Option<PageToken> {
-    let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
 
 /// A stored event as the wire's `LogEvent`, bytes untouched.
 pub fn log_event(e: StoredEvent) -> proto::LogEvent {
@@ -108,123 +72,9 @@ impl AuditService for Audit {
         &self,
         request: Request<proto::GetTimelineRequest>,
     ) -> Result<Response<proto::GetTimelineResponse>, Status> {
-        let r = request.into_inner();
-        let mut f = Fields::default();
-        let subject = match proto::SubjectType::try_from(r.subject_type) {
-            Ok(proto::SubjectType::Park) => Some(Subject::Park),
-            Ok(proto::SubjectType::Company) => Some(Subject::Company),
-            Ok(proto::SubjectType::Tenant) => Some(Subject::Tenant),
-            _ => {
-                f.violation(
-                    "subject_type",
-                    "must be SUBJECT_TYPE_PARK, SUBJECT_TYPE_COMPANY or SUBJECT_TYPE_TENANT",
-                );
-                None
-            }
-        };
-        let subject_id = f.check("subject_id", fields::uuid(&r.subject_id));
-        let from = f.check("from_time", fields::optional_instant(r.from_time.as_ref()));
-        let to = f.check("to_time", fields::optional_instant(r.to_time.as_ref()));
-        if let (Some(Some(a)), Some(Some(b))) = (&from, &to)
-            && b < a
-        {
-            f.violation("to_time", "must not be before from_time");
-        }
-        if r.page_size > 1_000 {
-            f.violation("page_size", "must be at most 1000");
-        }
-        for (i, t) in r.event_types.iter().enumerate() {
-            if t.is_empty() || t.len() > 100 || !t.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                f.violation(
-                    &format!("event_types[{i}]"),
-                    "must be an event type name such as InformationRequested",
-                );
-            }
-        }
-        let from = from.flatten().map(format_timestamp);
-        let to = to.flatten().map(format_timestamp);
-        let mut event_types = r.event_types.clone();
-        event_types.sort();
-        let query_fp = fingerprint(&[
-            &r.subject_type.to_string(),
-            &r.subject_id,
-            from.as_deref().unwrap_or(""),
-            to.as_deref().unwrap_or(""),
-            &event_types.join(","),
-        ]);
-        let after = if r.page_token.is_empty() {
-            None
-        } else {
-            match decode_token(&r.page_token) {
-                Some(t) if t.query == query_fp && parse_timestamp(&t.at).is_ok() => {
-                    Some((t.at, t.position))
-                }
-                Some(_) => {
-                    f.violation(
-                        "page_token",
-                        "belongs to a different query; keep the filters of the first page",
-                    );
-                    None
-                }
-                None => {
-                    f.violation("page_token", "is not a token this server issued");
-                    None
-                }
-            }
-        };
-        f.finish()?;
-        take!(subject, subject_id);
-        if r.min_position > 0 {
-            self.0
-                .read
-                .wait_for(r.min_position, READ_YOUR_WRITES_DEADLINE)
-                .await
-                .map_err(error::projection)?;
-        }
-        let page_size = if r.page_size == 0 { 100 } else { r.page_size };
-        let rows = self
-            .0
-            .read
-            .timeline(&TimelineQuery {
-                subject,
-                subject_id: subject_id.to_string(),
-                from,
-                to,
-                event_types,
-                limit: page_size + 1,
-                after,
-            })
+        timeline::get(&self.0, request.into_inner())
             .await
-            .map_err(error::projection)?;
-        let more = rows.len() > page_size as usize;
-        let rows = &rows[..rows.len().min(page_size as usize)];
-        let next_page_token = match (more, rows.last()) {
-            (true, Some(last)) => encode_token(&PageToken {
-                at: last.occurred_at.clone(),
-                position: last.position,
-                query: query_fp,
-            }),
-            _ => String::new(),
-        };
-        let entries = rows
-            .iter()
-            .map(|row| {
-                let ts = |s: &str| parse_timestamp(s).ok().map(fields::timestamp);
-                proto::TimelineEntry {
-                    position: row.position,
-                    occurred_at: ts(&row.occurred_at),
-                    recorded_at: ts(&row.recorded_at),
-                    event_type: row.event_type.clone(),
-                    aggregate_type: row.aggregate_type.clone(),
-                    aggregate_id: row.aggregate_id.clone(),
-                    payload_json: String::from_utf8_lossy(&row.payload).into_owned(),
-                }
-            })
-            .collect();
-        Ok(Response::new(proto::GetTimelineResponse {
-            entries,
-            next_page_token,
-        }))
+            .map(Response::new)
     }
 
     async fn get_projection_status(

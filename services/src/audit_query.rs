@@ -5,6 +5,7 @@ mod consultations;
 mod exchanges;
 mod incidents;
 mod inspections;
+mod params;
 mod procedures;
 mod reports;
 mod responsibility;

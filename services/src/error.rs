@@ -140,8 +140,23 @@ pub fn projection(e: ProjectionError) -> Status {
             e.to_string(),
             ErrorDetails::with_retry_info(Some(std::time::Duration::from_millis(200))),
         ),
+        ProjectionError::Stopped { ref name, .. } => Status::with_error_details(
+            Code::Unavailable,
+            e.to_string(),
+            ErrorDetails::with_error_info(
+                "READ_MODEL_STOPPED",
+                ERROR_DOMAIN,
+                HashMap::from([("read_model".to_owned(), name.clone())]),
+            ),
+        ),
+        ProjectionError::BeyondHead { wanted, head } => invalid(vec![FieldViolation::new(
+            "min_position",
+            format!("{wanted} is beyond the log's last position, {head}"),
+        )]),
         ProjectionError::Store(s) => store(s),
-        ProjectionError::Apply { .. } => internal(&e.to_string()),
+        ProjectionError::Apply { .. }
+        | ProjectionError::UnknownModel { .. }
+        | ProjectionError::RebuildStopped { .. } => internal(&e.to_string()),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod fields;
 pub mod incident;
 pub mod inspection;
 pub mod monitoring;
+pub mod page;
 pub mod procedure;
 pub mod registry;
 
@@ -23,7 +24,7 @@ use chrono::{DateTime, Utc};
 use kcn_domain::LedgerAggregate;
 use kcn_domain::time::Clock;
 use kcn_eventstore::{Actor, Checkpointer, CommandContext, EventStore, Outcome, Source, Target};
-use kcn_projections::ReadModels;
+use kcn_projections::ReadSide;
 use serde::Serialize;
 use tonic::Status;
 use uuid::Uuid;
@@ -44,7 +45,10 @@ pub mod proto {
 #[derive(Debug, Clone)]
 pub struct Ledger {
     pub store: EventStore,
-    pub read: ReadModels,
+    /// The read models, asked through their typed query handles.
+    pub read: ReadSide,
+    /// Page tokens of the queries, under a secret every server of the database shares.
+    pub pages: page::PageTokens,
     pub clock: Arc<dyn Clock>,
     /// How far in the future an `occurred_at` may lie (clock skew between systems).
     pub max_future_skew: chrono::Duration,

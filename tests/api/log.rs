@@ -400,7 +400,7 @@ async fn read_your_writes_waits_for_the_projection_and_status_reports_no_lag() {
     assert_eq!(timeline.lag, 0);
     assert!(timeline.error.is_empty());
 
-    // A position the log has not reached cannot be waited for forever.
+    // A position the log has not reached is refused at once: waiting could not help.
     let status = tokio::time::timeout(
         Duration::from_secs(10),
         audit.get_timeline(proto::GetTimelineRequest {
@@ -413,7 +413,8 @@ async fn read_your_writes_waits_for_the_projection_and_status_reports_no_lag() {
     .await
     .unwrap()
     .unwrap_err();
-    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(crate::harness::violated_fields(&status), ["min_position"]);
 }
 
 #[tokio::test]
@@ -546,6 +547,33 @@ async fn a_projector_stopped_at_an_unreadable_event_says_why_through_health_and_
         .into_inner();
     assert_eq!(status.projections[0].position, bad - 1);
     assert_eq!(status.projections[0].lag, 1);
+    // A query that waits for the unreadable position is told at once that the read model stopped.
+    let waited = audit
+        .get_timeline(proto::GetTimelineRequest {
+            subject_type: proto::SubjectType::Park as i32,
+            subject_id: p.park.clone(),
+            min_position: bad,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(waited.code(), Code::Unavailable, "{waited:?}");
+    assert_eq!(
+        waited
+            .get_error_details()
+            .error_info()
+            .map(|i| i.reason.as_str()),
+        Some("READ_MODEL_STOPPED")
+    );
+    // Overall health follows every part.
+    let overall = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(overall.status, ServingStatus::NotServing as i32);
     // The command side is not what failed: the registry still serves.
     let registry = health
         .check(tonic_health::pb::HealthCheckRequest {

@@ -1,10 +1,10 @@
-//! Rebuilding the read models: after a whole story through every service, replaying the log into a
-//! new generation of every audit read model gives exactly the rows the live projectors built, and the
-//! timeline rebuilt beside the live one equals it, readers never seeing a partial timeline.
+//! Rebuilding the read models: after a whole story through every service, replaying the log once
+//! into a new generation of every read model gives exactly the rows the live engine built, readers
+//! never see a partial table while it runs, and the replaced generation is dropped afterwards.
 
-use kcn_projections::ReadDatabase;
-use kcn_projections::audit_runner::{AuditModels, catch_up};
-use kcn_projections::models::{self, Generation, sql};
+use std::time::Duration;
+
+use kcn_projections::{Engine, ReadDatabase, ReadSide, models};
 use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
 
@@ -12,29 +12,42 @@ use crate::harness::TestServer;
 
 /// Every row of a table as text, sorted: a stable picture of its content, whatever its columns.
 async fn rows(pool: &SqlitePool, table: &str) -> Vec<String> {
-    let columns: Vec<String> = sqlx::query(sql(format!("PRAGMA table_info({table})")))
-        .fetch_all(pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<String, _>("name"))
-        .collect();
-    assert!(!columns.is_empty(), "table {table} exists");
+    let columns: Vec<String> =
+        sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA table_info({table})")))
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>("name"))
+            .collect();
+    if columns.is_empty() {
+        return Vec::new();
+    }
     let select = columns
         .iter()
         .map(|c| format!("quote(\"{c}\")"))
         .collect::<Vec<_>>()
         .join(" || '|' || ");
-    let mut out: Vec<String> = sqlx::query_scalar(sql(format!("SELECT {select} FROM {table}")))
-        .fetch_all(pool)
-        .await
-        .unwrap();
+    let mut out: Vec<String> =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT {select} FROM {table}")))
+            .fetch_all(pool)
+            .await
+            .unwrap();
     out.sort();
     out
 }
 
+async fn table_exists(pool: &SqlitePool, table: &str) -> bool {
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sqlite_master WHERE name = ?1")
+        .bind(table)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+        == 1
+}
+
 #[tokio::test]
-async fn a_rebuild_of_every_read_model_equals_what_the_live_projectors_built() {
+async fn a_rebuild_of_every_read_model_equals_what_the_live_engine_built() {
     let server = TestServer::start().await;
     server.clock.set(crate::harness::at("2026-02-01T00:00:00Z"));
     crate::schema::drive_everything(&server).await;
@@ -46,65 +59,99 @@ async fn a_rebuild_of_every_read_model_equals_what_the_live_projectors_built() {
             .await
             .unwrap();
     let db = ReadDatabase::from(&backend);
-    let audit = AuditModels::open(&db, models::all()).await.unwrap();
-    // The live projectors may have stopped a batch short of the head when the server stopped.
-    catch_up(&audit, &backend).await.unwrap();
     let pool = backend.pool().clone();
+    let log: std::sync::Arc<dyn kcn_eventstore::Backend> = std::sync::Arc::new(backend);
+    let engine = Engine::open(&db, log.clone(), models::all()).await.unwrap();
+    // The live engine may have stopped a step short of the head when the server stopped.
+    engine.catch_up().await.unwrap();
+    let head = log.head().await.unwrap();
 
-    let mut compared = 0;
+    let mut before = Vec::new();
     for model in models::all() {
-        let name = model.name();
-        let live = audit.generation(name).await.unwrap();
-        let before: Vec<Vec<String>> = {
-            let mut all = Vec::new();
-            for t in model.tables() {
-                all.push(rows(&pool, &live.table(t)).await);
-            }
-            all
-        };
-        let rebuilt = audit.rebuild(&backend, name, &|_, _| {}).await.unwrap();
-        assert_eq!(rebuilt.previous, live);
-        let new = audit.generation(name).await.unwrap();
-        assert_eq!(new, Generation(live.0 + 1));
-        for (t, old_rows) in model.tables().iter().zip(before) {
-            let new_rows = rows(&pool, &new.table(t)).await;
-            assert_eq!(
-                new_rows, old_rows,
-                "{name}: table {t} differs after a rebuild"
-            );
-            compared += new_rows.len();
+        let live = engine.generation(model.name()).await.unwrap();
+        let mut tables = Vec::new();
+        for t in model.tables() {
+            tables.push(rows(&pool, &live.table(t)).await);
         }
-        audit.drop_generation(name, &live).await.unwrap();
+        before.push((model.name(), live, tables));
     }
-    assert!(compared > 0, "the story filled the read models");
-
-    // The timeline, rebuilt beside the live one and switched in, equals the live one; while the
-    // rebuild runs, readers keep seeing the whole live timeline.
-    let live = kcn_projections::snapshot(&db).await.unwrap();
+    // While the rebuild runs, readers keep seeing the whole live timeline.
+    let read = ReadSide::over(engine.clone());
+    let live_timeline = read.timeline().snapshot().await.unwrap();
+    assert!(
+        !live_timeline.entries.is_empty(),
+        "the story has a timeline"
+    );
     let watching = {
-        let db = db.clone();
-        let expected = live.entries.len();
+        let read = read.clone();
+        let expected = live_timeline.entries.len();
         tokio::spawn(async move {
             let mut looks = 0;
             loop {
-                let seen = kcn_projections::snapshot(&db).await.unwrap();
+                let seen = read.timeline().snapshot().await.unwrap();
                 assert_eq!(
                     seen.entries.len(),
                     expected,
                     "a reader saw a partial timeline"
                 );
                 looks += 1;
-                if looks >= 200 {
+                if looks >= 100 {
                     return looks;
                 }
                 tokio::task::yield_now().await;
             }
         })
     };
-    let reached = kcn_projections::rebuild_beside(&backend, &db, &|_, _| {})
-        .await
+    let rebuilt = engine.rebuild(&[], &|_, _| {}).await.unwrap();
+    assert!(watching.await.unwrap() >= 100);
+    assert_eq!(rebuilt.len(), before.len(), "every model was rebuilt");
+
+    let mut compared = 0;
+    for ((name, live, tables), r) in before.iter().zip(&rebuilt) {
+        assert_eq!(*name, r.name);
+        assert_eq!(r.previous, *live);
+        assert_eq!(r.position, head, "{name} was switched at the head");
+        let model = models::all()
+            .into_iter()
+            .find(|m| m.name() == *name)
+            .unwrap();
+        let new = engine.generation(name).await.unwrap();
+        assert_eq!(new.0, live.0 + 1);
+        for (t, old_rows) in model.tables().iter().zip(tables) {
+            let new_rows = rows(&pool, &new.table(t)).await;
+            assert_eq!(
+                &new_rows, old_rows,
+                "{name}: table {t} differs after a rebuild"
+            );
+            compared += new_rows.len();
+        }
+    }
+    assert!(compared > 0, "the story filled the read models");
+    assert_eq!(read.timeline().snapshot().await.unwrap(), live_timeline);
+    for s in engine.status().await.unwrap() {
+        assert_eq!(s.position, head, "{}", s.name);
+        assert_eq!(s.error, None);
+    }
+
+    // The retired generations stay for their grace period, then go.
+    let (name, live, _) = &before[0];
+    let model = models::all()
+        .into_iter()
+        .find(|m| m.name() == *name)
         .unwrap();
-    assert_eq!(reached, live.position);
-    assert!(watching.await.unwrap() >= 200);
-    assert_eq!(kcn_projections::snapshot(&db).await.unwrap(), live);
+    let old_table = live.table(model.tables()[0]);
+    assert!(table_exists(&pool, &old_table).await);
+    assert_eq!(
+        engine
+            .drop_retired(Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(table_exists(&pool, &old_table).await);
+    assert_eq!(
+        engine.drop_retired(Duration::ZERO).await.unwrap(),
+        before.len()
+    );
+    assert!(!table_exists(&pool, &old_table).await);
 }

@@ -57,7 +57,7 @@ async fn killed_mid_load_and_restarted(dir: &Path, storage: Storage, identity: &
         );
         load::check_read_models(
             &[&server],
-            log.as_ref(),
+            log,
             read_db,
             &storage,
             head,

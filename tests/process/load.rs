@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use kcn_eventstore::Backend;
-use kcn_projections::ReadDatabase;
+use kcn_projections::{Engine, ReadDatabase, ReadSide, models};
 use kcn_services::proto;
 use kcn_services::proto::registry_service_client::RegistryServiceClient;
 use tonic::transport::Channel;
@@ -231,7 +231,7 @@ pub async fn check_log(log: &dyn Backend, ledger: &Ledger) -> u64 {
 /// and exactly the rows a rebuild from position 0 into an empty database gives.
 pub async fn check_read_models(
     servers: &[&ServerProcess],
-    log: &dyn Backend,
+    log: &Arc<dyn Backend>,
     db: &ReadDatabase,
     storage: &Storage,
     head: u64,
@@ -259,16 +259,21 @@ pub async fn check_read_models(
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
-    let live = kcn_projections::snapshot(db).await.unwrap();
-    assert_eq!(live.position, head, "the checkpoint is at the head");
-    assert_eq!(
-        live.events_applied, head,
-        "each event was applied exactly once"
-    );
+    let engine = Engine::open(db, log.clone(), models::all()).await.unwrap();
+    for name in engine.names() {
+        let (position, applied) = engine.checkpoint(name).await.unwrap();
+        assert_eq!(position, head, "{name}: the checkpoint is at the head");
+        assert_eq!(applied, head, "{name}: each event was applied exactly once");
+    }
+    let live = ReadSide::over(engine).timeline().snapshot().await.unwrap();
     assert_eq!(live.entries.len(), entries, "the timeline's entries");
     let (fresh, _guard) = empty_like(storage).await;
-    assert_eq!(kcn_projections::rebuild(log, &fresh).await.unwrap(), head);
-    let rebuilt = kcn_projections::snapshot(&fresh).await.unwrap();
+    let rebuilt = Engine::open(&fresh, log.clone(), models::all())
+        .await
+        .unwrap();
+    let reached = rebuilt.catch_up().await.unwrap();
+    assert!(reached.values().all(|p| *p == head), "{reached:?}");
+    let rebuilt = ReadSide::over(rebuilt).timeline().snapshot().await.unwrap();
     assert_eq!(
         rebuilt, live,
         "the live read model equals a rebuild from scratch"

@@ -76,7 +76,7 @@ async fn two_servers_on_one_postgres_database_share_one_order_and_project_each_e
     assert_eq!(head, 401, "one event per command, positions 1..401");
     load::check_read_models(
         &[&a, &b],
-        log.as_ref(),
+        &log,
         &read_db,
         &storage,
         head,
@@ -114,7 +114,7 @@ async fn two_servers_on_one_postgres_database_share_one_order_and_project_each_e
     assert_eq!(head, 421);
     load::check_read_models(
         &[&follower],
-        log.as_ref(),
+        &log,
         &read_db,
         &storage,
         head,

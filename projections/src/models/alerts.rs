@@ -11,23 +11,28 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use kcn_domain::incident::IncidentReported;
-use kcn_domain::inspection::InspectionPlanned;
-use kcn_domain::monitoring::{AlertResolved, ExceedanceReceived, TransmissionInterrupted};
-use kcn_domain::park::InfrastructureCompanyAssigned;
+use kcn_domain::Event;
+use kcn_domain::incident::IncidentEvent;
+use kcn_domain::inspection::InspectionEvent;
+use kcn_domain::monitoring::{ExceedanceReceived, MonitoringEvent};
+use kcn_domain::park::ParkEvent;
 use kcn_domain::time::local_date;
-use kcn_eventstore::StoredEvent;
 use kcn_integrity::leaf::{format_timestamp, parse_timestamp};
-use sqlx::{AnyConnection, AnyPool, Row};
+use sqlx::{AnyConnection, Row};
 
-use super::inspections::{
-    Binds, Page, date_column, decode, enum_name, occurred, position, query_error,
-};
-use super::{Generation, ReadModel, sql};
+use super::inspections::Page;
+use super::sql::{Args, sql};
+use super::stored::{corrupt, date_column, enum_name};
+use super::{Envelope, Generation, ReadModel};
 use crate::error::ProjectionError;
+use crate::{Named, Queries};
 
 /// The model's name: its checkpoint row and its `projections rebuild` argument.
 pub const NAME: &str = "alerts";
+
+impl Named for Alerts {
+    const NAME: &'static str = NAME;
+}
 
 /// An alert raised by an exceedance.
 pub const EXCEEDANCE: &str = "MONITORING_ALERT_KIND_EXCEEDANCE";
@@ -134,69 +139,60 @@ impl ReadModel for Alerts {
         &self,
         conn: &mut AnyConnection,
         g: &Generation,
-        events: &[StoredEvent],
+        events: &[Envelope],
     ) -> Result<(), ProjectionError> {
         for e in events {
-            match (e.aggregate_type.as_str(), e.event_type.as_str()) {
-                ("MonitoringAlert", "ExceedanceReceived") => {
-                    let x: ExceedanceReceived = decode(e)?;
+            match &e.event {
+                Event::MonitoringAlert(MonitoringEvent::ExceedanceReceived(x)) => {
                     let raised = Raised {
                         park_id: x.park_id.to_string(),
                         station_id: x.station_id.as_str().to_owned(),
                         tenant_id: x.tenant_id.map(|t| t.to_string()),
                         at: x.measured_at,
                     };
-                    raise(conn, g, e, EXCEEDANCE, &raised, Some(&x)).await?;
+                    raise(conn, g, e, EXCEEDANCE, &raised, Some(x)).await?;
                 }
-                ("MonitoringAlert", "TransmissionInterrupted") => {
-                    let x: TransmissionInterrupted = decode(e)?;
+                Event::MonitoringAlert(MonitoringEvent::TransmissionInterrupted(x)) => {
                     let raised = Raised {
                         park_id: x.park_id.to_string(),
                         station_id: x.station_id.as_str().to_owned(),
                         tenant_id: None,
-                        at: occurred(e)?,
+                        at: e.occurred_at,
                     };
                     raise(conn, g, e, INTERRUPTED, &raised, None).await?;
                 }
-                ("MonitoringAlert", "AlertResolved") => {
-                    let r: AlertResolved = decode(e)?;
+                Event::MonitoringAlert(MonitoringEvent::AlertResolved(r)) => {
                     let linked = r.inspection_id.is_some() || r.incident_id.is_some();
                     let touched = sqlx::query(sql(format!(
                         "UPDATE {} SET resolved_at = $2, linked = $3, resolution_reason = $4,
                             last_position = $5 WHERE alert_id = $1",
                         g.table(ALERTS)
                     )))
-                    .bind(e.aggregate_id.clone())
-                    .bind(e.occurred_at.clone())
+                    .bind(e.aggregate_id().to_owned())
+                    .bind(e.stored.occurred_at.clone())
                     .bind(i64::from(linked))
-                    .bind(r.reason.map(|t| t.as_str().to_owned()))
-                    .bind(position(e))
+                    .bind(r.reason.as_ref().map(|t| t.as_str().to_owned()))
+                    .bind(e.position_i64())
                     .execute(&mut *conn)
                     .await?
                     .rows_affected();
                     if touched != 1 {
-                        return Err(super::inspections::apply_error(
-                            e,
-                            format!("alert {} was never raised", e.aggregate_id),
-                        ));
+                        return Err(e.error(format!("alert {} was never raised", e.aggregate_id())));
                     }
                 }
-                ("Inspection", "InspectionPlanned") => {
-                    let p: InspectionPlanned = decode(e)?;
+                Event::Inspection(InspectionEvent::InspectionPlanned(p)) => {
                     follow_up(conn, g, e, &p.park_id.to_string()).await?;
                 }
-                ("Incident", "IncidentReported") => {
-                    let r: IncidentReported = decode(e)?;
+                Event::Incident(IncidentEvent::IncidentReported(r)) => {
                     follow_up(conn, g, e, &r.park_id.to_string()).await?;
                 }
-                ("Park", "InfrastructureCompanyAssigned") => {
-                    let c: InfrastructureCompanyAssigned = decode(e)?;
+                Event::Park(ParkEvent::InfrastructureCompanyAssigned(c)) => {
                     sqlx::query(sql(format!(
                         "INSERT INTO {} (park_id, effective_from, company_id) VALUES ($1, $2, $3)
                          ON CONFLICT (park_id, effective_from) DO UPDATE SET company_id = $3",
                         g.table(PARK_COMPANIES)
                     )))
-                    .bind(e.aggregate_id.clone())
+                    .bind(e.aggregate_id().to_owned())
                     .bind(c.effective_from.to_string())
                     .bind(c.company_id.to_string())
                     .execute(&mut *conn)
@@ -222,7 +218,7 @@ struct Raised {
 async fn raise(
     conn: &mut AnyConnection,
     g: &Generation,
-    e: &StoredEvent,
+    e: &Envelope,
     kind: &str,
     raised: &Raised,
     reading: Option<&ExceedanceReceived>,
@@ -230,7 +226,7 @@ async fn raise(
     let t = g.table(ALERTS);
     let (exceedances, interruptions) = if reading.is_some() { (1, 0) } else { (0, 1) };
     let on = local_date(raised.at);
-    let parameter = reading.map(|x| enum_name(e, &x.parameter)).transpose()?;
+    let parameter = reading.map(|x| enum_name(&x.parameter));
     sqlx::query(sql(format!(
         "INSERT INTO {t} (alert_id, park_id, station_id, tenant_id, kind, raised_at, raised_on,
             raised_day, parameter, reading, unit, limit_value, standard_ref, exceedances,
@@ -247,7 +243,7 @@ async fn raise(
             standard_ref = COALESCE({t}.standard_ref, $13),
             last_position = $16"
     )))
-    .bind(e.aggregate_id.clone())
+    .bind(e.aggregate_id().to_owned())
     .bind(raised.park_id.clone())
     .bind(raised.station_id.clone())
     .bind(raised.tenant_id.clone())
@@ -262,7 +258,7 @@ async fn raise(
     .bind(reading.map(|x| x.standard_ref.as_str().to_owned()))
     .bind(exceedances)
     .bind(interruptions)
-    .bind(position(e))
+    .bind(e.position_i64())
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -272,19 +268,19 @@ async fn raise(
 async fn follow_up(
     conn: &mut AnyConnection,
     g: &Generation,
-    e: &StoredEvent,
+    e: &Envelope,
     park_id: &str,
 ) -> Result<(), ProjectionError> {
-    let at = occurred(e)?;
+    let at = e.occurred_at;
     sqlx::query(sql(format!(
         "INSERT INTO {} (source_type, source_id, park_id, happened_at, day) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (source_type, source_id) DO NOTHING",
         g.table(FOLLOW_UPS)
     )))
-    .bind(e.aggregate_type.clone())
-    .bind(e.aggregate_id.clone())
+    .bind(e.stored.aggregate_type.clone())
+    .bind(e.aggregate_id().to_owned())
     .bind(park_id.to_owned())
-    .bind(e.occurred_at.clone())
+    .bind(e.stored.occurred_at.clone())
     .bind(day_number(local_date(at)))
     .execute(&mut *conn)
     .await?;
@@ -347,13 +343,26 @@ pub struct UnfollowedAlert {
 /// Index paths: `alerts_by_park` (park_id, raised_at, alert_id) with a park, `alerts_by_tenant` with a
 /// tenant, `alerts_by_time` otherwise (the company filter tests each row's park against
 /// `alert_park_companies`' primary key); the follow-up probe of each alert is a range scan of
+impl Queries<'_, Alerts> {
+    /// Audit question 7: a page of alerts not followed up within `q.within_days`, once the model
+    /// has applied `min_position`.
+    pub async fn unfollowed(
+        &self,
+        min_position: u64,
+        q: &UnfollowedQuery,
+    ) -> Result<Page<UnfollowedAlert, (String, String)>, ProjectionError> {
+        let mut r = self.reader(min_position).await?;
+        unfollowed(&mut r.conn, &r.generation, q).await
+    }
+}
+
 /// `alert_follow_ups_by_park` (park_id, happened_at, day).
-pub async fn unfollowed(
-    pool: &AnyPool,
+async fn unfollowed(
+    conn: &mut AnyConnection,
     g: &Generation,
     q: &UnfollowedQuery,
 ) -> Result<Page<UnfollowedAlert, (String, String)>, ProjectionError> {
-    let mut b = Binds::default();
+    let mut b = Args::default();
     let n = b.int(i64::from(q.within_days));
     let mut conditions = vec![
         "a.linked = 0".to_owned(),
@@ -400,11 +409,11 @@ pub async fn unfollowed(
         alerts = g.table(ALERTS),
         where_ = conditions.join(" AND "),
     );
-    let rows = b.fetch_all(pool, statement).await?;
+    let rows = b.fetch_all(conn, statement).await?;
     let more = rows.len() > q.limit as usize;
     let mut items = Vec::new();
     for row in rows.iter().take(q.limit as usize) {
-        let raised_on = date_column(row, 6)?.ok_or_else(|| query_error("raised_on is empty"))?;
+        let raised_on = date_column(row, 6)?.ok_or_else(|| corrupt("raised_on is empty"))?;
         let raised_at: String = row.try_get(5)?;
         let resolved_at: Option<String> = row.try_get(14)?;
         let count = |i: usize| -> Result<u32, ProjectionError> {
@@ -416,7 +425,7 @@ pub async fn unfollowed(
             station_id: row.try_get(2)?,
             tenant_id: row.try_get(3)?,
             kind: row.try_get(4)?,
-            raised_at: parse_timestamp(&raised_at).map_err(query_error)?,
+            raised_at: parse_timestamp(&raised_at).map_err(corrupt)?,
             raised_on,
             window_ends_on: raised_on + chrono::Days::new(u64::from(q.within_days)),
             parameter: row.try_get(7)?,
@@ -427,7 +436,7 @@ pub async fn unfollowed(
             exceedances: count(12)?,
             interruptions: count(13)?,
             resolved_at: resolved_at
-                .map(|t| parse_timestamp(&t).map_err(query_error))
+                .map(|t| parse_timestamp(&t).map_err(corrupt))
                 .transpose()?,
             resolution_reason: row.try_get(15)?,
         });

@@ -14,18 +14,17 @@
 
 use async_trait::async_trait;
 use chrono::{Datelike, NaiveDate};
-use kcn_domain::LegalRules;
-use kcn_domain::park::{
-    InfrastructureCompanyAssigned, ParkAnnualEnvironmentalReportSubmitted, ParkRegistered,
-};
-use kcn_domain::tenant::{AnnualEnvironmentalReportSubmitted, TenantRegistered, annual_report_due};
+use kcn_domain::park::ParkEvent;
+use kcn_domain::tenant::{TenantEvent, annual_report_due};
 use kcn_domain::time::local_date;
-use kcn_eventstore::StoredEvent;
-use sqlx::{AnyConnection, AnyPool, Row};
+use kcn_domain::{Event, LegalRules};
+use sqlx::{AnyConnection, Row};
 
-use super::responsibility::{Args, corrupt, day, decode, limit, occurred, parse_day};
-use super::{Generation, ReadModel, sql};
+use super::sql::{Args, limit, sql};
+use super::stored::{corrupt, day, parse_day};
+use super::{Envelope, Generation, ReadModel};
 use crate::error::ProjectionError;
+use crate::{Named, Queries};
 
 /// Who files an annual report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,8 +89,8 @@ pub struct AnnualReportsModel {
     pub due: ReportDueDays,
 }
 
-impl AnnualReportsModel {
-    pub const NAME: &'static str = "annual_reports";
+impl Named for AnnualReportsModel {
+    const NAME: &'static str = "annual_reports";
 }
 
 const TABLES: &[&str] = &[
@@ -147,7 +146,7 @@ impl ReadModel for AnnualReportsModel {
         &self,
         conn: &mut AnyConnection,
         g: &Generation,
-        events: &[StoredEvent],
+        events: &[Envelope],
     ) -> Result<(), ProjectionError> {
         for e in events {
             self.apply_one(conn, g, e).await?;
@@ -161,14 +160,13 @@ impl AnnualReportsModel {
         &self,
         conn: &mut AnyConnection,
         g: &Generation,
-        e: &StoredEvent,
+        e: &Envelope,
     ) -> Result<(), ProjectionError> {
         let f = t(g, "annual_report_filers");
-        let id = e.aggregate_id.as_str();
-        match e.event_type.as_str() {
-            "TenantRegistered" => {
-                let p: TenantRegistered = decode(e)?;
-                let year = local_date(occurred(e)?).year();
+        let id = e.aggregate_id();
+        match &e.event {
+            Event::Tenant(TenantEvent::TenantRegistered(p)) => {
+                let year = local_date(e.occurred_at).year();
                 sqlx::query(sql(format!(
                     "INSERT INTO {f} (kind, subject_id, park_id, name, first_year) \
                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kind, subject_id) DO NOTHING"
@@ -181,8 +179,7 @@ impl AnnualReportsModel {
                 .execute(&mut *conn)
                 .await?;
             }
-            "ParkRegistered" => {
-                let p: ParkRegistered = decode(e)?;
+            Event::Park(ParkEvent::ParkRegistered(p)) => {
                 sqlx::query(sql(format!(
                     "INSERT INTO {f} (kind, subject_id, park_id, name) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (kind, subject_id) DO NOTHING"
@@ -194,8 +191,7 @@ impl AnnualReportsModel {
                 .execute(&mut *conn)
                 .await?;
             }
-            "InfrastructureCompanyAssigned" => {
-                let p: InfrastructureCompanyAssigned = decode(e)?;
+            Event::Park(ParkEvent::InfrastructureCompanyAssigned(p)) => {
                 sqlx::query(sql(format!(
                     "INSERT INTO {} (park_id, effective_from, company_id) VALUES ($1, $2, $3) \
                      ON CONFLICT (park_id, effective_from) DO UPDATE SET company_id = excluded.company_id",
@@ -217,13 +213,11 @@ impl AnnualReportsModel {
                 .execute(&mut *conn)
                 .await?;
             }
-            "AnnualEnvironmentalReportSubmitted" => {
-                let p: AnnualEnvironmentalReportSubmitted = decode(e)?;
+            Event::Tenant(TenantEvent::AnnualEnvironmentalReportSubmitted(p)) => {
                 self.insert_report(conn, g, e, Filer::Tenant, p.year, None, p.submitted_on)
                     .await?;
             }
-            "ParkAnnualEnvironmentalReportSubmitted" => {
-                let p: ParkAnnualEnvironmentalReportSubmitted = decode(e)?;
+            Event::Park(ParkEvent::ParkAnnualEnvironmentalReportSubmitted(p)) => {
                 self.insert_report(
                     conn,
                     g,
@@ -245,7 +239,7 @@ impl AnnualReportsModel {
         &self,
         conn: &mut AnyConnection,
         g: &Generation,
-        e: &StoredEvent,
+        e: &Envelope,
         filer: Filer,
         year: u32,
         company_id: Option<String>,
@@ -254,17 +248,14 @@ impl AnnualReportsModel {
         let due = i32::try_from(year)
             .ok()
             .and_then(|y| self.due.due_on(filer, y))
-            .ok_or_else(|| ProjectionError::Apply {
-                position: e.position,
-                reason: format!("no due date for a report of year {year}"),
-            })?;
+            .ok_or_else(|| e.error(format!("no due date for a report of year {year}")))?;
         sqlx::query(sql(format!(
             "INSERT INTO {} (kind, subject_id, year, company_id, submitted_on, due_on, days_late) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (kind, subject_id, year) DO NOTHING",
             t(g, "annual_reports")
         )))
         .bind(filer.as_str())
-        .bind(e.aggregate_id.as_str())
+        .bind(e.aggregate_id())
         .bind(i64::from(year))
         .bind(company_id)
         .bind(day(submitted_on))
@@ -321,9 +312,25 @@ pub struct LateAnnualReport {
     pub days_late: i64,
 }
 
+impl Queries<'_, AnnualReportsModel> {
+    /// Audit question 9: a page of the year's late and missing reports, by filer kind then id, with
+    /// the due days `due`, once the model has applied `min_position`.
+    pub async fn late(
+        &self,
+        min_position: u64,
+        due: &ReportDueDays,
+        filter: &AnnualReportFilter,
+        after: Option<&AnnualReportCursor>,
+        page_size: u32,
+    ) -> Result<Vec<LateAnnualReport>, ProjectionError> {
+        let mut r = self.reader(min_position).await?;
+        late_annual_reports(&mut r.conn, &r.generation, due, filter, after, page_size).await
+    }
+}
+
 /// Audit question 9: a page of the year's late and missing reports, by filer kind then id.
-pub async fn late_annual_reports(
-    pool: &AnyPool,
+async fn late_annual_reports(
+    conn: &mut AnyConnection,
     g: &Generation,
     due: &ReportDueDays,
     filter: &AnnualReportFilter,
@@ -371,9 +378,11 @@ pub async fn late_annual_reports(
         f = t(g, "annual_report_filers"),
         r = t(g, "annual_reports"),
     );
-    let rows = args.bind(sqlx::query(sql(text))).fetch_all(pool).await?;
+    let rows = args
+        .bind(sqlx::query(sql(text)))
+        .fetch_all(&mut *conn)
+        .await?;
     let mut out = Vec::with_capacity(rows.len());
-    let mut conn = pool.acquire().await?;
     for r in rows {
         let filer = Filer::parse(&r.try_get::<String, _>(0)?)?;
         let submitted: Option<String> = r.try_get(4)?;
@@ -389,7 +398,7 @@ pub async fn late_annual_reports(
         let park_id: String = r.try_get(2)?;
         let mut company_id: Option<String> = r.try_get(5)?;
         if filer == Filer::Park && submitted_on.is_none() {
-            company_id = park_company_on(&mut conn, g, &park_id, filter.year).await?;
+            company_id = park_company_on(conn, g, &park_id, filter.year).await?;
         }
         let (lateness, days_late) = match submitted_on {
             Some(s) => (ReportLateness::FiledLate, (s - due_on).num_days()),

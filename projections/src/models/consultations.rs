@@ -18,29 +18,26 @@
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use kcn_domain::consultation::{
-    ConsultationLinkedToTenant, ConsultationOpened, ConsultationWithdrawn, PollutionLevel,
-    Suitability, SuitabilityDetermined,
-};
-use kcn_domain::park::ParkIndustryRulesSet;
+use kcn_domain::Event;
+use kcn_domain::consultation::{ConsultationEvent, PollutionLevel, Suitability};
+use kcn_domain::park::ParkEvent;
 use kcn_domain::time::{lag_days, local_date};
 use kcn_domain::values::VsicCode;
-use kcn_eventstore::StoredEvent;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AnyPool, Row};
+use sqlx::{AnyConnection, Row};
 
-use super::responsibility::{
-    Args, corrupt, day, decode, enum_name, instant, limit, occurred, parse_day,
-};
-use super::{Generation, ReadModel, sql};
+use super::sql::{Args, limit, sql};
+use super::stored::{corrupt, day, enum_name, instant, opt_day, parse_day};
+use super::{Envelope, Generation, ReadModel};
 use crate::error::ProjectionError;
+use crate::{Named, Queries};
 
 /// The read model of audit question 4.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ConsultationsModel;
 
-impl ConsultationsModel {
-    pub const NAME: &'static str = "consultations";
+impl Named for ConsultationsModel {
+    const NAME: &'static str = "consultations";
 }
 
 const TABLES: &[&str] = &["consultations", "consultation_park_rules"];
@@ -175,7 +172,7 @@ impl ReadModel for ConsultationsModel {
         &self,
         conn: &mut AnyConnection,
         g: &Generation,
-        events: &[StoredEvent],
+        events: &[Envelope],
     ) -> Result<(), ProjectionError> {
         for e in events {
             apply_one(conn, g, e).await?;
@@ -187,13 +184,12 @@ impl ReadModel for ConsultationsModel {
 async fn apply_one(
     conn: &mut AnyConnection,
     g: &Generation,
-    e: &StoredEvent,
+    e: &Envelope,
 ) -> Result<(), ProjectionError> {
     let c = t(g, "consultations");
-    let id = e.aggregate_id.as_str();
-    match e.event_type.as_str() {
-        "ParkIndustryRulesSet" => {
-            let p: ParkIndustryRulesSet = decode(e)?;
+    let id = e.aggregate_id();
+    match &e.event {
+        Event::Park(ParkEvent::ParkIndustryRulesSet(p)) => {
             let json = |codes: &[VsicCode]| serde_json::to_string(codes).unwrap_or_default();
             sqlx::query(sql(format!(
                 "INSERT INTO {} (park_id, effective_from, allowed, excluded, highest_level, \
@@ -225,9 +221,8 @@ async fn apply_one(
                 judge(conn, g, &consultation).await?;
             }
         }
-        "ConsultationOpened" => {
-            let p: ConsultationOpened = decode(e)?;
-            let at = occurred(e)?;
+        Event::IndustryConsultation(ConsultationEvent::ConsultationOpened(p)) => {
+            let at = e.occurred_at;
             sqlx::query(sql(format!(
                 "INSERT INTO {c} (consultation_id, park_id, company_id, prospective_investor, project, \
                  vsic_code, vsic_version, pollution_level, pollution_rank, opened_at, opened_on) \
@@ -248,8 +243,7 @@ async fn apply_one(
             .execute(&mut *conn)
             .await?;
         }
-        "SuitabilityDetermined" => {
-            let p: SuitabilityDetermined = decode(e)?;
+        Event::IndustryConsultation(ConsultationEvent::SuitabilityDetermined(p)) => {
             let opened_on: Option<String> = sqlx::query(sql(format!(
                 "SELECT opened_on FROM {c} WHERE consultation_id = $1"
             )))
@@ -259,10 +253,7 @@ async fn apply_one(
             .map(|r| r.try_get(0))
             .transpose()?;
             let Some(opened_on) = opened_on else {
-                return Err(ProjectionError::Apply {
-                    position: e.position,
-                    reason: format!("SuitabilityDetermined for unknown consultation {id}"),
-                });
+                return Err(e.error(format!("unknown consultation {id}")));
             };
             let days = lag_days(parse_day(&opened_on)?, p.decided_on);
             let conditions: Vec<&str> = p.conditions.iter().map(|c| c.as_str()).collect();
@@ -281,18 +272,16 @@ async fn apply_one(
             .await?;
             judge(conn, g, id).await?;
         }
-        "ConsultationWithdrawn" => {
-            let _: ConsultationWithdrawn = decode(e)?;
+        Event::IndustryConsultation(ConsultationEvent::ConsultationWithdrawn(_)) => {
             sqlx::query(sql(format!(
                 "UPDATE {c} SET withdrawn_on = $2 WHERE consultation_id = $1"
             )))
             .bind(id)
-            .bind(day(local_date(occurred(e)?)))
+            .bind(day(local_date(e.occurred_at)))
             .execute(&mut *conn)
             .await?;
         }
-        "ConsultationLinkedToTenant" => {
-            let p: ConsultationLinkedToTenant = decode(e)?;
+        Event::IndustryConsultation(ConsultationEvent::ConsultationLinkedToTenant(p)) => {
             sqlx::query(sql(format!(
                 "UPDATE {c} SET tenant_id = $2 WHERE consultation_id = $1"
             )))
@@ -456,9 +445,24 @@ fn succ(prefix: &str) -> String {
     String::from_utf8(bytes).unwrap_or_default()
 }
 
+impl Queries<'_, ConsultationsModel> {
+    /// Audit question 4: a page of consultations in opening order, after `after`, once the model
+    /// has applied `min_position`.
+    pub async fn list(
+        &self,
+        min_position: u64,
+        filter: &ConsultationFilter,
+        after: Option<&ConsultationCursor>,
+        page_size: u32,
+    ) -> Result<Vec<ConsultationRow>, ProjectionError> {
+        let mut r = self.reader(min_position).await?;
+        list_consultations(&mut r.conn, &r.generation, filter, after, page_size).await
+    }
+}
+
 /// Audit question 4: a page of consultations in opening order, after `after`.
-pub async fn list_consultations(
-    pool: &AnyPool,
+async fn list_consultations(
+    conn: &mut AnyConnection,
     g: &Generation,
     filter: &ConsultationFilter,
     after: Option<&ConsultationCursor>,
@@ -518,12 +522,11 @@ pub async fn list_consultations(
          ORDER BY opened_at, consultation_id LIMIT {n}",
         t(g, "consultations")
     );
-    let rows = args.bind(sqlx::query(sql(text))).fetch_all(pool).await?;
+    let rows = args
+        .bind(sqlx::query(sql(text)))
+        .fetch_all(&mut *conn)
+        .await?;
     rows.iter().map(consultation_row).collect()
-}
-
-fn opt_day(v: Option<String>) -> Result<Option<NaiveDate>, ProjectionError> {
-    v.as_deref().map(parse_day).transpose()
 }
 
 fn consultation_row(r: &AnyRow) -> Result<ConsultationRow, ProjectionError> {

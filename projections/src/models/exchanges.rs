@@ -25,25 +25,28 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
-use kcn_domain::information_exchange::{InformationRequested, OrganisationKind};
+use kcn_domain::Event;
+use kcn_domain::information_exchange::{ExchangeEvent, OrganisationKind};
 use kcn_domain::time::local_date;
-use kcn_eventstore::StoredEvent;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AnyPool, Row};
+use sqlx::{AnyConnection, Row};
 
-use super::responsibility::{
-    Args, Change, REGISTRY_EVENTS, Registry, day, decode, enum_name, instant, limit, occurred,
-    parse_day, parse_instant,
-};
-use super::{Generation, ReadModel, sql};
+use super::registry::{Change, Registry, is_registry_event};
+use super::sql::{Args, limit, sql};
+use super::stored::{day, enum_name, instant, parse_day, parse_instant};
+use super::{Envelope, Generation, ReadModel};
 use crate::error::ProjectionError;
+use crate::{Named, Queries};
 
 /// The read model of audit question 6.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ExchangesModel;
 
+impl Named for ExchangesModel {
+    const NAME: &'static str = "exchanges";
+}
+
 impl ExchangesModel {
-    pub const NAME: &'static str = "exchanges";
     const REGISTRY: Registry = Registry { prefix: "exchange" };
 }
 
@@ -128,10 +131,10 @@ impl ReadModel for ExchangesModel {
         &self,
         conn: &mut AnyConnection,
         g: &Generation,
-        events: &[StoredEvent],
+        events: &[Envelope],
     ) -> Result<(), ProjectionError> {
         for e in events {
-            if REGISTRY_EVENTS.contains(&e.event_type.as_str()) {
+            if is_registry_event(&e.event) {
                 if let Some(change) = Self::REGISTRY.apply(conn, g, e).await? {
                     rejudge(conn, g, &change).await?;
                 }
@@ -146,15 +149,14 @@ impl ReadModel for ExchangesModel {
 async fn apply_exchange(
     conn: &mut AnyConnection,
     g: &Generation,
-    e: &StoredEvent,
+    e: &Envelope,
 ) -> Result<(), ProjectionError> {
     let r = requests(g);
-    let id = e.aggregate_id.as_str();
-    let at = || occurred(e).map(instant);
-    match e.event_type.as_str() {
-        "InformationRequested" => {
-            let p: InformationRequested = decode(e)?;
-            let requested = occurred(e)?;
+    let id = e.aggregate_id();
+    let at = instant(e.occurred_at);
+    match &e.event {
+        Event::InformationExchange(ExchangeEvent::InformationRequested(p)) => {
+            let requested = e.occurred_at;
             let requested_on = local_date(requested);
             let kind = |k: OrganisationKind| enum_name(&k);
             sqlx::query(sql(format!(
@@ -183,7 +185,7 @@ async fn apply_exchange(
             .await?;
             judge(conn, g, id).await?;
         }
-        "InformationProvided" => {
+        Event::InformationExchange(ExchangeEvent::InformationProvided(_)) => {
             // Only the first answer stops the clock; later ones (after a clarification) do not move it.
             sqlx::query(sql(format!(
                 "UPDATE {r} SET answers = answers + 1, \
@@ -191,11 +193,11 @@ async fn apply_exchange(
                  WHERE exchange_id = $1"
             )))
             .bind(id)
-            .bind(at()?)
+            .bind(&at)
             .execute(&mut *conn)
             .await?;
         }
-        "ClarificationRequested" => {
+        Event::InformationExchange(ExchangeEvent::ClarificationRequested(_)) => {
             sqlx::query(sql(format!(
                 "UPDATE {r} SET clarifications = clarifications + 1 WHERE exchange_id = $1"
             )))
@@ -203,21 +205,21 @@ async fn apply_exchange(
             .execute(&mut *conn)
             .await?;
         }
-        "ExchangeClosed" => {
+        Event::InformationExchange(ExchangeEvent::ExchangeClosed(_)) => {
             sqlx::query(sql(format!(
                 "UPDATE {r} SET closed_at = $2 WHERE exchange_id = $1"
             )))
             .bind(id)
-            .bind(at()?)
+            .bind(&at)
             .execute(&mut *conn)
             .await?;
         }
-        "ExchangeWithdrawn" => {
+        Event::InformationExchange(ExchangeEvent::ExchangeWithdrawn(_)) => {
             sqlx::query(sql(format!(
                 "UPDATE {r} SET withdrawn_at = $2 WHERE exchange_id = $1"
             )))
             .bind(id)
-            .bind(at()?)
+            .bind(&at)
             .execute(&mut *conn)
             .await?;
         }
@@ -440,10 +442,25 @@ pub struct LateRequest {
     pub days_late: i64,
 }
 
+impl Queries<'_, ExchangesModel> {
+    /// Audit question 6: a page of requests answered late or still open past due as of
+    /// `filter.as_of`, in request order, after `after`, once the model has applied `min_position`.
+    pub async fn late_requests(
+        &self,
+        min_position: u64,
+        filter: &LateRequestFilter,
+        after: Option<&LateRequestCursor>,
+        page_size: u32,
+    ) -> Result<Vec<LateRequest>, ProjectionError> {
+        let mut r = self.reader(min_position).await?;
+        late_requests(&mut r.conn, &r.generation, filter, after, page_size).await
+    }
+}
+
 /// Audit question 6: a page of requests answered late or still open past due as of `filter.as_of`,
 /// in request order, after `after`.
-pub async fn late_requests(
-    pool: &AnyPool,
+async fn late_requests(
+    conn: &mut AnyConnection,
     g: &Generation,
     filter: &LateRequestFilter,
     after: Option<&LateRequestCursor>,
@@ -486,7 +503,10 @@ pub async fn late_requests(
         requests(g),
         clauses.join(" AND "),
     );
-    let rows = args.bind(sqlx::query(sql(text))).fetch_all(pool).await?;
+    let rows = args
+        .bind(sqlx::query(sql(text)))
+        .fetch_all(&mut *conn)
+        .await?;
     rows.iter().map(|r| late_request(r, filter.as_of)).collect()
 }
 

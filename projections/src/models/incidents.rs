@@ -9,25 +9,27 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use kcn_domain::LegalRules;
-use kcn_domain::agreement::{AgreementAmended, AgreementSigned, AgreementSuperseded};
-use kcn_domain::incident::{
-    IncidentClassified, IncidentContained, IncidentNotificationSent, IncidentReported,
-    IncidentResolved, IncidentReviewed,
-};
-use kcn_domain::park::{InfrastructureCompanyAssigned, JurisdictionAssigned};
+use kcn_domain::agreement::AgreementEvent;
+use kcn_domain::incident::IncidentEvent;
+use kcn_domain::park::ParkEvent;
 use kcn_domain::time::local_date;
-use kcn_eventstore::StoredEvent;
+use kcn_domain::{Event, LegalRules};
 use kcn_integrity::leaf::{format_timestamp, parse_timestamp};
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AnyPool, Row};
+use sqlx::{AnyConnection, Row};
 
-use super::inspections::{apply_error, decode, enum_name, position, query_error};
-use super::{Generation, ReadModel, sql};
+use super::sql::sql;
+use super::stored::{corrupt, enum_name};
+use super::{Envelope, Generation, ReadModel};
 use crate::error::ProjectionError;
+use crate::{Named, Queries};
 
 /// The model's name: its checkpoint row and its `projections rebuild` argument.
 pub const NAME: &str = "incidents";
+
+impl Named for Incidents {
+    const NAME: &'static str = NAME;
+}
 
 // Base table names (see [`Generation::table`]).
 const INCIDENTS: &str = "incidents";
@@ -148,13 +150,13 @@ impl ReadModel for Incidents {
         &self,
         conn: &mut AnyConnection,
         g: &Generation,
-        events: &[StoredEvent],
+        events: &[Envelope],
     ) -> Result<(), ProjectionError> {
         for e in events {
-            match e.aggregate_type.as_str() {
-                "Incident" => apply_incident(conn, g, e).await?,
-                "Park" => apply_park(conn, g, e).await?,
-                "CoordinationAgreement" => apply_agreement(conn, g, e).await?,
+            match &e.event {
+                Event::Incident(_) => apply_incident(conn, g, e).await?,
+                Event::Park(_) => apply_park(conn, g, e).await?,
+                Event::CoordinationAgreement(_) => apply_agreement(conn, g, e).await?,
                 _ => {}
             }
         }
@@ -165,14 +167,13 @@ impl ReadModel for Incidents {
 async fn apply_incident(
     conn: &mut AnyConnection,
     g: &Generation,
-    e: &StoredEvent,
+    e: &Envelope,
 ) -> Result<(), ProjectionError> {
     let t = g.table(INCIDENTS);
-    let id = e.aggregate_id.clone();
-    let at = e.occurred_at.clone();
-    let statement = match e.event_type.as_str() {
-        "IncidentReported" => {
-            let r: IncidentReported = decode(e)?;
+    let id = e.aggregate_id().to_owned();
+    let at = e.stored.occurred_at.clone();
+    let statement = match &e.event {
+        Event::Incident(IncidentEvent::IncidentReported(r)) => {
             sqlx::query(sql(format!(
                 "INSERT INTO {t} (incident_id, park_id, tenant_id, kind, detected_at, detected_on,
                     reported_at, notifications, actions, escalations, last_position)
@@ -182,28 +183,26 @@ async fn apply_incident(
             .bind(id)
             .bind(r.park_id.to_string())
             .bind(r.tenant_id.map(|t| t.to_string()))
-            .bind(enum_name(e, &r.kind)?)
+            .bind(enum_name(&r.kind))
             .bind(format_timestamp(r.detected_at))
             .bind(local_date(r.detected_at).to_string())
             .bind(at)
-            .bind(position(e))
+            .bind(e.position_i64())
             .execute(&mut *conn)
             .await?;
             return Ok(());
         }
-        "IncidentClassified" => {
-            let c: IncidentClassified = decode(e)?;
+        Event::Incident(IncidentEvent::IncidentClassified(c)) => {
             sqlx::query(sql(format!(
                 "UPDATE {t} SET first_classified_at = COALESCE(first_classified_at, $2), level = $3,
                     scheme_version = $4, last_position = $5 WHERE incident_id = $1"
             )))
             .bind(id)
             .bind(at)
-            .bind(enum_name(e, &c.level)?)
+            .bind(enum_name(&c.level))
             .bind(c.scheme_version.as_str().to_owned())
         }
-        "IncidentNotificationSent" => {
-            let n: IncidentNotificationSent = decode(e)?;
+        Event::Incident(IncidentEvent::IncidentNotificationSent(n)) => {
             // The first notification in log order is the earliest: the domain refuses one dated
             // before the incident's latest record.
             sqlx::query(sql(format!(
@@ -218,34 +217,31 @@ async fn apply_incident(
             .bind(id)
             .bind(format_timestamp(n.sent_at))
             .bind(n.recipient.as_str().to_owned())
-            .bind(enum_name(e, &n.channel)?)
+            .bind(enum_name(&n.channel))
         }
-        "ResponseActionTaken" => sqlx::query(sql(format!(
+        Event::Incident(IncidentEvent::ResponseActionTaken(_)) => sqlx::query(sql(format!(
             "UPDATE {t} SET actions = actions + 1, last_position = $2 WHERE incident_id = $1"
         )))
         .bind(id),
-        "IncidentEscalated" => sqlx::query(sql(format!(
+        Event::Incident(IncidentEvent::IncidentEscalated(_)) => sqlx::query(sql(format!(
             "UPDATE {t} SET escalations = escalations + 1, last_position = $2 WHERE incident_id = $1"
         )))
         .bind(id),
-        "IncidentContained" => {
-            let _: IncidentContained = decode(e)?;
+        Event::Incident(IncidentEvent::IncidentContained(_)) => {
             sqlx::query(sql(format!(
                 "UPDATE {t} SET contained_at = $2, last_position = $3 WHERE incident_id = $1"
             )))
             .bind(id)
             .bind(at)
         }
-        "IncidentResolved" => {
-            let _: IncidentResolved = decode(e)?;
+        Event::Incident(IncidentEvent::IncidentResolved(_)) => {
             sqlx::query(sql(format!(
                 "UPDATE {t} SET resolved_at = $2, last_position = $3 WHERE incident_id = $1"
             )))
             .bind(id)
             .bind(at)
         }
-        "IncidentReviewed" => {
-            let _: IncidentReviewed = decode(e)?;
+        Event::Incident(IncidentEvent::IncidentReviewed(_)) => {
             sqlx::query(sql(format!(
                 "UPDATE {t} SET reviewed_at = $2, last_position = $3 WHERE incident_id = $1"
             )))
@@ -255,15 +251,12 @@ async fn apply_incident(
         _ => return Ok(()),
     };
     let touched = statement
-        .bind(position(e))
+        .bind(e.position_i64())
         .execute(&mut *conn)
         .await?
         .rows_affected();
     if touched != 1 {
-        return Err(apply_error(
-            e,
-            format!("incident {} was never reported", e.aggregate_id),
-        ));
+        return Err(e.error(format!("incident {} was never reported", e.aggregate_id())));
     }
     Ok(())
 }
@@ -271,20 +264,16 @@ async fn apply_incident(
 async fn apply_park(
     conn: &mut AnyConnection,
     g: &Generation,
-    e: &StoredEvent,
+    e: &Envelope,
 ) -> Result<(), ProjectionError> {
-    let (table, column, effective_from, who) = match e.event_type.as_str() {
-        "JurisdictionAssigned" => {
-            let j: JurisdictionAssigned = decode(e)?;
-            (
-                JURISDICTIONS,
-                "authority_id",
-                j.effective_from,
-                j.authority_id,
-            )
-        }
-        "InfrastructureCompanyAssigned" => {
-            let c: InfrastructureCompanyAssigned = decode(e)?;
+    let (table, column, effective_from, who) = match &e.event {
+        Event::Park(ParkEvent::JurisdictionAssigned(j)) => (
+            JURISDICTIONS,
+            "authority_id",
+            j.effective_from,
+            j.authority_id,
+        ),
+        Event::Park(ParkEvent::InfrastructureCompanyAssigned(c)) => {
             (PARK_COMPANIES, "company_id", c.effective_from, c.company_id)
         }
         _ => return Ok(()),
@@ -294,7 +283,7 @@ async fn apply_park(
          ON CONFLICT (park_id, effective_from) DO UPDATE SET {column} = $3",
         g.table(table)
     )))
-    .bind(e.aggregate_id.clone())
+    .bind(e.aggregate_id().to_owned())
     .bind(effective_from.to_string())
     .bind(who.to_string())
     .execute(&mut *conn)
@@ -305,13 +294,12 @@ async fn apply_park(
 async fn apply_agreement(
     conn: &mut AnyConnection,
     g: &Generation,
-    e: &StoredEvent,
+    e: &Envelope,
 ) -> Result<(), ProjectionError> {
-    let id = e.aggregate_id.clone();
-    match e.event_type.as_str() {
-        "AgreementSigned" => {
+    let id = e.aggregate_id().to_owned();
+    match &e.event {
+        Event::CoordinationAgreement(AgreementEvent::AgreementSigned(s)) => {
             // Decoded through the domain, so a schema-1 payload reads effective_from = signed_on.
-            let s: AgreementSigned = decode(e)?;
             sqlx::query(sql(format!(
                 "INSERT INTO {} (agreement_id, authority_id, version, signed_on, effective_from)
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (agreement_id) DO NOTHING",
@@ -345,8 +333,7 @@ async fn apply_agreement(
             )
             .await?;
         }
-        "AgreementAmended" => {
-            let a: AgreementAmended = decode(e)?;
+        Event::CoordinationAgreement(AgreementEvent::AgreementAmended(a)) => {
             levels(
                 conn,
                 g,
@@ -356,8 +343,7 @@ async fn apply_agreement(
             )
             .await?;
         }
-        "AgreementSuperseded" => {
-            let s: AgreementSuperseded = decode(e)?;
+        Event::CoordinationAgreement(AgreementEvent::AgreementSuperseded(s)) => {
             let touched = sqlx::query(sql(format!(
                 "UPDATE {} SET superseded_from = $2, superseded_by = $3 WHERE agreement_id = $1",
                 g.table(AGREEMENTS)
@@ -369,7 +355,7 @@ async fn apply_agreement(
             .await?
             .rows_affected();
             if touched != 1 {
-                return Err(apply_error(e, "the agreement was never signed"));
+                return Err(e.error("the agreement was never signed"));
             }
         }
         _ => {}
@@ -474,6 +460,22 @@ pub struct IncidentTimeline {
     pub escalations: u32,
 }
 
+impl Queries<'_, Incidents> {
+    /// Audit question 5: incident `incident_id`'s timeline, its notification judged against the
+    /// agreement in force at detection (or `rules`), overdue as of `as_of`, once the model has
+    /// applied `min_position`. `None` when the model knows no such incident.
+    pub async fn timeline(
+        &self,
+        min_position: u64,
+        rules: &LegalRules,
+        incident_id: &str,
+        as_of: DateTime<Utc>,
+    ) -> Result<Option<IncidentTimeline>, ProjectionError> {
+        let mut r = self.reader(min_position).await?;
+        timeline(&mut r.conn, &r.generation, rules, incident_id, as_of).await
+    }
+}
+
 /// Audit question 5: incident `incident_id`'s timeline, its notification judged against the agreement
 /// in force at detection (or `rules` when none was), overdue as of `as_of`. `None` when the model
 /// knows no such incident.
@@ -481,8 +483,8 @@ pub struct IncidentTimeline {
 /// Index paths: the incident by primary key; the park's authority and company on the detection date
 /// by the primary keys (park_id, effective_from) of the two timelines; their agreements by the parties'
 /// primary key (authority_id, company_id); the levels by primary key (agreement_id, effective_from).
-pub async fn timeline(
-    pool: &AnyPool,
+async fn timeline(
+    conn: &mut AnyConnection,
     g: &Generation,
     rules: &LegalRules,
     incident_id: &str,
@@ -496,10 +498,10 @@ pub async fn timeline(
         g.table(INCIDENTS)
     )))
     .bind(incident_id.to_owned())
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let detected_at = instant(&row, 4)?.ok_or_else(|| query_error("detected_at is empty"))?;
+    let detected_at = instant(&row, 4)?.ok_or_else(|| corrupt("detected_at is empty"))?;
     let park_id: String = row.try_get(1)?;
     let detected_on = local_date(detected_at);
 
@@ -530,7 +532,7 @@ pub async fn timeline(
     }
 
     let authority = in_force(
-        pool,
+        conn,
         &g.table(JURISDICTIONS),
         "authority_id",
         &park_id,
@@ -538,7 +540,7 @@ pub async fn timeline(
     )
     .await?;
     let company = in_force(
-        pool,
+        conn,
         &g.table(PARK_COMPANIES),
         "company_id",
         &park_id,
@@ -546,7 +548,7 @@ pub async fn timeline(
     )
     .await?;
     let agreed = match (&authority, &company) {
-        (Some(a), Some(c)) => agreement_hours(pool, g, a, c, detected_on).await?,
+        (Some(a), Some(c)) => agreement_hours(conn, g, a, c, detected_on).await?,
         _ => None,
     };
     let (source, allowed_hours) = match agreed {
@@ -597,7 +599,7 @@ pub async fn timeline(
 
 /// The value of an effective-dated park timeline in force on `date`.
 async fn in_force(
-    pool: &AnyPool,
+    conn: &mut AnyConnection,
     table: &str,
     column: &str,
     park_id: &str,
@@ -609,14 +611,14 @@ async fn in_force(
     )))
     .bind(park_id.to_owned())
     .bind(date.to_string())
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?)
 }
 
 /// The agreement between `authority` and `company` in force on `date` (the latest to take effect, if
 /// several are), with its version and the notification hours in force on that date.
 async fn agreement_hours(
-    pool: &AnyPool,
+    conn: &mut AnyConnection,
     g: &Generation,
     authority: &str,
     company: &str,
@@ -634,7 +636,7 @@ async fn agreement_hours(
     .bind(authority.to_owned())
     .bind(company.to_owned())
     .bind(date.to_string())
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
     let agreement_id: String = row.try_get(0)?;
@@ -645,19 +647,19 @@ async fn agreement_hours(
     )))
     .bind(agreement_id.clone())
     .bind(date.to_string())
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
     let Some(hours) = hours else { return Ok(None) };
     Ok(Some((
         agreement_id,
         row.try_get(1)?,
-        u32::try_from(hours).map_err(query_error)?,
+        u32::try_from(hours).map_err(corrupt)?,
     )))
 }
 
 /// A nullable instant column.
 fn instant(row: &AnyRow, index: usize) -> Result<Option<DateTime<Utc>>, ProjectionError> {
     let text: Option<String> = row.try_get(index)?;
-    text.map(|t| parse_timestamp(&t).map_err(query_error))
+    text.map(|t| parse_timestamp(&t).map_err(corrupt))
         .transpose()
 }

@@ -7,32 +7,31 @@
 //! The rows hold facts (local dates, counts); lags, durations and breaches are computed by the queries
 //! from the legal rules they are given, so that changing a configured limit needs no rebuild.
 //!
-//! This file also holds the small helpers the three audit models of this series share ([`Binds`],
-//! [`decode`], [`enum_name`]...).
 
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use kcn_domain::inspection::{
-    FindingRecorded, InspectionClosed, InspectionConcluded, InspectionDecisionDelivered,
-    InspectionDecisionIssued, InspectionExtended, InspectionPlanned, InspectionStarted,
-    ReferredForSanction, RemediationRequired, RemediationVerified,
-};
-use kcn_domain::park::InfrastructureCompanyAssigned;
+use chrono::{Datelike, NaiveDate};
+use kcn_domain::inspection::InspectionEvent;
+use kcn_domain::park::ParkEvent;
 use kcn_domain::time::{inclusive_days, lag_days, local_date};
-use kcn_domain::{Breach, EventPayload, LegalRules};
-use kcn_eventstore::StoredEvent;
-use kcn_integrity::leaf::parse_timestamp;
+use kcn_domain::{Breach, Event, LegalRules};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AnyPool, Row};
+use sqlx::{AnyConnection, Row};
 
-use super::{Generation, ReadModel, sql};
+use super::sql::{Args, Bind, sql};
+use super::stored::{corrupt, date_column, enum_name};
+use super::{Envelope, Generation, ReadModel};
 use crate::error::ProjectionError;
+use crate::{Named, Queries};
 
 /// The model's name: its checkpoint row and its `projections rebuild` argument.
 pub const NAME: &str = "inspections";
+
+impl Named for Inspections {
+    const NAME: &'static str = NAME;
+}
 
 /// The kind key under which [`REPEATS`] counts every kind of inspection together.
 const ALL_KINDS: &str = "*";
@@ -172,19 +171,18 @@ impl ReadModel for Inspections {
         &self,
         conn: &mut AnyConnection,
         g: &Generation,
-        events: &[StoredEvent],
+        events: &[Envelope],
     ) -> Result<(), ProjectionError> {
         for e in events {
-            match (e.aggregate_type.as_str(), e.event_type.as_str()) {
-                ("Inspection", _) => apply_inspection(conn, g, e).await?,
-                ("Park", "InfrastructureCompanyAssigned") => {
-                    let p: InfrastructureCompanyAssigned = decode(e)?;
+            match &e.event {
+                Event::Inspection(_) => apply_inspection(conn, g, e).await?,
+                Event::Park(ParkEvent::InfrastructureCompanyAssigned(p)) => {
                     sqlx::query(sql(format!(
                         "INSERT INTO {} (park_id, effective_from, company_id) VALUES ($1, $2, $3)
                          ON CONFLICT (park_id, effective_from) DO UPDATE SET company_id = $3",
                         g.table(PARK_COMPANIES)
                     )))
-                    .bind(e.aggregate_id.clone())
+                    .bind(e.aggregate_id().to_owned())
                     .bind(p.effective_from.to_string())
                     .bind(p.company_id.to_string())
                     .execute(&mut *conn)
@@ -210,16 +208,15 @@ struct StoredExtension {
 async fn apply_inspection(
     conn: &mut AnyConnection,
     g: &Generation,
-    e: &StoredEvent,
+    e: &Envelope,
 ) -> Result<(), ProjectionError> {
-    let id = e.aggregate_id.as_str();
-    let on = local_date(occurred(e)?);
+    let id = e.aggregate_id();
+    let on = local_date(e.occurred_at);
     let inspections = g.table(INSPECTIONS);
     let findings = g.table(FINDINGS);
-    match e.event_type.as_str() {
-        "InspectionPlanned" => {
-            let p: InspectionPlanned = decode(e)?;
-            let kind = enum_name(e, &p.kind)?;
+    match &e.event {
+        Event::Inspection(InspectionEvent::InspectionPlanned(p)) => {
+            let kind = enum_name(&p.kind);
             sqlx::query(sql(format!(
                 "INSERT INTO {inspections} (inspection_id, park_id, kind, conducted_by, entity_count,
                     planned_for, planned_at, extensions, last_position)
@@ -229,11 +226,11 @@ async fn apply_inspection(
             .bind(id.to_owned())
             .bind(p.park_id.to_string())
             .bind(kind.clone())
-            .bind(enum_name(e, &p.conducted_by)?)
+            .bind(enum_name(&p.conducted_by))
             .bind(p.tenant_ids.len() as i64)
             .bind(p.planned_for.to_string())
-            .bind(e.occurred_at.clone())
-            .bind(position(e))
+            .bind(e.stored.occurred_at.clone())
+            .bind(e.position_i64())
             .execute(&mut *conn)
             .await?;
             for tenant in &p.tenant_ids {
@@ -258,8 +255,7 @@ async fn apply_inspection(
                 }
             }
         }
-        "InspectionDecisionIssued" => {
-            let d: InspectionDecisionIssued = decode(e)?;
+        Event::Inspection(InspectionEvent::InspectionDecisionIssued(d)) => {
             update(
                 conn,
                 e,
@@ -271,23 +267,20 @@ async fn apply_inspection(
                     Bind::text(id),
                     Bind::text(d.decision_no.as_str()),
                     Bind::Text(Some(d.issued_on.to_string())),
-                    Bind::Text(d.grounds.map(|t| t.as_str().to_owned())),
-                    Bind::Int(Some(position(e))),
+                    Bind::Text(d.grounds.as_ref().map(|t| t.as_str().to_owned())),
+                    Bind::Int(Some(e.position_i64())),
                 ],
             )
             .await?;
         }
-        "InspectionDecisionDelivered" => {
-            let d: InspectionDecisionDelivered = decode(e)?;
+        Event::Inspection(InspectionEvent::InspectionDecisionDelivered(d)) => {
             set_date(conn, g, e, "delivered_on", d.delivered_on).await?;
         }
-        "InspectionStarted" => {
-            let s: InspectionStarted = decode(e)?;
+        Event::Inspection(InspectionEvent::InspectionStarted(s)) => {
             set_date(conn, g, e, "started_on", s.started_on).await?;
             move_inspection_date(conn, g, id, s.started_on).await?;
         }
-        "InspectionExtended" => {
-            let x: InspectionExtended = decode(e)?;
+        Event::Inspection(InspectionEvent::InspectionExtended(x)) => {
             let stored: Option<String> = sqlx::query_scalar(sql(format!(
                 "SELECT extensions FROM {inspections} WHERE inspection_id = $1"
             )))
@@ -296,26 +289,25 @@ async fn apply_inspection(
             .await?;
             let stored = stored.ok_or_else(|| unknown_inspection(e))?;
             let mut list: Vec<StoredExtension> =
-                serde_json::from_str(&stored).map_err(|err| apply_error(e, err))?;
+                serde_json::from_str(&stored).map_err(|err| e.error(err))?;
             list.push(StoredExtension {
                 days: x.days,
                 extended_on: on,
                 reason: x.reason.as_str().to_owned(),
-                decision_no: x.decision_no.map(|t| t.as_str().to_owned()),
+                decision_no: x.decision_no.as_ref().map(|t| t.as_str().to_owned()),
             });
-            let json = serde_json::to_string(&list).map_err(|err| apply_error(e, err))?;
+            let json = serde_json::to_string(&list).map_err(|err| e.error(err))?;
             update(
                 conn,
                 e,
                 &format!(
                     "UPDATE {inspections} SET extensions = $2, last_position = $3 WHERE inspection_id = $1"
                 ),
-                vec![Bind::text(id), Bind::text(&json), Bind::Int(Some(position(e)))],
+                vec![Bind::text(id), Bind::text(&json), Bind::Int(Some(e.position_i64()))],
             )
             .await?;
         }
-        "FindingRecorded" => {
-            let f: FindingRecorded = decode(e)?;
+        Event::Inspection(InspectionEvent::FindingRecorded(f)) => {
             sqlx::query(sql(format!(
                 "INSERT INTO {findings} (inspection_id, finding_id, tenant_id, requirement, severity,
                     description, found_on)
@@ -326,14 +318,13 @@ async fn apply_inspection(
             .bind(f.finding_id.as_str().to_owned())
             .bind(f.tenant_id.to_string())
             .bind(f.requirement.as_str().to_owned())
-            .bind(enum_name(e, &f.severity)?)
+            .bind(enum_name(&f.severity))
             .bind(f.description.as_str().to_owned())
             .bind(on.to_string())
             .execute(&mut *conn)
             .await?;
         }
-        "InspectionConcluded" => {
-            let c: InspectionConcluded = decode(e)?;
+        Event::Inspection(InspectionEvent::InspectionConcluded(c)) => {
             update(
                 conn,
                 e,
@@ -345,13 +336,12 @@ async fn apply_inspection(
                     Bind::text(id),
                     Bind::Text(Some(c.concluded_on.to_string())),
                     Bind::text(c.conclusion_no.as_str()),
-                    Bind::Int(Some(position(e))),
+                    Bind::Int(Some(e.position_i64())),
                 ],
             )
             .await?;
         }
-        "RemediationRequired" => {
-            let r: RemediationRequired = decode(e)?;
+        Event::Inspection(InspectionEvent::RemediationRequired(r)) => {
             update(
                 conn,
                 e,
@@ -369,8 +359,7 @@ async fn apply_inspection(
             )
             .await?;
         }
-        "RemediationVerified" => {
-            let v: RemediationVerified = decode(e)?;
+        Event::Inspection(InspectionEvent::RemediationVerified(v)) => {
             update(
                 conn,
                 e,
@@ -385,8 +374,7 @@ async fn apply_inspection(
             )
             .await?;
         }
-        "ReferredForSanction" => {
-            let r: ReferredForSanction = decode(e)?;
+        Event::Inspection(InspectionEvent::ReferredForSanction(r)) => {
             update(
                 conn,
                 e,
@@ -403,8 +391,7 @@ async fn apply_inspection(
             )
             .await?;
         }
-        "InspectionClosed" => {
-            let _: InspectionClosed = decode(e)?;
+        Event::Inspection(InspectionEvent::InspectionClosed(_)) => {
             set_date(conn, g, e, "closed_on", on).await?;
         }
         _ => {}
@@ -416,7 +403,7 @@ async fn apply_inspection(
 async fn set_date(
     conn: &mut AnyConnection,
     g: &Generation,
-    e: &StoredEvent,
+    e: &Envelope,
     column: &str,
     date: NaiveDate,
 ) -> Result<(), ProjectionError> {
@@ -428,9 +415,9 @@ async fn set_date(
             g.table(INSPECTIONS)
         ),
         vec![
-            Bind::text(&e.aggregate_id),
+            Bind::text(e.aggregate_id()),
             Bind::Text(Some(date.to_string())),
-            Bind::Int(Some(position(e))),
+            Bind::Int(Some(e.position_i64())),
         ],
     )
     .await
@@ -440,23 +427,20 @@ async fn set_date(
 /// disagree, and the projector must stop rather than skip.
 async fn update(
     conn: &mut AnyConnection,
-    e: &StoredEvent,
+    e: &Envelope,
     statement: &str,
     binds: Vec<Bind>,
 ) -> Result<(), ProjectionError> {
-    let mut q = sqlx::query(sql(statement.to_owned()));
-    for b in binds {
-        q = b.bind_to(q);
-    }
-    let touched = q.execute(&mut *conn).await?.rows_affected();
+    let touched = Args::from_binds(binds)
+        .bind(sqlx::query(sql(statement.to_owned())))
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
     if touched != 1 {
-        return Err(ProjectionError::Apply {
-            position: e.position,
-            reason: format!(
-                "{} on {} {} matched {touched} rows of the inspections read model, not one",
-                e.event_type, e.aggregate_type, e.aggregate_id
-            ),
-        });
+        return Err(e.error(format!(
+            "{} {} matched {touched} rows of the inspections read model, not one",
+            e.stored.aggregate_type, e.stored.aggregate_id
+        )));
     }
     Ok(())
 }
@@ -531,14 +515,11 @@ fn year_of(date: &str) -> Option<i32> {
         .map(|d| d.year())
 }
 
-fn unknown_inspection(e: &StoredEvent) -> ProjectionError {
-    ProjectionError::Apply {
-        position: e.position,
-        reason: format!(
-            "{} names inspection {} that was never planned",
-            e.event_type, e.aggregate_id
-        ),
-    }
+fn unknown_inspection(e: &Envelope) -> ProjectionError {
+    e.error(format!(
+        "names inspection {} that was never planned",
+        e.aggregate_id()
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -658,18 +639,43 @@ const INSPECTION_COLUMNS: &str = "i.inspection_id, i.park_id, i.kind, i.conducte
     i.planned_for, i.decision_no, i.issued_on, i.grounds, i.delivered_on, i.started_on, i.extensions,
     i.concluded_on, i.closed_on, s.inspection_on";
 
+impl Queries<'_, Inspections> {
+    /// Audit question 2: a tenant's inspections in date order, judged against `rules` on `q.as_of`,
+    /// once the model has applied `min_position`.
+    pub async fn tenant_record(
+        &self,
+        min_position: u64,
+        rules: &LegalRules,
+        q: &TenantRecordQuery,
+    ) -> Result<Page<TenantInspection, (NaiveDate, String)>, ProjectionError> {
+        let mut r = self.reader(min_position).await?;
+        tenant_record(&mut r.conn, &r.generation, rules, q).await
+    }
+
+    /// Audit question 3: tenants inspected more than once in a calendar year, in (year, tenant)
+    /// order, once the model has applied `min_position`.
+    pub async fn repeated(
+        &self,
+        min_position: u64,
+        q: &RepeatedQuery,
+    ) -> Result<Page<RepeatedEntity, (i32, String)>, ProjectionError> {
+        let mut r = self.reader(min_position).await?;
+        repeated(&mut r.conn, &r.generation, q).await
+    }
+}
+
 /// Audit question 2: a tenant's inspections in date order, judged against `rules` on `q.as_of`.
 ///
 /// Index path: `inspection_subjects_by_tenant_date` (tenant_id, inspection_on, inspection_id) gives
 /// the page in order from the cursor on; each row joins its inspection by primary key, and the page's
 /// findings come by the findings' primary key prefix (inspection_id).
-pub async fn tenant_record(
-    pool: &AnyPool,
+async fn tenant_record(
+    conn: &mut AnyConnection,
     g: &Generation,
     rules: &LegalRules,
     q: &TenantRecordQuery,
 ) -> Result<Page<TenantInspection, (NaiveDate, String)>, ProjectionError> {
-    let mut b = Binds::default();
+    let mut b = Args::default();
     let mut conditions = vec![format!("s.tenant_id = {}", b.text(&q.tenant_id))];
     if let Some(from) = q.from {
         conditions.push(format!("s.inspection_on >= {}", b.text(&from.to_string())));
@@ -699,7 +705,7 @@ pub async fn tenant_record(
         inspections = g.table(INSPECTIONS),
         where_ = conditions.join(" AND "),
     );
-    let rows = b.fetch_all(pool, statement).await?;
+    let rows = b.fetch_all(conn, statement).await?;
     let more = rows.len() > q.limit as usize;
     let mut items = Vec::new();
     for row in rows.iter().take(q.limit as usize) {
@@ -707,7 +713,7 @@ pub async fn tenant_record(
     }
     // The page's findings on this tenant, in one query.
     if !items.is_empty() {
-        let mut b = Binds::default();
+        let mut b = Args::default();
         let tenant = b.text(&q.tenant_id);
         let ids: Vec<String> = items.iter().map(|i| b.text(&i.inspection_id)).collect();
         let statement = format!(
@@ -718,7 +724,7 @@ pub async fn tenant_record(
             findings = g.table(FINDINGS),
             ids = ids.join(", "),
         );
-        for row in b.fetch_all(pool, statement).await? {
+        for row in b.fetch_all(conn, statement).await? {
             let inspection_id: String = row.try_get(0)?;
             let finding = finding_from_row(&row, q.as_of)?;
             if let Some(i) = items.iter_mut().find(|i| i.inspection_id == inspection_id) {
@@ -744,15 +750,15 @@ fn inspection_from_row(
     let kind: String = row.try_get(2)?;
     let entity_count = u32::try_from(row.try_get::<i64, _>(4)?).unwrap_or(u32::MAX);
     let extensions_json: String = row.try_get(11)?;
-    let stored: Vec<StoredExtension> = serde_json::from_str(&extensions_json)
-        .map_err(|e| query_error(format!("extensions: {e}")))?;
+    let stored: Vec<StoredExtension> =
+        serde_json::from_str(&extensions_json).map_err(|e| corrupt(format!("extensions: {e}")))?;
     let mut i = TenantInspection {
         inspection_id: row.try_get(0)?,
         park_id: row.try_get(1)?,
         kind,
         conducted_by: row.try_get(3)?,
         entity_count,
-        planned_for: date_column(row, 5)?.ok_or_else(|| query_error("planned_for is empty"))?,
+        planned_for: date_column(row, 5)?.ok_or_else(|| corrupt("planned_for is empty"))?,
         decision_no: row.try_get(6)?,
         issued_on: date_column(row, 7)?,
         grounds: row.try_get(8)?,
@@ -760,8 +766,7 @@ fn inspection_from_row(
         started_on: date_column(row, 10)?,
         concluded_on: date_column(row, 12)?,
         closed_on: date_column(row, 13)?,
-        inspection_date: date_column(row, 14)?
-            .ok_or_else(|| query_error("inspection_on is empty"))?,
+        inspection_date: date_column(row, 14)?.ok_or_else(|| corrupt("inspection_on is empty"))?,
         delivery_lag_days: None,
         delivery_limit_days: rules.inspection_decision_delivery_days,
         delivery_judged: false,
@@ -939,7 +944,7 @@ fn finding_from_row(row: &AnyRow, as_of: NaiveDate) -> Result<FindingRecord, Pro
         requirement: row.try_get(2)?,
         severity: row.try_get(3)?,
         description: row.try_get(4)?,
-        found_on: date_column(row, 5)?.ok_or_else(|| query_error("found_on is empty"))?,
+        found_on: date_column(row, 5)?.ok_or_else(|| corrupt("found_on is empty"))?,
         status,
         required_on,
         due_on,
@@ -999,14 +1004,14 @@ pub struct RepeatedEntity {
 /// (kind, year, tenant_id) with a tenant. Each entity's inspections then come from
 /// `inspection_subjects_by_tenant_date`; the company filter first resolves the company's parks
 /// through `inspection_park_companies_by_company`.
-pub async fn repeated(
-    pool: &AnyPool,
+async fn repeated(
+    conn: &mut AnyConnection,
     g: &Generation,
     q: &RepeatedQuery,
 ) -> Result<Page<RepeatedEntity, (i32, String)>, ProjectionError> {
     let parks = match &q.company_id {
         Some(company) => {
-            let parks = company_parks(pool, g, company, q.from_year, q.to_year).await?;
+            let parks = company_parks(conn, g, company, q.from_year, q.to_year).await?;
             if parks.is_empty() {
                 return Ok(Page {
                     items: Vec::new(),
@@ -1017,7 +1022,7 @@ pub async fn repeated(
         }
         None => None,
     };
-    let mut b = Binds::default();
+    let mut b = Args::default();
     let kind = q.kind.clone().unwrap_or_else(|| ALL_KINDS.to_owned());
     let mut conditions = vec![
         format!("kind = {}", b.text(&kind)),
@@ -1047,13 +1052,13 @@ pub async fn repeated(
         repeats = g.table(REPEATS),
         where_ = conditions.join(" AND "),
     );
-    let rows = b.fetch_all(pool, statement).await?;
+    let rows = b.fetch_all(conn, statement).await?;
     let more = rows.len() > q.limit as usize;
     let mut items = Vec::new();
     for row in rows.iter().take(q.limit as usize) {
         let tenant_id: String = row.try_get(0)?;
-        let year = i32::try_from(row.try_get::<i64, _>(2)?).map_err(query_error)?;
-        let inspections = occasions(pool, g, &tenant_id, year, q.kind.as_deref()).await?;
+        let year = i32::try_from(row.try_get::<i64, _>(2)?).map_err(corrupt)?;
+        let inspections = occasions(conn, g, &tenant_id, year, q.kind.as_deref()).await?;
         let unannounced: Vec<&Occasion> = inspections
             .iter()
             .filter(|o| o.kind == UNANNOUNCED)
@@ -1079,13 +1084,13 @@ pub async fn repeated(
 
 /// A tenant's inspections of one calendar year, in date order.
 async fn occasions(
-    pool: &AnyPool,
+    conn: &mut AnyConnection,
     g: &Generation,
     tenant: &str,
     year: i32,
     kind: Option<&str>,
 ) -> Result<Vec<Occasion>, ProjectionError> {
-    let mut b = Binds::default();
+    let mut b = Args::default();
     let mut conditions = vec![
         format!("s.tenant_id = {}", b.text(tenant)),
         format!("s.inspection_on >= {}", b.text(&format!("{year:04}-01-01"))),
@@ -1103,12 +1108,12 @@ async fn occasions(
         where_ = conditions.join(" AND "),
     );
     let mut out = Vec::new();
-    for row in b.fetch_all(pool, statement).await? {
+    for row in b.fetch_all(conn, statement).await? {
         out.push(Occasion {
             inspection_id: row.try_get(0)?,
             kind: row.try_get(1)?,
             inspection_date: date_column(&row, 2)?
-                .ok_or_else(|| query_error("inspection_on is empty"))?,
+                .ok_or_else(|| corrupt("inspection_on is empty"))?,
             started: row.try_get::<Option<String>, _>(3)?.is_some(),
             decision_issued: row.try_get::<Option<String>, _>(4)?.is_some(),
             grounds: row.try_get(5)?,
@@ -1120,7 +1125,7 @@ async fn occasions(
 /// The parks `company` ran at some time between 1 January of `from_year` and 31 December of
 /// `to_year`.
 async fn company_parks(
-    pool: &AnyPool,
+    conn: &mut AnyConnection,
     g: &Generation,
     company: &str,
     from_year: i32,
@@ -1133,16 +1138,16 @@ async fn company_parks(
          ORDER BY park_id, effective_from"
     )))
     .bind(company.to_owned())
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
-    let start = NaiveDate::from_ymd_opt(from_year, 1, 1).ok_or_else(|| query_error("from_year"))?;
-    let end = NaiveDate::from_ymd_opt(to_year, 12, 31).ok_or_else(|| query_error("to_year"))?;
+    let start = NaiveDate::from_ymd_opt(from_year, 1, 1).ok_or_else(|| corrupt("from_year"))?;
+    let end = NaiveDate::from_ymd_opt(to_year, 12, 31).ok_or_else(|| corrupt("to_year"))?;
     let timeline: Vec<(String, NaiveDate, String)> = rows
         .iter()
         .map(|r| {
             Ok((
                 r.try_get::<String, _>(0)?,
-                date_column(r, 1)?.ok_or_else(|| query_error("effective_from is empty"))?,
+                date_column(r, 1)?.ok_or_else(|| corrupt("effective_from is empty"))?,
                 r.try_get::<String, _>(2)?,
             ))
         })
@@ -1159,115 +1164,4 @@ async fn company_parks(
         }
     }
     Ok(parks)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Helpers shared by the inspections, incidents and alerts models.
-// ---------------------------------------------------------------------------------------------
-
-/// A value bound to a statement built at run time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Bind {
-    Text(Option<String>),
-    Int(Option<i64>),
-}
-
-impl Bind {
-    pub(crate) fn text(s: &str) -> Self {
-        Self::Text(Some(s.to_owned()))
-    }
-
-    fn bind_to<'q>(
-        self,
-        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-        match self {
-            Self::Text(v) => q.bind(v),
-            Self::Int(v) => q.bind(v),
-        }
-    }
-}
-
-/// The bound values of a statement built at run time, numbered `$1, $2…` in the order they are
-/// added (sqlx's `QueryBuilder` writes `?` for the `Any` driver, which PostgreSQL does not accept).
-#[derive(Debug, Default)]
-pub(crate) struct Binds(Vec<Bind>);
-
-impl Binds {
-    /// Adds a text value; returns its placeholder.
-    pub(crate) fn text(&mut self, v: &str) -> String {
-        self.push(Bind::text(v))
-    }
-
-    /// Adds an integer value; returns its placeholder.
-    pub(crate) fn int(&mut self, v: i64) -> String {
-        self.push(Bind::Int(Some(v)))
-    }
-
-    fn push(&mut self, b: Bind) -> String {
-        self.0.push(b);
-        format!("${}", self.0.len())
-    }
-
-    /// Runs `statement` with these values.
-    pub(crate) async fn fetch_all(
-        self,
-        pool: &AnyPool,
-        statement: String,
-    ) -> Result<Vec<AnyRow>, ProjectionError> {
-        let mut q = sqlx::query(sql(statement));
-        for b in self.0 {
-            q = b.bind_to(q);
-        }
-        Ok(q.fetch_all(pool).await?)
-    }
-}
-
-/// Reads an event's payload as its domain struct, upcasting older schema versions.
-pub(crate) fn decode<T: EventPayload>(e: &StoredEvent) -> Result<T, ProjectionError> {
-    T::decode(&e.event_type, e.schema_version, &e.payload).map_err(|err| apply_error(e, err))
-}
-
-/// An event's business time.
-pub(crate) fn occurred(e: &StoredEvent) -> Result<DateTime<Utc>, ProjectionError> {
-    parse_timestamp(&e.occurred_at).map_err(|err| apply_error(e, err))
-}
-
-/// The event's position as a column value.
-pub(crate) fn position(e: &StoredEvent) -> i64 {
-    i64::try_from(e.position).unwrap_or(i64::MAX)
-}
-
-/// The proto enum name a domain enum is stored under (`INSPECTION_KIND_PLANNED`).
-pub(crate) fn enum_name<T: Serialize>(e: &StoredEvent, v: &T) -> Result<String, ProjectionError> {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => Ok(s),
-        other => Err(apply_error(e, format!("not an enum name: {other:?}"))),
-    }
-}
-
-pub(crate) fn apply_error(e: &StoredEvent, err: impl std::fmt::Display) -> ProjectionError {
-    ProjectionError::Apply {
-        position: e.position,
-        reason: format!("{}: {err}", e.event_type),
-    }
-}
-
-/// A query that found rows it cannot read: the model's tables are not what this code wrote.
-pub(crate) fn query_error(reason: impl std::fmt::Display) -> ProjectionError {
-    ProjectionError::Store(kcn_eventstore::StoreError::Internal(format!(
-        "audit read model: {reason}"
-    )))
-}
-
-/// A nullable `YYYY-MM-DD` column.
-pub(crate) fn date_column(
-    row: &AnyRow,
-    index: usize,
-) -> Result<Option<NaiveDate>, ProjectionError> {
-    let text: Option<String> = row.try_get(index)?;
-    text.map(|t| {
-        NaiveDate::parse_from_str(&t, "%Y-%m-%d").map_err(|e| query_error(format!("{t:?}: {e}")))
-    })
-    .transpose()
 }

@@ -12,21 +12,23 @@
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use kcn_domain::procedure::{DossierDecided, DossierReceived};
+use kcn_domain::Event;
+use kcn_domain::procedure::ProcedureEvent;
 use kcn_domain::time::lag_days;
-use kcn_eventstore::StoredEvent;
-use sqlx::{AnyConnection, AnyPool, Row};
+use sqlx::{AnyConnection, Row};
 
-use super::responsibility::{Args, day, decode, enum_name, limit, parse_day};
-use super::{Generation, ReadModel, sql};
+use super::sql::{Args, limit, sql};
+use super::stored::{day, enum_name, parse_day};
+use super::{Envelope, Generation, ReadModel};
 use crate::error::ProjectionError;
+use crate::{Named, Queries};
 
 /// The read model of audit question 10.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ProceduresModel;
 
-impl ProceduresModel {
-    pub const NAME: &'static str = "procedures";
+impl Named for ProceduresModel {
+    const NAME: &'static str = "procedures";
 }
 
 const TABLES: &[&str] = &["procedure_dossiers", "procedure_day_counts"];
@@ -70,7 +72,7 @@ impl ReadModel for ProceduresModel {
         &self,
         conn: &mut AnyConnection,
         g: &Generation,
-        events: &[StoredEvent],
+        events: &[Envelope],
     ) -> Result<(), ProjectionError> {
         for e in events {
             apply_one(conn, g, e).await?;
@@ -82,13 +84,12 @@ impl ReadModel for ProceduresModel {
 async fn apply_one(
     conn: &mut AnyConnection,
     g: &Generation,
-    e: &StoredEvent,
+    e: &Envelope,
 ) -> Result<(), ProjectionError> {
     let d = t(g, "procedure_dossiers");
-    let id = e.aggregate_id.as_str();
-    match e.event_type.as_str() {
-        "DossierReceived" => {
-            let p: DossierReceived = decode(e)?;
+    let id = e.aggregate_id();
+    match &e.event {
+        Event::AdministrativeProcedure(ProcedureEvent::DossierReceived(p)) => {
             sqlx::query(sql(format!(
                 "INSERT INTO {d} (dossier_id, procedure_code, authority_id, tenant_id, park_id, \
                  received_on, promised_days) VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -104,8 +105,7 @@ async fn apply_one(
             .execute(&mut *conn)
             .await?;
         }
-        "DossierDecided" => {
-            let p: DossierDecided = decode(e)?;
+        Event::AdministrativeProcedure(ProcedureEvent::DossierDecided(p)) => {
             let row = sqlx::query(sql(format!(
                 "SELECT procedure_code, received_on, decided_on FROM {d} WHERE dossier_id = $1"
             )))
@@ -113,10 +113,7 @@ async fn apply_one(
             .fetch_optional(&mut *conn)
             .await?;
             let Some(row) = row else {
-                return Err(ProjectionError::Apply {
-                    position: e.position,
-                    reason: format!("DossierDecided for unknown dossier {id}"),
-                });
+                return Err(e.error(format!("unknown dossier {id}")));
             };
             let code: String = row.try_get(0)?;
             let received_on: String = row.try_get(1)?;
@@ -207,10 +204,27 @@ fn stats(histogram: &[(i64, u64)]) -> ProcessingStats {
     }
 }
 
+impl Queries<'_, ProceduresModel> {
+    /// Audit question 10: a page of procedure codes (after `after`, in code order; only `code` when
+    /// given) with their processing times before and after `split`, once the model has applied
+    /// `min_position`.
+    pub async fn processing_times(
+        &self,
+        min_position: u64,
+        split: NaiveDate,
+        code: Option<&str>,
+        after: Option<&str>,
+        page_size: u32,
+    ) -> Result<Vec<ProcedureTimes>, ProjectionError> {
+        let mut r = self.reader(min_position).await?;
+        processing_times(&mut r.conn, &r.generation, split, code, after, page_size).await
+    }
+}
+
 /// Audit question 10: a page of procedure codes (after `after`, in code order; only `code` when
 /// given) with their processing times before and after `split`.
-pub async fn processing_times(
-    pool: &AnyPool,
+async fn processing_times(
+    conn: &mut AnyConnection,
     g: &Generation,
     split: NaiveDate,
     code: Option<&str>,
@@ -236,7 +250,7 @@ pub async fn processing_times(
         .bind(sqlx::query(sql(format!(
             "SELECT DISTINCT procedure_code FROM {h} {filter} ORDER BY procedure_code LIMIT {n}"
         ))))
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await?;
     let mut out = Vec::with_capacity(codes.len());
     for row in codes {
@@ -250,7 +264,7 @@ pub async fn processing_times(
             )))
             .bind(&code)
             .bind(day(split))
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?;
             let histogram = rows
                 .iter()

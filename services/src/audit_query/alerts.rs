@@ -1,14 +1,12 @@
 //! Audit question 7 at the edge: monitoring alerts that no inspection or incident followed within N
 //! days, read from the `alerts` read model.
 
-use kcn_projections::models::alerts::{self, UnfollowedAlert, UnfollowedQuery};
+use kcn_projections::models::alerts::{UnfollowedAlert, UnfollowedQuery};
 use tonic::Status;
 
-use super::inspections::{
-    after, as_of_date, date_range, enum_filter, enum_number, fingerprint, next_token, page_size,
-    ready,
-};
+use super::params::{as_of_date, date_range, enum_filter, enum_number, page_size};
 use crate::fields::{self, Fields};
+use crate::page;
 use crate::{Ledger, error, proto, take};
 
 /// The largest N accepted: ten years of days.
@@ -46,7 +44,7 @@ pub(super) async fn list_unfollowed_alerts(
     );
     let as_of = as_of_date(ledger, &mut f, &r.as_of_date);
     let limit = page_size(&mut f, r.page_size);
-    let query = fingerprint(&[
+    let query = page::query(&[
         "unfollowed_alerts",
         &r.park_id,
         &r.company_id,
@@ -57,10 +55,9 @@ pub(super) async fn list_unfollowed_alerts(
         &r.kind.to_string(),
         &r.as_of_date,
     ]);
-    let after: Option<(String, String)> = after(&mut f, &r.page_token, query);
+    let after: Option<(String, String)> = ledger.pages.open(&mut f, &r.page_token, &query);
     f.finish()?;
     take!(park, company, tenant, range, within_days, as_of);
-    let g = ready(ledger, alerts::NAME, r.min_position).await?;
     let q = UnfollowedQuery {
         park_id: park.map(|p| p.to_string()),
         company_id: company.map(|c| c.to_string()),
@@ -73,12 +70,15 @@ pub(super) async fn list_unfollowed_alerts(
         after,
         limit,
     };
-    let page = alerts::unfollowed(ledger.read.audit().pool(), &g, &q)
+    let page = ledger
+        .read
+        .alerts()
+        .unfollowed(r.min_position, &q)
         .await
         .map_err(error::projection)?;
     Ok(proto::ListUnfollowedAlertsResponse {
         alerts: page.items.into_iter().map(unfollowed).collect(),
-        next_page_token: next_token(query, page.next),
+        next_page_token: ledger.pages.issue(&query, page.next.as_ref()),
         within_days,
         as_of_date: as_of.to_string(),
     })

@@ -4,13 +4,14 @@
 use kcn_domain::consultation::Suitability;
 use kcn_domain::values::VsicCode;
 use kcn_projections::models::consultations::{
-    ConsultationCursor, ConsultationFilter, ConsultationRow, ConsultationsModel, list_consultations,
+    ConsultationCursor, ConsultationFilter, ConsultationRow,
 };
 use tonic::Status;
 
-use super::inspections::{after, fingerprint, next_token, page_size, ready};
+use super::params::page_size;
 use super::stored_timestamp;
 use crate::fields::{self, Fields};
+use crate::page;
 use crate::{Ledger, error, proto, take};
 
 /// The page key of the consultations list: the last row's opening instant and id.
@@ -92,7 +93,7 @@ pub(super) async fn list(
     };
     let determination = suitability(r.determination, &mut f);
     let size = page_size(&mut f, r.page_size);
-    let query = fingerprint(&[
+    let query = page::query(&[
         "consultations",
         r.park_id.trim(),
         &r.vsic_code
@@ -102,10 +103,9 @@ pub(super) async fn list(
         &r.determination.to_string(),
         &r.only_flagged.to_string(),
     ]);
-    let from: Option<Key> = after(&mut f, &r.page_token, query);
+    let from: Option<Key> = ledger.pages.open(&mut f, &r.page_token, &query);
     f.finish()?;
     take!(park_id, vsic_code, determination);
-    let g = ready(ledger, ConsultationsModel::NAME, r.min_position).await?;
     let filter = ConsultationFilter {
         park_id: park_id.map(|p| p.to_string()),
         vsic_code,
@@ -116,15 +116,12 @@ pub(super) async fn list(
         opened_at,
         consultation_id,
     });
-    let mut rows = list_consultations(
-        ledger.read.audit().pool(),
-        &g,
-        &filter,
-        cursor.as_ref(),
-        size + 1,
-    )
-    .await
-    .map_err(error::projection)?;
+    let mut rows = ledger
+        .read
+        .consultations()
+        .list(r.min_position, &filter, cursor.as_ref(), size + 1)
+        .await
+        .map_err(error::projection)?;
     let more = rows.len() > size as usize;
     rows.truncate(size as usize);
     let next = rows
@@ -132,7 +129,7 @@ pub(super) async fn list(
         .filter(|_| more)
         .map(|last| (last.opened_at.clone(), last.consultation_id.clone()));
     Ok(proto::ListConsultationsResponse {
-        next_page_token: next_token(query, next),
+        next_page_token: ledger.pages.issue(&query, next.as_ref()),
         consultations: rows.into_iter().map(summary).collect(),
     })
 }

@@ -4,14 +4,15 @@
 use chrono::{DateTime, Utc};
 use kcn_integrity::leaf::{format_timestamp, parse_timestamp};
 use kcn_projections::models::exchanges::{
-    DUE_FROM_AGREEMENT, DUE_FROM_REQUEST, ExchangesModel, LateRequest, LateRequestCursor,
-    LateRequestFilter, Lateness, late_requests,
+    DUE_FROM_AGREEMENT, DUE_FROM_REQUEST, LateRequest, LateRequestCursor, LateRequestFilter,
+    Lateness,
 };
 use tonic::Status;
 
-use super::inspections::{after, fingerprint, next_token, page_size, ready};
+use super::params::page_size;
 use super::stored_timestamp;
 use crate::fields::{self, Fields};
+use crate::page;
 use crate::{Ledger, error, proto, take};
 
 /// The page key: the instant the first page was judged at (so that every page of a query judges at
@@ -79,13 +80,13 @@ pub(super) async fn list(
         );
     }
     let size = page_size(&mut f, r.page_size);
-    let query = fingerprint(&[
+    let query = page::query(&[
         "late_information_requests",
         r.company_id.trim(),
         &r.year.to_string(),
         r.park_id.trim(),
     ]);
-    let from: Option<Key> = after(&mut f, &r.page_token, query);
+    let from: Option<Key> = ledger.pages.open(&mut f, &r.page_token, &query);
     // Every page judges at the first page's instant; a caller's as_of must agree with it.
     let mut as_of: Option<DateTime<Utc>> =
         as_of.map(|given| given.unwrap_or_else(|| ledger.clock.now()));
@@ -102,7 +103,6 @@ pub(super) async fn list(
     }
     f.finish()?;
     take!(company_id, park_id, as_of);
-    let g = ready(ledger, ExchangesModel::NAME, r.min_position).await?;
     let filter = LateRequestFilter {
         company_id: company_id.map(|c| c.to_string()),
         year: (r.year != 0).then(|| i32::try_from(r.year).unwrap_or_default()),
@@ -113,15 +113,12 @@ pub(super) async fn list(
         requested_at,
         exchange_id,
     });
-    let mut rows = late_requests(
-        ledger.read.audit().pool(),
-        &g,
-        &filter,
-        cursor.as_ref(),
-        size + 1,
-    )
-    .await
-    .map_err(error::projection)?;
+    let mut rows = ledger
+        .read
+        .exchanges()
+        .late_requests(r.min_position, &filter, cursor.as_ref(), size + 1)
+        .await
+        .map_err(error::projection)?;
     let more = rows.len() > size as usize;
     rows.truncate(size as usize);
     let next = rows.last().filter(|_| more).map(|last| {
@@ -132,7 +129,7 @@ pub(super) async fn list(
         )
     });
     Ok(proto::ListLateInformationRequestsResponse {
-        next_page_token: next_token(query, next),
+        next_page_token: ledger.pages.issue(&query, next.as_ref()),
         requests: rows.into_iter().map(row).collect(),
         as_of: Some(fields::timestamp(as_of)),
     })

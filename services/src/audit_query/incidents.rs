@@ -2,11 +2,11 @@
 //! agreement in force at detection, read from the `incidents` read model.
 
 use kcn_domain::AggregateKind;
-use kcn_projections::models::incidents::{self, HoursSource, MilestoneKind};
+use kcn_projections::models::incidents::{HoursSource, MilestoneKind};
 use tonic::Status;
 use uuid::Uuid;
 
-use super::inspections::{enum_number, ready, rules};
+use super::params::{enum_number, rules};
 use crate::fields::{self, Fields};
 use crate::{Ledger, error, proto, take};
 
@@ -24,17 +24,13 @@ pub(super) async fn get_incident_timeline(
     f.finish()?;
     take!(id, as_of);
     let as_of = as_of.unwrap_or_else(|| ledger.clock.now());
-    let g = ready(ledger, incidents::NAME, r.min_position).await?;
-    let t = incidents::timeline(
-        ledger.read.audit().pool(),
-        &g,
-        rules(ledger),
-        &id.to_string(),
-        as_of,
-    )
-    .await
-    .map_err(error::projection)?
-    .ok_or_else(|| not_found(id))?;
+    let t = ledger
+        .read
+        .incidents()
+        .timeline(r.min_position, rules(ledger), &id.to_string(), as_of)
+        .await
+        .map_err(error::projection)?
+        .ok_or_else(|| not_found(id))?;
     let n = t.notification;
     let (source, agreement_id, agreement_version) = match n.source {
         HoursSource::Agreement {

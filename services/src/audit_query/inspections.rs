@@ -1,166 +1,19 @@
 //! Audit questions 2 and 3 at the edge: a tenant's inspection record and the tenants inspected more
-//! than once in a year, read from the `inspections` read model. Also the paging and read-your-writes
-//! helpers the audit-query methods of this series share.
+//! than once in a year, read from the `inspections` read model.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
-use std::time::Duration;
-
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDate;
-use kcn_domain::LegalRules;
-use kcn_domain::time::local_date;
-use kcn_projections::models::Generation;
 use kcn_projections::models::inspections::{
-    self, FindingRecord, RemediationStatus, RepeatedQuery, TenantInspection, TenantRecordQuery,
+    FindingRecord, RemediationStatus, RepeatedQuery, TenantInspection, TenantRecordQuery,
 };
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tonic::Status;
 
+use super::params::{
+    as_of_date, date_range, date_text, enum_filter, enum_number, page_size, rules,
+};
+
 use crate::fields::{self, Fields};
+use crate::page;
 use crate::{Ledger, error, proto, take};
-
-/// How long a read-your-writes query waits for its read model.
-const READ_YOUR_WRITES_DEADLINE: Duration = Duration::from_secs(5);
-/// The page size when the caller gives none, and the largest allowed.
-const DEFAULT_PAGE: u32 = 100;
-const MAX_PAGE: u32 = 1_000;
-
-/// The legal rules the audit queries judge against: the server's configured ones.
-pub(super) fn rules(ledger: &Ledger) -> &LegalRules {
-    &ledger.rules
-}
-
-/// Checks `page_size` (0 means the default).
-pub(super) fn page_size(f: &mut Fields, raw: u32) -> u32 {
-    if raw > MAX_PAGE {
-        f.violation("page_size", format!("must be at most {MAX_PAGE}"));
-    }
-    if raw == 0 {
-        DEFAULT_PAGE
-    } else {
-        raw.min(MAX_PAGE)
-    }
-}
-
-/// A fingerprint of a query's filters, so that a page token is only accepted for the query that
-/// issued it.
-pub(super) fn fingerprint(parts: &[&str]) -> u64 {
-    let mut h = DefaultHasher::new();
-    parts.hash(&mut h);
-    h.finish()
-}
-
-/// The opaque page token: the key of the last item served, and the query it belongs to.
-#[derive(Debug, Serialize, serde::Deserialize)]
-struct Token<K> {
-    query: u64,
-    after: K,
-}
-
-/// Encodes the key a page ended at, or the empty token when there are no more pages.
-pub(super) fn next_token<K: Serialize>(query: u64, after: Option<K>) -> String {
-    after.map_or_else(String::new, |after| {
-        URL_SAFE_NO_PAD
-            .encode(serde_json::to_vec(&Token { query, after }).expect("page keys serialise"))
-    })
-}
-
-/// Decodes a caller's `page_token` for this query (empty: the first page).
-pub(super) fn after<K: DeserializeOwned>(f: &mut Fields, raw: &str, query: u64) -> Option<K> {
-    if raw.is_empty() {
-        return None;
-    }
-    let token = URL_SAFE_NO_PAD
-        .decode(raw)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<Token<K>>(&bytes).ok());
-    match token {
-        Some(t) if t.query == query => Some(t.after),
-        Some(_) => {
-            f.violation(
-                "page_token",
-                "belongs to a different query; keep the filters of the first page",
-            );
-            None
-        }
-        None => {
-            f.violation("page_token", "is not a token this server issued");
-            None
-        }
-    }
-}
-
-/// Waits until read model `name` has applied `min_position` (when given), then returns its current
-/// generation.
-pub(super) async fn ready(
-    ledger: &Ledger,
-    name: &str,
-    min_position: u64,
-) -> Result<Generation, Status> {
-    let audit = ledger.read.audit();
-    if min_position > 0 {
-        audit
-            .wait_for(name, min_position, READ_YOUR_WRITES_DEADLINE)
-            .await
-            .map_err(error::projection)?;
-    }
-    audit.generation(name).await.map_err(error::projection)
-}
-
-/// An optional `as_of_date`: empty means today's local date by the server's clock.
-pub(super) fn as_of_date(ledger: &Ledger, f: &mut Fields, raw: &str) -> Option<NaiveDate> {
-    f.check("as_of_date", fields::optional_date(raw))
-        .map(|d| d.unwrap_or_else(|| local_date(ledger.clock.now())))
-}
-
-/// A date range of a request: both optional, the end not before the start.
-pub(super) fn date_range(
-    f: &mut Fields,
-    (from_field, from): (&str, &str),
-    (to_field, to): (&str, &str),
-) -> Option<(Option<NaiveDate>, Option<NaiveDate>)> {
-    let from = f.check(from_field, fields::optional_date(from));
-    let to = f.check(to_field, fields::optional_date(to));
-    if let (Some(Some(a)), Some(Some(b))) = (from, to)
-        && b < a
-    {
-        f.violation(to_field, format!("must not be before {from_field}"));
-    }
-    Some((from?, to?))
-}
-
-/// An optional enum filter: UNSPECIFIED (0) means none; an unknown number is a violation.
-pub(super) fn enum_filter<E>(
-    f: &mut Fields,
-    field: &str,
-    raw: i32,
-    name: fn(&E) -> &'static str,
-) -> Option<String>
-where
-    E: TryFrom<i32>,
-{
-    if raw == 0 {
-        return None;
-    }
-    match E::try_from(raw) {
-        Ok(v) => Some(name(&v).to_owned()),
-        Err(_) => {
-            f.violation(field, format!("{raw} is not a known value"));
-            None
-        }
-    }
-}
-
-/// The proto enum number of a stored enum name, or 0 (UNSPECIFIED) for a name this build lacks.
-pub(super) fn enum_number<E: Into<i32>>(name: Option<&str>, parse: fn(&str) -> Option<E>) -> i32 {
-    name.and_then(parse).map_or(0, Into::into)
-}
-
-fn date_text(d: Option<NaiveDate>) -> String {
-    d.map(|d| d.to_string()).unwrap_or_default()
-}
 
 /// `GetTenantInspectionRecord`: audit question 2.
 pub(super) async fn get_tenant_inspection_record(
@@ -179,7 +32,7 @@ pub(super) async fn get_tenant_inspection_record(
     );
     let as_of = as_of_date(ledger, &mut f, &r.as_of_date);
     let limit = page_size(&mut f, r.page_size);
-    let query = fingerprint(&[
+    let query = page::query(&[
         "tenant_inspection_record",
         &r.tenant_id,
         &r.from_date,
@@ -188,10 +41,9 @@ pub(super) async fn get_tenant_inspection_record(
         &r.conducted_by.to_string(),
         &r.as_of_date,
     ]);
-    let after: Option<(NaiveDate, String)> = after(&mut f, &r.page_token, query);
+    let after: Option<(NaiveDate, String)> = ledger.pages.open(&mut f, &r.page_token, &query);
     f.finish()?;
     take!(tenant, range, as_of);
-    let g = ready(ledger, inspections::NAME, r.min_position).await?;
     let q = TenantRecordQuery {
         tenant_id: tenant.to_string(),
         from: range.0,
@@ -202,14 +54,17 @@ pub(super) async fn get_tenant_inspection_record(
         after,
         limit,
     };
-    let page = inspections::tenant_record(ledger.read.audit().pool(), &g, rules(ledger), &q)
+    let page = ledger
+        .read
+        .inspections()
+        .tenant_record(r.min_position, rules(ledger), &q)
         .await
         .map_err(error::projection)?;
     Ok(proto::GetTenantInspectionRecordResponse {
         tenant_id: tenant.to_string(),
         as_of_date: as_of.to_string(),
         inspections: page.items.into_iter().map(tenant_inspection).collect(),
-        next_page_token: next_token(query, page.next),
+        next_page_token: ledger.pages.issue(&query, page.next.as_ref()),
     })
 }
 
@@ -322,7 +177,7 @@ pub(super) async fn list_repeated_inspections(
     let tenant = f.check("tenant_id", fields::optional_uuid(&r.tenant_id));
     let kind = enum_filter(&mut f, "kind", r.kind, proto::InspectionKind::as_str_name);
     let limit = page_size(&mut f, r.page_size);
-    let query = fingerprint(&[
+    let query = page::query(&[
         "repeated_inspections",
         &r.from_year.to_string(),
         &r.to_year.to_string(),
@@ -331,10 +186,9 @@ pub(super) async fn list_repeated_inspections(
         &r.tenant_id,
         &r.kind.to_string(),
     ]);
-    let after: Option<(i32, String)> = after(&mut f, &r.page_token, query);
+    let after: Option<(i32, String)> = ledger.pages.open(&mut f, &r.page_token, &query);
     f.finish()?;
     take!(from_year, to_year, park, company, tenant);
-    let g = ready(ledger, inspections::NAME, r.min_position).await?;
     let q = RepeatedQuery {
         from_year,
         to_year,
@@ -345,7 +199,10 @@ pub(super) async fn list_repeated_inspections(
         after,
         limit,
     };
-    let page = inspections::repeated(ledger.read.audit().pool(), &g, &q)
+    let page = ledger
+        .read
+        .inspections()
+        .repeated(r.min_position, &q)
         .await
         .map_err(error::projection)?;
     let entities = page
@@ -375,6 +232,6 @@ pub(super) async fn list_repeated_inspections(
         .collect();
     Ok(proto::ListRepeatedInspectionsResponse {
         entities,
-        next_page_token: next_token(query, page.next),
+        next_page_token: ledger.pages.issue(&query, page.next.as_ref()),
     })
 }

@@ -1,13 +1,12 @@
 //! Audit question 10 at the edge: median processing days per administrative procedure before and
 //! after a date, from the `procedures` read model.
 
-use kcn_projections::models::procedures::{
-    ProcedureTimes, ProceduresModel, ProcessingStats, processing_times,
-};
+use kcn_projections::models::procedures::{ProcedureTimes, ProcessingStats};
 use tonic::Status;
 
-use super::inspections::{after, fingerprint, next_token, page_size, ready};
+use super::params::page_size;
 use crate::fields::{self, Fields};
+use crate::page;
 use crate::{Ledger, error, proto, take};
 
 fn stats(s: ProcessingStats) -> proto::ProcessingTimeStats {
@@ -42,21 +41,22 @@ pub(super) async fn get(
         );
     }
     let size = page_size(&mut f, r.page_size);
-    let query = fingerprint(&["procedure_processing_times", &r.split_date, code]);
-    let from: Option<String> = after(&mut f, &r.page_token, query);
+    let query = page::query(&["procedure_processing_times", &r.split_date, code]);
+    let from: Option<String> = ledger.pages.open(&mut f, &r.page_token, &query);
     f.finish()?;
     take!(split);
-    let g = ready(ledger, ProceduresModel::NAME, r.min_position).await?;
-    let mut rows = processing_times(
-        ledger.read.audit().pool(),
-        &g,
-        split,
-        (!code.is_empty()).then_some(code),
-        from.as_deref(),
-        size + 1,
-    )
-    .await
-    .map_err(error::projection)?;
+    let mut rows = ledger
+        .read
+        .procedures()
+        .processing_times(
+            r.min_position,
+            split,
+            (!code.is_empty()).then_some(code),
+            from.as_deref(),
+            size + 1,
+        )
+        .await
+        .map_err(error::projection)?;
     let more = rows.len() > size as usize;
     rows.truncate(size as usize);
     let next = rows
@@ -64,7 +64,7 @@ pub(super) async fn get(
         .filter(|_| more)
         .map(|last| last.procedure_code.clone());
     Ok(proto::GetProcedureProcessingTimesResponse {
-        next_page_token: next_token(query, next),
+        next_page_token: ledger.pages.issue(&query, next.as_ref()),
         procedures: rows.into_iter().map(times).collect(),
         split_date: split.to_string(),
     })

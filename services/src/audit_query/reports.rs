@@ -3,13 +3,13 @@
 
 use chrono::NaiveDate;
 use kcn_projections::models::annual_reports::{
-    AnnualReportCursor, AnnualReportFilter, AnnualReportsModel, Filer, LateAnnualReport,
-    ReportDueDays, ReportLateness, late_annual_reports,
+    AnnualReportCursor, AnnualReportFilter, Filer, LateAnnualReport, ReportDueDays, ReportLateness,
 };
 use tonic::Status;
 
-use super::inspections::{after, as_of_date, fingerprint, next_token, page_size, ready, rules};
+use super::params::{as_of_date, page_size, rules};
 use crate::fields::{self, Fields};
+use crate::page;
 use crate::{Ledger, error, proto, take};
 
 /// The page key: the as-of date of the first page (so that every page of a query judges at the same
@@ -67,13 +67,13 @@ pub(super) async fn list(
     let park_id = f.check("park_id", fields::optional_uuid(&r.park_id));
     let mut as_of = as_of_date(ledger, &mut f, &r.as_of_date);
     let size = page_size(&mut f, r.page_size);
-    let query = fingerprint(&[
+    let query = page::query(&[
         "late_annual_reports",
         &r.year.to_string(),
         &r.filer.to_string(),
         r.park_id.trim(),
     ]);
-    let from: Option<Key> = after(&mut f, &r.page_token, query);
+    let from: Option<Key> = ledger.pages.open(&mut f, &r.page_token, &query);
     if let Some((first, _, _)) = &from {
         if r.as_of_date.trim().is_empty() {
             as_of = Some(*first);
@@ -103,23 +103,24 @@ pub(super) async fn list(
     };
     f.finish()?;
     take!(kind, park_id, as_of);
-    let g = ready(ledger, AnnualReportsModel::NAME, r.min_position).await?;
     let filter = AnnualReportFilter {
         year: i32::try_from(r.year).unwrap_or_default(),
         filer: kind,
         park_id: park_id.map(|p| p.to_string()),
         as_of,
     };
-    let mut rows = late_annual_reports(
-        ledger.read.audit().pool(),
-        &g,
-        &ReportDueDays::from_rules(rules(ledger)),
-        &filter,
-        cursor.as_ref(),
-        size + 1,
-    )
-    .await
-    .map_err(error::projection)?;
+    let mut rows = ledger
+        .read
+        .annual_reports()
+        .late(
+            r.min_position,
+            &ReportDueDays::from_rules(rules(ledger)),
+            &filter,
+            cursor.as_ref(),
+            size + 1,
+        )
+        .await
+        .map_err(error::projection)?;
     let more = rows.len() > size as usize;
     rows.truncate(size as usize);
     let next = rows.last().filter(|_| more).map(|last| {
@@ -130,7 +131,7 @@ pub(super) async fn list(
         )
     });
     Ok(proto::ListLateAnnualReportsResponse {
-        next_page_token: next_token(query, next),
+        next_page_token: ledger.pages.issue(&query, next.as_ref()),
         reports: rows.into_iter().map(row).collect(),
         as_of_date: as_of.to_string(),
     })

@@ -3,12 +3,10 @@
 
 use kcn_domain::time::local_date;
 use kcn_domain::{AggregateKind, DomainError};
-use kcn_projections::models::responsibility::{
-    AgreementInForce, AuthorityRow, ResponsibilityModel, park_responsibility,
-};
+use kcn_projections::models::registry::AuthorityRow;
+use kcn_projections::models::responsibility::AgreementInForce;
 use tonic::Status;
 
-use super::inspections::ready;
 use crate::fields::{self, Fields};
 use crate::{Ledger, error, proto, take};
 
@@ -82,8 +80,10 @@ pub(super) async fn get(
         .map(|d| d.unwrap_or_else(|| local_date(ledger.clock.now())));
     f.finish()?;
     take!(park_id, date);
-    let g = ready(ledger, ResponsibilityModel::NAME, r.min_position).await?;
-    let Some(p) = park_responsibility(ledger.read.audit().pool(), &g, &park_id.to_string(), date)
+    let Some(p) = ledger
+        .read
+        .responsibility()
+        .park(r.min_position, &park_id.to_string(), date)
         .await
         .map_err(error::projection)?
     else {

@@ -1,0 +1,672 @@
+//! Audit question 1, the timeline: everything that concerns a park, an infrastructure company or a
+//! tenant, in business-time order.
+//!
+//! Which subjects an event concerns is read from well-known reference fields of its payload
+//! (`park_id`, `company_id`, `tenant_id`, their plural forms, and organisation references), plus what
+//! earlier events of the same aggregate established, plus the park of every tenant it names. That
+//! keeps the read model generic over the catalogue: a new aggregate with a `park_id` lands on the
+//! park's timeline without code here.
+//!
+//! A batch costs a few statements whatever its size: two reads of what earlier events established,
+//! then one multi-row insert per table (chunked below the databases' limits on bound values).
+
+use std::collections::{BTreeSet, HashMap};
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::{AnyConnection, Row};
+
+use super::sql::{Args, limit};
+use super::{Envelope, Generation, ReadModel};
+use crate::error::ProjectionError;
+use crate::{Named, Queries};
+
+/// What a timeline is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Subject {
+    Park,
+    Company,
+    Tenant,
+}
+
+impl Subject {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Park => "park",
+            Self::Company => "company",
+            Self::Tenant => "tenant",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "park" => Some(Self::Park),
+            "company" => Some(Self::Company),
+            "tenant" => Some(Self::Tenant),
+            _ => None,
+        }
+    }
+
+    /// The subject an aggregate is itself, if any.
+    fn of_aggregate(aggregate_type: &str) -> Option<Self> {
+        match aggregate_type {
+            "Park" => Some(Self::Park),
+            "InfrastructureCompany" => Some(Self::Company),
+            "Tenant" => Some(Self::Tenant),
+            _ => None,
+        }
+    }
+}
+
+type SubjectSet = BTreeSet<(Subject, String)>;
+
+/// The subjects named by an event's payload.
+fn referenced(payload: &Value, out: &mut SubjectSet) {
+    let Value::Object(map) = payload else { return };
+    for (key, value) in map {
+        let subject = match key.as_str() {
+            "park_id" | "park_ids" => Some(Subject::Park),
+            "company_id" | "company_ids" => Some(Subject::Company),
+            "tenant_id" | "tenant_ids" => Some(Subject::Tenant),
+            _ => None,
+        };
+        match (subject, value) {
+            (Some(s), Value::String(id)) => {
+                out.insert((s, id.clone()));
+            }
+            (Some(s), Value::Array(ids)) => {
+                out.extend(
+                    ids.iter()
+                        .filter_map(Value::as_str)
+                        .map(|id| (s, id.to_owned())),
+                );
+            }
+            (None, Value::Object(inner)) => {
+                // An organisation reference: {"kind": "ORGANISATION_KIND_INFRASTRUCTURE_COMPANY", "id": ...}.
+                if inner.get("kind").and_then(Value::as_str)
+                    == Some("ORGANISATION_KIND_INFRASTRUCTURE_COMPANY")
+                    && let Some(id) = inner.get("id").and_then(Value::as_str)
+                {
+                    out.insert((Subject::Company, id.to_owned()));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// An aggregate as the log names it: `(aggregate_type, aggregate_id)`.
+type AggregateKey = (String, String);
+
+/// What the read model knows of each aggregate's subjects, for the aggregates a batch touches.
+type Known = HashMap<AggregateKey, SubjectSet>;
+
+/// One row of the entries table: an event on one subject's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TimelineEntry {
+    pub subject_type: String,
+    pub subject_id: String,
+    pub position: u64,
+    pub occurred_at: String,
+    pub event_type: String,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+}
+
+/// One row of the subjects table: an aggregate concerns a subject.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SubjectLink {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub subject_type: String,
+    pub subject_id: String,
+}
+
+/// The rows one batch adds.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Additions {
+    links: Vec<SubjectLink>,
+    entries: Vec<TimelineEntry>,
+}
+
+/// Bound values per statement: below SQLite's 32,766 and PostgreSQL's 65,535.
+const MAX_BOUND: usize = 30_000;
+
+fn key_of(e: &Envelope) -> AggregateKey {
+    (
+        e.stored.aggregate_type.clone(),
+        e.stored.aggregate_id.clone(),
+    )
+}
+
+fn tenant_key(id: &str) -> AggregateKey {
+    ("Tenant".to_owned(), id.to_owned())
+}
+
+/// The subjects an event names by itself: the aggregate it is, and its payload's references.
+fn named(e: &Envelope, payload: &Value) -> SubjectSet {
+    let mut subjects = SubjectSet::new();
+    if let Some(own) = Subject::of_aggregate(&e.stored.aggregate_type) {
+        subjects.insert((own, e.stored.aggregate_id.clone()));
+    }
+    referenced(payload, &mut subjects);
+    subjects
+}
+
+/// Decides the rows a batch adds, in log order, as if each event were applied after the one before:
+/// an event's subjects are those it names, those earlier events of its aggregate established, and the
+/// park of every tenant among them. `known` holds what the database knew before the batch for every
+/// aggregate the batch asks about, and learns as the batch goes.
+fn plan(events: &[Envelope], payloads: &[Value], known: &mut Known) -> Additions {
+    let mut out = Additions::default();
+    for (e, payload) in events.iter().zip(payloads) {
+        let key = key_of(e);
+        let mut subjects = named(e, payload);
+        if let Some(earlier) = known.get(&key) {
+            subjects.extend(earlier.iter().cloned());
+        }
+        // A tenant's events concern its park too.
+        let parks: Vec<(Subject, String)> = subjects
+            .iter()
+            .filter(|(s, _)| *s == Subject::Tenant)
+            .filter_map(|(_, id)| known.get(&tenant_key(id)))
+            .flat_map(|of_tenant| of_tenant.iter().filter(|(s, _)| *s == Subject::Park))
+            .cloned()
+            .collect();
+        subjects.extend(parks);
+        if subjects.is_empty() {
+            continue;
+        }
+        let remembered = known.entry(key).or_default();
+        for (s, id) in &subjects {
+            if remembered.insert((*s, id.clone())) {
+                out.links.push(SubjectLink {
+                    aggregate_type: e.stored.aggregate_type.clone(),
+                    aggregate_id: e.stored.aggregate_id.clone(),
+                    subject_type: s.as_str().to_owned(),
+                    subject_id: id.clone(),
+                });
+            }
+            out.entries.push(TimelineEntry {
+                subject_type: s.as_str().to_owned(),
+                subject_id: id.clone(),
+                position: e.position(),
+                occurred_at: e.stored.occurred_at.clone(),
+                event_type: e.stored.event_type.clone(),
+                aggregate_type: e.stored.aggregate_type.clone(),
+                aggregate_id: e.stored.aggregate_id.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// The timeline read model.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Timeline;
+
+impl Named for Timeline {
+    const NAME: &'static str = "timeline";
+}
+
+impl Queries<'_, Timeline> {
+    /// Audit question 1: a page of a subject's timeline, at most `q.limit` rows in
+    /// `(occurred_at, position)` order, once the model has applied `min_position`.
+    pub async fn page(
+        &self,
+        min_position: u64,
+        q: &TimelineQuery,
+    ) -> Result<Vec<TimelineRow>, ProjectionError> {
+        let mut r = self.reader(min_position).await?;
+        query(&mut r.conn, &r.generation, q).await
+    }
+
+    /// The timeline's whole content as its current generation holds it (to compare a live read
+    /// model with a rebuild).
+    pub async fn snapshot(&self) -> Result<TimelineSnapshot, ProjectionError> {
+        let mut r = self.reader(0).await?;
+        snapshot(&mut r.conn, &r.generation).await
+    }
+}
+
+const TABLES: &[&str] = &["timeline_entries", "timeline_subjects"];
+
+fn entries(g: &Generation) -> String {
+    g.table("timeline_entries")
+}
+
+fn subjects(g: &Generation) -> String {
+    g.table("timeline_subjects")
+}
+
+#[async_trait]
+impl ReadModel for Timeline {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        TABLES
+    }
+
+    /// The entries' key serves a subject's page in log order; `by_time` serves it in business-time
+    /// order (the timeline's order). The subjects' key serves the batch's look-ups by aggregate.
+    fn create(&self, g: &Generation) -> Vec<String> {
+        vec![
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (subject_type TEXT NOT NULL, subject_id TEXT NOT NULL, \
+                 position BIGINT NOT NULL, occurred_at TEXT NOT NULL, event_type TEXT NOT NULL, \
+                 aggregate_type TEXT NOT NULL, aggregate_id TEXT NOT NULL, \
+                 PRIMARY KEY (subject_type, subject_id, position))",
+                entries(g)
+            ),
+            format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {} (subject_type, subject_id, occurred_at, position)",
+                g.table("timeline_entries_by_time"),
+                entries(g)
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (aggregate_type TEXT NOT NULL, aggregate_id TEXT NOT NULL, \
+                 subject_type TEXT NOT NULL, subject_id TEXT NOT NULL, \
+                 PRIMARY KEY (aggregate_type, aggregate_id, subject_type, subject_id))",
+                subjects(g)
+            ),
+        ]
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        g: &Generation,
+        events: &[Envelope],
+    ) -> Result<(), ProjectionError> {
+        let payloads = events
+            .iter()
+            .map(|e| {
+                serde_json::from_slice::<Value>(&e.stored.payload)
+                    .map_err(|err| e.error(format!("payload is not JSON: {err}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut known = Known::new();
+        let own: BTreeSet<AggregateKey> = events.iter().map(key_of).collect();
+        load_known(conn, g, &own, &mut known).await?;
+        // Every tenant an event may concern: those the events name, and those their aggregates named
+        // before. Whatever the batch learns on the way comes from the former, so this is all it asks.
+        let mut tenants = BTreeSet::new();
+        for (e, payload) in events.iter().zip(&payloads) {
+            let earlier = known.get(&key_of(e)).into_iter().flatten();
+            for (s, id) in named(e, payload).iter().chain(earlier) {
+                let key = tenant_key(id);
+                if *s == Subject::Tenant && !own.contains(&key) {
+                    tenants.insert(key);
+                }
+            }
+        }
+        load_known(conn, g, &tenants, &mut known).await?;
+        let additions = plan(events, &payloads, &mut known);
+        write(conn, g, &additions).await
+    }
+}
+
+/// Adds to `known` the stored subjects of the given aggregates.
+async fn load_known(
+    conn: &mut AnyConnection,
+    g: &Generation,
+    keys: &BTreeSet<AggregateKey>,
+    known: &mut Known,
+) -> Result<(), ProjectionError> {
+    let keys: Vec<&AggregateKey> = keys.iter().collect();
+    for chunk in keys.chunks(MAX_BOUND / 2) {
+        let mut args = Args::default();
+        let pairs: Vec<String> = chunk
+            .iter()
+            .map(|(t, id)| format!("({}, {})", args.text(t.as_str()), args.text(id.as_str())))
+            .collect();
+        let rows = args
+            .fetch_all(
+                conn,
+                format!(
+                    "SELECT aggregate_type, aggregate_id, subject_type, subject_id FROM {} \
+                     WHERE (aggregate_type, aggregate_id) IN ({})",
+                    subjects(g),
+                    pairs.join(", ")
+                ),
+            )
+            .await?;
+        for key in chunk {
+            known.entry((*key).clone()).or_default();
+        }
+        for r in rows {
+            let (aggregate_type, aggregate_id, subject_type, subject_id): (
+                String,
+                String,
+                String,
+                String,
+            ) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+            if let Some(s) = Subject::parse(&subject_type) {
+                known
+                    .entry((aggregate_type, aggregate_id))
+                    .or_default()
+                    .insert((s, subject_id));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Inserts a batch's rows. A timeline entry is inserted plainly, not "or ignore": each event is
+/// applied once, and a second application must fail loudly rather than pass unnoticed.
+async fn write(
+    conn: &mut AnyConnection,
+    g: &Generation,
+    add: &Additions,
+) -> Result<(), ProjectionError> {
+    for chunk in add.links.chunks(MAX_BOUND / 4) {
+        let mut args = Args::default();
+        let rows: Vec<String> = chunk
+            .iter()
+            .map(|l| {
+                format!(
+                    "({}, {}, {}, {})",
+                    args.text(l.aggregate_type.as_str()),
+                    args.text(l.aggregate_id.as_str()),
+                    args.text(l.subject_type.as_str()),
+                    args.text(l.subject_id.as_str())
+                )
+            })
+            .collect();
+        args.execute(
+            conn,
+            format!(
+                "INSERT INTO {} (aggregate_type, aggregate_id, subject_type, subject_id) VALUES {} \
+                 ON CONFLICT DO NOTHING",
+                subjects(g),
+                rows.join(", ")
+            ),
+        )
+        .await?;
+    }
+    for chunk in add.entries.chunks(MAX_BOUND / 7) {
+        let mut args = Args::default();
+        let mut rows = Vec::with_capacity(chunk.len());
+        for t in chunk {
+            let position = i64::try_from(t.position)
+                .map_err(|_| crate::models::stored::corrupt("position beyond 2^63"))?;
+            rows.push(format!(
+                "({}, {}, {}, {}, {}, {}, {})",
+                args.text(t.subject_type.as_str()),
+                args.text(t.subject_id.as_str()),
+                args.int(position),
+                args.text(t.occurred_at.as_str()),
+                args.text(t.event_type.as_str()),
+                args.text(t.aggregate_type.as_str()),
+                args.text(t.aggregate_id.as_str())
+            ));
+        }
+        args.execute(
+            conn,
+            format!(
+                "INSERT INTO {} (subject_type, subject_id, position, occurred_at, event_type, \
+                 aggregate_type, aggregate_id) VALUES {}",
+                entries(g),
+                rows.join(", ")
+            ),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The timeline read model's whole content, for comparing a live read model with a rebuild.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineSnapshot {
+    /// Every timeline entry, in key order.
+    pub entries: Vec<TimelineEntry>,
+    /// Every aggregate-to-subject link, in key order.
+    pub links: Vec<SubjectLink>,
+}
+
+/// Reads the whole content of one generation of the timeline.
+async fn snapshot(
+    conn: &mut AnyConnection,
+    g: &Generation,
+) -> Result<TimelineSnapshot, ProjectionError> {
+    let mut rows = Vec::new();
+    for r in Args::default()
+        .fetch_all(
+            conn,
+            format!(
+                "SELECT subject_type, subject_id, position, occurred_at, event_type, aggregate_type, \
+                 aggregate_id FROM {}",
+                entries(g)
+            ),
+        )
+        .await?
+    {
+        rows.push(TimelineEntry {
+            subject_type: r.try_get(0)?,
+            subject_id: r.try_get(1)?,
+            position: u64::try_from(r.try_get::<i64, _>(2)?).unwrap_or_default(),
+            occurred_at: r.try_get(3)?,
+            event_type: r.try_get(4)?,
+            aggregate_type: r.try_get(5)?,
+            aggregate_id: r.try_get(6)?,
+        });
+    }
+    let mut links = Vec::new();
+    for r in Args::default()
+        .fetch_all(
+            conn,
+            format!(
+                "SELECT aggregate_type, aggregate_id, subject_type, subject_id FROM {}",
+                subjects(g)
+            ),
+        )
+        .await?
+    {
+        links.push(SubjectLink {
+            aggregate_type: r.try_get(0)?,
+            aggregate_id: r.try_get(1)?,
+            subject_type: r.try_get(2)?,
+            subject_id: r.try_get(3)?,
+        });
+    }
+    rows.sort();
+    links.sort();
+    Ok(TimelineSnapshot {
+        entries: rows,
+        links,
+    })
+}
+
+/// A timeline query.
+#[derive(Debug, Clone)]
+pub struct TimelineQuery {
+    pub subject: Subject,
+    pub subject_id: String,
+    /// Inclusive lower bound on `occurred_at` (canonical RFC 3339 text).
+    pub from: Option<String>,
+    /// Exclusive upper bound on `occurred_at`.
+    pub to: Option<String>,
+    pub event_types: Vec<String>,
+    pub limit: u32,
+    /// Continue after this `(occurred_at, position)`.
+    pub after: Option<(String, u64)>,
+}
+
+/// One timeline row with the event's stored fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineRow {
+    pub position: u64,
+    pub occurred_at: String,
+    pub recorded_at: String,
+    pub event_type: String,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub payload: Vec<u8>,
+}
+
+/// Runs a timeline query; returns at most `limit` rows in `(occurred_at, position)` order.
+async fn query(
+    conn: &mut AnyConnection,
+    g: &Generation,
+    q: &TimelineQuery,
+) -> Result<Vec<TimelineRow>, ProjectionError> {
+    let mut args = Args::default();
+    let mut sql = format!(
+        "SELECT t.position, t.occurred_at, e.recorded_at, t.event_type, t.aggregate_type, \
+         t.aggregate_id, e.payload FROM {} t JOIN events e ON e.position = t.position \
+         WHERE t.subject_type = {} AND t.subject_id = {}",
+        entries(g),
+        args.text(q.subject.as_str()),
+        args.text(q.subject_id.as_str())
+    );
+    if let Some(from) = &q.from {
+        sql += &format!(" AND t.occurred_at >= {}", args.text(from.as_str()));
+    }
+    if let Some(to) = &q.to {
+        sql += &format!(" AND t.occurred_at < {}", args.text(to.as_str()));
+    }
+    if !q.event_types.is_empty() {
+        let list: Vec<String> = q
+            .event_types
+            .iter()
+            .map(|t| args.text(t.as_str()))
+            .collect();
+        sql += &format!(" AND t.event_type IN ({})", list.join(", "));
+    }
+    if let Some((at, pos)) = &q.after {
+        let pos = i64::try_from(*pos).unwrap_or(i64::MAX);
+        sql += &format!(
+            " AND (t.occurred_at > {a} OR (t.occurred_at = {b} AND t.position > {p}))",
+            a = args.text(at.as_str()),
+            b = args.text(at.as_str()),
+            p = args.int(pos)
+        );
+    }
+    sql += &format!(
+        " ORDER BY t.occurred_at, t.position LIMIT {}",
+        args.int(limit(q.limit))
+    );
+    let rows = args.fetch_all(conn, sql).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(TimelineRow {
+                position: u64::try_from(r.try_get::<i64, _>(0)?).unwrap_or_default(),
+                occurred_at: r.try_get(1)?,
+                recorded_at: r.try_get(2)?,
+                event_type: r.try_get(3)?,
+                aggregate_type: r.try_get(4)?,
+                aggregate_id: r.try_get(5)?,
+                payload: r.try_get(6)?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kcn_domain::authority::{AuthorityEstablished, AuthorityKind};
+    use kcn_domain::values::Text;
+    use kcn_eventstore::StoredEvent;
+
+    /// An envelope around a stored event; the typed body is an authority's (the plan reads only the
+    /// stored fields and the payload's references).
+    fn event(position: u64, aggregate_type: &str, aggregate_id: &str, payload: Value) -> Envelope {
+        Envelope {
+            stored: StoredEvent {
+                position,
+                event_id: uuid::Uuid::now_v7(),
+                aggregate_type: aggregate_type.to_owned(),
+                aggregate_id: aggregate_id.to_owned(),
+                aggregate_version: 1,
+                event_type: format!("E{position}"),
+                schema_version: 1,
+                occurred_at: "2025-04-01T00:00:00.000000Z".to_owned(),
+                recorded_at: "2025-04-01T00:00:00.000000Z".to_owned(),
+                payload: serde_json::to_vec(&payload).unwrap(),
+                metadata: b"{}".to_vec(),
+            },
+            occurred_at: "2025-04-01T00:00:00Z".parse().unwrap(),
+            event: kcn_domain::authority::AuthorityEvent::from(AuthorityEstablished {
+                name: Text::name("Board").unwrap(),
+                kind: AuthorityKind::IndustrialParksBoard,
+                jurisdiction: Text::name("Bình Dương").unwrap(),
+                decision_no: Text::name("1").unwrap(),
+                effective_from: "2006-01-01".parse().unwrap(),
+            })
+            .into(),
+        }
+    }
+
+    fn on(additions: &Additions, position: u64) -> Vec<(String, String)> {
+        additions
+            .entries
+            .iter()
+            .filter(|t| t.position == position)
+            .map(|t| (t.subject_type.clone(), t.subject_id.clone()))
+            .collect()
+    }
+
+    /// Within one batch, what an earlier event established counts for the later ones, exactly as if
+    /// each event had been applied in its own transaction.
+    #[test]
+    fn a_batch_learns_as_it_goes() {
+        let events = [
+            event(1, "Tenant", "t1", serde_json::json!({"park_id": "p1"})),
+            event(2, "Exchange", "x1", serde_json::json!({"tenant_id": "t1"})),
+            event(
+                3,
+                "Exchange",
+                "x1",
+                serde_json::json!({"body": "an answer"}),
+            ),
+            event(4, "Authority", "a1", serde_json::json!({"name": "Board"})),
+        ];
+        let payloads: Vec<Value> = events
+            .iter()
+            .map(|e| serde_json::from_slice(&e.stored.payload).unwrap())
+            .collect();
+        let mut known = Known::new();
+        let additions = plan(&events, &payloads, &mut known);
+        let both = vec![
+            ("park".to_owned(), "p1".to_owned()),
+            ("tenant".to_owned(), "t1".to_owned()),
+        ];
+        assert_eq!(on(&additions, 1), both);
+        assert_eq!(
+            on(&additions, 2),
+            both,
+            "the tenant's park joins through the tenant"
+        );
+        assert_eq!(on(&additions, 3), both, "the answer follows its exchange");
+        assert!(
+            on(&additions, 4).is_empty(),
+            "an authority is no timeline subject"
+        );
+        assert_eq!(additions.links.len(), 4, "each link is remembered once");
+    }
+
+    #[test]
+    fn references_are_read_from_well_known_fields() {
+        let payload = serde_json::json!({
+            "park_id": "p1",
+            "tenant_ids": ["t1", "t2"],
+            "from": {"kind": "ORGANISATION_KIND_AUTHORITY", "id": "a1"},
+            "to": {"kind": "ORGANISATION_KIND_INFRASTRUCTURE_COMPANY", "id": "c1"},
+            "authority_id": "a2",
+        });
+        let mut out = SubjectSet::new();
+        referenced(&payload, &mut out);
+        let expected: SubjectSet = [
+            (Subject::Park, "p1".to_owned()),
+            (Subject::Tenant, "t1".to_owned()),
+            (Subject::Tenant, "t2".to_owned()),
+            (Subject::Company, "c1".to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(out, expected);
+    }
+}
