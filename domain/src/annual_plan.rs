@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::agreement::act_date;
 use crate::deps::{Breach, LegalRules};
 use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before};
+use crate::limits;
 use crate::values::Text;
 use crate::{Deps, DomainError, events};
 
@@ -332,16 +333,11 @@ impl LedgerAggregate for AnnualPlan {
     fn judge(&self, new: &[Timed<AnnualPlanEvent>], _rules: &LegalRules) -> Vec<Breach> {
         new.iter()
             .filter_map(|e| match &e.body {
-                AnnualPlanEvent::TaskCompleted(c) => {
-                    let due = self.task(&c.task_id)?.task.due_on;
-                    (c.completed_on > due).then(|| Breach {
-                        limit: "task_completed_late".to_owned(),
-                        detail: format!(
-                            "task {} was due on {due} and completed on {}",
-                            c.task_id, c.completed_on
-                        ),
-                    })
-                }
+                AnnualPlanEvent::TaskCompleted(c) => limits::task_completed_late(
+                    c.task_id.as_str(),
+                    self.task(&c.task_id)?.task.due_on,
+                    c.completed_on,
+                ),
                 _ => None,
             })
             .collect()

@@ -16,6 +16,7 @@ use crate::agreement::AgreementsInForce;
 use crate::deps::{Breach, LegalRules};
 use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before};
 use crate::information_exchange::OrganisationRef;
+use crate::limits;
 use crate::time::local_date;
 use crate::values::Text;
 use crate::{Deps, DomainError, events};
@@ -557,23 +558,16 @@ impl LedgerAggregate for Incident {
                         .to_owned(),
                 ),
             };
-        let allowed = chrono::Duration::hours(i64::from(hours));
-        let lag = first.sent_at - reported.detected_at;
-        if lag <= allowed {
-            return Vec::new();
-        }
-        vec![Breach {
-            limit: "incident_notification_late".to_owned(),
-            detail: format!(
-                "detected at {} and first notified at {}, {} hours {} minutes later; the limit is {} hours, set by {}",
-                reported.detected_at,
-                first.sent_at,
-                lag.num_hours(),
-                lag.num_minutes() % 60,
-                hours,
-                source
-            ),
-        }]
+        limits::notification(
+            reported.detected_at,
+            hours,
+            &source,
+            Some(first.sent_at),
+            None,
+        )
+        .breach
+        .into_iter()
+        .collect()
     }
 }
 

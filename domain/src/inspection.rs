@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use crate::deps::{Breach, LegalRules};
 use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before};
-use crate::time::{inclusive_days, lag_days, local_date};
+use crate::limits;
+use crate::time::local_date;
 use crate::values::Text;
 use crate::{Deps, DomainError, events};
 
@@ -307,42 +308,16 @@ fn act_date(
 }
 
 impl Inspection {
-    /// The number of inspected entities decides which limits apply.
-    fn several_entities(&self) -> bool {
-        self.planned
-            .as_ref()
-            .is_some_and(|p| p.tenant_ids.len() > 1)
+    /// The duration limits that apply: one entity or several.
+    pub fn limits(&self, rules: &LegalRules) -> limits::InspectionLimits {
+        let entities = self.planned.as_ref().map_or(1, |p| p.tenant_ids.len());
+        limits::InspectionLimits::for_entities(rules, entities)
     }
 
-    /// The longest duration before any extension, in days.
-    pub fn base_days(&self, rules: &LegalRules) -> i64 {
-        i64::from(if self.several_entities() {
-            rules.inspection_several_entities_days
-        } else {
-            rules.inspection_one_entity_days
-        })
-    }
-
-    /// The most one extension may count for, in days.
-    pub fn extension_cap(&self, rules: &LegalRules) -> i64 {
-        i64::from(if self.several_entities() {
-            rules.inspection_several_entities_extension_days
-        } else {
-            rules.inspection_one_entity_extension_days
-        })
-    }
-
-    /// How many extension days count towards the limit: the first extension, up to the cap; a second
-    /// extension extends nothing.
-    pub fn counted_extension_days(&self, rules: &LegalRules) -> i64 {
-        self.extensions
-            .first()
-            .map_or(0, |e| i64::from(e.days).min(self.extension_cap(rules)))
-    }
-
-    /// The longest lawful duration: the base plus the counted extension.
-    pub fn limit_days(&self, rules: &LegalRules) -> i64 {
-        self.base_days(rules) + self.counted_extension_days(rules)
+    /// How many extension days count towards the limit.
+    pub fn counted_extension_days(&self, rules: &LegalRules) -> u32 {
+        let days: Vec<u32> = self.extensions.iter().map(|e| e.days).collect();
+        limits::extensions(self.limits(rules), &days).counted_total
     }
 
     fn finding(&self, finding_id: &Text) -> Option<&Finding> {
@@ -762,70 +737,43 @@ impl LedgerAggregate for Inspection {
     }
 
     fn judge(&self, new: &[Timed<InspectionEvent>], rules: &LegalRules) -> Vec<Breach> {
-        let breach = |limit: &str, detail: String| Breach {
-            limit: limit.to_owned(),
-            detail,
-        };
+        let unannounced = self
+            .planned
+            .as_ref()
+            .is_some_and(|p| p.kind == InspectionKind::Unannounced);
         let mut breaches = Vec::new();
         for e in new {
             match &e.body {
                 InspectionEvent::InspectionDecisionDelivered(d) => {
-                    let announced = self
-                        .planned
-                        .as_ref()
-                        .is_some_and(|p| p.kind != InspectionKind::Unannounced);
-                    let Some(decision) = self.decision.as_ref().filter(|_| announced) else {
-                        continue;
-                    };
-                    let lag = lag_days(decision.issued_on, d.delivered_on);
-                    let allowed = i64::from(rules.inspection_decision_delivery_days);
-                    if lag > allowed {
-                        breaches.push(breach(
-                            "inspection_decision_delivered_late",
-                            format!(
-                                "decision {} issued on {} was delivered on {}, {lag} days later; the limit is {allowed}",
-                                decision.decision_no, decision.issued_on, d.delivered_on
-                            ),
-                        ));
+                    if let Some(decision) = &self.decision {
+                        let delivery = limits::decision_delivery(
+                            rules,
+                            unannounced,
+                            decision.issued_on,
+                            Some(d.delivered_on),
+                            None,
+                        );
+                        breaches.extend(delivery.breach);
                     }
                 }
                 InspectionEvent::InspectionExtended(x) => {
-                    let cap = self.extension_cap(rules);
-                    if !self.extensions.is_empty() {
-                        breaches.push(breach(
-                            "second_extension",
-                            format!(
-                                "an inspection may be extended once; this extension of {} days extends nothing",
-                                x.days
-                            ),
-                        ));
-                    } else if i64::from(x.days) > cap {
-                        breaches.push(breach(
-                            "inspection_extension_too_long",
-                            format!(
-                                "an extension of {} days exceeds the {cap} allowed; it counts for {cap}",
-                                x.days
-                            ),
-                        ));
-                    }
+                    breaches.extend(limits::extension_breach(
+                        self.limits(rules),
+                        self.extensions.len(),
+                        x.days,
+                        local_date(e.occurred_at),
+                    ));
                 }
                 InspectionEvent::InspectionConcluded(c) => {
-                    let Some(started) = &self.started else {
-                        continue;
-                    };
-                    let days = inclusive_days(started.started_on, c.concluded_on);
-                    let limit = self.limit_days(rules);
-                    if days > limit {
-                        breaches.push(breach(
-                            "inspection_too_long",
-                            format!(
-                                "started on {} and concluded on {}, the inspection lasted {days} days; the limit is {limit} ({} plus {} of extension)",
-                                started.started_on,
-                                c.concluded_on,
-                                self.base_days(rules),
-                                self.counted_extension_days(rules)
-                            ),
-                        ));
+                    if let Some(started) = &self.started {
+                        let duration = limits::inspection_duration(
+                            self.limits(rules),
+                            self.counted_extension_days(rules),
+                            started.started_on,
+                            Some(c.concluded_on),
+                            None,
+                        );
+                        breaches.extend(duration.breach);
                     }
                 }
                 _ => {}

@@ -18,6 +18,7 @@ pub mod event;
 pub mod incident;
 pub mod information_exchange;
 pub mod inspection;
+pub mod limits;
 pub mod monitoring;
 pub mod park;
 pub mod procedure;

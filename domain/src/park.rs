@@ -11,7 +11,7 @@ use crate::agreement::act_date;
 use crate::consultation::PollutionLevel;
 use crate::deps::{Breach, LegalRules};
 use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before};
-use crate::tenant::annual_report_due;
+use crate::limits;
 use crate::time::local_date;
 use crate::values::{Decimal, ParkCode, Sha256Hex, Text, VsicCode};
 use crate::{Deps, DomainError, events};
@@ -590,16 +590,12 @@ impl LedgerAggregate for Park {
     fn judge(&self, new: &[Timed<ParkEvent>], rules: &LegalRules) -> Vec<Breach> {
         new.iter()
             .filter_map(|e| match &e.body {
-                ParkEvent::ParkAnnualEnvironmentalReportSubmitted(r) => {
-                    let due = annual_report_due(r.year, rules.park_annual_report_due_day)?;
-                    (r.submitted_on > due).then(|| Breach {
-                        limit: "park_annual_report_late".to_owned(),
-                        detail: format!(
-                            "the park's annual environmental report for {} was due by {due} and submitted on {}",
-                            r.year, r.submitted_on
-                        ),
-                    })
-                }
+                ParkEvent::ParkAnnualEnvironmentalReportSubmitted(r) => limits::annual_report_late(
+                    limits::ReportFiler::Park,
+                    rules,
+                    r.year,
+                    r.submitted_on,
+                ),
                 _ => None,
             })
             .collect()

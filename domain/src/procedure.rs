@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::agreement::act_date;
 use crate::deps::{Breach, LegalRules};
 use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before};
+use crate::limits;
 use crate::time::lag_days;
 use crate::values::Text;
 use crate::{Deps, DomainError, events};
@@ -235,16 +236,12 @@ impl LedgerAggregate for AdministrativeProcedure {
         };
         new.iter()
             .filter_map(|e| match &e.body {
-                ProcedureEvent::DossierDecided(d) => {
-                    let days = lag_days(received.received_on, d.decided_on);
-                    (days > i64::from(promised)).then(|| Breach {
-                        limit: "dossier_decided_late".to_owned(),
-                        detail: format!(
-                            "procedure {} promises {promised} days; the dossier took {days} (received {}, decided {})",
-                            received.procedure_code, received.received_on, d.decided_on
-                        ),
-                    })
-                }
+                ProcedureEvent::DossierDecided(d) => limits::dossier_decided_late(
+                    received.procedure_code.as_str(),
+                    promised,
+                    received.received_on,
+                    d.decided_on,
+                ),
                 ProcedureEvent::DossierReceived(_) => None,
             })
             .collect()

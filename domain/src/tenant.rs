@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::deps::{Breach, LegalRules};
 use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before};
+use crate::limits;
 use crate::time::local_date;
 use crate::values::{EnterpriseCode, Text, VsicCode};
 use crate::{Deps, DomainError, events};
@@ -111,11 +112,6 @@ impl Tenant {
         }
         not_before(self.latest, occurred_at, "this tenant event")
     }
-}
-
-/// The last day a report for `year` is on time, given the day of January it is due by.
-pub fn annual_report_due(year: u32, due_day: u32) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(i32::try_from(year).ok()? + 1, 1, due_day)
 }
 
 impl Aggregate for Tenant {
@@ -257,16 +253,12 @@ impl LedgerAggregate for Tenant {
     fn judge(&self, new: &[Timed<TenantEvent>], rules: &LegalRules) -> Vec<Breach> {
         new.iter()
             .filter_map(|e| match &e.body {
-                TenantEvent::AnnualEnvironmentalReportSubmitted(r) => {
-                    let due = annual_report_due(r.year, rules.tenant_annual_report_due_day)?;
-                    (r.submitted_on > due).then(|| Breach {
-                        limit: "tenant_annual_report_late".to_owned(),
-                        detail: format!(
-                            "the annual environmental report for {} was due by {due} and was submitted on {}",
-                            r.year, r.submitted_on
-                        ),
-                    })
-                }
+                TenantEvent::AnnualEnvironmentalReportSubmitted(r) => limits::annual_report_late(
+                    limits::ReportFiler::Tenant,
+                    rules,
+                    r.year,
+                    r.submitted_on,
+                ),
                 _ => None,
             })
             .collect()

@@ -391,10 +391,10 @@ async fn unfollowed(
         conditions.push(format!("a.kind = {}", b.text(kind)));
     }
     if let Some(from) = q.from {
-        conditions.push(format!("a.raised_on >= {}", b.text(&from.to_string())));
+        conditions.push(format!("a.raised_on >= {}", b.text(from.to_string())));
     }
     if let Some(to) = q.to {
-        conditions.push(format!("a.raised_on <= {}", b.text(&to.to_string())));
+        conditions.push(format!("a.raised_on <= {}", b.text(to.to_string())));
     }
     if let Some((at, id)) = &q.after {
         let (at, id) = (b.text(at), b.text(id));

@@ -14,8 +14,9 @@
 
 use async_trait::async_trait;
 use chrono::{Datelike, NaiveDate};
+use kcn_domain::limits::{annual_report_due, days_late};
 use kcn_domain::park::ParkEvent;
-use kcn_domain::tenant::{TenantEvent, annual_report_due};
+use kcn_domain::tenant::TenantEvent;
 use kcn_domain::time::local_date;
 use kcn_domain::{Event, LegalRules};
 use sqlx::{AnyConnection, Row};
@@ -260,7 +261,7 @@ impl AnnualReportsModel {
         .bind(company_id)
         .bind(day(submitted_on))
         .bind(day(due))
-        .bind((submitted_on - due).num_days().max(0))
+        .bind(days_late(due, submitted_on).max(0))
         .execute(&mut *conn)
         .await?;
         Ok(())
@@ -401,8 +402,8 @@ async fn late_annual_reports(
             company_id = park_company_on(conn, g, &park_id, filter.year).await?;
         }
         let (lateness, days_late) = match submitted_on {
-            Some(s) => (ReportLateness::FiledLate, (s - due_on).num_days()),
-            None => (ReportLateness::NotFiled, (filter.as_of - due_on).num_days()),
+            Some(s) => (ReportLateness::FiledLate, days_late(due_on, s)),
+            None => (ReportLateness::NotFiled, days_late(due_on, filter.as_of)),
         };
         out.push(LateAnnualReport {
             filer,

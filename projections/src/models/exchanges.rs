@@ -24,9 +24,10 @@
 //! date).
 
 use async_trait::async_trait;
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use kcn_domain::Event;
 use kcn_domain::information_exchange::{ExchangeEvent, OrganisationKind};
+use kcn_domain::limits;
 use kcn_domain::time::local_date;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -322,11 +323,12 @@ async fn judge(
         ..Due::default()
     };
     if let Some(due_at) = due_at {
-        let at = parse_instant(&due_at)?;
+        // A due time at the end of the calendar can never be passed: the request is never late.
+        let limit = limits::answer_due_by_request(parse_instant(&due_at)?);
         due = Due {
             source: DUE_FROM_REQUEST,
-            due_on: Some(local_date(at)),
-            late_from: Some(instant(at + Duration::microseconds(1))),
+            due_on: limit.map(|l| l.due_on),
+            late_from: limit.map(|l| instant(l.late_from)),
             ..Due::default()
         };
     } else if let (Some(a), Some(c)) = (&authority, &company)
@@ -335,11 +337,11 @@ async fn judge(
             .levels_at(conn, g, &agreement.agreement_id, requested_on)
             .await?
     {
-        let due_on = requested_on + Duration::days(i64::from(levels.information_answer_days));
+        let limit = limits::answer_due_by_agreement(requested_on, levels.information_answer_days);
         due = Due {
             source: DUE_FROM_AGREEMENT,
-            due_on: Some(due_on),
-            late_from: Some(instant(start_of_next_local_day(due_on))),
+            due_on: limit.map(|l| l.due_on),
+            late_from: limit.map(|l| instant(l.late_from)),
             agreement_id: Some(agreement.agreement_id),
             answer_days: Some(i64::from(levels.information_answer_days)),
         };
@@ -371,17 +373,6 @@ struct Due {
     late_from: Option<String>,
     agreement_id: Option<String>,
     answer_days: Option<i64>,
-}
-
-/// The first instant of the local (UTC+7) day after `date`.
-fn start_of_next_local_day(date: NaiveDate) -> DateTime<Utc> {
-    let next = date + Duration::days(1);
-    let local = next.and_hms_opt(0, 0, 0).expect("midnight exists");
-    local
-        .and_local_timezone(kcn_domain::time::vietnam())
-        .single()
-        .expect("UTC+7 has no gaps")
-        .with_timezone(&Utc)
 }
 
 /// Filters of [`late_requests`]; `as_of` is required, the others optional.
@@ -524,7 +515,7 @@ fn late_request(r: &AnyRow, as_of: DateTime<Utc>) -> Result<LateRequest, Project
         Some(a) => (Lateness::AnsweredLate, local_date(parse_instant(a)?)),
         None => (Lateness::OpenPastDue, local_date(as_of)),
     };
-    let days_late = due_on.map_or(0, |d| (until - d).num_days());
+    let days_late = due_on.map_or(0, |d| limits::days_late(d, until));
     let year: i64 = r.try_get(9)?;
     Ok(LateRequest {
         exchange_id: r.try_get(0)?,
@@ -550,18 +541,4 @@ fn late_request(r: &AnyRow, as_of: DateTime<Utc>) -> Result<LateRequest, Project
         lateness,
         days_late,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_agreement_due_date_is_late_from_the_next_local_midnight() {
-        let due_on = NaiveDate::from_ymd_opt(2025, 5, 8).unwrap();
-        assert_eq!(
-            instant(start_of_next_local_day(due_on)),
-            "2025-05-08T17:00:00.000000Z"
-        );
-    }
 }

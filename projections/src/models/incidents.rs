@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use kcn_domain::agreement::AgreementEvent;
 use kcn_domain::incident::IncidentEvent;
+use kcn_domain::limits;
 use kcn_domain::park::ParkEvent;
 use kcn_domain::time::local_date;
 use kcn_domain::{Event, LegalRules};
@@ -429,7 +430,8 @@ pub struct NotificationJudgement {
     pub company_id: Option<String>,
     pub source: HoursSource,
     pub allowed_hours: u32,
-    pub deadline: DateTime<Utc>,
+    /// The instant the first notification is due by; `None` when it lies beyond the calendar.
+    pub deadline: Option<DateTime<Utc>>,
     pub first_notified_at: Option<DateTime<Utc>>,
     /// From detection to the first notification.
     pub lag: Option<Duration>,
@@ -561,21 +563,25 @@ async fn timeline(
         ),
         None => (HoursSource::LegalRules, rules.incident_notification_hours),
     };
-    let allowed = Duration::hours(i64::from(allowed_hours));
-    let deadline = detected_at + allowed;
     let first_notified_at = instant(&row, 7)?;
-    let lag = first_notified_at.map(|n| n - detected_at);
+    let judged = limits::notification(
+        detected_at,
+        allowed_hours,
+        "",
+        first_notified_at,
+        Some(as_of),
+    );
     let notification = NotificationJudgement {
         detected_on,
         authority_id: authority,
         company_id: company,
         source,
         allowed_hours,
-        deadline,
+        deadline: judged.deadline,
         first_notified_at,
-        lag,
-        late: lag.is_some_and(|l| l > allowed),
-        overdue: first_notified_at.is_none() && as_of > deadline,
+        lag: judged.lag,
+        late: judged.late,
+        overdue: judged.overdue,
         first_recipient: row.try_get(8)?,
         first_channel: row.try_get(9)?,
     };

@@ -13,8 +13,9 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use chrono::{Datelike, NaiveDate};
 use kcn_domain::inspection::InspectionEvent;
+use kcn_domain::limits;
 use kcn_domain::park::ParkEvent;
-use kcn_domain::time::{inclusive_days, lag_days, local_date};
+use kcn_domain::time::local_date;
 use kcn_domain::{Breach, Event, LegalRules};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
@@ -678,10 +679,10 @@ async fn tenant_record(
     let mut b = Args::default();
     let mut conditions = vec![format!("s.tenant_id = {}", b.text(&q.tenant_id))];
     if let Some(from) = q.from {
-        conditions.push(format!("s.inspection_on >= {}", b.text(&from.to_string())));
+        conditions.push(format!("s.inspection_on >= {}", b.text(from.to_string())));
     }
     if let Some(to) = q.to {
-        conditions.push(format!("s.inspection_on <= {}", b.text(&to.to_string())));
+        conditions.push(format!("s.inspection_on <= {}", b.text(to.to_string())));
     }
     if let Some(kind) = &q.kind {
         conditions.push(format!("s.kind = {}", b.text(kind)));
@@ -691,7 +692,7 @@ async fn tenant_record(
     }
     if let Some((date, id)) = &q.after {
         // A row-value comparison: both SQLite and PostgreSQL seek the index to it.
-        let (d, i) = (b.text(&date.to_string()), b.text(id));
+        let (d, i) = (b.text(date.to_string()), b.text(id));
         conditions.push(format!("(s.inspection_on, s.inspection_id) > ({d}, {i})"));
     }
     let limit = b.int(i64::from(q.limit) + 1);
@@ -784,134 +785,58 @@ fn inspection_from_row(
     Ok(i)
 }
 
-/// Measures an inspection and names the limits it breaches, as [`kcn_domain::inspection`] judges
-/// each command, plus what is overdue on the as-of date.
+/// Measures an inspection and names the limits it breaches, with the domain's own functions
+/// ([`kcn_domain::limits`], which the command path judges with too), plus what is overdue on the
+/// as-of date.
 fn judge(
     i: &mut TenantInspection,
     stored: &[StoredExtension],
     rules: &LegalRules,
     as_of: NaiveDate,
 ) {
-    let several = i.entity_count > 1;
-    let (base, cap) = if several {
-        (
-            rules.inspection_several_entities_days,
-            rules.inspection_several_entities_extension_days,
-        )
-    } else {
-        (
-            rules.inspection_one_entity_days,
-            rules.inspection_one_entity_extension_days,
-        )
-    };
+    let entities = usize::try_from(i.entity_count).unwrap_or(usize::MAX);
+    let bounds = limits::InspectionLimits::for_entities(rules, entities);
     let mut breaches = Vec::new();
-    let breach = |limit: &str, detail: String| Breach {
-        limit: limit.to_owned(),
-        detail,
-    };
-    // Extensions: the first counts up to the cap; a second extends nothing.
-    for (n, x) in stored.iter().enumerate() {
-        let counted = if n == 0 { x.days.min(cap) } else { 0 };
-        if n == 0 && x.days > cap {
-            breaches.push(breach(
-                "inspection_extension_too_long",
-                format!(
-                    "an extension of {} days on {} exceeds the {cap} allowed; it counts for {cap}",
-                    x.days, x.extended_on
-                ),
-            ));
-        } else if n > 0 {
-            breaches.push(breach(
-                "second_extension",
-                format!(
-                    "extension {} of {} days on {}: an inspection may be extended once; it extends nothing",
-                    n + 1,
-                    x.days,
-                    x.extended_on
-                ),
-            ));
-        }
-        i.extension_days_requested += x.days;
-        i.extension_days_counted += counted;
+    let days: Vec<u32> = stored.iter().map(|x| x.days).collect();
+    let counted = limits::extensions(bounds, &days);
+    for (n, (x, c)) in stored.iter().zip(&counted.counted).enumerate() {
+        breaches.extend(limits::extension_breach(bounds, n, x.days, x.extended_on));
         i.extensions.push(ExtensionRecord {
             days: x.days,
             extended_on: x.extended_on,
             reason: x.reason.clone(),
             decision_no: x.decision_no.clone(),
-            days_counted: counted,
+            days_counted: *c,
         });
     }
-    i.base_limit_days = base;
-    i.limit_days = base + i.extension_days_counted;
-    let limit = i64::from(i.limit_days);
+    i.extension_days_requested = counted.requested;
+    i.extension_days_counted = counted.counted_total;
+    i.base_limit_days = bounds.base_days;
+    i.limit_days = bounds.limit_days(counted.counted_total);
 
-    // Delivery: within the limit of issuance, unless unannounced.
-    i.delivery_judged = i.kind != UNANNOUNCED;
-    let allowed = i64::from(rules.inspection_decision_delivery_days);
+    let unannounced = i.kind == UNANNOUNCED;
+    i.delivery_judged = !unannounced;
     if let Some(issued) = i.issued_on {
-        match i.delivered_on {
-            Some(delivered) => {
-                let lag = lag_days(issued, delivered);
-                i.delivery_lag_days = Some(lag);
-                if i.delivery_judged && lag > allowed {
-                    breaches.push(breach(
-                        "inspection_decision_delivered_late",
-                        format!(
-                            "issued on {issued} and delivered on {delivered}, {lag} days later; the limit is {allowed}"
-                        ),
-                    ));
-                }
-            }
-            None if i.delivery_judged && lag_days(issued, as_of) > allowed => {
-                breaches.push(breach(
-                    "inspection_decision_delivery_overdue",
-                    format!(
-                        "issued on {issued} and not delivered by {as_of}, {} days later; the limit is {allowed}",
-                        lag_days(issued, as_of)
-                    ),
-                ));
-            }
-            None => {}
-        }
-        if i.kind == UNANNOUNCED && i.grounds.is_none() {
-            breaches.push(breach(
-                "unannounced_without_grounds",
-                "an unannounced inspection's decision records no grounds".to_owned(),
-            ));
-        }
+        let delivery =
+            limits::decision_delivery(rules, unannounced, issued, i.delivered_on, Some(as_of));
+        i.delivery_lag_days = delivery.lag_days;
+        breaches.extend(delivery.breach);
+        breaches.extend(limits::unannounced_grounds(
+            unannounced,
+            i.grounds.is_some(),
+        ));
     }
-
-    // Duration: start to conclusion inclusively; while under way, start to the as-of date.
     if let Some(started) = i.started_on {
-        match i.concluded_on {
-            Some(concluded) => {
-                let days = inclusive_days(started, concluded);
-                i.duration_days = Some(days);
-                if days > limit {
-                    breaches.push(breach(
-                        "inspection_too_long",
-                        format!(
-                            "started on {started} and concluded on {concluded}, {days} days; the limit is {limit} ({base} plus {} of extension)",
-                            i.extension_days_counted
-                        ),
-                    ));
-                }
-            }
-            None if as_of >= started => {
-                let days = inclusive_days(started, as_of);
-                i.duration_days = Some(days);
-                i.under_way = true;
-                if days > limit {
-                    breaches.push(breach(
-                        "inspection_overrunning",
-                        format!(
-                            "started on {started} and not concluded by {as_of}, {days} days; the limit is {limit}"
-                        ),
-                    ));
-                }
-            }
-            None => {}
-        }
+        let duration = limits::inspection_duration(
+            bounds,
+            counted.counted_total,
+            started,
+            i.concluded_on,
+            Some(as_of),
+        );
+        i.duration_days = duration.days;
+        i.under_way = duration.under_way;
+        breaches.extend(duration.breach);
     }
     i.breaches = breaches;
 }
@@ -929,12 +854,12 @@ fn finding_from_row(row: &AnyRow, as_of: NaiveDate) -> Result<FindingRecord, Pro
     } else if by(referred_on) {
         RemediationStatus::Referred
     } else if by(required_on) {
-        match due_on {
-            Some(due) if as_of > due => {
-                days_overdue = u32::try_from(lag_days(due, as_of)).unwrap_or(u32::MAX);
+        match due_on.and_then(|due| limits::remediation_overdue_days(due, as_of)) {
+            Some(days) => {
+                days_overdue = days;
                 RemediationStatus::Overdue
             }
-            _ => RemediationStatus::Required,
+            None => RemediationStatus::Required,
         }
     } else {
         RemediationStatus::NotRequired
@@ -1093,8 +1018,8 @@ async fn occasions(
     let mut b = Args::default();
     let mut conditions = vec![
         format!("s.tenant_id = {}", b.text(tenant)),
-        format!("s.inspection_on >= {}", b.text(&format!("{year:04}-01-01"))),
-        format!("s.inspection_on <= {}", b.text(&format!("{year:04}-12-31"))),
+        format!("s.inspection_on >= {}", b.text(format!("{year:04}-01-01"))),
+        format!("s.inspection_on <= {}", b.text(format!("{year:04}-12-31"))),
     ];
     if let Some(kind) = kind {
         conditions.push(format!("s.kind = {}", b.text(kind)));

@@ -13,8 +13,8 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use kcn_domain::Event;
+use kcn_domain::limits::dossier_days;
 use kcn_domain::procedure::ProcedureEvent;
-use kcn_domain::time::lag_days;
 use sqlx::{AnyConnection, Row};
 
 use super::sql::{Args, limit, sql};
@@ -122,7 +122,7 @@ async fn apply_one(
                 // A dossier is decided once; never count it twice.
                 return Ok(());
             }
-            let days = lag_days(parse_day(&received_on)?, p.decided_on);
+            let days = dossier_days(parse_day(&received_on)?, p.decided_on);
             sqlx::query(sql(format!(
                 "UPDATE {d} SET decided_on = $2, outcome = $3, processing_days = $4 WHERE dossier_id = $1"
             )))

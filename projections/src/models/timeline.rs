@@ -13,6 +13,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
+use kcn_domain::{AggregateKind, Event};
 use serde_json::Value;
 use sqlx::{AnyConnection, Row};
 
@@ -47,12 +48,12 @@ impl Subject {
         }
     }
 
-    /// The subject an aggregate is itself, if any.
-    fn of_aggregate(aggregate_type: &str) -> Option<Self> {
-        match aggregate_type {
-            "Park" => Some(Self::Park),
-            "InfrastructureCompany" => Some(Self::Company),
-            "Tenant" => Some(Self::Tenant),
+    /// The subject an event's aggregate is itself, if any.
+    fn of_event(event: &Event) -> Option<Self> {
+        match event {
+            Event::Park(_) => Some(Self::Park),
+            Event::InfrastructureCompany(_) => Some(Self::Company),
+            Event::Tenant(_) => Some(Self::Tenant),
             _ => None,
         }
     }
@@ -140,13 +141,13 @@ fn key_of(e: &Envelope) -> AggregateKey {
 }
 
 fn tenant_key(id: &str) -> AggregateKey {
-    ("Tenant".to_owned(), id.to_owned())
+    (AggregateKind::Tenant.as_str().to_owned(), id.to_owned())
 }
 
 /// The subjects an event names by itself: the aggregate it is, and its payload's references.
 fn named(e: &Envelope, payload: &Value) -> SubjectSet {
     let mut subjects = SubjectSet::new();
-    if let Some(own) = Subject::of_aggregate(&e.stored.aggregate_type) {
+    if let Some(own) = Subject::of_event(&e.event) {
         subjects.insert((own, e.stored.aggregate_id.clone()));
     }
     referenced(payload, &mut subjects);
@@ -567,36 +568,33 @@ async fn query(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kcn_domain::authority::{AuthorityEstablished, AuthorityKind};
-    use kcn_domain::values::Text;
+    use kcn_domain::EventBody;
+    use kcn_domain::authority::{AuthorityEstablished, AuthorityEvent, AuthorityKind};
+    use kcn_domain::consultation::{ConsultationEvent, ConsultationLinkedToTenant};
+    use kcn_domain::tenant::{EnvironmentalPermitRecorded, TenantEvent, TenantRegistered};
+    use kcn_domain::values::{EnterpriseCode, Text};
     use kcn_eventstore::StoredEvent;
+    use uuid::Uuid;
 
-    /// An envelope around a stored event; the typed body is an authority's (the plan reads only the
-    /// stored fields and the payload's references).
-    fn event(position: u64, aggregate_type: &str, aggregate_id: &str, payload: Value) -> Envelope {
+    /// An envelope as the engine decodes it, built from a domain event.
+    fn event<B: EventBody + Into<Event>>(position: u64, id: Uuid, body: B) -> Envelope {
+        let event: Event = body.clone().into();
         Envelope {
             stored: StoredEvent {
                 position,
-                event_id: uuid::Uuid::now_v7(),
-                aggregate_type: aggregate_type.to_owned(),
-                aggregate_id: aggregate_id.to_owned(),
+                event_id: Uuid::now_v7(),
+                aggregate_type: event.kind().as_str().to_owned(),
+                aggregate_id: id.to_string(),
                 aggregate_version: 1,
-                event_type: format!("E{position}"),
-                schema_version: 1,
+                event_type: body.event_type().to_owned(),
+                schema_version: body.schema_version(),
                 occurred_at: "2025-04-01T00:00:00.000000Z".to_owned(),
                 recorded_at: "2025-04-01T00:00:00.000000Z".to_owned(),
-                payload: serde_json::to_vec(&payload).unwrap(),
+                payload: body.to_payload(),
                 metadata: b"{}".to_vec(),
             },
             occurred_at: "2025-04-01T00:00:00Z".parse().unwrap(),
-            event: kcn_domain::authority::AuthorityEvent::from(AuthorityEstablished {
-                name: Text::name("Board").unwrap(),
-                kind: AuthorityKind::IndustrialParksBoard,
-                jurisdiction: Text::name("Bình Dương").unwrap(),
-                decision_no: Text::name("1").unwrap(),
-                effective_from: "2006-01-01".parse().unwrap(),
-            })
-            .into(),
+            event,
         }
     }
 
@@ -613,16 +611,52 @@ mod tests {
     /// each event had been applied in its own transaction.
     #[test]
     fn a_batch_learns_as_it_goes() {
+        let (park, tenant, consultation, board) = (
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+        );
+        let text = |s| Text::name(s).unwrap();
         let events = [
-            event(1, "Tenant", "t1", serde_json::json!({"park_id": "p1"})),
-            event(2, "Exchange", "x1", serde_json::json!({"tenant_id": "t1"})),
+            event(
+                1,
+                tenant,
+                TenantEvent::from(TenantRegistered {
+                    park_id: park,
+                    enterprise_code: EnterpriseCode::parse("3700229744").unwrap(),
+                    name: text("Tenant"),
+                    investment_registration_no: text("1"),
+                    vsic_codes: Vec::new(),
+                    foreign_invested: false,
+                }),
+            ),
+            event(
+                2,
+                consultation,
+                ConsultationEvent::from(ConsultationLinkedToTenant { tenant_id: tenant }),
+            ),
             event(
                 3,
-                "Exchange",
-                "x1",
-                serde_json::json!({"body": "an answer"}),
+                tenant,
+                TenantEvent::from(EnvironmentalPermitRecorded {
+                    permit_no: text("GP-1"),
+                    issuer: text("Board"),
+                    valid_from: "2025-01-01".parse().unwrap(),
+                    valid_to: None,
+                }),
             ),
-            event(4, "Authority", "a1", serde_json::json!({"name": "Board"})),
+            event(
+                4,
+                board,
+                AuthorityEvent::from(AuthorityEstablished {
+                    name: text("Board"),
+                    kind: AuthorityKind::IndustrialParksBoard,
+                    jurisdiction: text("Bình Dương"),
+                    decision_no: text("1"),
+                    effective_from: "2006-01-01".parse().unwrap(),
+                }),
+            ),
         ];
         let payloads: Vec<Value> = events
             .iter()
@@ -630,17 +664,22 @@ mod tests {
             .collect();
         let mut known = Known::new();
         let additions = plan(&events, &payloads, &mut known);
-        let both = vec![
-            ("park".to_owned(), "p1".to_owned()),
-            ("tenant".to_owned(), "t1".to_owned()),
+        let mut both = vec![
+            ("park".to_owned(), park.to_string()),
+            ("tenant".to_owned(), tenant.to_string()),
         ];
+        both.sort();
         assert_eq!(on(&additions, 1), both);
         assert_eq!(
             on(&additions, 2),
             both,
             "the tenant's park joins through the tenant"
         );
-        assert_eq!(on(&additions, 3), both, "the answer follows its exchange");
+        assert_eq!(
+            on(&additions, 3),
+            both,
+            "a later event follows its aggregate"
+        );
         assert!(
             on(&additions, 4).is_empty(),
             "an authority is no timeline subject"

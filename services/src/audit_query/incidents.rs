@@ -69,7 +69,7 @@ pub(super) async fn get_incident_timeline(
             agreement_id,
             agreement_version,
             allowed_hours: n.allowed_hours,
-            deadline: Some(fields::timestamp(n.deadline)),
+            deadline: n.deadline.map(fields::timestamp),
             notified: n.first_notified_at.is_some(),
             lag_seconds: n.lag.map(|l| l.num_seconds()),
             late: n.late,

@@ -1,0 +1,538 @@
+//! Every legal limit and service level of the regulation, written once as pure functions: the command
+//! path's `judge` (the breaches named in a command's answer) and the read models (the breaches and
+//! figures an auditor reads) call the same functions, so the two can never disagree, and a breach's
+//! code and wording come from here alone.
+//!
+//! All arithmetic on stored or configured values is checked: a limit whose date or instant falls
+//! outside the calendar is "never reached", never a panic.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+
+use crate::deps::{Breach, LegalRules};
+use crate::time::{inclusive_days, lag_days, local_date, vietnam};
+
+fn breach(limit: &str, detail: String) -> Breach {
+    Breach {
+        limit: limit.to_owned(),
+        detail,
+    }
+}
+
+/// Days an act on `on` came after its last on-time date `due_on` (negative when early).
+pub fn days_late(due_on: NaiveDate, on: NaiveDate) -> i64 {
+    lag_days(due_on, on)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inspections.
+// ---------------------------------------------------------------------------------------------
+
+/// The duration limits of an inspection: the base, and the most one extension may count for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InspectionLimits {
+    pub base_days: u32,
+    pub extension_cap: u32,
+}
+
+impl InspectionLimits {
+    /// The limits of an inspection of `entities` entities: one entity 7 days extendable by 7,
+    /// several 30 extendable by 15 (verified; configurable in [`LegalRules`]).
+    pub fn for_entities(rules: &LegalRules, entities: usize) -> Self {
+        if entities > 1 {
+            Self {
+                base_days: rules.inspection_several_entities_days,
+                extension_cap: rules.inspection_several_entities_extension_days,
+            }
+        } else {
+            Self {
+                base_days: rules.inspection_one_entity_days,
+                extension_cap: rules.inspection_one_entity_extension_days,
+            }
+        }
+    }
+
+    /// The longest lawful duration: the base plus the counted extension days.
+    pub fn limit_days(&self, counted_extension_days: u32) -> u32 {
+        self.base_days.saturating_add(counted_extension_days)
+    }
+}
+
+/// What an inspection's extensions count for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountedExtensions {
+    /// Per extension, in order, the days it counts for.
+    pub counted: Vec<u32>,
+    /// Days requested by every extension together.
+    pub requested: u32,
+    /// Days that count towards the limit.
+    pub counted_total: u32,
+}
+
+/// Counts extensions of `days` each, in order: the first counts up to the cap; a second one extends
+/// nothing.
+pub fn extensions(limits: InspectionLimits, days: &[u32]) -> CountedExtensions {
+    let mut out = CountedExtensions {
+        counted: Vec::with_capacity(days.len()),
+        requested: 0,
+        counted_total: 0,
+    };
+    for (n, d) in days.iter().enumerate() {
+        let counted = if n == 0 {
+            (*d).min(limits.extension_cap)
+        } else {
+            0
+        };
+        out.requested = out.requested.saturating_add(*d);
+        out.counted_total = out.counted_total.saturating_add(counted);
+        out.counted.push(counted);
+    }
+    out
+}
+
+/// The breach of the extension at `index` (0 for the first) of `days` granted on `extended_on`: a
+/// first one beyond the cap, or any second one.
+pub fn extension_breach(
+    limits: InspectionLimits,
+    index: usize,
+    days: u32,
+    extended_on: NaiveDate,
+) -> Option<Breach> {
+    let cap = limits.extension_cap;
+    if index == 0 && days > cap {
+        Some(breach(
+            "inspection_extension_too_long",
+            format!(
+                "an extension of {days} days on {extended_on} exceeds the {cap} allowed; it counts for {cap}"
+            ),
+        ))
+    } else if index > 0 {
+        Some(breach(
+            "second_extension",
+            format!(
+                "extension {} of {days} days on {extended_on}: an inspection may be extended once; it extends nothing",
+                index + 1
+            ),
+        ))
+    } else {
+        None
+    }
+}
+
+/// How an inspection decision's delivery stands against its limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Days from issuance to delivery (local dates), once delivered.
+    pub lag_days: Option<i64>,
+    /// The limit in days.
+    pub limit_days: u32,
+    /// Whether the limit applies (not to an unannounced inspection).
+    pub judged: bool,
+    pub breach: Option<Breach>,
+}
+
+/// A decision reaches the inspected entity within 5 days of issuance (verified), unless the
+/// inspection is unannounced. Delivered late is a breach; with `as_of`, not delivered by a date past
+/// the limit is one too.
+pub fn decision_delivery(
+    rules: &LegalRules,
+    unannounced: bool,
+    issued_on: NaiveDate,
+    delivered_on: Option<NaiveDate>,
+    as_of: Option<NaiveDate>,
+) -> Delivery {
+    let limit = rules.inspection_decision_delivery_days;
+    let allowed = i64::from(limit);
+    let judged = !unannounced;
+    let lag = delivered_on.map(|d| lag_days(issued_on, d));
+    let breach = match (delivered_on, as_of) {
+        (Some(delivered), _) => {
+            let lag = lag_days(issued_on, delivered);
+            (judged && lag > allowed).then(|| {
+                breach(
+                    "inspection_decision_delivered_late",
+                    format!(
+                        "issued on {issued_on} and delivered on {delivered}, {lag} days later; the limit is {allowed}"
+                    ),
+                )
+            })
+        }
+        (None, Some(as_of)) if judged && lag_days(issued_on, as_of) > allowed => Some(breach(
+            "inspection_decision_delivery_overdue",
+            format!(
+                "issued on {issued_on} and not delivered by {as_of}, {} days later; the limit is {allowed}",
+                lag_days(issued_on, as_of)
+            ),
+        )),
+        (None, _) => None,
+    };
+    Delivery {
+        lag_days: lag,
+        limit_days: limit,
+        judged,
+        breach,
+    }
+}
+
+/// An unannounced inspection must record its grounds (verified).
+pub fn unannounced_grounds(unannounced: bool, grounds_recorded: bool) -> Option<Breach> {
+    (unannounced && !grounds_recorded).then(|| {
+        breach(
+            "unannounced_without_grounds",
+            "an unannounced inspection's decision records no grounds".to_owned(),
+        )
+    })
+}
+
+/// How long an inspection lasted, or has lasted so far, against its limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InspectionDuration {
+    /// Local days counted inclusively from start to conclusion (or to the as-of date while under way).
+    pub days: Option<i64>,
+    pub under_way: bool,
+    pub breach: Option<Breach>,
+}
+
+/// An inspection lasts at most its limit, counted inclusively in local days from its start to its
+/// conclusion; with `as_of`, one still under way past its limit is overrunning.
+pub fn inspection_duration(
+    limits: InspectionLimits,
+    counted_extension_days: u32,
+    started_on: NaiveDate,
+    concluded_on: Option<NaiveDate>,
+    as_of: Option<NaiveDate>,
+) -> InspectionDuration {
+    let limit = limits.limit_days(counted_extension_days);
+    let base = limits.base_days;
+    match (concluded_on, as_of) {
+        (Some(concluded), _) => {
+            let days = inclusive_days(started_on, concluded);
+            InspectionDuration {
+                days: Some(days),
+                under_way: false,
+                breach: (days > i64::from(limit)).then(|| {
+                    breach(
+                        "inspection_too_long",
+                        format!(
+                            "started on {started_on} and concluded on {concluded}, {days} days; the limit is {limit} ({base} plus {counted_extension_days} of extension)"
+                        ),
+                    )
+                }),
+            }
+        }
+        (None, Some(as_of)) if as_of >= started_on => {
+            let days = inclusive_days(started_on, as_of);
+            InspectionDuration {
+                days: Some(days),
+                under_way: true,
+                breach: (days > i64::from(limit)).then(|| {
+                    breach(
+                        "inspection_overrunning",
+                        format!(
+                            "started on {started_on} and not concluded by {as_of}, {days} days; the limit is {limit}"
+                        ),
+                    )
+                }),
+            }
+        }
+        (None, _) => InspectionDuration {
+            days: None,
+            under_way: false,
+            breach: None,
+        },
+    }
+}
+
+/// Days a remediation is overdue on `as_of`: after its due date, not verified by then.
+pub fn remediation_overdue_days(due_on: NaiveDate, as_of: NaiveDate) -> Option<u32> {
+    (as_of > due_on).then(|| u32::try_from(lag_days(due_on, as_of)).unwrap_or(u32::MAX))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Incidents.
+// ---------------------------------------------------------------------------------------------
+
+/// The instant by which an incident detected at `detected_at` must first be notified, `hours`
+/// later; `None` when that lies beyond the calendar.
+pub fn notification_deadline(detected_at: DateTime<Utc>, hours: u32) -> Option<DateTime<Utc>> {
+    detected_at.checked_add_signed(Duration::try_hours(i64::from(hours))?)
+}
+
+/// An incident's first notification against the hours allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub deadline: Option<DateTime<Utc>>,
+    /// From detection to the first notification.
+    pub lag: Option<Duration>,
+    /// Notified after the deadline.
+    pub late: bool,
+    /// Not notified, and `as_of` is past the deadline.
+    pub overdue: bool,
+    pub breach: Option<Breach>,
+}
+
+/// Judges the first notification of an incident detected at `detected_at` against `hours` allowed
+/// (`source` names who set them), as instants; with `as_of`, a missing one past the deadline is
+/// overdue.
+pub fn notification(
+    detected_at: DateTime<Utc>,
+    hours: u32,
+    source: &str,
+    first_notified_at: Option<DateTime<Utc>>,
+    as_of: Option<DateTime<Utc>>,
+) -> Notification {
+    let deadline = notification_deadline(detected_at, hours);
+    let lag = first_notified_at.map(|n| n - detected_at);
+    let late = match (first_notified_at, deadline) {
+        (Some(n), Some(d)) => n > d,
+        _ => false,
+    };
+    let overdue = match (first_notified_at, deadline, as_of) {
+        (None, Some(d), Some(as_of)) => as_of > d,
+        _ => false,
+    };
+    let breach = match (late, first_notified_at, lag) {
+        (true, Some(first), Some(lag)) => Some(breach(
+            "incident_notification_late",
+            format!(
+                "detected at {detected_at} and first notified at {first}, {} hours {} minutes later; the limit is {hours} hours, set by {source}",
+                lag.num_hours(),
+                lag.num_minutes() % 60,
+            ),
+        )),
+        _ => None,
+    };
+    Notification {
+        deadline,
+        lag,
+        late,
+        overdue,
+        breach,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Information exchanges.
+// ---------------------------------------------------------------------------------------------
+
+/// When an answer to an information request is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerDue {
+    /// The last local date on which an answer is on time.
+    pub due_on: NaiveDate,
+    /// The first instant at which an answer is late.
+    pub late_from: DateTime<Utc>,
+}
+
+/// A request with its own `due_at`: an answer at `due_at` is on time, one a microsecond later is late.
+pub fn answer_due_by_request(due_at: DateTime<Utc>) -> Option<AnswerDue> {
+    Some(AnswerDue {
+        due_on: local_date(due_at),
+        late_from: due_at.checked_add_signed(Duration::microseconds(1))?,
+    })
+}
+
+/// A request without a `due_at`, under an agreement that gives `days` to answer: the answer is due by
+/// the local date `requested_on + days`, so it is late from the start of the next local day. `None`
+/// when that lies beyond the calendar.
+pub fn answer_due_by_agreement(requested_on: NaiveDate, days: u32) -> Option<AnswerDue> {
+    let due_on = requested_on.checked_add_days(chrono::Days::new(u64::from(days)))?;
+    Some(AnswerDue {
+        due_on,
+        late_from: start_of_next_local_day(due_on)?,
+    })
+}
+
+/// The first instant of the local (UTC+7) day after `date`.
+pub fn start_of_next_local_day(date: NaiveDate) -> Option<DateTime<Utc>> {
+    let next = date.succ_opt()?;
+    next.and_hms_opt(0, 0, 0)?
+        .and_local_timezone(vietnam())
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Annual reports, tasks, dossiers.
+// ---------------------------------------------------------------------------------------------
+
+/// The last on-time local date of an annual report covering `year`: `due_day` of January of the next
+/// year (verified: 15 for tenants, 20 for infrastructure companies).
+pub fn annual_report_due(year: u32, due_day: u32) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(i32::try_from(year).ok()?.checked_add(1)?, 1, due_day)
+}
+
+/// Who files an annual report, for the breach's code and wording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFiler {
+    Tenant,
+    Park,
+}
+
+/// A tenant's or a park's annual report submitted after its due date.
+pub fn annual_report_late(
+    filer: ReportFiler,
+    rules: &LegalRules,
+    year: u32,
+    submitted_on: NaiveDate,
+) -> Option<Breach> {
+    let (day, limit, whose) = match filer {
+        ReportFiler::Tenant => (
+            rules.tenant_annual_report_due_day,
+            "tenant_annual_report_late",
+            "the annual environmental report",
+        ),
+        ReportFiler::Park => (
+            rules.park_annual_report_due_day,
+            "park_annual_report_late",
+            "the park's annual environmental report",
+        ),
+    };
+    let due = annual_report_due(year, day)?;
+    (submitted_on > due).then(|| {
+        breach(
+            limit,
+            format!("{whose} for {year} was due by {due} and was submitted on {submitted_on}"),
+        )
+    })
+}
+
+/// An annual task completed after its due date (local dates).
+pub fn task_completed_late(
+    task_id: &str,
+    due_on: NaiveDate,
+    completed_on: NaiveDate,
+) -> Option<Breach> {
+    (completed_on > due_on).then(|| {
+        breach(
+            "task_completed_late",
+            format!("task {task_id} was due on {due_on} and completed on {completed_on}"),
+        )
+    })
+}
+
+/// A dossier's processing days: the difference of its received and decided local dates.
+pub fn dossier_days(received_on: NaiveDate, decided_on: NaiveDate) -> i64 {
+    lag_days(received_on, decided_on)
+}
+
+/// A dossier decided after the processing time promised at receipt.
+pub fn dossier_decided_late(
+    procedure_code: &str,
+    promised_days: u32,
+    received_on: NaiveDate,
+    decided_on: NaiveDate,
+) -> Option<Breach> {
+    let days = dossier_days(received_on, decided_on);
+    (days > i64::from(promised_days)).then(|| {
+        breach(
+            "dossier_decided_late",
+            format!(
+                "procedure {procedure_code} promises {promised_days} days; the dossier took {days} (received {received_on}, decided {decided_on})"
+            ),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_first_extension_counts_up_to_its_cap_and_a_second_extends_nothing() {
+        let limits = InspectionLimits::for_entities(&LegalRules::default(), 1);
+        let c = extensions(limits, &[9, 3]);
+        assert_eq!(c.counted, vec![7, 0]);
+        assert_eq!((c.requested, c.counted_total), (12, 7));
+        assert_eq!(limits.limit_days(c.counted_total), 14);
+        let on = d("2025-05-20");
+        assert_eq!(
+            extension_breach(limits, 0, 9, on).unwrap().limit,
+            "inspection_extension_too_long"
+        );
+        assert_eq!(extension_breach(limits, 0, 7, on), None);
+        assert_eq!(
+            extension_breach(limits, 1, 1, on).unwrap().limit,
+            "second_extension"
+        );
+    }
+
+    #[test]
+    fn a_delivery_on_the_fifth_day_is_on_time_and_on_the_sixth_late_unless_unannounced() {
+        let r = LegalRules::default();
+        let on_time = decision_delivery(&r, false, d("2025-03-01"), Some(d("2025-03-06")), None);
+        assert_eq!((on_time.lag_days, on_time.breach), (Some(5), None));
+        let late = decision_delivery(&r, false, d("2025-03-01"), Some(d("2025-03-07")), None);
+        assert_eq!(
+            late.breach.unwrap().limit,
+            "inspection_decision_delivered_late"
+        );
+        let unannounced = decision_delivery(&r, true, d("2025-03-01"), Some(d("2025-03-20")), None);
+        assert!(!unannounced.judged && unannounced.breach.is_none());
+        let overdue = decision_delivery(&r, false, d("2025-03-01"), None, Some(d("2025-03-09")));
+        assert_eq!(
+            overdue.breach.unwrap().limit,
+            "inspection_decision_delivery_overdue"
+        );
+    }
+
+    #[test]
+    fn durations_count_both_ends() {
+        let limits = InspectionLimits::for_entities(&LegalRules::default(), 1);
+        let ok = inspection_duration(limits, 0, d("2025-05-09"), Some(d("2025-05-15")), None);
+        assert_eq!((ok.days, ok.breach), (Some(7), None));
+        let long = inspection_duration(limits, 0, d("2025-05-09"), Some(d("2025-05-16")), None);
+        assert_eq!(long.breach.unwrap().limit, "inspection_too_long");
+        let running = inspection_duration(limits, 7, d("2025-05-09"), None, Some(d("2025-05-30")));
+        assert!(running.under_way);
+        assert_eq!(running.breach.unwrap().limit, "inspection_overrunning");
+    }
+
+    #[test]
+    fn a_notification_at_the_deadline_is_on_time() {
+        let detected = at("2025-06-02T01:00:00Z");
+        let on_time = notification(detected, 4, "x", Some(at("2025-06-02T05:00:00Z")), None);
+        assert!(!on_time.late && on_time.breach.is_none());
+        let late = notification(detected, 4, "x", Some(at("2025-06-02T05:00:01Z")), None);
+        assert!(late.late);
+        assert_eq!(late.breach.unwrap().limit, "incident_notification_late");
+        let overdue = notification(detected, 4, "x", None, Some(at("2025-06-03T00:00:00Z")));
+        assert!(overdue.overdue);
+    }
+
+    #[test]
+    fn limits_beyond_the_calendar_are_never_reached_and_never_panic() {
+        let detected = at("2025-06-02T01:00:00Z");
+        assert!(notification_deadline(detected, 1_000_000).is_some());
+        // 2^32 hours is about 490,000 years: beyond the calendar.
+        assert_eq!(notification_deadline(detected, u32::MAX), None);
+        let far = at("+262000-01-01T00:00:00Z");
+        assert_eq!(notification_deadline(far, u32::MAX), None);
+        let n = notification(far, u32::MAX, "x", Some(far), Some(far));
+        assert!(!n.late && !n.overdue);
+        assert_eq!(answer_due_by_agreement(d("2025-05-01"), u32::MAX), None);
+        assert_eq!(answer_due_by_agreement(NaiveDate::MAX, 0), None);
+        assert_eq!(annual_report_due(u32::MAX, 15), None);
+        assert!(remediation_overdue_days(NaiveDate::MIN, NaiveDate::MAX).is_some());
+        assert_eq!(
+            remediation_overdue_days(NaiveDate::MAX, NaiveDate::MIN),
+            None
+        );
+    }
+
+    #[test]
+    fn an_agreement_due_date_is_late_from_the_next_local_midnight() {
+        let due = answer_due_by_agreement(d("2025-05-01"), 7).unwrap();
+        assert_eq!(due.due_on, d("2025-05-08"));
+        assert_eq!(due.late_from, at("2025-05-08T17:00:00Z"));
+        let own = answer_due_by_request(at("2025-05-08T10:00:00Z")).unwrap();
+        assert_eq!(own.late_from, at("2025-05-08T10:00:00.000001Z"));
+    }
+}
