@@ -23,3 +23,4 @@ mod registry;
 mod schema;
 mod succession;
 mod transparency;
+mod validation;
