@@ -2,7 +2,7 @@
 //! field is reported at once, by name, as a `google.rpc.BadRequest` field violation. These are the
 //! field-level parsers; `wire/` composes them into one conversion per command.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use kcn_domain::time::truncate_micros;
 use kcn_domain::values::ValueError;
 use tonic::Status;
@@ -177,7 +177,8 @@ pub fn optional_date(raw: &str) -> Result<Option<NaiveDate>, ValueError> {
     }
 }
 
-/// A protobuf timestamp as a UTC instant, truncated to microseconds.
+/// A protobuf timestamp as a UTC instant, truncated to microseconds, whose year and local date's
+/// year are 1900 to 9999.
 pub fn instant(ts: &prost_types::Timestamp) -> Result<DateTime<Utc>, ValueError> {
     let nanos = u32::try_from(ts.nanos)
         .ok()
@@ -185,14 +186,17 @@ pub fn instant(ts: &prost_types::Timestamp) -> Result<DateTime<Utc>, ValueError>
         .ok_or_else(|| value_error("nanos must be between 0 and 999,999,999"))?;
     let t = DateTime::from_timestamp(ts.seconds, nanos)
         .ok_or_else(|| value_error("is outside the representable range"))?;
-    let year = chrono::Datelike::year(&t);
+    // Both the instant and its business date (in UTC+7) must lie in the years dates may have:
+    // 9999-12-31T20:00Z is already 10000-01-01 in Vietnam, a date no field could name.
     let years = kcn_domain::values::YEARS;
-    if !years.contains(&year) {
-        return Err(value_error(format!(
-            "year {year} is outside {}-{}",
-            years.start(),
-            years.end()
-        )));
+    for year in [t.year(), kcn_domain::time::local_date(t).year()] {
+        if !years.contains(&year) {
+            return Err(value_error(format!(
+                "lies in year {year} (UTC or UTC+7), outside {}-{}",
+                years.start(),
+                years.end()
+            )));
+        }
     }
     Ok(truncate_micros(t))
 }

@@ -7,6 +7,7 @@ mod audit_inspections;
 mod audit_registry;
 mod consultation;
 mod dissemination;
+mod extremes;
 mod harness;
 mod history;
 mod hostile;

@@ -74,7 +74,13 @@ async fn dates_need_a_four_digit_year_and_two_digit_month_and_day() {
     let server = TestServer::start().await;
     let p = seed(&server).await;
     let mut registry = server.registry();
-    for bad in ["2025-6-2", "0000-01-01", "-001-01-01", "+99999-01-01", "1899-12-31"] {
+    for bad in [
+        "2025-6-2",
+        "0000-01-01",
+        "-001-01-01",
+        "+99999-01-01",
+        "1899-12-31",
+    ] {
         let status = registry
             .assign_jurisdiction(proto::AssignJurisdictionRequest {
                 header: header("2025-04-10T02:00:00Z"),
@@ -96,7 +102,9 @@ async fn names_with_invisible_or_direction_changing_characters_are_refused() {
     let mut registry = server.registry();
     // A right-to-left override (U+202E) makes a name read differently from what is stored; the others
     // hide characters an auditor would not see.
-    for hidden in ['\u{202E}', '\u{2067}', '\u{200B}', '\u{200D}', '\u{FEFF}', '\u{00AD}'] {
+    for hidden in [
+        '\u{202E}', '\u{2067}', '\u{200B}', '\u{200D}', '\u{FEFF}', '\u{00AD}',
+    ] {
         let status = registry
             .register_park(proto::RegisterParkRequest {
                 header: header("2025-04-01T02:20:00Z"),
@@ -107,7 +115,11 @@ async fn names_with_invisible_or_direction_changing_characters_are_refused() {
             })
             .await
             .unwrap_err();
-        assert_eq!(status.code(), Code::InvalidArgument, "{hidden:?}: {status:?}");
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{hidden:?}: {status:?}"
+        );
         assert_eq!(violated_fields(&status), ["name", "location"], "{hidden:?}");
         assert!(status.message().contains("invisible"), "{status:?}");
     }
@@ -146,7 +158,10 @@ async fn numbers_outside_their_range_are_refused_by_field() {
         .unwrap_err();
     assert_eq!(
         violated_fields(&infrastructure),
-        ["wastewater_capacity_m3_per_day", "wastewater_load_m3_per_day"]
+        [
+            "wastewater_capacity_m3_per_day",
+            "wastewater_load_m3_per_day"
+        ]
     );
 
     let occupancy = registry
