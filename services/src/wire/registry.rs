@@ -16,8 +16,8 @@ use kcn_domain::tenant::{
     TenantRegistered,
 };
 use kcn_domain::values::{
-    CubicMetresPerDay, Decimal, EnterpriseCode, MAX_AREA_HA, ParkCode, ReportYear, Sha256Hex, Text,
-    max_chars, max_items,
+    CubicMetresPerDay, Decimal, EnterpriseCode, MAX_AREA_HA, ParkCode, Percent, ReportYear,
+    Sha256Hex, Text, max_chars, max_items,
 };
 use uuid::Uuid;
 
@@ -361,7 +361,7 @@ pub fn report_occupancy(r: proto::ReportOccupancyRequest, f: &mut Fields) -> Opt
     let company_id = f.check("company_id", fields::uuid(&r.company_id));
     let rate = f.check(
         "rate_percent",
-        Decimal::parse_bounded(&r.rate_percent, 2, 100, false),
+        Decimal::parse_bounded(&r.rate_percent, 2, u64::from(Percent::MAX), false),
     );
     let as_of = f.check("as_of", fields::date(&r.as_of));
     let event = OccupancyReported {
