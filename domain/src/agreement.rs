@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before};
 use crate::time::local_date;
-use crate::values::{Sha256Hex, Text};
+use crate::values::{DayOfMonth, NotificationHours, ServiceDays, Sha256Hex, Text};
 use crate::{Deps, DomainError, events};
 
 /// The date of an act: a catalogue date field (`signed_on`, `held_on`, `decided_on`...) names the
@@ -52,36 +52,37 @@ pub struct ServiceLevels {
 }
 
 impl ServiceLevels {
-    /// Refuses a zero (or, for a day of the month, an impossible) level.
+    /// Refuses a level outside its range ([`NotificationHours`], [`ServiceDays`], [`DayOfMonth`]),
+    /// naming the first such field.
     pub fn check(&self) -> Result<(), DomainError> {
-        let positive = |field, v: u32| {
-            if v == 0 {
-                Err(DomainError::invalid(field, "must be a positive number"))
-            } else {
-                Ok(())
-            }
+        let within = |field, checked: Result<(), crate::values::ValueError>| {
+            checked.map_err(|e| DomainError::invalid(field, e.0))
         };
-        positive(
+        within(
             "service_levels.incident_notification_hours",
-            self.incident_notification_hours,
+            NotificationHours::parse(self.incident_notification_hours).map(drop),
         )?;
-        positive(
+        within(
             "service_levels.information_answer_days",
-            self.information_answer_days,
+            ServiceDays::parse(self.information_answer_days).map(drop),
         )?;
         if let Some(v) = self.infrastructure_information_days {
-            positive("service_levels.infrastructure_information_days", v)?;
+            within(
+                "service_levels.infrastructure_information_days",
+                ServiceDays::parse(v).map(drop),
+            )?;
         }
         if let Some(v) = self.consultation_answer_days {
-            positive("service_levels.consultation_answer_days", v)?;
+            within(
+                "service_levels.consultation_answer_days",
+                ServiceDays::parse(v).map(drop),
+            )?;
         }
-        if let Some(v) = self.quarterly_report_due_day
-            && !(1..=28).contains(&v)
-        {
-            return Err(DomainError::invalid(
+        if let Some(v) = self.quarterly_report_due_day {
+            within(
                 "service_levels.quarterly_report_due_day",
-                "must be a day of the month from 1 to 28",
-            ));
+                DayOfMonth::parse(v).map(drop),
+            )?;
         }
         Ok(())
     }

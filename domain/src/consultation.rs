@@ -170,6 +170,35 @@ pub struct IndustryConsultation {
     pub latest: Option<DateTime<Utc>>,
 }
 
+/// Where a consultation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsultationStatus {
+    /// No consultation was opened under this id.
+    NotOpened,
+    Open,
+    Determined,
+    Withdrawn,
+    /// Determined favourably and linked to the tenant it brought in.
+    Linked,
+}
+
+impl IndustryConsultation {
+    /// Its standing: a withdrawal ends it; a link follows a determination.
+    pub fn status(&self) -> ConsultationStatus {
+        if self.opened.is_none() {
+            ConsultationStatus::NotOpened
+        } else if self.withdrawn.is_some() {
+            ConsultationStatus::Withdrawn
+        } else if self.tenant_id.is_some() {
+            ConsultationStatus::Linked
+        } else if self.determination.is_some() {
+            ConsultationStatus::Determined
+        } else {
+            ConsultationStatus::Open
+        }
+    }
+}
+
 impl IndustryConsultation {
     /// Refuses a step unless the consultation exists, is not withdrawn, and its time does not go back.
     fn require_live(

@@ -262,6 +262,34 @@ pub struct Incident {
     pub latest: Option<DateTime<Utc>>,
 }
 
+/// How far an incident has come: each stage is reached once and never left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentStatus {
+    /// No incident was reported under this id.
+    NotReported,
+    Reported,
+    Contained,
+    Resolved,
+    Reviewed,
+}
+
+impl Incident {
+    /// The furthest stage the incident has reached.
+    pub fn status(&self) -> IncidentStatus {
+        if self.review.is_some() {
+            IncidentStatus::Reviewed
+        } else if self.resolution.is_some() {
+            IncidentStatus::Resolved
+        } else if self.contained_at.is_some() {
+            IncidentStatus::Contained
+        } else if self.reported.is_some() {
+            IncidentStatus::Reported
+        } else {
+            IncidentStatus::NotReported
+        }
+    }
+}
+
 impl Incident {
     /// When the first notification went out.
     pub fn first_notified_at(&self) -> Option<DateTime<Utc>> {

@@ -291,6 +291,40 @@ pub struct Inspection {
     pub latest: Option<DateTime<Utc>>,
 }
 
+/// How far an inspection has come: the ladder from plan to closing, each rung reached once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InspectionStatus {
+    /// No inspection was planned under this id.
+    NotPlanned,
+    Planned,
+    DecisionIssued,
+    DecisionDelivered,
+    Started,
+    Concluded,
+    Closed,
+}
+
+impl Inspection {
+    /// The highest rung the inspection has reached.
+    pub fn status(&self) -> InspectionStatus {
+        if self.closed_at.is_some() {
+            InspectionStatus::Closed
+        } else if self.conclusion.is_some() {
+            InspectionStatus::Concluded
+        } else if self.started.is_some() {
+            InspectionStatus::Started
+        } else if self.delivery.is_some() {
+            InspectionStatus::DecisionDelivered
+        } else if self.decision.is_some() {
+            InspectionStatus::DecisionIssued
+        } else if self.planned.is_some() {
+            InspectionStatus::Planned
+        } else {
+            InspectionStatus::NotPlanned
+        }
+    }
+}
+
 /// The date of the act itself: the local date of `occurred_at`, which a given date must equal.
 fn act_date(
     field: &'static str,

@@ -152,6 +152,28 @@ pub struct MonitoringAlert {
     pub latest: Option<DateTime<Utc>>,
 }
 
+/// Whether an alert is still open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertStatus {
+    /// No alert was opened under this id.
+    NotOpened,
+    Open,
+    Resolved,
+}
+
+impl MonitoringAlert {
+    /// Open from its first exceedance or interruption until it is resolved.
+    pub fn status(&self) -> AlertStatus {
+        if self.park_id.is_none() {
+            AlertStatus::NotOpened
+        } else if self.resolution.is_some() {
+            AlertStatus::Resolved
+        } else {
+            AlertStatus::Open
+        }
+    }
+}
+
 impl MonitoringAlert {
     /// Refuses a step on an alert never opened, resolved, or going back in time.
     fn require_open(

@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use chrono::{Datelike, NaiveDate};
+
 use serde::{Deserialize, Serialize};
 
 /// Why a value was refused.
@@ -21,9 +23,46 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ValueError> {
 #[serde(transparent)]
 pub struct Text(String);
 
+/// The longest text of each kind, in characters (Unicode scalar values). They are chosen so that the
+/// largest command a caller may send still makes an event well under the event store's cap of
+/// 256 KiB, even when every character takes four bytes in UTF-8.
+pub mod max_chars {
+    /// A short name, title, subject, location or legal basis.
+    pub const NAME: usize = 300;
+    /// A body of text: a description, an answer, a rationale, a summary.
+    pub const BODY: usize = 20_000;
+    /// A note, a reason, an action, a scope or a requirement.
+    pub const NOTE: usize = 2_000;
+    /// A document's number (`decision_no`, `permit_no`, `certificate_no`).
+    pub const NUMBER: usize = 100;
+    /// An identifier or short code chosen by a caller (`task_id`, `finding_id`, `station_id`).
+    pub const CODE: usize = 64;
+    /// A unit of measurement (`mg/L`, `m3/day`).
+    pub const UNIT: usize = 32;
+    /// A postal address.
+    pub const ADDRESS: usize = 500;
+    /// The audience of a training.
+    pub const AUDIENCE: usize = 1_000;
+    /// One condition of a conditional suitability determination.
+    pub const CONDITION: usize = 500;
+    /// The description of one annual task.
+    pub const TASK_DESCRIPTION: usize = 300;
+}
+
+/// Whether a character is invisible or reorders what is around it, so that what an auditor reads
+/// could differ from what is stored: the bidirectional embeddings, overrides and isolates
+/// (U+202A–U+202E, U+2066–U+2069), the zero-width characters and directional marks (U+200B–U+200F,
+/// U+2060, U+FEFF), and every other format character (Unicode category Cf: soft hyphens, tags,
+/// invisible operators). Vietnamese needs none of them, not even the zero-width joiners.
+pub fn is_hidden(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+        || c.general_category() == GeneralCategory::Format
+}
+
 impl Text {
     /// Accepts text of 1 to `max` characters after trimming; refuses control characters other than
-    /// line breaks and tabs.
+    /// line breaks and tabs, and the invisible characters of [`is_hidden`].
     pub fn parse(raw: &str, max: usize) -> Result<Self, ValueError> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
@@ -39,17 +78,39 @@ impl Text {
         {
             return err("must not contain control characters");
         }
+        if let Some((i, c)) = trimmed.chars().enumerate().find(|(_, c)| is_hidden(*c)) {
+            return err(format!(
+                "must not contain invisible or direction-changing characters (U+{:04X} at character {})",
+                u32::from(c),
+                i + 1
+            ));
+        }
         Ok(Self(trimmed.to_owned()))
     }
 
-    /// A short name or title (at most 300 characters).
+    /// A short name or title (at most [`max_chars::NAME`] characters).
     pub fn name(raw: &str) -> Result<Self, ValueError> {
-        Self::parse(raw, 300)
+        Self::parse(raw, max_chars::NAME)
     }
 
-    /// A body of text (at most 20,000 characters).
+    /// A body of text (at most [`max_chars::BODY`] characters).
     pub fn body(raw: &str) -> Result<Self, ValueError> {
-        Self::parse(raw, 20_000)
+        Self::parse(raw, max_chars::BODY)
+    }
+
+    /// A note or reason (at most [`max_chars::NOTE`] characters).
+    pub fn note(raw: &str) -> Result<Self, ValueError> {
+        Self::parse(raw, max_chars::NOTE)
+    }
+
+    /// A document's number (at most [`max_chars::NUMBER`] characters).
+    pub fn number(raw: &str) -> Result<Self, ValueError> {
+        Self::parse(raw, max_chars::NUMBER)
+    }
+
+    /// An identifier or short code chosen by a caller (at most [`max_chars::CODE`] characters).
+    pub fn code(raw: &str) -> Result<Self, ValueError> {
+        Self::parse(raw, max_chars::CODE)
     }
 
     pub fn as_str(&self) -> &str {
@@ -61,6 +122,135 @@ impl fmt::Display for Text {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The years a business date or an instant may fall in: four-digit years, as timestamps allow.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1900..=9999;
+
+/// A business date written `YYYY-MM-DD`, with a four-digit year in [`YEARS`] and two-digit month and
+/// day (`2025-6-2`, `+99999-01-01` and `0000-01-01` are refused).
+pub fn date(raw: &str) -> Result<NaiveDate, ValueError> {
+    let s = raw.trim();
+    let b = s.as_bytes();
+    let shaped = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        });
+    let parsed = shaped
+        .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        .flatten();
+    let Some(d) = parsed else {
+        return err(format!("must be a date as YYYY-MM-DD (got {s:?})"));
+    };
+    if !YEARS.contains(&d.year()) {
+        return err(format!(
+            "year {} is outside {}-{}",
+            d.year(),
+            YEARS.start(),
+            YEARS.end()
+        ));
+    }
+    Ok(d)
+}
+
+/// Declares a whole number of the domain with the inclusive range it may take, so that the range is
+/// written once: the gRPC edge parses into it, and its doc comment is what the contract documents.
+macro_rules! bounded {
+    ($(#[$doc:meta])* $name:ident: $min:literal..=$max:literal $unit:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(u32);
+
+        impl $name {
+            /// The smallest value accepted.
+            pub const MIN: u32 = $min;
+            /// The largest value accepted.
+            pub const MAX: u32 = $max;
+
+            /// Accepts a value from [`Self::MIN`] to [`Self::MAX`].
+            pub fn parse(raw: u32) -> Result<Self, ValueError> {
+                if (Self::MIN..=Self::MAX).contains(&raw) {
+                    Ok(Self(raw))
+                } else {
+                    err(format!(
+                        "must be from {} to {} {} (got {raw})",
+                        Self::MIN,
+                        Self::MAX,
+                        $unit
+                    ))
+                }
+            }
+
+            /// The number.
+            pub fn get(self) -> u32 {
+                self.0
+            }
+        }
+    };
+}
+
+bounded!(
+    /// Hours an agreement allows from an incident's detection to its first notification: up to 30
+    /// days.
+    NotificationHours: 1..=720 "hours"
+);
+bounded!(
+    /// Days an agreement or a regulation allows for an act (to answer a request, deliver
+    /// information, determine a consultation, process a dossier): up to a year.
+    ServiceDays: 1..=365 "days"
+);
+bounded!(
+    /// A day of the month that exists in every month.
+    DayOfMonth: 1..=28 "(a day that every month has)"
+);
+bounded!(
+    /// Days an inspection is extended by. The law allows 7 or 15; more is accepted and judged as a
+    /// breach, up to a year.
+    ExtensionDays: 1..=365 "days"
+);
+bounded!(
+    /// How many people attended a training.
+    AttendeeCount: 0..=100000 "attendees"
+);
+bounded!(
+    /// Progress on a task.
+    Percent: 0..=100 "percent"
+);
+bounded!(
+    /// The calendar year a plan or an annual report covers; a report is filed in the year after,
+    /// so the last is 9998.
+    ReportYear: 1990..=9998 "(a calendar year)"
+);
+bounded!(
+    /// A wastewater flow or a treatment plant's capacity, in m³ per day. The largest plants in the
+    /// country treat a few hundred thousand m³ a day.
+    CubicMetresPerDay: 0..=10000000 "m³/day"
+);
+
+/// The most items of each list a command carries. Like [`max_chars`], they keep the largest event
+/// well under the event store's cap.
+pub mod max_items {
+    /// VSIC codes of one tenant.
+    pub const TENANT_VSIC_CODES: usize = 100;
+    /// Allowed, and separately excluded, VSIC codes of a park's industry rules (VSIC 2018 has
+    /// fewer than 800 codes at its finest level).
+    pub const PARK_VSIC_CODES: usize = 1_000;
+    /// Infrastructure companies that sign one agreement.
+    pub const AGREEMENT_COMPANIES: usize = 100;
+    /// Tenants inspected by one inspection.
+    pub const INSPECTED_TENANTS: usize = 200;
+    /// Parks one training or guidance document is addressed to.
+    pub const PARKS: usize = 200;
+    /// Predecessors merged in one succession.
+    pub const PREDECESSORS: usize = 50;
+    /// Attachments of one answer or opinion.
+    pub const ATTACHMENTS: usize = 50;
+    /// Tasks of one annual plan.
+    pub const TASKS: usize = 50;
+    /// Conditions of one conditional determination.
+    pub const CONDITIONS: usize = 20;
 }
 
 /// A Vietnamese enterprise code (mã số doanh nghiệp): 10 digits, or 10 digits, a hyphen and 3 digits
@@ -205,10 +395,34 @@ impl Decimal {
         Ok(Self(s.to_owned()))
     }
 
+    /// Like [`Decimal::parse`], and refuses a value above `max` (or, with `positive`, a zero).
+    pub fn parse_bounded(
+        raw: &str,
+        scale: usize,
+        max: u64,
+        positive: bool,
+    ) -> Result<Self, ValueError> {
+        let d = Self::parse(raw, scale)?;
+        let (int, frac) = d.0.split_once('.').unwrap_or((&d.0, ""));
+        let frac_zero = frac.bytes().all(|b| b == b'0');
+        // At most 12 digits, so the integer part always fits.
+        let int: u64 = int.parse().unwrap_or(u64::MAX);
+        if int > max || (int == max && !frac_zero) {
+            return err(format!("must be at most {max} (got {})", d.0));
+        }
+        if positive && int == 0 && frac_zero {
+            return err("must be more than 0");
+        }
+        Ok(d)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
+
+/// The largest area of a park, in hectares (the largest economic zones are a few tens of thousands).
+pub const MAX_AREA_HA: u64 = 100_000;
 
 #[cfg(test)]
 mod tests {
@@ -253,6 +467,66 @@ mod tests {
         assert!(Text::name("   ").is_err());
         assert!(Text::parse("abcd", 3).is_err());
         assert!(Text::name("a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn text_refuses_invisible_and_direction_changing_characters() {
+        for c in [
+            '\u{202A}',
+            '\u{202E}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{200B}',
+            '\u{200D}',
+            '\u{200F}',
+            '\u{2060}',
+            '\u{FEFF}',
+            '\u{00AD}',
+            '\u{E0041}',
+        ] {
+            let e = Text::name(&format!("KCN {c}Đồng An")).unwrap_err();
+            assert!(e.0.contains("invisible"), "{c:?}: {e}");
+        }
+        assert!(Text::name("Khu công nghiệp Mỹ Phước 3 – giai đoạn 2").is_ok());
+    }
+
+    #[test]
+    fn dates_have_a_four_digit_year_and_two_digit_month_and_day() {
+        assert_eq!(date("2025-06-02").unwrap().to_string(), "2025-06-02");
+        assert!(date("1900-01-01").is_ok());
+        assert!(date("9999-12-31").is_ok());
+        for bad in [
+            "2025-6-2",
+            "0000-01-01",
+            "-001-01-01",
+            "+99999-01-01",
+            "1899-12-31",
+            "2025-02-30",
+            "20250602",
+            "",
+        ] {
+            assert!(date(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn bounded_numbers_name_their_range() {
+        assert_eq!(NotificationHours::parse(720).unwrap().get(), 720);
+        assert!(NotificationHours::parse(0).is_err());
+        let e = ServiceDays::parse(100_000_000).unwrap_err();
+        assert_eq!(e.0, "must be from 1 to 365 days (got 100000000)");
+        assert!(AttendeeCount::parse(0).is_ok());
+        assert!(AttendeeCount::parse(100_001).is_err());
+    }
+
+    #[test]
+    fn bounded_decimals_refuse_values_above_their_maximum() {
+        assert!(Decimal::parse_bounded("100", 2, 100, false).is_ok());
+        assert!(Decimal::parse_bounded("100.00", 2, 100, false).is_ok());
+        assert!(Decimal::parse_bounded("100.01", 2, 100, false).is_err());
+        assert!(Decimal::parse_bounded("999999999999", 2, 100, false).is_err());
+        assert!(Decimal::parse_bounded("0.0", 4, 100, true).is_err());
+        assert!(Decimal::parse_bounded("0.0001", 4, 100, true).is_ok());
     }
 
     #[test]

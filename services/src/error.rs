@@ -85,7 +85,8 @@ fn unavailable(detail: &str) -> Status {
     )
 }
 
-fn internal(detail: &str) -> Status {
+/// `INTERNAL`: a fault of the server, logged with its detail; the caller is told only that.
+pub fn internal(detail: &str) -> Status {
     tracing::error!(detail, "internal error");
     Status::internal("internal error; it has been logged")
 }

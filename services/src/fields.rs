@@ -1,7 +1,8 @@
 //! Parsing at the edge: every request field becomes a validated domain value, and every malformed
-//! field is reported at once, by name, as a `google.rpc.BadRequest` field violation.
+//! field is reported at once, by name, as a `google.rpc.BadRequest` field violation. These are the
+//! field-level parsers; `wire/` composes them into one conversion per command.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use kcn_domain::time::truncate_micros;
 use kcn_domain::values::ValueError;
 use tonic::Status;
@@ -24,10 +25,16 @@ fn bounded(description: String) -> String {
     cut
 }
 
+/// The most violations one answer lists: a list of a thousand malformed items would otherwise make
+/// a trailer no client accepts. The rest are counted in a last violation.
+const MAX_VIOLATIONS: usize = 20;
+
 /// Collects field violations while a request is parsed.
 #[derive(Debug, Default)]
 pub struct Fields {
     violations: Vec<FieldViolation>,
+    /// Violations found beyond [`MAX_VIOLATIONS`], counted, not kept.
+    more: usize,
 }
 
 impl Fields {
@@ -36,8 +43,7 @@ impl Fields {
         match parsed {
             Ok(v) => Some(v),
             Err(e) => {
-                self.violations
-                    .push(FieldViolation::new(field, bounded(e.0)));
+                self.violation(field, e.0);
                 None
             }
         }
@@ -45,17 +51,83 @@ impl Fields {
 
     /// Records a violation.
     pub fn violation(&mut self, field: &str, description: impl Into<String>) {
-        self.violations
-            .push(FieldViolation::new(field, bounded(description.into())));
+        if self.violations.len() < MAX_VIOLATIONS {
+            self.violations
+                .push(FieldViolation::new(field, bounded(description.into())));
+        } else {
+            self.more += 1;
+        }
+    }
+
+    /// A message field the command cannot do without: parsed by `parse`, or a violation saying
+    /// what it must hold.
+    pub fn required<M, T>(
+        &mut self,
+        field: &str,
+        raw: Option<&M>,
+        what: &str,
+        parse: impl FnOnce(&mut Self, &M) -> Option<T>,
+    ) -> Option<T> {
+        match raw {
+            Some(m) => parse(self, m),
+            None => {
+                self.violation(field, format!("is required: {what}"));
+                None
+            }
+        }
+    }
+
+    /// A required instant (`detected_at`, `measured_at`).
+    pub fn instant(
+        &mut self,
+        field: &str,
+        raw: Option<&prost_types::Timestamp>,
+        what: &str,
+    ) -> Option<DateTime<Utc>> {
+        self.required(field, raw, what, |f, ts| f.check(field, instant(ts)))
+    }
+
+    /// A repeated field of `min` to `max` items, each parsed by `item` under the name
+    /// `field[i]`. A list longer than `max` is refused as a whole, without reading its items.
+    pub fn list<M, T>(
+        &mut self,
+        field: &str,
+        raw: &[M],
+        (min, max): (usize, usize),
+        mut item: impl FnMut(&mut Self, &str, &M) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        if raw.len() > max {
+            self.violation(
+                field,
+                format!("must have at most {max} items (got {})", raw.len()),
+            );
+            return None;
+        }
+        if raw.len() < min {
+            let plural = if min == 1 { "" } else { "s" };
+            self.violation(field, format!("must have at least {min} item{plural}"));
+        }
+        let parsed: Vec<Option<T>> = raw
+            .iter()
+            .enumerate()
+            .map(|(i, m)| item(self, &format!("{field}[{i}]"), m))
+            .collect();
+        if raw.len() < min {
+            return None;
+        }
+        parsed.into_iter().collect()
     }
 
     /// `INVALID_ARGUMENT` naming every violation, if there was any.
-    pub fn finish(self) -> Result<(), Status> {
+    pub fn finish(mut self) -> Result<(), Status> {
         if self.violations.is_empty() {
-            Ok(())
-        } else {
-            Err(error::invalid(self.violations))
+            return Ok(());
         }
+        if self.more > 0 {
+            let more = format!("{} more violations are not listed", self.more);
+            self.violations.push(FieldViolation::new("", more));
+        }
+        Err(error::invalid(self.violations))
     }
 }
 
@@ -88,13 +160,12 @@ pub fn optional_uuid(raw: &str) -> Result<Option<Uuid>, ValueError> {
     }
 }
 
-/// A required business date, `YYYY-MM-DD`.
+/// A required business date, `YYYY-MM-DD` with a four-digit year ([`kcn_domain::values::date`]).
 pub fn date(raw: &str) -> Result<NaiveDate, ValueError> {
     if raw.trim().is_empty() {
         return Err(value_error("is required (YYYY-MM-DD)"));
     }
-    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
-        .map_err(|_| value_error(format!("must be a date as YYYY-MM-DD (got {raw:?})")))
+    kcn_domain::values::date(raw)
 }
 
 /// An optional business date: empty means absent.
@@ -106,7 +177,8 @@ pub fn optional_date(raw: &str) -> Result<Option<NaiveDate>, ValueError> {
     }
 }
 
-/// A protobuf timestamp as a UTC instant, truncated to microseconds.
+/// A protobuf timestamp as a UTC instant, truncated to microseconds, whose year and local date's
+/// year are 1900 to 9999.
 pub fn instant(ts: &prost_types::Timestamp) -> Result<DateTime<Utc>, ValueError> {
     let nanos = u32::try_from(ts.nanos)
         .ok()
@@ -114,9 +186,17 @@ pub fn instant(ts: &prost_types::Timestamp) -> Result<DateTime<Utc>, ValueError>
         .ok_or_else(|| value_error("nanos must be between 0 and 999,999,999"))?;
     let t = DateTime::from_timestamp(ts.seconds, nanos)
         .ok_or_else(|| value_error("is outside the representable range"))?;
-    let year = chrono::Datelike::year(&t);
-    if !(1900..=9999).contains(&year) {
-        return Err(value_error(format!("year {year} is outside 1900-9999")));
+    // Both the instant and its business date (in UTC+7) must lie in the years dates may have:
+    // 9999-12-31T20:00Z is already 10000-01-01 in Vietnam, a date no field could name.
+    let years = kcn_domain::values::YEARS;
+    for year in [t.year(), kcn_domain::time::local_date(t).year()] {
+        if !years.contains(&year) {
+            return Err(value_error(format!(
+                "lies in year {year} (UTC or UTC+7), outside {}-{}",
+                years.start(),
+                years.end()
+            )));
+        }
     }
     Ok(truncate_micros(t))
 }
@@ -158,80 +238,17 @@ pub fn optional_text(
     raw: &str,
     max: usize,
 ) -> Result<Option<kcn_domain::values::Text>, ValueError> {
+    optional(raw, |t| kcn_domain::values::Text::parse(t, max))
+}
+
+/// A field that may be left empty: empty (or blank) means absent, anything else is parsed.
+pub fn optional<T>(
+    raw: &str,
+    parse: impl FnOnce(&str) -> Result<T, ValueError>,
+) -> Result<Option<T>, ValueError> {
     if raw.trim().is_empty() {
         Ok(None)
     } else {
-        kcn_domain::values::Text::parse(raw, max).map(Some)
+        parse(raw).map(Some)
     }
-}
-
-/// A required party: an authority or an infrastructure company, by kind and id.
-pub fn organisation(
-    f: &mut Fields,
-    field: &str,
-    raw: Option<&crate::proto::OrganisationRef>,
-) -> Option<kcn_domain::information_exchange::OrganisationRef> {
-    use crate::proto::OrganisationKind as P;
-    use kcn_domain::information_exchange::{OrganisationKind, OrganisationRef};
-    let Some(r) = raw else {
-        f.violation(field, "is required: an organisation kind and id");
-        return None;
-    };
-    let kind = match P::try_from(r.kind) {
-        Ok(P::Authority) => Some(OrganisationKind::Authority),
-        Ok(P::InfrastructureCompany) => Some(OrganisationKind::InfrastructureCompany),
-        _ => {
-            f.violation(
-                &format!("{field}.kind"),
-                "must be ORGANISATION_KIND_AUTHORITY or ORGANISATION_KIND_INFRASTRUCTURE_COMPANY",
-            );
-            None
-        }
-    };
-    let id = f.check(&format!("{field}.id"), uuid(&r.id));
-    Some(OrganisationRef {
-        kind: kind?,
-        id: id?,
-    })
-}
-
-/// A party as the wire's `OrganisationRef`.
-pub fn organisation_to_proto(
-    o: &kcn_domain::information_exchange::OrganisationRef,
-) -> crate::proto::OrganisationRef {
-    use crate::proto::OrganisationKind as P;
-    use kcn_domain::information_exchange::OrganisationKind;
-    crate::proto::OrganisationRef {
-        kind: match o.kind {
-            OrganisationKind::Authority => P::Authority,
-            OrganisationKind::InfrastructureCompany => P::InfrastructureCompany,
-        } as i32,
-        id: o.id.to_string(),
-    }
-}
-
-/// Declares the two conversions between a proto enum and the domain enum whose variants have the
-/// same names: from the wire (refusing `*_UNSPECIFIED` and unknown numbers, naming the prefix a
-/// caller must use) and to the wire.
-#[macro_export]
-macro_rules! wire_enum {
-    ($from:ident, $to:ident, $proto:path, $domain:ident, $prefix:literal, [$($variant:ident),+ $(,)?]) => {
-        fn $from(raw: i32) -> Result<$domain, kcn_domain::values::ValueError> {
-            use $proto as P;
-            match P::try_from(raw) {
-                $(Ok(P::$variant) => Ok($domain::$variant),)+
-                _ => Err(kcn_domain::values::ValueError(
-                    concat!("must be a known ", $prefix, "_* value").into(),
-                )),
-            }
-        }
-
-        #[allow(dead_code)]
-        fn $to(value: $domain) -> $proto {
-            use $proto as P;
-            match value {
-                $($domain::$variant => P::$variant,)+
-            }
-        }
-    };
 }

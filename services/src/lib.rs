@@ -1,6 +1,7 @@
 //! The gRPC edge of kcn-ledger. This is the one crate that knows the wire: it converts requests into
-//! validated domain commands (`TryFrom`-style parsing in [`fields`]), hands them to the event store,
-//! and maps every outcome and failure once ([`error`]). A method is a few lines: parse, call, map.
+//! validated domain commands (one function per command in [`wire`], on the field parsers of
+//! [`fields`]), hands them to the event store, and maps every outcome and failure once ([`error`]).
+//! A gRPC method is one call: [`Ledger::command`] or [`Ledger::get`] with its `wire` function.
 
 pub mod agreement;
 pub mod annual_plan;
@@ -17,6 +18,7 @@ pub mod monitoring;
 pub mod page;
 pub mod procedure;
 pub mod registry;
+pub mod wire;
 
 use std::sync::Arc;
 
@@ -26,10 +28,11 @@ use kcn_domain::time::Clock;
 use kcn_eventstore::{Actor, Checkpointer, CommandContext, EventStore, Outcome, Source, Target};
 use kcn_projections::ReadSide;
 use serde::Serialize;
-use tonic::Status;
+use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::fields::Fields;
+use crate::wire::{Command, CommandRequest, CommandResponse};
 
 /// The generated code of the public contract, `proto/kcn/ledger/v1`.
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
@@ -130,17 +133,35 @@ impl Ledger {
         })
     }
 
-    /// Parses the header and the id of the existing aggregate a step addresses (`field` names it).
-    pub fn step(
+    /// The one path of every command RPC: parses the header and, with `convert`, every field of the
+    /// request (all violations at once), then runs the command through the log and answers its
+    /// outcome.
+    pub async fn command<R, P, A>(
         &self,
-        f: &mut Fields,
-        field: &str,
-        header: Option<&proto::CommandHeader>,
-        raw_id: &str,
-    ) -> (Option<Header>, Option<Uuid>) {
-        let header = self.header(header, f);
-        let id = f.check(field, fields::uuid(raw_id));
-        (header, id)
+        request: Request<R>,
+        convert: impl FnOnce(R, &mut Fields) -> Option<Command<A>>,
+    ) -> Result<Response<P>, Status>
+    where
+        R: CommandRequest,
+        P: CommandResponse,
+        A: LedgerAggregate + Clone + 'static,
+        A::Command: Serialize + Send + 'static,
+    {
+        let r = request.into_inner();
+        let mut f = Fields::default();
+        let header = self.header(r.header(), &mut f);
+        let command = convert(r, &mut f);
+        f.finish()?;
+        let (Some(header), Some(command)) = (header, command) else {
+            return Err(error::internal(
+                "a request without violations converted to nothing",
+            ));
+        };
+        let (occurred_at, build) = (header.occurred_at, command.build);
+        let outcome = self
+            .run::<A, _>(command.target, header, move |id| build(id, occurred_at))
+            .await?;
+        Ok(Response::new(P::from_outcome(outcome)))
     }
 
     /// Runs a command through the log and maps its outcome.
@@ -172,18 +193,20 @@ impl Ledger {
         Ok(outcome_to_proto(outcome))
     }
 
-    /// Loads an aggregate for a `Get`, or `NOT_FOUND`.
-    pub async fn get<A: LedgerAggregate>(
+    /// The one path of every `Get…` RPC: loads the aggregate named by the request's `field` (or
+    /// answers `NOT_FOUND`) and maps it with `respond` (id, state, version).
+    pub async fn get<A: LedgerAggregate, P>(
         &self,
         field: &str,
         raw_id: &str,
-    ) -> Result<(Uuid, A, u64), Status> {
+        respond: impl FnOnce(Uuid, &A, u64) -> P,
+    ) -> Result<Response<P>, Status> {
         let mut f = Fields::default();
         let id = f.check(field, fields::uuid(raw_id));
         f.finish()?;
         take!(id);
         match self.store.load::<A>(id).await.map_err(error::store)? {
-            Some((aggregate, version)) => Ok((id, aggregate, version)),
+            Some((aggregate, version)) => Ok(Response::new(respond(id, &aggregate, version))),
             None => Err(error::domain(kcn_domain::DomainError::NotFound {
                 kind: A::KIND,
                 id,
