@@ -8,9 +8,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
-use std::io::Write as _;
 use std::panic::AssertUnwindSafe;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,9 +28,10 @@ use kcn_eventstore::{
 use kcn_integrity::Hash;
 use kcn_integrity::leaf::leaf_hash;
 use kcn_integrity::tree;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool};
+use kcn_testkit::PgTestDatabase;
+use sqlx::Row as _;
+use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
-use sqlx::{AssertSqlSafe, ConnectOptions as _, Row as _};
 use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------------
@@ -53,9 +52,9 @@ enum Db {
     },
     Postgres {
         pool: PgPool,
-        server_url: String,
         url: String,
-        name: String,
+        /// Drops the database when it goes.
+        guard: PgTestDatabase,
     },
 }
 
@@ -87,56 +86,6 @@ macro_rules! raw_event {
     };
 }
 
-/// Writes a note past the test harness's output capture, so that a skip is never silent.
-fn note(message: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "note: {message}");
-}
-
-/// The PostgreSQL server to test against, or `None` when the caller explicitly skips PostgreSQL.
-fn postgres_server_url(test: &str) -> Option<String> {
-    match std::env::var("KCN_TEST_DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ if std::env::var("KCN_TEST_SKIP_POSTGRES").as_deref() == Ok("1") => {
-            note(&format!(
-                "skipping postgres::{test}: KCN_TEST_DATABASE_URL is unset and KCN_TEST_SKIP_POSTGRES=1"
-            ));
-            None
-        }
-        _ => panic!(
-            "KCN_TEST_DATABASE_URL is not set: the PostgreSQL contract tests need a server URL whose \
-             user may create databases (for example postgres://postgres@127.0.0.1:5432/postgres); \
-             set KCN_TEST_SKIP_POSTGRES=1 to skip them deliberately"
-        ),
-    }
-}
-
-/// The URL of database `name` on the server of `server_url`: the same URL with its path replaced.
-fn database_url(server_url: &str, name: &str) -> String {
-    let (scheme, rest) = server_url
-        .split_once("://")
-        .expect("KCN_TEST_DATABASE_URL must look like postgres://user@host:port/database");
-    let (main, query) = match rest.split_once('?') {
-        Some((main, query)) => (main, Some(query)),
-        None => (rest, None),
-    };
-    // The authority part cannot hold a '/', so the first one starts the path.
-    let authority = main
-        .split_once('/')
-        .map_or(main, |(authority, _)| authority);
-    match query {
-        Some(query) => format!("{scheme}://{authority}/{name}?{query}"),
-        None => format!("{scheme}://{authority}/{name}"),
-    }
-}
-
-async fn admin_connection(server_url: &str) -> PgConnection {
-    PgConnectOptions::from_str(server_url)
-        .expect("KCN_TEST_DATABASE_URL is not a valid postgres URL")
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to KCN_TEST_DATABASE_URL ({server_url}): {e}"))
-}
-
 impl Harness {
     async fn sqlite() -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -154,47 +103,25 @@ impl Harness {
 
     /// A backend on a database of its own, or `None` when PostgreSQL is deliberately skipped.
     async fn postgres(test: &str) -> Option<Self> {
-        let server_url = postgres_server_url(test)?;
-        let name = format!("kcn_test_{}", Uuid::now_v7().simple());
-        let mut admin = admin_connection(&server_url).await;
-        sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));
-        let _ = sqlx::Connection::close(admin).await;
-        let url = database_url(&server_url, &name);
-        let backend = PostgresBackend::connect(&url, 8).await.unwrap();
+        let db = PgTestDatabase::create(&format!("postgres::{test}")).await?;
+        let backend = PostgresBackend::connect(db.url(), 8).await.unwrap();
         Some(Self {
             db: Db::Postgres {
                 pool: backend.pool().clone(),
-                server_url,
-                url,
-                name,
+                url: db.url().to_owned(),
+                guard: db,
             },
             backend: Arc::new(backend),
         })
     }
 
-    /// Closes the pool and drops the test database (best effort: a failure is only reported).
+    /// Closes the pool, then drops the test database with its guard.
     async fn cleanup(self) {
         match self.db {
             Db::Sqlite { pool, _dir } => pool.close().await,
-            Db::Postgres {
-                pool,
-                server_url,
-                name,
-                ..
-            } => {
+            Db::Postgres { pool, guard, .. } => {
                 let _ = tokio::time::timeout(Duration::from_secs(10), pool.close()).await;
-                let mut admin = admin_connection(&server_url).await;
-                let dropped = sqlx::raw_sql(AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&mut admin)
-                .await;
-                if let Err(e) = dropped {
-                    note(&format!("could not drop the test database {name}: {e}"));
-                }
+                drop(guard);
             }
         }
     }
@@ -1208,21 +1135,5 @@ mod postgres_only {
                 assert!(matches!(refused, Err(StoreError::Internal(_))), "{refused:?}");
             })
             .await;
-    }
-
-    #[test]
-    fn the_database_url_keeps_everything_but_the_path() {
-        assert_eq!(
-            database_url("postgres://postgres@127.0.0.1:5432/postgres", "kcn_test_x"),
-            "postgres://postgres@127.0.0.1:5432/kcn_test_x"
-        );
-        assert_eq!(
-            database_url("postgres://u:p@host:5432?sslmode=disable", "d"),
-            "postgres://u:p@host:5432/d?sslmode=disable"
-        );
-        assert_eq!(
-            database_url("postgresql:///postgres?host=/run/postgresql", "d"),
-            "postgresql:///d?host=/run/postgresql"
-        );
     }
 }

@@ -1,42 +1,64 @@
-//! The `inspections`, `incidents` and `alerts` read models on both backends, fed a hand-built log of
-//! two parks in 2025-2026 (an authority succession in July 2025, a coordination agreement amended and
-//! superseded, inspections with a late delivery, an overlong and a second extension, repeated
-//! inspections of one tenant, incidents notified on time and late, alerts followed and not), and
-//! checked against answers computed by hand in the comments.
+//! The `inspections`, `incidents` and `alerts` read models on both backends, fed by the engine from a
+//! real log of two parks in 2025-2026 (an authority succession in July 2025, a coordination agreement
+//! amended and superseded, inspections with a late delivery, an overlong and a second extension,
+//! repeated inspections of one tenant, incidents notified on time and late, alerts followed and not),
+//! and checked against answers computed by hand in the comments.
 //!
-//! Payloads are the proto3 JSON the server stores; each one is read back through the domain's own
-//! decoder before it is used, so that a shape the server would never write fails here first.
+//! The events are built from the domain's own event structs and appended to the log by the test kit,
+//! so their payloads are the bytes the server stores; some are recorded out of business order (a
+//! response action before its incident's report, a jurisdiction recorded after the incident it
+//! governs). The one payload no server writes today, an agreement of schema version 1, is the
+//! version-2 struct's JSON without the field version 2 added.
 //!
 //! PostgreSQL needs `KCN_TEST_DATABASE_URL` (a server URL whose user may create databases, for
 //! example `postgres://postgres@127.0.0.1:5432/postgres`); without it the PostgreSQL tests fail,
 //! unless `KCN_TEST_SKIP_POSTGRES=1`, which skips them with a printed note.
 
-use std::collections::HashMap;
-use std::io::Write as _;
-use std::str::FromStr;
+mod common;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use kcn_domain::EventBody;
-use kcn_domain::LegalRules;
-use kcn_eventstore::StoredEvent;
+use kcn_domain::agreement::{
+    AgreementAmended, AgreementEvent, AgreementSigned, AgreementSuperseded, ServiceLevels,
+};
+use kcn_domain::incident::{
+    IncidentClassified, IncidentContained, IncidentEvent, IncidentKind, IncidentLevel,
+    IncidentNotificationSent, IncidentReported, IncidentResolved, IncidentReviewed,
+    NotificationChannel, ResponseActionTaken,
+};
+use kcn_domain::information_exchange::{OrganisationKind, OrganisationRef};
+use kcn_domain::inspection::{
+    FindingRecorded, FindingSeverity, InspectionConcluded, InspectionConductor,
+    InspectionDecisionDelivered, InspectionDecisionIssued, InspectionEvent, InspectionExtended,
+    InspectionKind, InspectionPlanned, InspectionStarted, ReferredForSanction, RemediationRequired,
+    RemediationVerified,
+};
+use kcn_domain::monitoring::{
+    AlertResolved, ExceedanceReceived, MonitoringEvent, MonitoringParameter,
+    TransmissionInterrupted,
+};
+use kcn_domain::park::{InfrastructureCompanyAssigned, JurisdictionAssigned, ParkEvent};
+use kcn_domain::values::{Decimal, Sha256Hex, Text};
+use kcn_domain::{AggregateKind, EventBody as _, LegalRules};
 use kcn_projections::models::alerts::{self, UnfollowedQuery};
 use kcn_projections::models::incidents::{self, HoursSource, MilestoneKind};
 use kcn_projections::models::inspections::{
-    self, RemediationStatus, RepeatedQuery, TenantInspection, TenantRecordQuery,
+    RemediationStatus, RepeatedQuery, TenantInspection, TenantRecordQuery,
 };
-use kcn_projections::models::{Generation, ReadModel, sql};
-use serde_json::{Value, json};
-use sqlx::any::AnyPoolOptions;
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{AnyPool, ConnectOptions as _, Connection as _};
+use kcn_projections::{Engine, ReadSide, models};
+use kcn_testkit::{Fixtures, TestDatabase};
 use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------------
 // Identities: readable UUIDs, ordered as their numbers.
 // ---------------------------------------------------------------------------------------------
 
+fn uid(n: u64) -> Uuid {
+    Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0000 | u128::from(n))
+}
+
+/// The id as the read models answer it: `00000000-0000-7000-8000-000000000a01`.
 fn id(n: u64) -> String {
-    format!("00000000-0000-7000-8000-{n:012x}")
+    uid(n).to_string()
 }
 
 const A1: u64 = 0xa01; // Ban quản lý các KCN Bình Dương, succeeded on 2025-07-28
@@ -78,837 +100,635 @@ fn at(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
 
+fn text(s: &str) -> Text {
+    Text::body(s).unwrap()
+}
+
 // ---------------------------------------------------------------------------------------------
-// The log.
+// The events, built from the domain's structs.
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Default)]
-struct Log {
-    events: Vec<StoredEvent>,
-    versions: HashMap<String, u64>,
+fn jurisdiction(authority: u64, from: &str) -> ParkEvent {
+    JurisdictionAssigned {
+        authority_id: uid(authority),
+        effective_from: date(from),
+    }
+    .into()
 }
 
-impl Log {
-    /// Appends an event at schema version 1 (the current one of every event used here but
-    /// AgreementSigned, whose version 2 goes through [`Log::push_versioned`]).
-    fn push(
-        &mut self,
-        aggregate_type: &str,
-        aggregate: u64,
-        event_type: &str,
-        occurred_at: &str,
-        payload: Value,
-    ) {
-        self.push_versioned(
-            aggregate_type,
-            aggregate,
-            event_type,
-            1,
-            occurred_at,
-            payload,
-        );
+fn company(company: u64, from: &str) -> ParkEvent {
+    InfrastructureCompanyAssigned {
+        company_id: uid(company),
+        effective_from: date(from),
     }
+    .into()
+}
 
-    fn push_versioned(
-        &mut self,
-        aggregate_type: &str,
-        aggregate: u64,
-        event_type: &str,
-        schema_version: u32,
-        occurred_at: &str,
-        payload: Value,
-    ) {
-        let bytes = serde_json::to_vec(&payload).unwrap();
-        // The domain must read the payload back, as it reads what the server stored.
-        let decoded = match aggregate_type {
-            "Park" => kcn_domain::park::ParkEvent::from_payload(event_type, schema_version, &bytes)
-                .map(|_| ()),
-            "CoordinationAgreement" => kcn_domain::agreement::AgreementEvent::from_payload(
-                event_type,
-                schema_version,
-                &bytes,
-            )
-            .map(|_| ()),
-            "Inspection" => kcn_domain::inspection::InspectionEvent::from_payload(
-                event_type,
-                schema_version,
-                &bytes,
-            )
-            .map(|_| ()),
-            "Incident" => kcn_domain::incident::IncidentEvent::from_payload(
-                event_type,
-                schema_version,
-                &bytes,
-            )
-            .map(|_| ()),
-            "MonitoringAlert" => kcn_domain::monitoring::MonitoringEvent::from_payload(
-                event_type,
-                schema_version,
-                &bytes,
-            )
-            .map(|_| ()),
-            other => panic!("no decoder for {other}"),
-        };
-        decoded.unwrap_or_else(|e| panic!("{event_type} payload {payload}: {e}"));
-        let aggregate_id = id(aggregate);
-        let version = self.versions.entry(aggregate_id.clone()).or_default();
-        *version += 1;
-        let occurred = kcn_integrity::leaf::format_timestamp(at(occurred_at));
-        self.events.push(StoredEvent {
-            position: self.events.len() as u64 + 1,
-            event_id: Uuid::now_v7(),
-            aggregate_type: aggregate_type.to_owned(),
-            aggregate_id,
-            aggregate_version: *version,
-            event_type: event_type.to_owned(),
-            schema_version,
-            occurred_at: occurred.clone(),
-            recorded_at: occurred,
-            payload: bytes,
-            metadata: b"{}".to_vec(),
-        });
+fn levels(hours: u32) -> ServiceLevels {
+    ServiceLevels {
+        incident_notification_hours: hours,
+        information_answer_days: 7,
+        infrastructure_information_days: None,
+        consultation_answer_days: None,
+        quarterly_report_due_day: None,
     }
 }
 
-fn planned(park: u64, tenants: &[u64], kind: &str, planned_for: &str) -> Value {
-    json!({
-        "park_id": id(park),
-        "tenant_ids": tenants.iter().map(|t| id(*t)).collect::<Vec<_>>(),
-        "conducted_by": "INSPECTION_CONDUCTOR_JOINT",
-        "kind": kind,
-        "planned_for": planned_for,
-        "scope": "Wastewater connection to the central plant; stormwater drains"
-    })
-}
-
-fn issued(on: &str, grounds: Option<&str>) -> Value {
-    let mut v = json!({ "decision_no": "112/QĐ-BQL", "issued_on": on });
-    if let Some(g) = grounds {
-        v["grounds"] = json!(g);
+fn planned(
+    park: u64,
+    tenants: &[u64],
+    kind: InspectionKind,
+    planned_for: &str,
+) -> InspectionPlanned {
+    InspectionPlanned {
+        park_id: uid(park),
+        tenant_ids: tenants.iter().map(|t| uid(*t)).collect(),
+        conducted_by: InspectionConductor::Joint,
+        kind,
+        planned_for: date(planned_for),
+        scope: text("Wastewater connection to the central plant; stormwater drains"),
+        incident_id: None,
     }
-    v
 }
 
-fn finding(finding_id: &str, tenant: u64) -> Value {
-    json!({
-        "finding_id": finding_id,
-        "tenant_id": id(tenant),
-        "requirement": "Connect all process wastewater to the park's central treatment plant",
-        "severity": "FINDING_SEVERITY_MAJOR",
-        "description": "Process water discharged through a secondary pipe into the stormwater drain"
-    })
-}
-
-fn reported(park: u64, tenant: Option<u64>, detected_at: &str, company: u64) -> Value {
-    let mut v = json!({
-        "park_id": id(park),
-        "kind": "INCIDENT_KIND_OVERFLOW",
-        "detected_at": detected_at,
-        "location": "Stormwater drains, roads 5 and 6",
-        "description": "Brown-black, oily wastewater in the stormwater drains on a dry day",
-        "reported_by": { "kind": "ORGANISATION_KIND_INFRASTRUCTURE_COMPANY", "id": id(company) }
-    });
-    if let Some(t) = tenant {
-        v["tenant_id"] = json!(id(t));
+fn issued(on: &str, grounds: Option<&str>) -> InspectionEvent {
+    InspectionDecisionIssued {
+        decision_no: text("112/QĐ-BQL"),
+        issued_on: date(on),
+        grounds: grounds.map(text),
     }
-    v
+    .into()
 }
 
-fn notified(sent_at: &str) -> Value {
-    json!({
-        "recipient": "Phòng Quản lý môi trường",
-        "channel": "NOTIFICATION_CHANNEL_PHONE",
-        "sent_at": sent_at
-    })
-}
-
-fn exceedance(park: u64, station: &str, tenant: Option<u64>, measured_at: &str) -> Value {
-    let mut v = json!({
-        "park_id": id(park),
-        "station_id": station,
-        "parameter": "MONITORING_PARAMETER_COD",
-        "value": "182.5",
-        "unit": "mg/L",
-        "limit": "150",
-        "standard_ref": "QCVN 40:2011/BTNMT, column B",
-        "measured_at": measured_at
-    });
-    if let Some(t) = tenant {
-        v["tenant_id"] = json!(id(t));
+fn delivered(on: &str) -> InspectionEvent {
+    InspectionDecisionDelivered {
+        delivered_on: date(on),
+        recipient: None,
     }
-    v
+    .into()
 }
 
-fn levels(hours: u32) -> Value {
-    json!({ "incident_notification_hours": hours, "information_answer_days": 7 })
+fn started(on: &str) -> InspectionEvent {
+    InspectionStarted {
+        started_on: date(on),
+    }
+    .into()
+}
+
+fn extended(days: u32, reason: &str, decision_no: Option<&str>) -> InspectionEvent {
+    InspectionExtended {
+        days,
+        reason: text(reason),
+        decision_no: decision_no.map(text),
+    }
+    .into()
+}
+
+fn finding(finding_id: &str, tenant: u64) -> InspectionEvent {
+    FindingRecorded {
+        finding_id: text(finding_id),
+        tenant_id: uid(tenant),
+        requirement: text("Connect all process wastewater to the park's central treatment plant"),
+        severity: FindingSeverity::Major,
+        description: text(
+            "Process water discharged through a secondary pipe into the stormwater drain",
+        ),
+    }
+    .into()
+}
+
+fn concluded(no: &str, summary: &str, on: &str) -> InspectionEvent {
+    InspectionConcluded {
+        conclusion_no: text(no),
+        summary: text(summary),
+        concluded_on: date(on),
+    }
+    .into()
+}
+
+fn remediation(finding_id: &str, due: &str) -> InspectionEvent {
+    RemediationRequired {
+        finding_id: text(finding_id),
+        due_on: date(due),
+        action: text("Remove the bypass pipe"),
+    }
+    .into()
+}
+
+fn verified(finding_id: &str) -> InspectionEvent {
+    RemediationVerified {
+        finding_id: text(finding_id),
+        note: None,
+    }
+    .into()
+}
+
+fn reported(park: u64, tenant: Option<u64>, detected_at: &str, by: u64) -> IncidentEvent {
+    IncidentReported {
+        park_id: uid(park),
+        tenant_id: tenant.map(uid),
+        kind: IncidentKind::Overflow,
+        detected_at: at(detected_at),
+        location: text("Stormwater drains, roads 5 and 6"),
+        description: text("Brown-black, oily wastewater in the stormwater drains on a dry day"),
+        reported_by: OrganisationRef {
+            kind: OrganisationKind::InfrastructureCompany,
+            id: uid(by),
+        },
+    }
+    .into()
+}
+
+fn notified(sent_at: &str) -> IncidentEvent {
+    IncidentNotificationSent {
+        recipient: text("Phòng Quản lý môi trường"),
+        channel: NotificationChannel::Phone,
+        sent_at: at(sent_at),
+        message: None,
+    }
+    .into()
+}
+
+fn exceedance(park: u64, station: &str, tenant: Option<u64>, measured_at: &str) -> MonitoringEvent {
+    ExceedanceReceived {
+        park_id: uid(park),
+        station_id: text(station),
+        tenant_id: tenant.map(uid),
+        parameter: MonitoringParameter::Cod,
+        value: Decimal::parse("182.5", 4).unwrap(),
+        unit: text("mg/L"),
+        limit: Decimal::parse("150", 4).unwrap(),
+        standard_ref: text("QCVN 40:2011/BTNMT, column B"),
+        measured_at: at(measured_at),
+    }
+    .into()
+}
+
+/// Adds `signed` as a server before schema version 2 stored it: the current struct's JSON without
+/// `effective_from`, which version 2 added (the upcaster reads it as `signed_on`).
+fn signed_at_schema_version_1(
+    log: &mut Fixtures,
+    agreement: u64,
+    at: DateTime<Utc>,
+    signed: AgreementSigned,
+) {
+    let mut v1 = serde_json::to_value(&signed).unwrap();
+    v1.as_object_mut().unwrap().remove("effective_from");
+    log.raw_payload(
+        AggregateKind::CoordinationAgreement,
+        uid(agreement),
+        AgreementEvent::from(signed).event_type(),
+        1,
+        at,
+        serde_json::to_vec(&v1).unwrap(),
+    );
 }
 
 /// The story, in log order. Dates in comments are local (UTC+7) where they matter.
-fn story() -> Log {
-    let mut log = Log::default();
-    let jurisdiction =
-        |a: u64, from: &str| json!({ "authority_id": id(a), "effective_from": from });
-    let company = |c: u64, from: &str| json!({ "company_id": id(c), "effective_from": from });
-    log.push(
-        "Park",
-        P1,
-        "JurisdictionAssigned",
-        "2025-04-01T02:30:00Z",
+fn story() -> Fixtures {
+    let mut log = Fixtures::new();
+    log.event(
+        uid(P1),
+        at("2025-04-01T02:30:00Z"),
         jurisdiction(A1, "2006-01-01"),
-    );
-    log.push(
-        "Park",
-        P1,
-        "InfrastructureCompanyAssigned",
-        "2025-04-01T02:40:00Z",
+    )
+    .event(
+        uid(P1),
+        at("2025-04-01T02:40:00Z"),
         company(C1, "1996-11-14"),
-    );
-    log.push(
-        "Park",
-        P2,
-        "JurisdictionAssigned",
-        "2025-04-01T02:50:00Z",
+    )
+    .event(
+        uid(P2),
+        at("2025-04-01T02:50:00Z"),
         jurisdiction(A1, "2006-01-01"),
-    );
-    log.push(
-        "Park",
-        P2,
-        "InfrastructureCompanyAssigned",
-        "2025-04-01T03:00:00Z",
+    )
+    .event(
+        uid(P2),
+        at("2025-04-01T03:00:00Z"),
         company(C2, "2010-01-01"),
     );
     // AG1, stored at schema version 1 (no effective_from): it takes effect on signing, 2025-04-11.
-    log.push(
-        "CoordinationAgreement",
+    signed_at_schema_version_1(
+        &mut log,
         AG1,
-        "AgreementSigned",
-        "2025-04-11T02:00:00Z",
-        json!({
-            "authority_id": id(A1),
-            "company_ids": [id(C1), id(C2)],
-            "version": "2025",
-            "title": "Quy chế phối hợp bảo vệ môi trường tại các khu công nghiệp",
-            "signed_on": "2025-04-11",
-            "document_sha256": "1f".repeat(32),
-            "service_levels": levels(2)
-        }),
+        at("2025-04-11T02:00:00Z"),
+        AgreementSigned {
+            authority_id: uid(A1),
+            company_ids: vec![uid(C1), uid(C2)],
+            version: text("2025"),
+            title: text("Quy chế phối hợp bảo vệ môi trường tại các khu công nghiệp"),
+            document_no: None,
+            signed_on: date("2025-04-11"),
+            effective_from: date("2025-04-11"),
+            document_sha256: Sha256Hex::parse(&"1f".repeat(32)).unwrap(),
+            service_levels: levels(2),
+        },
     );
 
     // INS1: T1, planned; decision issued 2 May, delivered 8 May, started 9 May; extended by 10 then
     // by 3 days; two findings; concluded 26 May.
-    let ins = "Inspection";
-    log.push(
-        ins,
-        INS1,
-        "InspectionPlanned",
-        "2025-05-01T02:00:00Z",
-        planned(P1, &[T1], "INSPECTION_KIND_PLANNED", "2025-05-12"),
-    );
-    log.push(
-        ins,
-        INS1,
-        "InspectionDecisionIssued",
-        "2025-05-02T02:00:00Z",
-        issued("2025-05-02", None),
-    );
-    log.push(
-        ins,
-        INS1,
-        "InspectionDecisionDelivered",
-        "2025-05-08T02:00:00Z",
-        json!({ "delivered_on": "2025-05-08" }),
-    );
-    log.push(
-        ins,
-        INS1,
-        "InspectionStarted",
-        "2025-05-09T01:00:00Z",
-        json!({ "started_on": "2025-05-09" }),
-    );
-    log.push(
-        ins,
-        INS1,
-        "InspectionExtended",
-        "2025-05-14T02:00:00Z",
-        json!({ "days": 10, "reason": "Laboratory results pending", "decision_no": "118/QĐ-BQL" }),
-    );
-    log.push(
-        ins,
-        INS1,
-        "FindingRecorded",
-        "2025-05-15T02:00:00Z",
-        finding("F-1", T1),
-    );
-    log.push(
-        ins,
-        INS1,
-        "FindingRecorded",
-        "2025-05-16T02:00:00Z",
-        finding("F-2", T1),
-    );
-    log.push(
-        ins,
-        INS1,
-        "InspectionExtended",
-        "2025-05-20T02:00:00Z",
-        json!({ "days": 3, "reason": "Second round of sampling" }),
-    );
-    log.push(
-        ins,
-        INS1,
-        "InspectionConcluded",
-        "2025-05-26T09:00:00Z",
-        json!({ "conclusion_no": "58/KL-BQL", "summary": "Two major findings", "concluded_on": "2025-05-26" }),
-    );
-    let remediation = |f: &str, due: &str| json!({ "finding_id": f, "due_on": due, "action": "Remove the bypass pipe" });
-    log.push(
-        ins,
-        INS1,
-        "RemediationRequired",
-        "2025-05-27T02:00:00Z",
+    let ins1 = uid(INS1);
+    log.event(
+        ins1,
+        at("2025-05-01T02:00:00Z"),
+        InspectionEvent::from(planned(P1, &[T1], InspectionKind::Planned, "2025-05-12")),
+    )
+    .event(ins1, at("2025-05-02T02:00:00Z"), issued("2025-05-02", None))
+    .event(ins1, at("2025-05-08T02:00:00Z"), delivered("2025-05-08"))
+    .event(ins1, at("2025-05-09T01:00:00Z"), started("2025-05-09"))
+    .event(
+        ins1,
+        at("2025-05-14T02:00:00Z"),
+        extended(10, "Laboratory results pending", Some("118/QĐ-BQL")),
+    )
+    .event(ins1, at("2025-05-15T02:00:00Z"), finding("F-1", T1))
+    .event(ins1, at("2025-05-16T02:00:00Z"), finding("F-2", T1))
+    .event(
+        ins1,
+        at("2025-05-20T02:00:00Z"),
+        extended(3, "Second round of sampling", None),
+    )
+    .event(
+        ins1,
+        at("2025-05-26T09:00:00Z"),
+        concluded("58/KL-BQL", "Two major findings", "2025-05-26"),
+    )
+    .event(
+        ins1,
+        at("2025-05-27T02:00:00Z"),
         remediation("F-1", "2025-06-30"),
-    );
-    log.push(
-        ins,
-        INS1,
-        "RemediationRequired",
-        "2025-05-27T03:00:00Z",
+    )
+    .event(
+        ins1,
+        at("2025-05-27T03:00:00Z"),
         remediation("F-2", "2025-06-15"),
     );
 
     // AL2: an exceedance at P2's plant on 1 June.
-    log.push(
-        "MonitoringAlert",
-        AL2,
-        "ExceedanceReceived",
-        "2025-06-01T03:05:00Z",
+    log.event(
+        uid(AL2),
+        at("2025-06-01T03:05:00Z"),
         exceedance(P2, "MYPHUOC-CETP-OUT", None, "2025-06-01T03:00:00Z"),
     );
-    // AL1 at P1 (measured 05:55 local on 11 June), then I1, the overflow it led to.
-    log.push(
-        "MonitoringAlert",
-        AL1,
-        "ExceedanceReceived",
-        "2025-06-10T23:00:00Z",
+    // AL1 at P1 (measured 05:55 local on 11 June), then I1, the overflow it led to; its first response
+    // action (23:45) is recorded after its report (00:10), out of business order.
+    log.event(
+        uid(AL1),
+        at("2025-06-10T23:00:00Z"),
         exceedance(P1, "DONGAN-1-CETP-OUT", None, "2025-06-10T22:55:00Z"),
     );
-    let inc = "Incident";
-    log.push(
-        inc,
-        I1,
-        "IncidentReported",
-        "2025-06-11T00:10:00Z",
+    let i1 = uid(I1);
+    log.event(
+        i1,
+        at("2025-06-11T00:10:00Z"),
         reported(P1, Some(T1), "2025-06-10T23:30:00Z", C1),
-    );
-    log.push(
-        inc,
-        I1,
-        "ResponseActionTaken",
-        "2025-06-10T23:45:00Z",
-        json!({ "action": "Closed the outfall valve", "by": "CETP operator" }),
-    );
-    log.push(
-        inc,
-        I1,
-        "IncidentClassified",
-        "2025-06-11T01:00:00Z",
-        json!({ "level": "INCIDENT_LEVEL_FACILITY", "scheme_version": "LBVMT-2020" }),
-    );
-    log.push(
-        inc,
-        I1,
-        "IncidentNotificationSent",
-        "2025-06-11T01:30:00Z",
+    )
+    .event(
+        i1,
+        at("2025-06-10T23:45:00Z"),
+        IncidentEvent::from(ResponseActionTaken {
+            action: text("Closed the outfall valve"),
+            by: text("CETP operator"),
+        }),
+    )
+    .event(
+        i1,
+        at("2025-06-11T01:00:00Z"),
+        IncidentEvent::from(IncidentClassified {
+            level: IncidentLevel::Facility,
+            scheme_version: text("LBVMT-2020"),
+            rationale: None,
+        }),
+    )
+    .event(
+        i1,
+        at("2025-06-11T01:30:00Z"),
         notified("2025-06-11T01:30:00Z"),
-    );
-    log.push(
-        inc,
-        I1,
-        "IncidentContained",
-        "2025-06-11T04:00:00Z",
-        json!({ "note": "Bypass plugged" }),
-    );
-    log.push(
-        inc,
-        I1,
-        "IncidentResolved",
-        "2025-06-12T08:00:00Z",
-        json!({ "summary": "Drains flushed and sampled" }),
+    )
+    .event(
+        i1,
+        at("2025-06-11T04:00:00Z"),
+        IncidentEvent::from(IncidentContained {
+            note: Some(text("Bypass plugged")),
+        }),
+    )
+    .event(
+        i1,
+        at("2025-06-12T08:00:00Z"),
+        IncidentEvent::from(IncidentResolved {
+            summary: text("Drains flushed and sampled"),
+        }),
     );
     // AG1 amended: 4 hours to notify from 15 June.
-    log.push(
-        "CoordinationAgreement",
-        AG1,
-        "AgreementAmended",
-        "2025-06-12T02:00:00Z",
-        json!({ "amendment_no": "01/2025/SĐ", "service_levels": levels(4), "effective_from": "2025-06-15" }),
+    log.event(
+        uid(AG1),
+        at("2025-06-12T02:00:00Z"),
+        AgreementEvent::from(AgreementAmended {
+            amendment_no: Some(text("01/2025/SĐ")),
+            service_levels: levels(4),
+            effective_from: date("2025-06-15"),
+            document_sha256: None,
+            reason: None,
+        }),
     );
-    log.push(
-        inc,
-        I1,
-        "IncidentReviewed",
-        "2025-06-20T08:00:00Z",
-        json!({ "lessons": "Walk the drains weekly" }),
+    log.event(
+        i1,
+        at("2025-06-20T08:00:00Z"),
+        IncidentEvent::from(IncidentReviewed {
+            lessons: text("Walk the drains weekly"),
+        }),
     );
     // I2 at P2 (no tenant), then AL6 at P2 the same day, after the report.
-    log.push(
-        inc,
-        I2,
-        "IncidentReported",
-        "2025-06-20T01:30:00Z",
+    log.event(
+        uid(I2),
+        at("2025-06-20T01:30:00Z"),
         reported(P2, None, "2025-06-20T01:00:00Z", C2),
-    );
-    log.push(
-        "MonitoringAlert",
-        AL6,
-        "ExceedanceReceived",
-        "2025-06-20T05:01:00Z",
+    )
+    .event(
+        uid(AL6),
+        at("2025-06-20T05:01:00Z"),
         exceedance(P2, "MYPHUOC-CETP-OUT", None, "2025-06-20T05:00:00Z"),
-    );
-    log.push(
-        inc,
-        I2,
-        "IncidentNotificationSent",
-        "2025-06-20T06:00:00Z",
+    )
+    .event(
+        uid(I2),
+        at("2025-06-20T06:00:00Z"),
         notified("2025-06-20T06:00:00Z"),
     );
 
     // INS2: T1, unannounced, with grounds; within every limit.
-    let mut plan2 = planned(P1, &[T1], "INSPECTION_KIND_UNANNOUNCED", "2025-06-24");
-    plan2["incident_id"] = json!(id(I1));
-    log.push(
-        ins,
-        INS2,
-        "InspectionPlanned",
-        "2025-06-21T01:00:00Z",
-        plan2,
-    );
-    log.push(
-        ins,
-        INS2,
-        "InspectionDecisionIssued",
-        "2025-06-23T02:00:00Z",
+    let ins2 = uid(INS2);
+    log.event(
+        ins2,
+        at("2025-06-21T01:00:00Z"),
+        InspectionEvent::from(InspectionPlanned {
+            incident_id: Some(uid(I1)),
+            ..planned(P1, &[T1], InspectionKind::Unannounced, "2025-06-24")
+        }),
+    )
+    .event(
+        ins2,
+        at("2025-06-23T02:00:00Z"),
         issued(
             "2025-06-23",
             Some("Overflow of 11 June 2025 traced to the tenant's process area"),
         ),
-    );
-    log.push(
-        ins,
-        INS2,
-        "InspectionStarted",
-        "2025-06-24T01:30:00Z",
-        json!({ "started_on": "2025-06-24" }),
-    );
-    log.push(
-        ins,
-        INS2,
-        "InspectionDecisionDelivered",
-        "2025-06-24T01:35:00Z",
-        json!({ "delivered_on": "2025-06-24" }),
-    );
-    log.push(
-        ins,
-        INS2,
-        "FindingRecorded",
-        "2025-06-24T04:00:00Z",
-        finding("F-1", T1),
-    );
-    log.push(
-        ins,
-        INS2,
-        "InspectionConcluded",
-        "2025-06-26T09:00:00Z",
-        json!({ "conclusion_no": "71/KL-BQL", "summary": "One major finding", "concluded_on": "2025-06-26" }),
-    );
-    log.push(
-        ins,
-        INS2,
-        "RemediationRequired",
-        "2025-06-26T09:30:00Z",
+    )
+    .event(ins2, at("2025-06-24T01:30:00Z"), started("2025-06-24"))
+    .event(ins2, at("2025-06-24T01:35:00Z"), delivered("2025-06-24"))
+    .event(ins2, at("2025-06-24T04:00:00Z"), finding("F-1", T1))
+    .event(
+        ins2,
+        at("2025-06-26T09:00:00Z"),
+        concluded("71/KL-BQL", "One major finding", "2025-06-26"),
+    )
+    .event(
+        ins2,
+        at("2025-06-26T09:30:00Z"),
         remediation("F-1", "2025-07-31"),
-    );
-    log.push(
-        ins,
-        INS1,
-        "RemediationVerified",
-        "2025-07-03T03:00:00Z",
-        json!({ "finding_id": "F-1" }),
-    );
+    )
+    .event(ins1, at("2025-07-03T03:00:00Z"), verified("F-1"));
     // INS1's F-2 was never remedied: referred for sanction on 10 July.
-    log.push(
-        ins,
-        INS1,
-        "ReferredForSanction",
-        "2025-07-10T02:00:00Z",
-        json!({ "finding_id": "F-2", "authority_id": id(A1), "reason": "Discharge continued after the due date" }),
-    );
-    log.push(
-        ins,
-        INS2,
-        "RemediationVerified",
-        "2025-07-25T03:00:00Z",
-        json!({ "finding_id": "F-1" }),
-    );
+    log.event(
+        ins1,
+        at("2025-07-10T02:00:00Z"),
+        InspectionEvent::from(ReferredForSanction {
+            finding_id: text("F-2"),
+            authority_id: uid(A1),
+            reason: text("Discharge continued after the due date"),
+        }),
+    )
+    .event(ins2, at("2025-07-25T03:00:00Z"), verified("F-1"));
 
     // I3 at P1 on 5 August; the parks' new jurisdiction (from 28 July) is recorded only afterwards.
-    log.push(
-        inc,
-        I3,
-        "IncidentReported",
-        "2025-08-05T02:10:00Z",
+    log.event(
+        uid(I3),
+        at("2025-08-05T02:10:00Z"),
         reported(P1, None, "2025-08-05T02:00:00Z", C1),
-    );
-    log.push(
-        inc,
-        I3,
-        "IncidentNotificationSent",
-        "2025-08-05T12:00:00Z",
+    )
+    .event(
+        uid(I3),
+        at("2025-08-05T12:00:00Z"),
         notified("2025-08-05T12:00:00Z"),
-    );
-    log.push(
-        "Park",
-        P1,
-        "JurisdictionAssigned",
-        "2025-08-06T03:00:00Z",
+    )
+    .event(
+        uid(P1),
+        at("2025-08-06T03:00:00Z"),
         jurisdiction(A2, "2025-07-28"),
-    );
-    log.push(
-        "Park",
-        P2,
-        "JurisdictionAssigned",
-        "2025-08-06T03:10:00Z",
+    )
+    .event(
+        uid(P2),
+        at("2025-08-06T03:10:00Z"),
         jurisdiction(A2, "2025-07-28"),
     );
 
     // AL3: P1's station stops sending; resolved for a power cut, with no inspection or incident.
-    log.push(
-        "MonitoringAlert",
-        AL3,
-        "TransmissionInterrupted",
-        "2025-08-20T05:00:00Z",
-        json!({ "park_id": id(P1), "station_id": "DONGAN-1-CETP-OUT" }),
-    );
-    log.push(
-        "MonitoringAlert",
-        AL3,
-        "AlertResolved",
-        "2025-08-20T09:00:00Z",
-        json!({ "reason": "Power cut at the station; data back-filled from the logger" }),
+    log.event(
+        uid(AL3),
+        at("2025-08-20T05:00:00Z"),
+        MonitoringEvent::from(TransmissionInterrupted {
+            park_id: uid(P1),
+            station_id: text("DONGAN-1-CETP-OUT"),
+            last_data_at: None,
+            reason: None,
+        }),
+    )
+    .event(
+        uid(AL3),
+        at("2025-08-20T09:00:00Z"),
+        MonitoringEvent::from(AlertResolved {
+            inspection_id: None,
+            incident_id: None,
+            reason: Some(text(
+                "Power cut at the station; data back-filled from the logger",
+            )),
+        }),
     );
 
     // AG2: the city's regulation with C1, 6 hours, from 1 September; it supersedes AG1.
-    log.push_versioned(
-        "CoordinationAgreement",
-        AG2,
-        "AgreementSigned",
-        2,
-        "2025-09-01T02:00:00Z",
-        json!({
-            "authority_id": id(A2),
-            "company_ids": [id(C1)],
-            "version": "2025-HCM",
-            "title": "Quy chế phối hợp của Ban quản lý các KCX-KCN Thành phố",
-            "signed_on": "2025-09-01",
-            "effective_from": "2025-09-01",
-            "document_sha256": "2e".repeat(32),
-            "service_levels": levels(6)
+    log.event(
+        uid(AG2),
+        at("2025-09-01T02:00:00Z"),
+        AgreementEvent::from(AgreementSigned {
+            authority_id: uid(A2),
+            company_ids: vec![uid(C1)],
+            version: text("2025-HCM"),
+            title: text("Quy chế phối hợp của Ban quản lý các KCX-KCN Thành phố"),
+            document_no: None,
+            signed_on: date("2025-09-01"),
+            effective_from: date("2025-09-01"),
+            document_sha256: Sha256Hex::parse(&"2e".repeat(32)).unwrap(),
+            service_levels: levels(6),
         }),
-    );
-    log.push(
-        "CoordinationAgreement",
-        AG1,
-        "AgreementSuperseded",
-        "2025-09-01T03:00:00Z",
-        json!({ "by": id(AG2), "effective_from": "2025-09-01" }),
-    );
-    log.push(
-        inc,
-        I4,
-        "IncidentReported",
-        "2025-09-10T00:20:00Z",
+    )
+    .event(
+        uid(AG1),
+        at("2025-09-01T03:00:00Z"),
+        AgreementEvent::from(AgreementSuperseded {
+            by: uid(AG2),
+            effective_from: date("2025-09-01"),
+        }),
+    )
+    .event(
+        uid(I4),
+        at("2025-09-10T00:20:00Z"),
         reported(P1, None, "2025-09-10T00:00:00Z", C1),
-    );
-    log.push(
-        inc,
-        I4,
-        "IncidentNotificationSent",
-        "2025-09-10T07:00:00Z",
+    )
+    .event(
+        uid(I4),
+        at("2025-09-10T07:00:00Z"),
         notified("2025-09-10T07:00:00Z"),
-    );
-    log.push(
-        inc,
-        I5,
-        "IncidentReported",
-        "2025-10-01T00:30:00Z",
+    )
+    .event(
+        uid(I5),
+        at("2025-10-01T00:30:00Z"),
         reported(P1, None, "2025-10-01T00:00:00Z", C1),
     );
 
     // INS3: T1 and T2 together, started 20 November, still under way at the end of the year.
-    log.push(
-        ins,
-        INS3,
-        "InspectionPlanned",
-        "2025-10-01T02:00:00Z",
-        planned(P1, &[T1, T2], "INSPECTION_KIND_PLANNED", "2025-11-20"),
+    let ins3 = uid(INS3);
+    log.event(
+        ins3,
+        at("2025-10-01T02:00:00Z"),
+        InspectionEvent::from(planned(
+            P1,
+            &[T1, T2],
+            InspectionKind::Planned,
+            "2025-11-20",
+        )),
     );
     // AL4 at P1, resolved by naming INS3 (planned before it).
-    log.push(
-        "MonitoringAlert",
-        AL4,
-        "ExceedanceReceived",
-        "2025-10-20T02:05:00Z",
+    log.event(
+        uid(AL4),
+        at("2025-10-20T02:05:00Z"),
         exceedance(P1, "DONGAN-1-CETP-OUT", None, "2025-10-20T02:00:00Z"),
+    )
+    .event(
+        uid(AL4),
+        at("2025-10-21T02:00:00Z"),
+        MonitoringEvent::from(AlertResolved {
+            inspection_id: Some(ins3),
+            incident_id: None,
+            reason: None,
+        }),
     );
-    log.push(
-        "MonitoringAlert",
-        AL4,
-        "AlertResolved",
-        "2025-10-21T02:00:00Z",
-        json!({ "inspection_id": id(INS3) }),
-    );
-    log.push(
-        ins,
-        INS3,
-        "InspectionDecisionIssued",
-        "2025-11-03T02:00:00Z",
-        issued("2025-11-03", None),
-    );
-    log.push(
-        ins,
-        INS3,
-        "InspectionDecisionDelivered",
-        "2025-11-05T02:00:00Z",
-        json!({ "delivered_on": "2025-11-05" }),
-    );
-    log.push(
-        ins,
-        INS3,
-        "InspectionStarted",
-        "2025-11-20T01:00:00Z",
-        json!({ "started_on": "2025-11-20" }),
-    );
+    log.event(ins3, at("2025-11-03T02:00:00Z"), issued("2025-11-03", None))
+        .event(ins3, at("2025-11-05T02:00:00Z"), delivered("2025-11-05"))
+        .event(ins3, at("2025-11-20T01:00:00Z"), started("2025-11-20"));
 
     // P2 changes company on 1 December.
-    log.push(
-        "Park",
-        P2,
-        "InfrastructureCompanyAssigned",
-        "2025-11-25T02:00:00Z",
+    log.event(
+        uid(P2),
+        at("2025-11-25T02:00:00Z"),
         company(C3, "2025-12-01"),
     );
     // INS4: T3, planned for 29 December, started on 5 January 2026: a 2026 inspection.
-    log.push(
-        ins,
-        INS4,
-        "InspectionPlanned",
-        "2025-12-01T02:00:00Z",
-        planned(P2, &[T3], "INSPECTION_KIND_PLANNED", "2025-12-29"),
-    );
-    log.push(
-        ins,
-        INS4,
-        "InspectionDecisionIssued",
-        "2025-12-02T02:00:00Z",
-        issued("2025-12-02", None),
-    );
+    let ins4 = uid(INS4);
+    log.event(
+        ins4,
+        at("2025-12-01T02:00:00Z"),
+        InspectionEvent::from(planned(P2, &[T3], InspectionKind::Planned, "2025-12-29")),
+    )
+    .event(ins4, at("2025-12-02T02:00:00Z"), issued("2025-12-02", None));
     // AL5 at T3's outlet in P2.
-    log.push(
-        "MonitoringAlert",
-        AL5,
-        "ExceedanceReceived",
-        "2025-12-25T02:05:00Z",
+    log.event(
+        uid(AL5),
+        at("2025-12-25T02:05:00Z"),
         exceedance(P2, "MYPHUOC-T3-OUT", Some(T3), "2025-12-25T02:00:00Z"),
     );
-    log.push(
-        ins,
-        INS4,
-        "InspectionDecisionDelivered",
-        "2026-01-02T02:00:00Z",
-        json!({ "delivered_on": "2026-01-02" }),
-    );
-    log.push(
-        ins,
-        INS4,
-        "InspectionStarted",
-        "2026-01-05T01:00:00Z",
-        json!({ "started_on": "2026-01-05" }),
-    );
+    log.event(ins4, at("2026-01-02T02:00:00Z"), delivered("2026-01-02"))
+        .event(ins4, at("2026-01-05T01:00:00Z"), started("2026-01-05"));
     // INS6: T2, decided on 10 January and never delivered.
-    log.push(
-        ins,
-        INS6,
-        "InspectionPlanned",
-        "2026-01-08T02:00:00Z",
-        planned(P1, &[T2], "INSPECTION_KIND_PLANNED", "2026-02-01"),
-    );
-    log.push(
-        ins,
-        INS6,
-        "InspectionDecisionIssued",
-        "2026-01-10T02:00:00Z",
+    log.event(
+        uid(INS6),
+        at("2026-01-08T02:00:00Z"),
+        InspectionEvent::from(planned(P1, &[T2], InspectionKind::Planned, "2026-02-01")),
+    )
+    .event(
+        uid(INS6),
+        at("2026-01-10T02:00:00Z"),
         issued("2026-01-10", None),
     );
     // INS5: a post-check of T3; INS7: an unannounced inspection of T2 whose decision is not issued.
-    log.push(
-        ins,
-        INS5,
-        "InspectionPlanned",
-        "2026-01-15T02:00:00Z",
-        planned(P2, &[T3], "INSPECTION_KIND_POST_CHECK", "2026-03-10"),
-    );
-    log.push(
-        ins,
-        INS7,
-        "InspectionPlanned",
-        "2026-03-20T02:00:00Z",
-        planned(P1, &[T2], "INSPECTION_KIND_UNANNOUNCED", "2026-04-01"),
+    log.event(
+        uid(INS5),
+        at("2026-01-15T02:00:00Z"),
+        InspectionEvent::from(planned(P2, &[T3], InspectionKind::PostCheck, "2026-03-10")),
+    )
+    .event(
+        uid(INS7),
+        at("2026-03-20T02:00:00Z"),
+        InspectionEvent::from(planned(
+            P1,
+            &[T2],
+            InspectionKind::Unannounced,
+            "2026-04-01",
+        )),
     );
     log
 }
 
 // ---------------------------------------------------------------------------------------------
-// Backends.
+// The log and the engine.
 // ---------------------------------------------------------------------------------------------
 
-fn note(message: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "note: {message}");
+/// The read side over the story, and the log's head.
+struct Loaded {
+    read: ReadSide,
+    head: u64,
 }
 
-/// A fresh database for one test, dropped at the end (PostgreSQL even after a panic).
-enum Db {
-    Sqlite(tempfile::TempDir),
-    Postgres { server_url: String, name: String },
-}
-
-impl Db {
-    fn sqlite() -> Self {
-        Self::Sqlite(tempfile::tempdir().unwrap())
+/// Appends the story to a fresh log `chunk` events at a time, the engine catching every read model up
+/// after each chunk (so that each chunk is one of its steps); checks that every model reached the head
+/// and applied each event once.
+async fn load(db: &TestDatabase, chunk: usize) -> Loaded {
+    let (log, read_db) = common::open(db).await;
+    let engine = Engine::open(&read_db, log.clone(), models::all())
+        .await
+        .unwrap();
+    let story = story();
+    for part in story.as_slice().chunks(chunk) {
+        kcn_testkit::log::append(log.as_ref(), part).await.unwrap();
+        let reached = engine.catch_up().await.unwrap();
+        let head = log.head().await.unwrap();
+        assert!(
+            reached.values().all(|p| *p == head),
+            "at {head}: {reached:?}"
+        );
     }
-
-    /// `None` when PostgreSQL is deliberately skipped.
-    async fn postgres(test: &str) -> Option<Self> {
-        let server_url = match std::env::var("KCN_TEST_DATABASE_URL") {
-            Ok(url) if !url.trim().is_empty() => url,
-            _ if std::env::var("KCN_TEST_SKIP_POSTGRES").as_deref() == Ok("1") => {
-                note(&format!(
-                    "skipping {test}: KCN_TEST_DATABASE_URL is unset and KCN_TEST_SKIP_POSTGRES=1"
-                ));
-                return None;
-            }
-            _ => panic!(
-                "KCN_TEST_DATABASE_URL is not set: the PostgreSQL audit read-model tests need a server URL \
-                 whose user may create databases (for example postgres://postgres@127.0.0.1:5432/postgres); \
-                 set KCN_TEST_SKIP_POSTGRES=1 to skip them deliberately"
-            ),
-        };
-        let name = format!("kcn_test_{}", Uuid::now_v7().simple());
-        let mut admin = PgConnectOptions::from_str(&server_url)
-            .unwrap()
-            .connect()
-            .await
-            .unwrap_or_else(|e| panic!("cannot connect to KCN_TEST_DATABASE_URL: {e}"));
-        sqlx::query(sql(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let _ = admin.close().await;
-        Some(Self::Postgres { server_url, name })
+    let head = log.head().await.unwrap();
+    assert_eq!(head, story.len() as u64);
+    for status in engine.status().await.unwrap() {
+        assert_eq!(
+            (status.position, &status.error),
+            (head, &None),
+            "{status:?}"
+        );
+        assert_eq!(engine.checkpoint(&status.name).await.unwrap(), (head, head));
     }
-
-    async fn pool(&self) -> AnyPool {
-        sqlx::any::install_default_drivers();
-        let url = match self {
-            Self::Sqlite(dir) => {
-                format!("sqlite://{}?mode=rwc", dir.path().join("read.db").display())
-            }
-            Self::Postgres { server_url, name } => PgConnectOptions::from_str(server_url)
-                .unwrap()
-                .database(name)
-                .to_url_lossy()
-                .to_string(),
-        };
-        AnyPoolOptions::new()
-            .max_connections(2)
-            .connect(&url)
-            .await
-            .unwrap()
+    Loaded {
+        read: ReadSide::over(engine),
+        head,
     }
 }
 
-impl Drop for Db {
-    fn drop(&mut self) {
-        let Self::Postgres { server_url, name } = self else {
-            return;
-        };
-        let (server_url, name) = (server_url.clone(), name.clone());
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let mut admin = PgConnectOptions::from_str(&server_url)
-                    .unwrap()
-                    .connect()
-                    .await?;
-                sqlx::query(sql(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                    .execute(&mut admin)
-                    .await
-                    .map(|_| ())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            note("could not drop a test database");
-        }
-    }
-}
-
-const G: Generation = Generation(1);
-
-/// Creates the three models' tables and applies the story in batches of `batch` events, each in one
-/// transaction, as the runner does.
-async fn load(pool: &AnyPool, batch: usize) {
-    let models: Vec<Box<dyn ReadModel>> = vec![
-        Box::new(inspections::Inspections),
-        Box::new(incidents::Incidents),
-        Box::new(alerts::Alerts),
-    ];
-    let log = story();
-    for model in &models {
-        for ddl in model.create(&G) {
-            sqlx::query(sql(ddl)).execute(pool).await.unwrap();
-        }
-        for chunk in log.events.chunks(batch) {
-            let mut tx = pool.begin().await.unwrap();
-            model.apply(&mut tx, &G, chunk).await.unwrap();
-            tx.commit().await.unwrap();
-        }
-    }
-}
-
-/// Runs a check against a loaded SQLite database and a loaded PostgreSQL one.
+/// Runs a check against the story loaded on a SQLite file and on a fresh PostgreSQL database.
 macro_rules! on_both_backends {
     ($check:ident) => {
         mod $check {
             #[tokio::test]
             async fn on_sqlite() {
-                let db = super::Db::sqlite();
-                let pool = db.pool().await;
-                super::load(&pool, 7).await;
-                super::$check(&pool).await;
+                let db = kcn_testkit::TestDatabase::sqlite();
+                let loaded = super::load(&db, 7).await;
+                super::$check(&loaded).await;
             }
 
             #[tokio::test]
             async fn on_postgres() {
-                let Some(db) = super::Db::postgres(stringify!($check)).await else {
+                let Some(db) = kcn_testkit::TestDatabase::postgres(stringify!($check)).await else {
                     return;
                 };
-                let pool = db.pool().await;
-                super::load(&pool, 500).await;
-                super::$check(&pool).await;
-                pool.close().await;
+                let loaded = super::load(&db, 500).await;
+                super::$check(&loaded).await;
             }
         }
     };
@@ -931,8 +751,10 @@ fn record_query(tenant: u64, as_of: &str) -> TenantRecordQuery {
     }
 }
 
-async fn record(pool: &AnyPool, q: &TenantRecordQuery) -> Vec<TenantInspection> {
-    inspections::tenant_record(pool, &G, &LegalRules::default(), q)
+async fn record(l: &Loaded, q: &TenantRecordQuery) -> Vec<TenantInspection> {
+    l.read
+        .inspections()
+        .tenant_record(l.head, &LegalRules::default(), q)
         .await
         .unwrap()
         .items
@@ -942,8 +764,8 @@ fn limits(i: &TenantInspection) -> Vec<&str> {
     i.breaches.iter().map(|b| b.limit.as_str()).collect()
 }
 
-async fn a_tenants_record_measures_every_inspection_against_the_limits(pool: &AnyPool) {
-    let all = record(pool, &record_query(T1, "2025-07-01")).await;
+async fn a_tenants_record_measures_every_inspection_against_the_limits(l: &Loaded) {
+    let all = record(l, &record_query(T1, "2025-07-01")).await;
     let ids: Vec<String> = all.iter().map(|i| i.inspection_id.clone()).collect();
     // T1's inspections by date: INS1 (started 9 May), INS2 (24 June), INS3 (planned for 20 Nov).
     assert_eq!(ids, [id(INS1), id(INS2), id(INS3)]);
@@ -1016,14 +838,14 @@ async fn a_tenants_record_measures_every_inspection_against_the_limits(pool: &An
     assert!(ins3.breaches.is_empty());
 
     // As of 10 June both INS1 remediations were merely required (due 30 and 15 June).
-    let early = record(pool, &record_query(T1, "2025-06-10")).await;
+    let early = record(l, &record_query(T1, "2025-06-10")).await;
     let f: Vec<_> = early[0].findings.iter().map(|f| f.status).collect();
     assert_eq!(
         f,
         [RemediationStatus::Required, RemediationStatus::Required]
     );
     // As of 3 July F-1 is verified, 3 days after its due date (late); F-2 is 18 days overdue.
-    let later = record(pool, &record_query(T1, "2025-07-03")).await;
+    let later = record(l, &record_query(T1, "2025-07-03")).await;
     let f1 = &later[0].findings[0];
     assert_eq!(
         (f1.status, f1.verified_on, f1.verified_late),
@@ -1037,7 +859,7 @@ async fn a_tenants_record_measures_every_inspection_against_the_limits(pool: &An
         (RemediationStatus::Overdue, 18)
     );
     // As of 15 July F-2 is referred (on 10 July, to A1).
-    let referred = record(pool, &record_query(T1, "2025-07-15")).await;
+    let referred = record(l, &record_query(T1, "2025-07-15")).await;
     let f2 = &referred[0].findings[1];
     assert_eq!(
         (
@@ -1054,7 +876,7 @@ async fn a_tenants_record_measures_every_inspection_against_the_limits(pool: &An
         )
     );
     // As of 1 August INS2's F-1 is verified on 25 July, before its due date.
-    let august = record(pool, &record_query(T1, "2025-08-01")).await;
+    let august = record(l, &record_query(T1, "2025-08-01")).await;
     let f = &august[1].findings[0];
     assert_eq!(
         (f.status, f.verified_late),
@@ -1063,18 +885,18 @@ async fn a_tenants_record_measures_every_inspection_against_the_limits(pool: &An
 
     // On 31 December INS3 is under way since 20 November: 11 days of November + 31 of December =
     // 42 > 30.
-    let year_end = record(pool, &record_query(T1, "2025-12-31")).await;
+    let year_end = record(l, &record_query(T1, "2025-12-31")).await;
     let ins3 = &year_end[2];
     assert_eq!((ins3.duration_days, ins3.under_way), (Some(42), true));
     assert_eq!(limits(ins3), ["inspection_overrunning"]);
     assert_eq!(ins3.delivery_lag_days, Some(2));
 }
 
-async fn a_tenants_record_is_filtered_and_paged(pool: &AnyPool) {
+async fn a_tenants_record_is_filtered_and_paged(l: &Loaded) {
     // Unannounced only: INS2.
     let mut q = record_query(T1, "2025-12-31");
     q.kind = Some("INSPECTION_KIND_UNANNOUNCED".into());
-    let ids: Vec<String> = record(pool, &q)
+    let ids: Vec<String> = record(l, &q)
         .await
         .into_iter()
         .map(|i| i.inspection_id)
@@ -1083,13 +905,13 @@ async fn a_tenants_record_is_filtered_and_paged(pool: &AnyPool) {
     // Every inspection of T1 is conducted jointly: none by the Board alone.
     let mut q = record_query(T1, "2025-12-31");
     q.conducted_by = Some("INSPECTION_CONDUCTOR_JOINT".into());
-    assert_eq!(record(pool, &q).await.len(), 3);
+    assert_eq!(record(l, &q).await.len(), 3);
     q.conducted_by = Some("INSPECTION_CONDUCTOR_BOARD".into());
-    assert!(record(pool, &q).await.is_empty());
+    assert!(record(l, &q).await.is_empty());
     // From 1 June: INS2 (24 June) and INS3 (20 Nov).
     let mut q = record_query(T1, "2025-12-31");
     q.from = Some(date("2025-06-01"));
-    let ids: Vec<String> = record(pool, &q)
+    let ids: Vec<String> = record(l, &q)
         .await
         .into_iter()
         .map(|i| i.inspection_id)
@@ -1098,13 +920,19 @@ async fn a_tenants_record_is_filtered_and_paged(pool: &AnyPool) {
     // Two per page: INS1, INS2, then INS3 and no further page.
     let mut q = record_query(T1, "2025-12-31");
     q.limit = 2;
-    let first = inspections::tenant_record(pool, &G, &LegalRules::default(), &q)
+    let first = l
+        .read
+        .inspections()
+        .tenant_record(l.head, &LegalRules::default(), &q)
         .await
         .unwrap();
     assert_eq!(first.items.len(), 2);
     assert_eq!(first.next, Some((date("2025-06-24"), id(INS2))));
     q.after = first.next;
-    let second = inspections::tenant_record(pool, &G, &LegalRules::default(), &q)
+    let second = l
+        .read
+        .inspections()
+        .tenant_record(l.head, &LegalRules::default(), &q)
         .await
         .unwrap();
     assert_eq!(
@@ -1119,7 +947,7 @@ async fn a_tenants_record_is_filtered_and_paged(pool: &AnyPool) {
 
     // T2 as of 20 January 2026: INS3 (since 20 Nov: 11 + 31 + 20 = 62 days > 30), INS6 (issued
     // 10 January, not delivered: 20 - 10 = 10 days > 5) and INS7 (nothing decided yet).
-    let t2 = record(pool, &record_query(T2, "2026-01-20")).await;
+    let t2 = record(l, &record_query(T2, "2026-01-20")).await;
     assert_eq!(
         t2.iter()
             .map(|i| i.inspection_id.clone())
@@ -1133,13 +961,13 @@ async fn a_tenants_record_is_filtered_and_paged(pool: &AnyPool) {
     assert_eq!(limits(&t2[1]), ["inspection_decision_delivery_overdue"]);
     assert!(t2[2].breaches.is_empty() && !t2[2].grounds_recorded());
     // On 14 January INS6's decision was 4 days old: not yet overdue.
-    let t2 = record(pool, &record_query(T2, "2026-01-14")).await;
+    let t2 = record(l, &record_query(T2, "2026-01-14")).await;
     assert!(t2[1].breaches.is_empty(), "{:?}", t2[1].breaches);
 
     // T3: INS4 planned for 29 December but started 5 January, so dated 2026-01-05; its decision of
     // 2 December reached T3 on 2 January: 31 days. On 20 January it has run 5 to 20 January,
     // 20 - 5 + 1 = 16 days of its 7; on 11 January, 7 days: not yet over.
-    let t3 = record(pool, &record_query(T3, "2026-01-20")).await;
+    let t3 = record(l, &record_query(T3, "2026-01-20")).await;
     assert_eq!(t3[0].inspection_date, date("2026-01-05"));
     assert_eq!(t3[0].delivery_lag_days, Some(31));
     assert_eq!(t3[0].duration_days, Some(16));
@@ -1150,7 +978,7 @@ async fn a_tenants_record_is_filtered_and_paged(pool: &AnyPool) {
             "inspection_overrunning"
         ]
     );
-    let t3 = record(pool, &record_query(T3, "2026-01-11")).await;
+    let t3 = record(l, &record_query(T3, "2026-01-11")).await;
     assert_eq!(t3[0].duration_days, Some(7));
     assert_eq!(limits(&t3[0]), ["inspection_decision_delivered_late"]);
 }
@@ -1175,8 +1003,10 @@ fn repeated_query(from_year: i32, to_year: i32) -> RepeatedQuery {
     }
 }
 
-async fn repeated(pool: &AnyPool, q: &RepeatedQuery) -> Vec<(String, i32, u32)> {
-    inspections::repeated(pool, &G, q)
+async fn repeated(l: &Loaded, q: &RepeatedQuery) -> Vec<(String, i32, u32)> {
+    l.read
+        .inspections()
+        .repeated(l.head, q)
         .await
         .unwrap()
         .items
@@ -1185,9 +1015,12 @@ async fn repeated(pool: &AnyPool, q: &RepeatedQuery) -> Vec<(String, i32, u32)> 
         .collect()
 }
 
-async fn tenants_inspected_more_than_once_a_year_are_listed_with_their_grounds(pool: &AnyPool) {
+async fn tenants_inspected_more_than_once_a_year_are_listed_with_their_grounds(l: &Loaded) {
     // 2025: T1 had INS1, INS2 and INS3 (3); T2 only INS3 (1); T3's INS4 started in 2026 (0).
-    let page = inspections::repeated(pool, &G, &repeated_query(2025, 2025))
+    let page = l
+        .read
+        .inspections()
+        .repeated(l.head, &repeated_query(2025, 2025))
         .await
         .unwrap();
     assert_eq!(page.items.len(), 1);
@@ -1228,7 +1061,10 @@ async fn tenants_inspected_more_than_once_a_year_are_listed_with_their_grounds(p
 
     // 2026: T2 had INS6 (1 Feb) and INS7 (1 Apr, unannounced, no decision yet: no grounds);
     // T3 had INS4 (started 5 Jan) and INS5 (10 Mar).
-    let page = inspections::repeated(pool, &G, &repeated_query(2026, 2026))
+    let page = l
+        .read
+        .inspections()
+        .repeated(l.head, &repeated_query(2026, 2026))
         .await
         .unwrap();
     let got: Vec<_> = page
@@ -1252,7 +1088,7 @@ async fn tenants_inspected_more_than_once_a_year_are_listed_with_their_grounds(p
     q.limit = 1;
     let mut seen = Vec::new();
     loop {
-        let page = inspections::repeated(pool, &G, &q).await.unwrap();
+        let page = l.read.inspections().repeated(l.head, &q).await.unwrap();
         seen.extend(page.items.iter().map(|e| (e.tenant_id.clone(), e.year)));
         match page.next {
             Some(next) => q.after = Some(next),
@@ -1262,38 +1098,38 @@ async fn tenants_inspected_more_than_once_a_year_are_listed_with_their_grounds(p
     assert_eq!(seen, [(id(T1), 2025), (id(T2), 2026), (id(T3), 2026)]);
 }
 
-async fn repeated_inspections_are_filtered_by_kind_park_company_and_tenant(pool: &AnyPool) {
+async fn repeated_inspections_are_filtered_by_kind_park_company_and_tenant(l: &Loaded) {
     // Counting planned inspections only, T1 had two in 2025 (INS1, INS3).
     let mut q = repeated_query(2025, 2025);
     q.kind = Some("INSPECTION_KIND_PLANNED".into());
-    assert_eq!(repeated(pool, &q).await, [(id(T1), 2025, 2)]);
+    assert_eq!(repeated(l, &q).await, [(id(T1), 2025, 2)]);
     // Nobody had two unannounced ones.
     let mut q = repeated_query(2025, 2026);
     q.kind = Some("INSPECTION_KIND_UNANNOUNCED".into());
-    assert_eq!(repeated(pool, &q).await, []);
+    assert_eq!(repeated(l, &q).await, []);
     // Park P2: T3 in 2026.
     let mut q = repeated_query(2025, 2026);
     q.park_id = Some(id(P2));
-    assert_eq!(repeated(pool, &q).await, [(id(T3), 2026, 2)]);
+    assert_eq!(repeated(l, &q).await, [(id(T3), 2026, 2)]);
     // C3 runs P2 from 1 December 2025: T3 in 2026. C2 ran P2 only until 30 November 2025: nothing
     // in 2026, but over 2025-2026 its park P2 is in.
     let mut q = repeated_query(2026, 2026);
     q.company_id = Some(id(C3));
-    assert_eq!(repeated(pool, &q).await, [(id(T3), 2026, 2)]);
+    assert_eq!(repeated(l, &q).await, [(id(T3), 2026, 2)]);
     q.company_id = Some(id(C2));
-    assert_eq!(repeated(pool, &q).await, []);
+    assert_eq!(repeated(l, &q).await, []);
     let mut q = repeated_query(2025, 2026);
     q.company_id = Some(id(C2));
-    assert_eq!(repeated(pool, &q).await, [(id(T3), 2026, 2)]);
+    assert_eq!(repeated(l, &q).await, [(id(T3), 2026, 2)]);
     let mut q = repeated_query(2025, 2025);
     q.company_id = Some(id(C1));
-    assert_eq!(repeated(pool, &q).await, [(id(T1), 2025, 3)]);
+    assert_eq!(repeated(l, &q).await, [(id(T1), 2025, 3)]);
     // T3 alone: not in 2025 (INS4 moved to 2026 when it started), in 2026.
     let mut q = repeated_query(2025, 2025);
     q.tenant_id = Some(id(T3));
-    assert_eq!(repeated(pool, &q).await, []);
+    assert_eq!(repeated(l, &q).await, []);
     q.to_year = 2026;
-    assert_eq!(repeated(pool, &q).await, [(id(T3), 2026, 2)]);
+    assert_eq!(repeated(l, &q).await, [(id(T3), 2026, 2)]);
 }
 
 on_both_backends!(tenants_inspected_more_than_once_a_year_are_listed_with_their_grounds);
@@ -1303,17 +1139,19 @@ on_both_backends!(repeated_inspections_are_filtered_by_kind_park_company_and_ten
 // Question 5: an incident's timeline.
 // ---------------------------------------------------------------------------------------------
 
-async fn timeline(pool: &AnyPool, incident: u64, as_of: &str) -> incidents::IncidentTimeline {
-    incidents::timeline(pool, &G, &LegalRules::default(), &id(incident), at(as_of))
+async fn timeline(l: &Loaded, incident: u64, as_of: &str) -> incidents::IncidentTimeline {
+    l.read
+        .incidents()
+        .timeline(l.head, &LegalRules::default(), &id(incident), at(as_of))
         .await
         .unwrap()
         .expect("the incident is known")
 }
 
 async fn an_incidents_timeline_has_its_gaps_and_is_judged_against_the_agreement_in_force(
-    pool: &AnyPool,
+    l: &Loaded,
 ) {
-    let i1 = timeline(pool, I1, "2025-07-01T00:00:00Z").await;
+    let i1 = timeline(l, I1, "2025-07-01T00:00:00Z").await;
     // Detected 23:30Z on 10 June (06:30 on 11 June local); in time order, with seconds since the
     // detection and since the step before:
     //   report          00:10   40 min =   2,400 s            2,400
@@ -1368,11 +1206,11 @@ async fn an_incidents_timeline_has_its_gaps_and_is_judged_against_the_agreement_
         (n.allowed_hours, n.lag.map(|l| l.num_seconds()), n.late),
         (2, Some(7_200), false)
     );
-    assert_eq!(n.deadline, at("2025-06-11T01:30:00Z"));
+    assert_eq!(n.deadline, Some(at("2025-06-11T01:30:00Z")));
 
     // I2 at P2 (C2, also bound by AG1), detected 20 June: the amendment allows 4 hours from 15 June;
     // 06:00 - 01:00 = 5 h = 18,000 s > 4 h: late.
-    let i2 = timeline(pool, I2, "2025-07-01T00:00:00Z").await;
+    let i2 = timeline(l, I2, "2025-07-01T00:00:00Z").await;
     assert_eq!(
         (
             i2.notification.allowed_hours,
@@ -1385,7 +1223,7 @@ async fn an_incidents_timeline_has_its_gaps_and_is_judged_against_the_agreement_
     // I3 at P1 on 5 August: since 28 July (recorded only on 6 August) P1 is A2's; A2 and C1 had no
     // agreement until 1 September, so the legal default of 24 hours applies: 10 h is on time (AG1's
     // 4 hours would have made it late).
-    let i3 = timeline(pool, I3, "2025-09-01T00:00:00Z").await;
+    let i3 = timeline(l, I3, "2025-09-01T00:00:00Z").await;
     let n = &i3.notification;
     assert_eq!(n.authority_id, Some(id(A2)));
     assert_eq!(n.source, HoursSource::LegalRules);
@@ -1395,7 +1233,7 @@ async fn an_incidents_timeline_has_its_gaps_and_is_judged_against_the_agreement_
     );
 
     // I4 on 10 September under AG2 (A2 and C1, 6 hours from 1 September): 7 h = 25,200 s: late.
-    let i4 = timeline(pool, I4, "2025-10-01T00:00:00Z").await;
+    let i4 = timeline(l, I4, "2025-10-01T00:00:00Z").await;
     let n = &i4.notification;
     assert_eq!(
         n.source,
@@ -1411,13 +1249,13 @@ async fn an_incidents_timeline_has_its_gaps_and_is_judged_against_the_agreement_
 
     // I5, detected 00:00Z on 1 October and never notified: the deadline is 06:00Z; overdue at 07:00,
     // not yet at 05:00.
-    let i5 = timeline(pool, I5, "2025-10-01T07:00:00Z").await;
+    let i5 = timeline(l, I5, "2025-10-01T07:00:00Z").await;
     assert_eq!(
         (i5.notification.first_notified_at, i5.notification.overdue),
         (None, true)
     );
-    assert_eq!(i5.notification.deadline, at("2025-10-01T06:00:00Z"));
-    let i5 = timeline(pool, I5, "2025-10-01T05:00:00Z").await;
+    assert_eq!(i5.notification.deadline, Some(at("2025-10-01T06:00:00Z")));
+    let i5 = timeline(l, I5, "2025-10-01T05:00:00Z").await;
     assert!(!i5.notification.overdue);
     // Only detection and report so far.
     assert_eq!(
@@ -1427,16 +1265,17 @@ async fn an_incidents_timeline_has_its_gaps_and_is_judged_against_the_agreement_
 
     // An incident the model does not know.
     assert!(
-        incidents::timeline(
-            pool,
-            &G,
-            &LegalRules::default(),
-            &id(0xfff),
-            at("2025-10-01T00:00:00Z")
-        )
-        .await
-        .unwrap()
-        .is_none()
+        l.read
+            .incidents()
+            .timeline(
+                l.head,
+                &LegalRules::default(),
+                &id(0xfff),
+                at("2025-10-01T00:00:00Z")
+            )
+            .await
+            .unwrap()
+            .is_none()
     );
 }
 
@@ -1461,8 +1300,10 @@ fn unfollowed_query(within_days: u32, as_of: &str) -> UnfollowedQuery {
     }
 }
 
-async fn unfollowed(pool: &AnyPool, q: &UnfollowedQuery) -> Vec<String> {
-    alerts::unfollowed(pool, &G, q)
+async fn unfollowed(l: &Loaded, q: &UnfollowedQuery) -> Vec<String> {
+    l.read
+        .alerts()
+        .unfollowed(l.head, q)
         .await
         .unwrap()
         .items
@@ -1471,7 +1312,7 @@ async fn unfollowed(pool: &AnyPool, q: &UnfollowedQuery) -> Vec<String> {
         .collect()
 }
 
-async fn alerts_no_inspection_or_incident_followed_within_n_days_are_listed(pool: &AnyPool) {
+async fn alerts_no_inspection_or_incident_followed_within_n_days_are_listed(l: &Loaded) {
     // N = 7, as of 2 January 2026:
     //   AL1 (P1, 11 June local): I1 reported the same local day, after it: followed (0 days).
     //   AL2 (P2, 1 June): the next P2 event is I2's report on 20 June, 19 days later: not followed.
@@ -1483,10 +1324,10 @@ async fn alerts_no_inspection_or_incident_followed_within_n_days_are_listed(pool
     //       15 January: not followed.
     let q = unfollowed_query(7, "2026-01-02");
     assert_eq!(
-        unfollowed(pool, &q).await,
+        unfollowed(l, &q).await,
         [id(AL2), id(AL6), id(AL3), id(AL5)]
     );
-    let page = alerts::unfollowed(pool, &G, &q).await.unwrap();
+    let page = l.read.alerts().unfollowed(l.head, &q).await.unwrap();
     let al3 = &page.items[2];
     assert_eq!(al3.kind, alerts::INTERRUPTED);
     assert_eq!(
@@ -1509,51 +1350,51 @@ async fn alerts_no_inspection_or_incident_followed_within_n_days_are_listed(pool
     );
     // As of 1 January AL5's window has not run out: it is not listed yet.
     assert_eq!(
-        unfollowed(pool, &unfollowed_query(7, "2026-01-01")).await,
+        unfollowed(l, &unfollowed_query(7, "2026-01-01")).await,
         [id(AL2), id(AL6), id(AL3)]
     );
     // N = 30, as of 1 February: AL2 is followed by I2 (19 days), AL3 by I4 (21), AL5 by INS5 (21);
     // only AL6 is left (INS4's plan is 164 days later).
     assert_eq!(
-        unfollowed(pool, &unfollowed_query(30, "2026-02-01")).await,
+        unfollowed(l, &unfollowed_query(30, "2026-02-01")).await,
         [id(AL6)]
     );
     // N = 0: AL1 is still followed (same local day, later instant).
     assert!(
-        !unfollowed(pool, &unfollowed_query(0, "2026-02-01"))
+        !unfollowed(l, &unfollowed_query(0, "2026-02-01"))
             .await
             .contains(&id(AL1))
     );
 }
 
-async fn unfollowed_alerts_are_filtered_and_paged(pool: &AnyPool) {
+async fn unfollowed_alerts_are_filtered_and_paged(l: &Loaded) {
     let base = unfollowed_query(7, "2026-01-02");
     // By company on the alert's date: C2 ran P2 on 1 and 20 June; C3 on 25 December.
     let mut q = base.clone();
     q.company_id = Some(id(C2));
-    assert_eq!(unfollowed(pool, &q).await, [id(AL2), id(AL6)]);
+    assert_eq!(unfollowed(l, &q).await, [id(AL2), id(AL6)]);
     q.company_id = Some(id(C3));
-    assert_eq!(unfollowed(pool, &q).await, [id(AL5)]);
+    assert_eq!(unfollowed(l, &q).await, [id(AL5)]);
     q.company_id = Some(id(C1));
-    assert_eq!(unfollowed(pool, &q).await, [id(AL3)]);
+    assert_eq!(unfollowed(l, &q).await, [id(AL3)]);
     // By park, tenant, kind and period.
     let mut q = base.clone();
     q.park_id = Some(id(P2));
-    assert_eq!(unfollowed(pool, &q).await, [id(AL2), id(AL6), id(AL5)]);
+    assert_eq!(unfollowed(l, &q).await, [id(AL2), id(AL6), id(AL5)]);
     let mut q = base.clone();
     q.tenant_id = Some(id(T3));
-    assert_eq!(unfollowed(pool, &q).await, [id(AL5)]);
+    assert_eq!(unfollowed(l, &q).await, [id(AL5)]);
     let mut q = base.clone();
     q.kind = Some(alerts::INTERRUPTED.into());
-    assert_eq!(unfollowed(pool, &q).await, [id(AL3)]);
+    assert_eq!(unfollowed(l, &q).await, [id(AL3)]);
     let mut q = base.clone();
     q.from = Some(date("2025-06-15"));
     q.to = Some(date("2025-08-31"));
-    assert_eq!(unfollowed(pool, &q).await, [id(AL6), id(AL3)]);
+    assert_eq!(unfollowed(l, &q).await, [id(AL6), id(AL3)]);
     // Two per page.
     let mut q = base.clone();
     q.limit = 2;
-    let first = alerts::unfollowed(pool, &G, &q).await.unwrap();
+    let first = l.read.alerts().unfollowed(l.head, &q).await.unwrap();
     assert_eq!(
         first
             .items
@@ -1567,7 +1408,7 @@ async fn unfollowed_alerts_are_filtered_and_paged(pool: &AnyPool) {
         Some(("2025-06-20T05:00:00.000000Z".to_owned(), id(AL6)))
     );
     q.after = first.next;
-    let second = alerts::unfollowed(pool, &G, &q).await.unwrap();
+    let second = l.read.alerts().unfollowed(l.head, &q).await.unwrap();
     assert_eq!(
         second
             .items

@@ -1,30 +1,39 @@
-//! The audit read models' runner on both backends: a model is fed exactly once, and a rebuild
-//! replays the log into a new generation while the current one keeps answering, then switches.
+//! The one engine on both backends, with test models simple enough that their right answers are
+//! obvious: every event is applied once, a rebuild replays the log into a new generation while the
+//! current one keeps answering and then switches, and a model that cannot apply an event (one the
+//! engine cannot decode, a statement the database refuses, a panic) stops exactly before it, says so
+//! in the status, and never skips it, while the other models go on to the head.
 //!
-//! PostgreSQL needs `KCN_TEST_DATABASE_URL`; without it the PostgreSQL test fails, unless
-//! `KCN_TEST_SKIP_POSTGRES=1`, which skips it with a printed note.
+//! PostgreSQL needs `KCN_TEST_DATABASE_URL`; without it the PostgreSQL tests fail, unless
+//! `KCN_TEST_SKIP_POSTGRES=1`, which skips them with a printed note.
 
-use std::str::FromStr;
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::NaiveDate;
-use kcn_domain::LegalRules;
-use kcn_domain::authority::{Authority, AuthorityCommand, AuthorityEstablished, AuthorityKind};
+use chrono::{DateTime, NaiveDate, Utc};
+use kcn_domain::authority::{
+    Authority, AuthorityCommand, AuthorityEstablished, AuthorityEvent, AuthorityKind,
+};
 use kcn_domain::time::SystemClock;
 use kcn_domain::values::Text;
-use kcn_eventstore::{
-    Actor, Backend, CommandContext, EventStore, PostgresBackend, SqliteBackend, SqliteDurability,
-    StoredEvent, Target,
-};
-use kcn_projections::ProjectionError;
-use kcn_projections::ReadDatabase;
-use kcn_projections::audit_runner::{AuditModels, catch_up};
-use kcn_projections::models::{Generation, ReadModel, sql};
-use sqlx::{AnyConnection, AnyPool, ConnectOptions as _, Connection as _};
+use kcn_domain::{AggregateKind, Event, LegalRules};
+use kcn_eventstore::{Actor, Backend, CommandContext, EventStore, Target};
+use kcn_projections::models::{self, Envelope, Generation, ReadModel};
+use kcn_projections::{Engine, ProjectionError, ReadDatabase};
+use kcn_testkit::{Fixtures, TestDatabase};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyConnection, AnyPool, AssertSqlSafe};
+use uuid::Uuid;
 
-/// A model that counts events per type: simple enough that its right answer is obvious.
+// ---------------------------------------------------------------------------------------------
+// Test models.
+// ---------------------------------------------------------------------------------------------
+
+/// Counts events per type.
 #[derive(Debug)]
 struct Counts;
 
@@ -49,15 +58,15 @@ impl ReadModel for Counts {
         &self,
         conn: &mut AnyConnection,
         g: &Generation,
-        events: &[StoredEvent],
+        events: &[Envelope],
     ) -> Result<(), ProjectionError> {
+        let table = g.table("test_counts");
         for e in events {
-            sqlx::query(sql(format!(
-                "INSERT INTO {} (event_type, n) VALUES ($1, 1) ON CONFLICT (event_type) DO UPDATE SET n = {}.n + 1",
-                g.table("test_counts"),
-                g.table("test_counts")
+            sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO {table} (event_type, n) VALUES ($1, 1) \
+                 ON CONFLICT (event_type) DO UPDATE SET n = {table}.n + 1"
             )))
-            .bind(&e.event_type)
+            .bind(e.event.event_type())
             .execute(&mut *conn)
             .await?;
         }
@@ -65,18 +74,171 @@ impl ReadModel for Counts {
     }
 }
 
-async fn count(pool: &AnyPool, g: &Generation) -> i64 {
-    sqlx::query_scalar(sql(format!(
-        "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM {}",
-        g.table("test_counts")
+/// The name of an established authority, if the event is one.
+fn established(e: &Envelope) -> Option<&str> {
+    match &e.event {
+        Event::Authority(AuthorityEvent::AuthorityEstablished(a)) => Some(a.name.as_str()),
+        _ => None,
+    }
+}
+
+/// The name of an authority that [`Fussy`]'s table refuses.
+const REFUSED: &str = "Board refused";
+/// The name of an authority that makes [`Panicky`] panic.
+const BOOM: &str = "Board boom";
+
+/// Keeps every authority's name in a table whose CHECK refuses [`REFUSED`]: the database refuses
+/// the statement, in the middle of the engine's transaction.
+#[derive(Debug)]
+struct Fussy;
+
+#[async_trait]
+impl ReadModel for Fussy {
+    fn name(&self) -> &'static str {
+        "test_fussy"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["test_fussy"]
+    }
+
+    fn create(&self, g: &Generation) -> Vec<String> {
+        vec![format!(
+            "CREATE TABLE IF NOT EXISTS {} (position BIGINT PRIMARY KEY NOT NULL, \
+             name TEXT NOT NULL CHECK (name <> '{REFUSED}'))",
+            g.table("test_fussy")
+        )]
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        g: &Generation,
+        events: &[Envelope],
+    ) -> Result<(), ProjectionError> {
+        for e in events {
+            if let Some(name) = established(e) {
+                sqlx::query(AssertSqlSafe(format!(
+                    "INSERT INTO {} (position, name) VALUES ($1, $2)",
+                    g.table("test_fussy")
+                )))
+                .bind(e.position_i64())
+                .bind(name)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Keeps the position of every event it applied, and panics at [`BOOM`].
+#[derive(Debug)]
+struct Panicky;
+
+#[async_trait]
+impl ReadModel for Panicky {
+    fn name(&self) -> &'static str {
+        "test_panicky"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["test_panicky"]
+    }
+
+    fn create(&self, g: &Generation) -> Vec<String> {
+        vec![format!(
+            "CREATE TABLE IF NOT EXISTS {} (position BIGINT PRIMARY KEY NOT NULL)",
+            g.table("test_panicky")
+        )]
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        g: &Generation,
+        events: &[Envelope],
+    ) -> Result<(), ProjectionError> {
+        for e in events {
+            sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO {} (position) VALUES ($1)",
+                g.table("test_panicky")
+            )))
+            .bind(e.position_i64())
+            .execute(&mut *conn)
+            .await?;
+            assert!(
+                established(e) != Some(BOOM),
+                "the test model cannot bear {BOOM:?}"
+            );
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Databases, fixtures and commands.
+// ---------------------------------------------------------------------------------------------
+
+/// The log and read models of `db`, and a pool of the test's own on the read models' tables.
+async fn open(db: &TestDatabase) -> (Arc<dyn Backend>, ReadDatabase, AnyPool) {
+    let (log, read_db) = common::open(db).await;
+    sqlx::any::install_default_drivers();
+    let url = match db {
+        TestDatabase::Sqlite(_) => format!("sqlite://{}", db.sqlite_path().unwrap().display()),
+        TestDatabase::Postgres(pg) => pg.url().to_owned(),
+    };
+    let pool = AnyPoolOptions::new()
+        .max_connections(2)
+        .connect(&url)
+        .await
+        .unwrap();
+    (log, read_db, pool)
+}
+
+/// The rows of one generation of a test model's table.
+async fn rows(pool: &AnyPool, table: &str, g: &Generation) -> Result<i64, sqlx::Error> {
+    let sum = if table == "test_counts" {
+        "CAST(COALESCE(SUM(n), 0) AS BIGINT)"
+    } else {
+        "CAST(COUNT(*) AS BIGINT)"
+    };
+    sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT {sum} FROM {}",
+        g.table(table)
     )))
     .fetch_one(pool)
     .await
-    .unwrap()
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn authority(name: &str) -> AuthorityEstablished {
+    AuthorityEstablished {
+        name: Text::name(name).unwrap(),
+        kind: AuthorityKind::IndustrialParksBoard,
+        jurisdiction: Text::name("Bình Dương").unwrap(),
+        decision_no: Text::name("QĐ-1").unwrap(),
+        effective_from: NaiveDate::from_ymd_opt(2006, 1, 1).unwrap(),
+    }
+}
+
+/// Adds one new authority per name.
+fn establish_all(log: &mut Fixtures, names: &[&str]) {
+    for name in names {
+        log.event(
+            Uuid::now_v7(),
+            at("2025-04-01T00:00:00Z"),
+            AuthorityEvent::from(authority(name)),
+        );
+    }
 }
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
+/// Establishes `n` authorities through the command path, one command each.
 async fn append(store: &EventStore, n: usize) {
     for _ in 0..n {
         let i = SEQ.fetch_add(1, Ordering::Relaxed);
@@ -87,7 +249,7 @@ async fn append(store: &EventStore, n: usize) {
                 role: None,
                 authentication: "local_principal".into(),
             },
-            request_id: format!("r-{i}-{}", uuid::Uuid::now_v7()),
+            request_id: format!("r-{i}-{}", Uuid::now_v7()),
             correlation_id: None,
             causation_id: None,
             source: None,
@@ -98,14 +260,8 @@ async fn append(store: &EventStore, n: usize) {
                 None,
                 move |authority_id| AuthorityCommand::Establish {
                     authority_id,
-                    occurred_at: "2025-04-01T00:00:00Z".parse().unwrap(),
-                    event: AuthorityEstablished {
-                        name: Text::name(&format!("Board {i}")).unwrap(),
-                        kind: AuthorityKind::IndustrialParksBoard,
-                        jurisdiction: Text::name("Bình Dương").unwrap(),
-                        decision_no: Text::name("QĐ-1").unwrap(),
-                        effective_from: NaiveDate::from_ymd_opt(2006, 1, 1).unwrap(),
-                    },
+                    occurred_at: at("2025-04-01T00:00:00Z"),
+                    event: authority(&format!("Board {i}")),
                 },
                 context,
             )
@@ -114,213 +270,265 @@ async fn append(store: &EventStore, n: usize) {
     }
 }
 
-async fn exercise(backend: Arc<dyn Backend>, db: ReadDatabase) {
-    db.migrate().await.unwrap();
-    let store = EventStore::start(
-        backend.clone(),
-        Arc::new(SystemClock),
-        LegalRules::default(),
-    )
-    .await
-    .unwrap();
-    append(&store, 30).await;
-    let models = AuditModels::open(&db, vec![Arc::new(Counts)])
+// ---------------------------------------------------------------------------------------------
+// The scenarios, each on both backends.
+// ---------------------------------------------------------------------------------------------
+
+/// Every event once; a rebuild while appends go on replays into generation 2 beside generation 1,
+/// which keeps its rows until the switch and until it is dropped after its grace period.
+async fn a_rebuild_switches_generations(db: TestDatabase) {
+    let (log, read_db, pool) = open(&db).await;
+    let store = EventStore::start(log.clone(), Arc::new(SystemClock), LegalRules::default())
         .await
         .unwrap();
-    catch_up(&models, backend.as_ref()).await.unwrap();
-    let g1 = models.generation("test_counts").await.unwrap();
+    append(&store, 30).await;
+    let engine = Engine::open(&read_db, log.clone(), vec![Arc::new(Counts)])
+        .await
+        .unwrap();
+    assert_eq!(engine.catch_up().await.unwrap()["test_counts"], 30);
+    let g1 = engine.generation("test_counts").await.unwrap();
     assert_eq!(g1, Generation(1));
-    assert_eq!(count(models.pool(), &g1).await, 30);
+    assert_eq!(rows(&pool, "test_counts", &g1).await.unwrap(), 30);
     // A second catch-up applies nothing twice.
-    catch_up(&models, backend.as_ref()).await.unwrap();
-    assert_eq!(count(models.pool(), &g1).await, 30);
+    engine.catch_up().await.unwrap();
+    assert_eq!(rows(&pool, "test_counts", &g1).await.unwrap(), 30);
+    assert_eq!(engine.checkpoint("test_counts").await.unwrap(), (30, 30));
 
-    // Rebuild while appends go on: the old generation keeps its rows until the switch.
+    // Rebuild while appends go on.
     let writer = {
         let store = store.clone();
         tokio::spawn(async move { append(&store, 20).await })
     };
-    let seen_old = Arc::new(AtomicU64::new(0));
-    let seen = seen_old.clone();
-    let pool = models.pool().clone();
-    let during = move |_done: u64, _head: u64| {
-        seen.fetch_add(1, Ordering::Relaxed);
-        let _ = &pool;
-    };
-    let rebuilt = models
-        .rebuild(backend.as_ref(), "test_counts", &during)
+    let reported = AtomicU64::new(0);
+    let rebuilt = engine
+        .rebuild(&["test_counts"], &|_done, _head| {
+            reported.fetch_add(1, Ordering::Relaxed);
+        })
         .await
         .unwrap();
     writer.await.unwrap();
     assert!(
-        seen_old.load(Ordering::Relaxed) >= 1,
+        reported.load(Ordering::Relaxed) >= 1,
         "progress was reported"
     );
-    assert_eq!(rebuilt.previous, Generation(1));
-    let g2 = models.generation("test_counts").await.unwrap();
+    assert_eq!(rebuilt.len(), 1);
+    assert_eq!(
+        (
+            rebuilt[0].name,
+            &rebuilt[0].previous,
+            &rebuilt[0].generation
+        ),
+        ("test_counts", &Generation(1), &Generation(2))
+    );
+    let g2 = engine.generation("test_counts").await.unwrap();
     assert_eq!(g2, Generation(2));
     // The old generation still answers (it stopped at the switch) until it is dropped.
-    assert!(count(models.pool(), &g1).await >= 30);
-    catch_up(&models, backend.as_ref()).await.unwrap();
+    assert!(rows(&pool, "test_counts", &g1).await.unwrap() >= 30);
+    engine.catch_up().await.unwrap();
     assert_eq!(
-        count(models.pool(), &g2).await,
+        rows(&pool, "test_counts", &g2).await.unwrap(),
         50,
         "every event once in the new generation"
     );
-    let status = models.status(backend.head().await.unwrap()).await.unwrap();
-    assert_eq!(status[0].position, 50);
-    models.drop_generation("test_counts", &g1).await.unwrap();
+    assert_eq!(engine.checkpoint("test_counts").await.unwrap(), (50, 50));
+    let status = engine.status().await.unwrap();
+    assert_eq!(
+        (status[0].position, status[0].log_head, status[0].generation),
+        (50, 50, 2)
+    );
+
+    // Within its grace period the retired generation stays; after it, it is dropped, and only it.
+    assert_eq!(
+        engine
+            .drop_retired(Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(rows(&pool, "test_counts", &g1).await.is_ok());
+    assert_eq!(engine.drop_retired(Duration::ZERO).await.unwrap(), 1);
     assert!(
-        models.drop_generation("test_counts", &g2).await.is_err(),
+        rows(&pool, "test_counts", &g1).await.is_err(),
+        "generation 1's table is gone"
+    );
+    assert_eq!(engine.drop_retired(Duration::ZERO).await.unwrap(), 0);
+    assert_eq!(
+        rows(&pool, "test_counts", &g2).await.unwrap(),
+        50,
         "the current generation stays"
     );
 }
 
-#[tokio::test]
-async fn a_rebuild_switches_generations_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let backend = SqliteBackend::open(&dir.path().join("log.sqlite"), SqliteDurability::Full)
-        .await
-        .unwrap();
-    let db = ReadDatabase::from(&backend);
-    exercise(Arc::new(backend), db).await;
-}
+/// An event no read model can read (its payload is not JSON), in the middle of one batch: every
+/// model stops exactly before it, says why, and stays there.
+async fn every_model_stops_exactly_before_an_event_that_cannot_be_decoded(db: TestDatabase) {
+    let (log, read_db, pool) = open(&db).await;
+    let mut fixtures = Fixtures::new();
+    establish_all(
+        &mut fixtures,
+        &["Board 1", "Board 2", "Board 3", "Board 4", "Board 5"],
+    );
+    fixtures.raw_payload(
+        AggregateKind::Park,
+        Uuid::now_v7(),
+        "ParkRegistered",
+        1,
+        at("2025-05-01T00:00:00Z"),
+        b"not json".to_vec(),
+    );
+    establish_all(
+        &mut fixtures,
+        &["Board 6", "Board 7", "Board 8", "Board 9", "Board 10"],
+    );
+    let positions = fixtures.append_to(log.as_ref()).await.unwrap();
+    let bad = positions[5];
 
-#[tokio::test]
-async fn a_rebuild_switches_generations_on_postgres() {
-    let Some(server) = std::env::var("KCN_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        if std::env::var("KCN_TEST_SKIP_POSTGRES").as_deref() == Ok("1") {
-            eprintln!("note: skipping the PostgreSQL runner test: KCN_TEST_SKIP_POSTGRES=1");
-            return;
-        }
-        panic!(
-            "KCN_TEST_DATABASE_URL is not set (set KCN_TEST_SKIP_POSTGRES=1 to skip PostgreSQL deliberately)"
+    let mut all = models::all();
+    all.push(Arc::new(Counts));
+    let engine = Engine::open(&read_db, log.clone(), all).await.unwrap();
+    // One batch holds all eleven events; every model must still stop at bad - 1.
+    for _ in 0..2 {
+        let reached = engine.catch_up().await.unwrap();
+        assert!(reached.values().all(|p| *p == bad - 1), "{reached:?}");
+    }
+    for s in engine.status().await.unwrap() {
+        assert_eq!(
+            (s.position, s.error_position),
+            (bad - 1, Some(bad)),
+            "{s:?}"
         );
-    };
-    let name = format!("kcn_test_{}", uuid::Uuid::now_v7().simple());
-    let mut admin = sqlx::postgres::PgConnectOptions::from_str(&server)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    sqlx::query(sql(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let url = sqlx::postgres::PgConnectOptions::from_str(&server)
-        .unwrap()
-        .database(&name)
-        .to_url_lossy()
-        .to_string();
-    let result = tokio::spawn(async move {
-        let backend = PostgresBackend::connect(&url, 4).await.unwrap();
-        let db = ReadDatabase::from(&backend);
-        exercise(Arc::new(backend), db).await;
-    })
-    .await;
-    let _ = sqlx::query(sql(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-        .execute(&mut admin)
-        .await;
-    let _ = admin.close().await;
-    result.unwrap();
+        let error = s.error.unwrap_or_default();
+        assert!(
+            error.contains(&format!("position {bad}")) && error.contains("cannot decode"),
+            "{}: {error}",
+            s.name
+        );
+    }
+    let g = engine.generation("test_counts").await.unwrap();
+    assert_eq!(rows(&pool, "test_counts", &g).await.unwrap(), 5);
+    assert_eq!(
+        engine.checkpoint("test_counts").await.unwrap(),
+        (bad - 1, bad - 1)
+    );
 }
 
-/// Appends an event whose payload is not JSON, behind the command path (as someone with the
-/// database file could), with its tree hashes so the log stays consistent.
-async fn append_unreadable(backend: &dyn Backend) -> u64 {
-    use std::collections::HashMap;
+/// In one batch, a model whose statement the database refuses and a model that panics each stop
+/// exactly before their event, with nothing of that batch half-applied; the status says why; a
+/// query waiting beyond says the model stopped; a retry does not skip; and the other models go on
+/// to the head.
+async fn a_failing_or_panicking_model_stops_before_its_event_and_the_others_go_on(
+    db: TestDatabase,
+) {
+    let (log, read_db, pool) = open(&db).await;
+    let mut fixtures = Fixtures::new();
+    establish_all(
+        &mut fixtures,
+        &[
+            "Board 1", "Board 2", "Board 3", REFUSED, "Board 5", BOOM, "Board 7", "Board 8",
+        ],
+    );
+    let positions = fixtures.append_to(log.as_ref()).await.unwrap();
+    let (refused, boom, head) = (positions[3], positions[5], positions[7]);
 
-    use kcn_integrity::{Hash, leaf::leaf_hash, tree};
-    let mut tx = backend.begin_append().await.unwrap();
-    let old = tx.last_position().await.unwrap();
-    let event = StoredEvent {
-        position: old + 1,
-        event_id: uuid::Uuid::now_v7(),
-        aggregate_type: "Park".into(),
-        aggregate_id: uuid::Uuid::now_v7().to_string(),
-        aggregate_version: 1,
-        event_type: "ParkRegistered".into(),
-        schema_version: 1,
-        occurred_at: "2025-05-01T00:00:00.000000Z".into(),
-        recorded_at: "2026-01-01T00:00:00.000000Z".into(),
-        payload: b"not json".to_vec(),
-        metadata: b"{}".to_vec(),
-    };
-    let needed = tree::indexes_for_append(old).unwrap();
-    let stored: HashMap<u64, Hash> = tx
-        .read_tree_hashes(&needed)
-        .await
-        .unwrap()
-        .into_iter()
-        .collect();
-    let appended = tree::append(old, &[leaf_hash(&event.leaf())], &stored).unwrap();
-    tx.insert(std::slice::from_ref(&event), &[], &appended.hashes)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    event.position
-}
-
-#[tokio::test]
-async fn a_projector_stops_exactly_before_an_event_it_cannot_apply_in_the_middle_of_a_batch() {
-    let dir = tempfile::tempdir().unwrap();
-    let backend = SqliteBackend::open(&dir.path().join("log.sqlite"), SqliteDurability::Full)
-        .await
-        .unwrap();
-    let db = ReadDatabase::from(&backend);
-    db.migrate().await.unwrap();
-    let log: Arc<dyn Backend> = Arc::new(backend);
-    let store = EventStore::start(log.clone(), Arc::new(SystemClock), LegalRules::default())
-        .await
-        .unwrap();
-    append(&store, 5).await;
-    let bad = append_unreadable(log.as_ref()).await;
-    append(&store, 5).await;
-    // One batch would hold all eleven events; the timeline must still stop at bad - 1.
-    let err = kcn_projections::catch_up(log.as_ref(), &db)
+    let mut all = models::all();
+    all.extend([
+        Arc::new(Counts) as Arc<dyn ReadModel>,
+        Arc::new(Fussy),
+        Arc::new(Panicky),
+    ]);
+    let engine = Engine::open(&read_db, log.clone(), all).await.unwrap();
+    for attempt in 0..2 {
+        let reached = engine.catch_up().await.unwrap();
+        for (name, position) in &reached {
+            let expected = match *name {
+                "test_fussy" => refused - 1,
+                "test_panicky" => boom - 1,
+                _ => head,
+            };
+            assert_eq!(*position, expected, "{name}, attempt {attempt}");
+        }
+    }
+    let status = engine.status().await.unwrap();
+    let of = |name: &str| status.iter().find(|s| s.name == name).unwrap().clone();
+    let fussy = of("test_fussy");
+    assert_eq!(
+        (fussy.position, fussy.error_position),
+        (refused - 1, Some(refused))
+    );
+    assert!(
+        fussy
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains(&format!("position {refused}"))),
+        "{fussy:?}"
+    );
+    let panicky = of("test_panicky");
+    assert_eq!(
+        (panicky.position, panicky.error_position),
+        (boom - 1, Some(boom))
+    );
+    assert!(
+        panicky
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("panicked") && e.contains(BOOM)),
+        "{panicky:?}"
+    );
+    for s in status
+        .iter()
+        .filter(|s| s.name != "test_fussy" && s.name != "test_panicky")
+    {
+        assert_eq!((s.position, &s.error), (head, &None), "{s:?}");
+        assert_eq!(engine.checkpoint(&s.name).await.unwrap(), (head, head));
+    }
+    // Exactly the events before each stop were applied, each once.
+    let g = Generation(1);
+    assert_eq!(rows(&pool, "test_fussy", &g).await.unwrap(), 3);
+    assert_eq!(rows(&pool, "test_panicky", &g).await.unwrap(), 5);
+    assert_eq!(rows(&pool, "test_counts", &g).await.unwrap(), 8);
+    assert_eq!(
+        engine.checkpoint("test_fussy").await.unwrap(),
+        (refused - 1, refused - 1)
+    );
+    assert_eq!(
+        engine.checkpoint("test_panicky").await.unwrap(),
+        (boom - 1, boom - 1)
+    );
+    // Waiting for the head is pointless for a stopped model, and it is told so at once.
+    let waited = engine
+        .wait_for("test_panicky", head, Duration::from_secs(30))
         .await
         .unwrap_err();
     assert!(
-        err.to_string().contains(&format!("position {bad}")),
-        "{err}"
+        matches!(waited, ProjectionError::Stopped { at, .. } if at == boom - 1),
+        "{waited}"
     );
-    assert_eq!(
-        kcn_projections::snapshot(&db).await.unwrap().position,
-        bad - 1
-    );
-    // So must an audit read model that cannot read it (this one reads every payload).
-    #[derive(Debug)]
-    struct Strict;
-    #[async_trait]
-    impl ReadModel for Strict {
-        fn name(&self) -> &'static str {
-            "test_strict"
-        }
-        fn tables(&self) -> &'static [&'static str] {
-            &[]
-        }
-        fn create(&self, _g: &Generation) -> Vec<String> {
-            Vec::new()
-        }
-        async fn apply(
-            &self,
-            _conn: &mut AnyConnection,
-            _g: &Generation,
-            events: &[StoredEvent],
-        ) -> Result<(), ProjectionError> {
-            for e in events {
-                kcn_projections::models::payload(e)?;
-            }
-            Ok(())
-        }
-    }
-    let models = AuditModels::open(&db, vec![Arc::new(Strict)])
+    engine
+        .wait_for("test_counts", head, Duration::from_secs(30))
         .await
         .unwrap();
-    assert!(catch_up(&models, log.as_ref()).await.is_err());
-    let status = models.status(log.head().await.unwrap()).await.unwrap();
-    assert_eq!(status[0].position, bad - 1);
 }
+
+macro_rules! on_both_backends {
+    ($($scenario:ident),+ $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                super::$scenario(kcn_testkit::TestDatabase::sqlite()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                if let Some(db) = kcn_testkit::TestDatabase::postgres(stringify!($scenario)).await {
+                    super::$scenario(db).await;
+                }
+            }
+        }
+    )+};
+}
+
+on_both_backends!(
+    a_rebuild_switches_generations,
+    every_model_stops_exactly_before_an_event_that_cannot_be_decoded,
+    a_failing_or_panicking_model_stops_before_its_event_and_the_others_go_on,
+);

@@ -1,14 +1,15 @@
-//! The read models on both backends: several projectors on one database apply every event exactly
-//! once, a rebuild from position 0 gives the same rows as the live read model, and on PostgreSQL one
-//! elected process runs the projectors while a follower still reads its own writes and takes over
-//! when the leader's session dies.
+//! The read side on both backends, through the one engine: several engines on one database apply
+//! every event exactly once to every read model, a rebuild (into an empty database, or beside the
+//! live tables while the engine runs and events arrive) gives the rows of the live read model, and on
+//! PostgreSQL one elected process runs the engine while a follower still reads its own writes and
+//! takes over when the leader's session dies.
 //!
 //! PostgreSQL needs `KCN_TEST_DATABASE_URL` (a server URL whose user may create databases, for
 //! example `postgres://postgres@127.0.0.1:5432/postgres`); without it the PostgreSQL tests fail,
 //! unless `KCN_TEST_SKIP_POSTGRES=1`, which skips them with a printed note.
 
-use std::io::Write as _;
-use std::str::FromStr;
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,154 +19,27 @@ use kcn_domain::authority::{Authority, AuthorityCommand, AuthorityEstablished, A
 use kcn_domain::company::{CompanyCommand, CompanyRegistered, InfrastructureCompany};
 use kcn_domain::time::SystemClock;
 use kcn_domain::values::{EnterpriseCode, Text};
-use kcn_eventstore::{
-    Actor, Backend, CommandContext, EventStore, Outcome, PostgresBackend, SqliteBackend,
-    SqliteDurability, Target,
-};
-use kcn_projections::leader::LEADER_LOCK_KEY;
-use kcn_projections::{ReadDatabase, ReadModels, TimelineSnapshot};
-use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection as _};
+use kcn_eventstore::{Actor, Backend, CommandContext, EventStore, Outcome, Target};
+use kcn_projections::models::Generation;
+use kcn_projections::{Engine, ReadDatabase, ReadSide, TimelineSnapshot, models};
+use kcn_testkit::TestDatabase;
 use uuid::Uuid;
 
-// ---------------------------------------------------------------------------------------------
-// Databases: a fresh SQLite file or a fresh PostgreSQL database, opened as often as a test needs
-// (each opening is one "process": its own pool).
-// ---------------------------------------------------------------------------------------------
+/// The timeline's name, the model these scenarios count rows of.
+const TIMELINE: &str = "timeline";
 
-fn note(message: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "note: {message}");
-}
-
-/// The PostgreSQL server to test against, or `None` when PostgreSQL is deliberately skipped.
-fn postgres_server_url(test: &str) -> Option<String> {
-    match std::env::var("KCN_TEST_DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ if std::env::var("KCN_TEST_SKIP_POSTGRES").as_deref() == Ok("1") => {
-            note(&format!(
-                "skipping {test}: KCN_TEST_DATABASE_URL is unset and KCN_TEST_SKIP_POSTGRES=1"
-            ));
-            None
-        }
-        _ => panic!(
-            "KCN_TEST_DATABASE_URL is not set: the PostgreSQL read-model tests need a server URL \
-             whose user may create databases (for example \
-             postgres://postgres@127.0.0.1:5432/postgres); set KCN_TEST_SKIP_POSTGRES=1 to skip \
-             them deliberately"
-        ),
-    }
-}
-
-/// The URL of database `name` on the server of `server_url`.
-fn database_url(server_url: &str, name: &str) -> String {
-    let (scheme, rest) = server_url.split_once("://").expect("a postgres:// URL");
-    let (main, query) = match rest.split_once('?') {
-        Some((main, query)) => (main, Some(query)),
-        None => (rest, None),
-    };
-    let authority = main.split_once('/').map_or(main, |(a, _)| a);
-    match query {
-        Some(query) => format!("{scheme}://{authority}/{name}?{query}"),
-        None => format!("{scheme}://{authority}/{name}"),
-    }
-}
-
-async fn admin(server_url: &str) -> PgConnection {
-    PgConnectOptions::from_str(server_url)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to KCN_TEST_DATABASE_URL: {e}"))
-}
-
-enum Db {
-    Sqlite(tempfile::TempDir),
-    Postgres { server_url: String, name: String },
-}
-
-impl Db {
-    fn sqlite() -> Self {
-        Self::Sqlite(tempfile::tempdir().unwrap())
-    }
-
-    async fn postgres(test: &str) -> Option<Self> {
-        let server_url = postgres_server_url(test)?;
-        let name = format!("kcn_test_{}", Uuid::now_v7().simple());
-        let mut conn = admin(&server_url).await;
-        sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let _ = conn.close().await;
-        Some(Self::Postgres { server_url, name })
-    }
-
-    /// One "process" on this database: a backend with its own pool, the read-model database on it,
-    /// and an event store with its own writer.
-    async fn open(&self) -> (Arc<dyn Backend>, ReadDatabase, EventStore) {
-        let (backend, db): (Arc<dyn Backend>, ReadDatabase) = match self {
-            Self::Sqlite(dir) => {
-                let b = SqliteBackend::open(&dir.path().join("ledger.db"), SqliteDurability::Full)
-                    .await
-                    .unwrap();
-                let db = ReadDatabase::from(&b);
-                (Arc::new(b), db)
-            }
-            Self::Postgres { server_url, name } => {
-                let b = PostgresBackend::connect(&database_url(server_url, name), 4)
-                    .await
-                    .unwrap();
-                let db = ReadDatabase::from(&b);
-                (Arc::new(b), db)
-            }
-        };
-        let store = EventStore::start(
-            backend.clone(),
-            Arc::new(SystemClock),
-            LegalRules::default(),
-        )
-        .await
-        .unwrap();
-        (backend, db, store)
-    }
-
-    /// Another, empty database of the same kind (the target of a rebuild).
-    async fn another(&self, test: &str) -> Self {
-        match self {
-            Self::Sqlite(_) => Self::sqlite(),
-            Self::Postgres { .. } => Self::postgres(test).await.unwrap(),
-        }
-    }
-}
-
-/// Drops a PostgreSQL test database even when its test panicked: on a thread of its own, since a
-/// `Drop` cannot await (and the test's runtime may be the one unwinding).
-impl Drop for Db {
-    fn drop(&mut self) {
-        let Self::Postgres { server_url, name } = self else {
-            return;
-        };
-        let (server_url, db_name) = (server_url.clone(), name.clone());
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let mut conn = admin(&server_url).await;
-                sqlx::raw_sql(AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"
-                )))
-                .execute(&mut conn)
-                .await
-                .map(|_| ())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            note(&format!("could not drop the test database {name}"));
-        }
-    }
+/// One "process" on `db`: a backend with its own pool, the read models' database on it, and an
+/// event store with its own writer.
+async fn process(db: &TestDatabase) -> (Arc<dyn Backend>, ReadDatabase, EventStore) {
+    let (backend, read) = common::open(db).await;
+    let store = EventStore::start(
+        backend.clone(),
+        Arc::new(SystemClock),
+        LegalRules::default(),
+    )
+    .await
+    .unwrap();
+    (backend, read, store)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -253,7 +127,7 @@ async fn rename(store: &EventStore, company: Uuid, request_id: &str) -> Outcome 
         .unwrap()
 }
 
-/// Appends `n` commands from `tasks` concurrent writers: every third one establishes an authority,
+/// Appends `n` commands from as many concurrent writers: every third one establishes an authority,
 /// the others register a company. Returns how many companies were registered.
 async fn write_concurrently(store: &EventStore, tag: &str, n: usize) -> usize {
     let mut tasks = Vec::new();
@@ -277,6 +151,7 @@ async fn write_concurrently(store: &EventStore, tag: &str, n: usize) -> usize {
     companies
 }
 
+/// Polls `check` until it holds, failing the test after `deadline`.
 async fn wait_until<F, Fut>(what: &str, deadline: Duration, mut check: F)
 where
     F: FnMut() -> Fut,
@@ -292,30 +167,49 @@ where
     }
 }
 
-/// The live read model of `db` after it reached the log's head, checked for exactly-once.
-async fn caught_up_snapshot(db: &ReadDatabase, head: u64) -> TimelineSnapshot {
-    let snapshot = kcn_projections::snapshot(db).await.unwrap();
-    assert_eq!(
-        snapshot.position, head,
-        "the checkpoint is at the log's head"
-    );
-    assert_eq!(
-        snapshot.events_applied, head,
-        "every event was applied exactly once"
-    );
-    snapshot
+/// The timeline of `engine` once it is at the log's head, checked for exactly-once in every model:
+/// each checkpoint at `head`, with `head` events applied since its generation was built.
+async fn caught_up_snapshot(engine: &Engine, head: u64) -> TimelineSnapshot {
+    for name in engine.names() {
+        assert_eq!(
+            engine.checkpoint(name).await.unwrap(),
+            (head, head),
+            "{name}: the checkpoint is at the log's head, every event applied exactly once"
+        );
+    }
+    ReadSide::over(engine.clone())
+        .timeline()
+        .snapshot()
+        .await
+        .unwrap()
+}
+
+/// The read models replayed from position 0 of `log` into a fresh, empty database like `db` (the
+/// rebuild of an empty database).
+async fn replayed(db: &TestDatabase, log: &Arc<dyn Backend>) -> TimelineSnapshot {
+    let fresh = db.another().await;
+    let (_, read, _) = process(&fresh).await;
+    let engine = Engine::open(&read, log.clone(), models::all())
+        .await
+        .unwrap();
+    engine.catch_up().await.unwrap();
+    caught_up_snapshot(&engine, log.head().await.unwrap()).await
 }
 
 // ---------------------------------------------------------------------------------------------
-// The tests, each on both backends.
+// The scenarios, each on both backends.
 // ---------------------------------------------------------------------------------------------
 
-/// Two "processes" append 240 commands while six projectors (three per process) run against the
-/// same read model: at the end every event was applied exactly once.
-async fn concurrent_projectors_apply_every_event_exactly_once(db: &Db) {
-    let (log_a, read_a, store_a) = db.open().await;
-    let (log_b, read_b, store_b) = db.open().await;
-    read_a.migrate().await.unwrap();
+/// Two "processes" append 240 commands while six engines (three per process, each with its own
+/// pool) catch up with the same read models again and again: at the end every event was applied
+/// exactly once to every model.
+async fn concurrent_engines_apply_every_event_exactly_once(db: TestDatabase) {
+    let (log_a, read_a, store_a) = process(&db).await;
+    let (log_b, read_b, store_b) = process(&db).await;
+    // The first opening applies the read models' migrations.
+    let engine_a = Engine::open(&read_a, log_a.clone(), models::all())
+        .await
+        .unwrap();
     let writers = {
         let (a, b) = (store_a.clone(), store_b.clone());
         tokio::spawn(async move {
@@ -326,30 +220,33 @@ async fn concurrent_projectors_apply_every_event_exactly_once(db: &Db) {
             x + y
         })
     };
-    let mut projectors = Vec::new();
+    let mut engines = Vec::new();
     for (log, read) in [(&log_a, &read_a), (&log_b, &read_b)] {
         for _ in 0..3 {
             let (log, read) = (log.clone(), read.clone());
-            projectors.push(tokio::spawn(async move {
+            engines.push(tokio::spawn(async move {
+                let engine = Engine::open(&read, log, models::all()).await.unwrap();
                 for _ in 0..40 {
-                    kcn_projections::catch_up(log.as_ref(), &read)
+                    engine
+                        .catch_up()
                         .await
-                        .expect("a projector never fails, even beside five others");
-                    tokio::time::sleep(Duration::from_millis(5)).await;
+                        .expect("an engine never fails, even beside five others");
+                    tokio::task::yield_now().await;
                 }
             }));
         }
     }
     let companies = writers.await.unwrap();
-    for p in projectors {
-        p.await.unwrap();
+    for e in engines {
+        e.await.unwrap();
     }
-    kcn_projections::catch_up(log_a.as_ref(), &read_a)
-        .await
-        .unwrap();
     let head = log_a.head().await.unwrap();
     assert_eq!(head, 240);
-    let snapshot = caught_up_snapshot(&read_b, head).await;
+    engine_a.catch_up().await.unwrap();
+    let engine_b = Engine::open(&read_b, log_b.clone(), models::all())
+        .await
+        .unwrap();
+    let snapshot = caught_up_snapshot(&engine_b, head).await;
     assert_eq!(
         snapshot.entries.len(),
         companies,
@@ -357,131 +254,201 @@ async fn concurrent_projectors_apply_every_event_exactly_once(db: &Db) {
     );
 }
 
-/// A rebuild into an empty database, and one in place beside the running projector, give exactly
-/// the rows the live read model holds.
-async fn a_rebuild_gives_the_rows_of_the_live_read_model(db: &Db, target: &Db) {
-    let (log, read_db, store) = db.open().await;
-    let read = ReadModels::start(store.clone(), read_db.clone())
-        .await
-        .unwrap();
+/// A replay into an empty database gives exactly the rows the live read models hold; so do
+/// rebuilds beside the live tables while this process's engine keeps running and more events
+/// arrive, each switching to a new generation.
+async fn a_rebuild_gives_the_rows_of_the_live_read_model(db: TestDatabase) {
+    let (log, read_db, store) = process(&db).await;
+    let read = ReadSide::start(&store, &read_db).await.unwrap();
     let mut last = 0;
     for i in 0..30 {
         let company = register(&store, &format!("c-{i}")).await;
-        if i % 2 == 0 {
-            last = rename(&store, company.aggregate_id, &format!("r-{i}"))
+        last = if i % 2 == 0 {
+            rename(&store, company.aggregate_id, &format!("r-{i}"))
                 .await
-                .last_position;
+                .last_position
         } else {
-            last = establish(&store, &format!("a-{i}")).await.last_position;
-        }
+            establish(&store, &format!("a-{i}")).await.last_position
+        };
     }
-    read.wait_for(last, Duration::from_secs(10)).await.unwrap();
-    let live = caught_up_snapshot(&read_db, last).await;
+    let engine = read.engine();
+    engine
+        .wait_for(TIMELINE, last, Duration::from_secs(10))
+        .await
+        .unwrap();
+    // Every model, not only the timeline, before comparing.
+    for name in engine.names() {
+        engine
+            .wait_for(name, last, Duration::from_secs(10))
+            .await
+            .unwrap();
+    }
+    let live = caught_up_snapshot(engine, last).await;
     assert_eq!(live.entries.len(), 45, "30 registrations and 15 renames");
+    assert_eq!(replayed(&db, &log).await, live);
 
-    let (_, fresh, _) = target.open().await;
-    let reached = kcn_projections::rebuild(log.as_ref(), &fresh)
-        .await
-        .unwrap();
-    assert_eq!(reached, last);
-    assert_eq!(kcn_projections::snapshot(&fresh).await.unwrap(), live);
-
-    // In place, while this process's projector keeps running and more events arrive.
-    let more = register(&store, "after").await.last_position;
-    kcn_projections::rebuild(log.as_ref(), &read_db)
-        .await
-        .unwrap();
-    read.wait_for(more, Duration::from_secs(10)).await.unwrap();
-    let rebuilt = caught_up_snapshot(&read_db, more).await;
-    assert_eq!(rebuilt.entries.len(), 46);
-    kcn_projections::rebuild(log.as_ref(), &fresh)
-        .await
-        .unwrap();
-    assert_eq!(kcn_projections::snapshot(&fresh).await.unwrap(), rebuilt);
-
-    // Beside the live timeline, while its projector keeps running and more events arrive: the
-    // switch takes whatever arrived meanwhile.
-    let during = register(&store, "during").await.last_position;
-    let reached = kcn_projections::rebuild_beside(log.as_ref(), &read_db, &|_, _| {})
-        .await
-        .unwrap();
-    assert!(reached >= during);
-    read.wait_for(during, Duration::from_secs(10))
-        .await
-        .unwrap();
-    let beside = caught_up_snapshot(&read_db, during).await;
-    assert_eq!(beside.entries.len(), 47);
-    kcn_projections::rebuild(log.as_ref(), &fresh)
-        .await
-        .unwrap();
-    assert_eq!(kcn_projections::snapshot(&fresh).await.unwrap(), beside);
+    // Beside the live tables, while the engine keeps running and more events arrive: the switch
+    // takes whatever arrived meanwhile.
+    for (round, generation) in [(0, 2), (1, 3)] {
+        let before = register(&store, &format!("before-{round}"))
+            .await
+            .last_position;
+        let writer = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut last = 0;
+                for i in 0..5 {
+                    last = register(&store, &format!("during-{round}-{i}"))
+                        .await
+                        .last_position;
+                }
+                last
+            })
+        };
+        let rebuilt = engine.rebuild(&[], &|_, _| {}).await.unwrap();
+        assert_eq!(rebuilt.len(), engine.names().len(), "every model");
+        assert!(rebuilt.iter().all(|r| r.position >= before), "{rebuilt:?}");
+        let during = writer.await.unwrap();
+        for name in engine.names() {
+            engine
+                .wait_for(name, during, Duration::from_secs(10))
+                .await
+                .unwrap();
+            assert_eq!(
+                engine.generation(name).await.unwrap(),
+                Generation(generation),
+                "{name}"
+            );
+        }
+        let rebuilt = caught_up_snapshot(engine, during).await;
+        assert_eq!(rebuilt.entries.len(), 45 + 6 * (round + 1));
+        assert_eq!(replayed(&db, &log).await, rebuilt);
+    }
     read.stop();
 }
 
-mod sqlite {
-    use super::*;
+macro_rules! on_both_backends {
+    ($($scenario:ident),+ $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                super::$scenario(kcn_testkit::TestDatabase::sqlite()).await;
+            }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_projectors_apply_every_event_exactly_once() {
-        super::concurrent_projectors_apply_every_event_exactly_once(&Db::sqlite()).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_rebuild_gives_the_rows_of_the_live_read_model() {
-        super::a_rebuild_gives_the_rows_of_the_live_read_model(&Db::sqlite(), &Db::sqlite()).await;
-    }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                if let Some(db) = kcn_testkit::TestDatabase::postgres(stringify!($scenario)).await {
+                    super::$scenario(db).await;
+                }
+            }
+        }
+    )+};
 }
 
+on_both_backends!(
+    concurrent_engines_apply_every_event_exactly_once,
+    a_rebuild_gives_the_rows_of_the_live_read_model,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Leadership, on PostgreSQL only: SQLite has one process.
+// ---------------------------------------------------------------------------------------------
+
 mod postgres {
+    use std::str::FromStr as _;
+
+    use kcn_projections::leader::LEADER_LOCK_KEY;
+    use sqlx::postgres::{PgConnectOptions, PgConnection};
+    use sqlx::{ConnectOptions as _, Connection as _};
+
     use super::*;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_projectors_apply_every_event_exactly_once() {
-        let Some(db) = Db::postgres("concurrent_projectors_apply_every_event_exactly_once").await
-        else {
-            return;
-        };
-        super::concurrent_projectors_apply_every_event_exactly_once(&db).await;
+    /// The sessions of this database holding the leadership lock (`pg_locks` spans the whole
+    /// cluster, where other tests' databases have leaders of their own).
+    async fn holders(conn: &mut PgConnection) -> Vec<i32> {
+        sqlx::query_scalar(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             AND ((classid::bigint << 32) | objid::bigint) = $1",
+        )
+        .bind(LEADER_LOCK_KEY)
+        .fetch_all(conn)
+        .await
+        .unwrap()
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_rebuild_gives_the_rows_of_the_live_read_model() {
-        let Some(db) = Db::postgres("a_rebuild_gives_the_rows_of_the_live_read_model").await else {
-            return;
-        };
-        let target = db.another("rebuild target").await;
-        super::a_rebuild_gives_the_rows_of_the_live_read_model(&db, &target).await;
+    /// How many times a session of this database other than `except` has tried the leadership lock
+    /// since `since` (its last statement was the try, and it ran after `since`).
+    async fn tries_since(conn: &mut PgConnection, except: &[i32], since: &str) -> i64 {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND query LIKE 'SELECT pg_try_advisory_lock%' AND NOT (pid = ANY($1)) \
+             AND state_change > $2::timestamptz",
+        )
+        .bind(except)
+        .bind(since)
+        .fetch_one(conn)
+        .await
+        .unwrap()
     }
 
-    /// Two "processes" start read models on one database: exactly one leads, the follower reads its
-    /// own writes by polling the checkpoint, and when the leader's session is killed the follower
-    /// takes over and the read model stays exact.
+    /// Two "processes" start the read side on one database: exactly one leads, the follower reads
+    /// its own writes by polling the checkpoints, and when the leader's session is killed someone
+    /// takes over and the read models stay exact.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn one_process_leads_and_a_follower_takes_over_when_its_session_dies() {
-        let Some(db) =
-            Db::postgres("one_process_leads_and_a_follower_takes_over_when_its_session_dies").await
+        let Some(db) = TestDatabase::postgres(
+            "one_process_leads_and_a_follower_takes_over_when_its_session_dies",
+        )
+        .await
         else {
             return;
         };
-        let (_, read_a, store_a) = db.open().await;
-        let (_, read_b, store_b) = db.open().await;
-        let a = ReadModels::start(store_a.clone(), read_a.clone())
-            .await
-            .unwrap();
-        let b = ReadModels::start(store_b.clone(), read_b.clone())
-            .await
-            .unwrap();
+        let TestDatabase::Postgres(pg) = &db else {
+            unreachable!()
+        };
+        let (_, read_a, store_a) = process(&db).await;
+        let (_, read_b, store_b) = process(&db).await;
+        let a = ReadSide::start(&store_a, &read_a).await.unwrap();
+        let b = ReadSide::start(&store_b, &read_b).await.unwrap();
+        let (ea, eb) = (a.engine().clone(), b.engine().clone());
         wait_until("one process leads", Duration::from_secs(10), || async {
-            a.is_leader() || b.is_leader()
+            ea.is_leader() || eb.is_leader()
         })
         .await;
-        // Let the other try the lock at least once more: it must stay a follower.
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        assert!(a.is_leader() != b.is_leader(), "exactly one leader");
-        let (leader, follower, follower_store) = if a.is_leader() {
-            (&a, &b, &store_b)
+        let mut conn = PgConnectOptions::from_str(pg.url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        // The other process tries the lock again, twice, and stays a follower.
+        let since: String = sqlx::query_scalar("SELECT now()::text")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        let leading = holders(&mut conn).await;
+        assert_eq!(leading.len(), 1, "one session holds the leadership lock");
+        let end = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut since = since;
+        for _ in 0..2 {
+            while tries_since(&mut conn, &leading, &since).await == 0 {
+                assert!(
+                    tokio::time::Instant::now() < end,
+                    "the follower never tried the lock again"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            since = sqlx::query_scalar("SELECT now()::text")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        }
+        assert!(ea.is_leader() != eb.is_leader(), "exactly one leader");
+        assert_eq!(holders(&mut conn).await, leading);
+        let (leader, follower, follower_store) = if ea.is_leader() {
+            (&ea, &eb, &store_b)
         } else {
-            (&b, &a, &store_a)
+            (&eb, &ea, &store_a)
         };
 
         // Read-your-writes in the follower: its own write, applied by the other process.
@@ -492,42 +459,30 @@ mod postgres {
                 .last_position;
         }
         follower
-            .wait_for(last, Duration::from_secs(10))
+            .wait_for(TIMELINE, last, Duration::from_secs(10))
             .await
             .expect("the follower sees the leader's progress");
-        assert_eq!(follower.status().await.unwrap()[0].position, last);
+        let timeline = follower.status().await.unwrap();
+        assert_eq!(
+            timeline
+                .iter()
+                .find(|s| s.name == TIMELINE)
+                .unwrap()
+                .position,
+            last
+        );
 
         // Kill the leader's lock session, as a lost connection would: someone leads again (either
-        // process may win the lock) and the read model goes on exactly.
-        let url = match &db {
-            Db::Postgres { server_url, name } => database_url(server_url, name),
-            Db::Sqlite(_) => unreachable!(),
-        };
-        let mut conn = admin(&url).await;
-        // pg_locks spans the whole cluster, where other tests' databases have leaders of their own:
-        // count only this database's holders.
-        let holders = "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
-             AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-             AND ((classid::bigint << 32) | objid::bigint) = $1";
-        let before: Vec<i32> = sqlx::query_scalar(holders)
-            .bind(LEADER_LOCK_KEY)
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-        assert_eq!(before.len(), 1, "one session holds the leadership lock");
+        // process may win the lock) and the read models go on exactly.
         sqlx::query("SELECT pg_terminate_backend($1)")
-            .bind(before[0])
+            .bind(leading[0])
             .execute(&mut conn)
             .await
             .unwrap();
         let end = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
-            let now: Vec<i32> = sqlx::query_scalar(holders)
-                .bind(LEADER_LOCK_KEY)
-                .fetch_all(&mut conn)
-                .await
-                .unwrap();
-            if now.len() == 1 && now != before && a.is_leader() != b.is_leader() {
+            let now = holders(&mut conn).await;
+            if now.len() == 1 && now != leading && ea.is_leader() != eb.is_leader() {
                 break;
             }
             assert!(
@@ -541,20 +496,18 @@ mod postgres {
                 .await
                 .last_position;
         }
-        follower
-            .wait_for(last, Duration::from_secs(10))
-            .await
-            .unwrap();
-        leader
-            .wait_for(last, Duration::from_secs(10))
-            .await
-            .unwrap();
+        for engine in [follower, leader] {
+            engine
+                .wait_for(TIMELINE, last, Duration::from_secs(10))
+                .await
+                .unwrap();
+        }
 
         // The leading process ends: the other takes over.
-        let (ending, staying, staying_store) = if a.is_leader() {
-            (&a, &b, &store_b)
+        let (ending, staying, staying_store) = if ea.is_leader() {
+            (&a, &eb, &store_b)
         } else {
-            (&b, &a, &store_a)
+            (&b, &ea, &store_a)
         };
         ending.stop();
         wait_until(
@@ -568,11 +521,13 @@ mod postgres {
                 .await
                 .last_position;
         }
-        staying
-            .wait_for(last, Duration::from_secs(10))
-            .await
-            .unwrap();
-        let snapshot = caught_up_snapshot(&read_a, last).await;
+        for name in staying.names() {
+            staying
+                .wait_for(name, last, Duration::from_secs(10))
+                .await
+                .unwrap();
+        }
+        let snapshot = caught_up_snapshot(staying, last).await;
         assert_eq!(snapshot.entries.len(), 60);
 
         a.stop();

@@ -1,16 +1,18 @@
-//! Shared helpers: start a server on a fresh database, make clients, build command headers, and
-//! read `google.rpc` error details.
+//! Shared helpers: start a server on a fresh database (SQLite, or PostgreSQL through the test kit),
+//! run a scenario on both, make clients, build command headers, and read `google.rpc` error details.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use kcn_domain::time::Clock;
+use kcn_ledger::config::DatabaseUrl;
 use kcn_ledger::{Config, Running};
 use kcn_services::proto;
 use kcn_services::proto::audit_service_client::AuditServiceClient;
 use kcn_services::proto::information_exchange_service_client::InformationExchangeServiceClient;
 use kcn_services::proto::registry_service_client::RegistryServiceClient;
+use kcn_testkit::PgTestDatabase;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
@@ -37,7 +39,7 @@ pub struct TestServer {
     pub clock: Arc<TestClock>,
     pub channel: Channel,
     /// The PostgreSQL database the server runs on, if not SQLite; dropped with its last handle.
-    pub postgres: Option<Arc<crate::postgres::PgTestDatabase>>,
+    pub postgres: Option<Arc<PgTestDatabase>>,
 }
 
 impl TestServer {
@@ -55,19 +57,16 @@ impl TestServer {
     /// `KCN_TEST_DATABASE_URL`, dropped at the end), or `None` when PostgreSQL is deliberately
     /// skipped (`KCN_TEST_SKIP_POSTGRES=1`). Without either variable it fails the test.
     pub async fn start_postgres(test: &str) -> Option<Self> {
-        let db = crate::postgres::PgTestDatabase::create(test).await?;
-        Some(Self::start_with(tempfile::tempdir().unwrap(), Some(db)).await)
+        let db = PgTestDatabase::create(test).await?;
+        Some(Self::start_with(tempfile::tempdir().unwrap(), Some(Arc::new(db))).await)
     }
 
     /// Starts a server on a data directory and, if given, a PostgreSQL database instead of the
     /// directory's SQLite file.
-    pub async fn start_with(
-        dir: tempfile::TempDir,
-        postgres: Option<Arc<crate::postgres::PgTestDatabase>>,
-    ) -> Self {
+    pub async fn start_with(dir: tempfile::TempDir, postgres: Option<Arc<PgTestDatabase>>) -> Self {
         let config = Config {
             data_dir: dir.path().to_path_buf(),
-            database_url: postgres.as_ref().map(|db| db.url()),
+            database_url: postgres.as_ref().map(|db| DatabaseUrl::new(db.url())),
             database_max_connections: 5,
             // A log shared on PostgreSQL must be given its origin and key (SQLite generates them).
             checkpoint_origin: postgres
@@ -98,7 +97,7 @@ impl TestServer {
         }
     }
 
-    /// Stops the server cleanly and starts it again on the same database.
+    /// Stops the server cleanly and starts it again on the same database (SQLite or PostgreSQL).
     pub async fn restart(mut self) -> Self {
         let postgres = self.postgres.take();
         let dir = self.stop().await;
@@ -307,3 +306,28 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Runs end-to-end scenarios on both backends. Each scenario is written once, as
+/// `async fn name(server: TestServer)`, and becomes two tests: `name::on_sqlite`, on a fresh SQLite
+/// file, and `name::on_postgres`, on a fresh PostgreSQL database (skipped, with a note, only under
+/// `KCN_TEST_SKIP_POSTGRES=1`).
+macro_rules! on_both_backends {
+    ($($scenario:ident),+ $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test]
+            async fn on_sqlite() {
+                super::$scenario($crate::harness::TestServer::start().await).await;
+            }
+
+            #[tokio::test]
+            async fn on_postgres() {
+                if let Some(server) =
+                    $crate::harness::TestServer::start_postgres(stringify!($scenario)).await
+                {
+                    super::$scenario(server).await;
+                }
+            }
+        }
+    )+};
+}
+pub(crate) use on_both_backends;

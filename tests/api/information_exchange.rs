@@ -1,8 +1,8 @@
-//! A full information exchange through the real server, and its rules.
+//! A full information exchange through the real server (on SQLite and on PostgreSQL), and its rules.
 
 use kcn_services::proto;
 
-use crate::harness::{TestServer, header, precondition_types, seed, ts};
+use crate::harness::{TestServer, header, on_both_backends, precondition_types, seed, ts};
 
 fn board_to_company(board: &str, company: &str, park: &str) -> proto::RequestInformationRequest {
     proto::RequestInformationRequest {
@@ -22,9 +22,7 @@ fn board_to_company(board: &str, company: &str, park: &str) -> proto::RequestInf
     }
 }
 
-#[tokio::test]
-async fn a_full_exchange_is_requested_answered_clarified_and_closed() {
-    let server = TestServer::start().await;
+async fn a_full_exchange_is_requested_answered_clarified_and_closed(server: TestServer) {
     let p = seed(&server).await;
     let mut x = server.exchanges();
     let opened = x
@@ -106,7 +104,23 @@ async fn a_full_exchange_is_requested_answered_clarified_and_closed() {
             "ExchangeClosed"
         ]
     );
+
+    // A refused command leaves no trace.
+    let before = server.read_log().await.len();
+    let status = x
+        .provide_information(proto::ProvideInformationRequest {
+            header: header("2025-05-09T02:00:00Z"),
+            exchange_id: closed.aggregate_id,
+            body: "too late".into(),
+            attachments: vec![],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    assert_eq!(server.read_log().await.len(), before);
 }
+
+on_both_backends!(a_full_exchange_is_requested_answered_clarified_and_closed);
 
 #[tokio::test]
 async fn a_withdrawn_request_cannot_be_answered_and_the_refusal_leaves_no_trace() {

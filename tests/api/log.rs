@@ -1,5 +1,6 @@
 //! The log's guarantees through the real server: replay returns exactly what was appended, retries
 //! are idempotent, stale versions are refused, the timeline answers, and health and reflection serve.
+//! The scenarios listed in `on_both_backends!` run on SQLite and on a fresh PostgreSQL database.
 
 use std::time::Duration;
 
@@ -7,7 +8,9 @@ use kcn_services::proto;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::harness::{TestServer, header, header_with_id, seed, ts, violated_fields, wait_until};
+use crate::harness::{
+    TestServer, header, header_with_id, on_both_backends, seed, ts, violated_fields, wait_until,
+};
 
 fn company(request_id: &str, name: &str) -> proto::RegisterCompanyRequest {
     proto::RegisterCompanyRequest {
@@ -18,9 +21,9 @@ fn company(request_id: &str, name: &str) -> proto::RegisterCompanyRequest {
     }
 }
 
-#[tokio::test]
-async fn replaying_the_log_returns_exactly_what_was_appended_even_after_a_restart() {
-    let server = TestServer::start().await;
+async fn replaying_the_log_returns_exactly_what_was_appended_even_after_a_restart(
+    server: TestServer,
+) {
     let p = seed(&server).await;
     let log = server.read_log().await;
     let positions: Vec<u64> = log.iter().map(|e| e.position).collect();
@@ -49,8 +52,30 @@ async fn replaying_the_log_returns_exactly_what_was_appended_even_after_a_restar
     let tenant: serde_json::Value = serde_json::from_slice(&log[5].payload).unwrap();
     assert_eq!(tenant["vsic_codes"][0]["version"], "2018");
 
-    let dir = server.stop().await;
-    let again = TestServer::start_in(dir).await;
+    // The registry reads the province back.
+    let park = server
+        .registry()
+        .get_park(proto::GetParkRequest {
+            park_id: p.park.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(park.version, 3);
+    assert_eq!(park.registration.unwrap().area_ha, "138.7");
+    assert_eq!(park.jurisdictions[0].id, p.board);
+    assert_eq!(park.infrastructure_companies[0].id, p.company);
+    let tenant = server
+        .registry()
+        .get_tenant(proto::GetTenantRequest {
+            tenant_id: p.tenant.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(tenant.registration.unwrap().park_id, p.park);
+
+    let again = server.restart().await;
     assert_eq!(again.read_log().await, log, "byte for byte after a restart");
 }
 
@@ -70,9 +95,7 @@ async fn finer_than_microsecond_business_time_is_truncated_not_rounded() {
     );
 }
 
-#[tokio::test]
-async fn a_retried_request_returns_the_first_outcome_and_is_not_appended_twice() {
-    let server = TestServer::start().await;
+async fn a_retried_request_returns_the_first_outcome_and_is_not_appended_twice(server: TestServer) {
     let mut reg = server.registry();
     let first = reg
         .register_company(company("retry-1", "Becamex IDC"))
@@ -96,8 +119,7 @@ async fn a_retried_request_returns_the_first_outcome_and_is_not_appended_twice()
     assert_eq!(server.read_log().await.len(), 1);
 
     // The idempotency record is durable: a restarted server still knows the request.
-    let dir = server.stop().await;
-    let again = TestServer::start_in(dir).await;
+    let again = server.restart().await;
     let third = again
         .registry()
         .register_company(company("retry-1", "Becamex IDC"))
@@ -111,9 +133,7 @@ async fn a_retried_request_returns_the_first_outcome_and_is_not_appended_twice()
     assert_eq!(again.read_log().await.len(), 1);
 }
 
-#[tokio::test]
-async fn a_request_id_reused_for_a_different_command_is_already_exists() {
-    let server = TestServer::start().await;
+async fn a_request_id_reused_for_a_different_command_is_already_exists(server: TestServer) {
     let mut reg = server.registry();
     reg.register_company(company("reuse-1", "Becamex IDC"))
         .await
@@ -154,9 +174,7 @@ async fn a_rejected_command_can_be_retried_with_the_same_request_id() {
         .unwrap();
 }
 
-#[tokio::test]
-async fn a_stale_expected_version_is_aborted_and_appends_nothing() {
-    let server = TestServer::start().await;
+async fn a_stale_expected_version_is_aborted_and_appends_nothing(server: TestServer) {
     let p = seed(&server).await;
     let change = |expected: u64| {
         let mut h = header("2025-06-01T00:00:00Z");
@@ -179,9 +197,7 @@ async fn a_stale_expected_version_is_aborted_and_appends_nothing() {
     assert_eq!(server.read_log().await.len(), before);
 }
 
-#[tokio::test]
-async fn concurrent_commands_get_gap_free_positions() {
-    let server = TestServer::start().await;
+async fn concurrent_commands_get_gap_free_positions_and_are_projected_once(server: TestServer) {
     let mut tasks = Vec::new();
     for i in 0..100 {
         let mut reg = server.registry();
@@ -189,18 +205,35 @@ async fn concurrent_commands_get_gap_free_positions() {
             reg.register_company(company(&format!("c-{i}"), &format!("Company {i}")))
                 .await
                 .unwrap()
+                .into_inner()
+                .outcome
+                .unwrap()
         }));
     }
+    let mut ids = Vec::new();
     for t in tasks {
-        t.await.unwrap();
+        ids.push(t.await.unwrap().aggregate_id);
     }
     let positions: Vec<u64> = server.read_log().await.iter().map(|e| e.position).collect();
     assert_eq!(positions, (1..=100).collect::<Vec<_>>());
+    // Every company's registration is on its timeline exactly once.
+    let mut audit = server.audit();
+    for id in ids {
+        let page = audit
+            .get_timeline(proto::GetTimelineRequest {
+                subject_type: proto::SubjectType::Company as i32,
+                subject_id: id,
+                min_position: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(page.entries.len(), 1);
+    }
 }
 
-#[tokio::test]
-async fn the_park_timeline_holds_everything_that_concerns_the_park_in_order() {
-    let server = TestServer::start().await;
+async fn the_park_timeline_holds_everything_that_concerns_the_park_in_order(server: TestServer) {
     let p = seed(&server).await;
     let mut x = server.exchanges();
     let opened = x
@@ -369,9 +402,7 @@ async fn a_page_token_from_another_query_is_refused() {
     assert_eq!(violated_fields(&status), vec!["page_token"]);
 }
 
-#[tokio::test]
-async fn read_your_writes_waits_for_the_projection_and_status_reports_no_lag() {
-    let server = TestServer::start().await;
+async fn read_your_writes_waits_for_the_projection_and_status_reports_no_lag(server: TestServer) {
     let p = seed(&server).await;
     let mut audit = server.audit();
     let page = audit
@@ -416,6 +447,16 @@ async fn read_your_writes_waits_for_the_projection_and_status_reports_no_lag() {
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     assert_eq!(crate::harness::violated_fields(&status), ["min_position"]);
 }
+
+on_both_backends!(
+    replaying_the_log_returns_exactly_what_was_appended_even_after_a_restart,
+    a_retried_request_returns_the_first_outcome_and_is_not_appended_twice,
+    a_request_id_reused_for_a_different_command_is_already_exists,
+    a_stale_expected_version_is_aborted_and_appends_nothing,
+    concurrent_commands_get_gap_free_positions_and_are_projected_once,
+    the_park_timeline_holds_everything_that_concerns_the_park_in_order,
+    read_your_writes_waits_for_the_projection_and_status_reports_no_lag,
+);
 
 #[tokio::test]
 async fn health_is_serving_and_reflection_lists_the_services() {

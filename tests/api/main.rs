@@ -1,5 +1,6 @@
-//! End-to-end tests: the real server on `127.0.0.1:0` with a fresh SQLite file per test, driven
-//! through real gRPC clients. All of them build into this one test binary.
+//! End-to-end tests: the real server on `127.0.0.1:0` with a fresh SQLite file per test (and, for the
+//! scenarios run by `on_both_backends!`, a fresh PostgreSQL database too), driven through real gRPC
+//! clients. All of them build into this one test binary.
 
 mod agreement;
 mod annual_plan;
@@ -18,7 +19,6 @@ mod inspection;
 mod log;
 mod monitoring;
 mod park_reports;
-mod postgres;
 mod procedure;
 mod rebuild;
 mod registry;

@@ -7,11 +7,10 @@
 //!    tree hashes, as an older server wrote it) is read as the current shape, by queries and by the
 //!    command path, while its stored bytes stay as they were (docs/adr/0004-schema-evolution.md).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
-use kcn_eventstore::{Actor, Backend, Metadata, SqliteBackend, SqliteDurability, StoredEvent};
-use kcn_integrity::leaf::{format_timestamp, leaf_hash};
-use kcn_integrity::{Hash, tree};
+use kcn_eventstore::{Actor, Metadata, SqliteBackend, SqliteDurability, StoredEvent};
+use kcn_integrity::leaf::format_timestamp;
 use kcn_services::proto;
 use prost_reflect::{DescriptorPool, DynamicMessage};
 
@@ -444,25 +443,10 @@ fn v1_agreement_signed(p: &Province) -> Vec<u8> {
 /// Appends one event under the log the way an older server's writer did: positioned after the
 /// head, with its leaf and the tree's stored hashes in the same transaction.
 pub async fn append_raw(backend: &SqliteBackend, event: StoredEvent) -> StoredEvent {
-    let mut tx = backend.begin_append().await.unwrap();
-    let old_size = tx.last_position().await.unwrap();
-    let event = StoredEvent {
-        position: old_size + 1,
-        ..event
-    };
-    let needed = tree::indexes_for_append(old_size).unwrap();
-    let stored: HashMap<u64, Hash> = tx
-        .read_tree_hashes(&needed)
-        .await
-        .unwrap()
-        .into_iter()
-        .collect();
-    let appended = tree::append(old_size, &[leaf_hash(&event.leaf())], &stored).unwrap();
-    tx.insert(std::slice::from_ref(&event), &[], &appended.hashes)
+    let mut stored = kcn_testkit::log::append_stored(backend, vec![event])
         .await
         .unwrap();
-    tx.commit().await.unwrap();
-    event
+    stored.remove(0)
 }
 
 #[tokio::test]

@@ -740,13 +740,13 @@ async fn a_checkpoint_or_a_proof_after_an_append_reads_stored_hashes_once() {
 
 #[tokio::test]
 async fn a_postgres_log_needs_its_origin_and_key_and_verifies_offline_by_url() {
-    let Some(db) = crate::postgres::PgTestDatabase::create("transparency").await else {
+    let Some(db) = kcn_testkit::PgTestDatabase::create("transparency").await else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let config = kcn_ledger::Config {
         data_dir: dir.path().to_path_buf(),
-        database_url: Some(db.url()),
+        database_url: Some(kcn_ledger::config::DatabaseUrl::new(db.url())),
         database_max_connections: 5,
         ..kcn_ledger::Config::default()
     };
@@ -819,7 +819,7 @@ async fn a_postgres_log_needs_its_origin_and_key_and_verifies_offline_by_url() {
     .unwrap();
     running.shutdown().await.unwrap();
 
-    let url = db.url().expose().to_owned();
+    let url = db.url().to_owned();
     let options = verify::Options {
         verifier_key: Some(expected),
         ..verify::Options::new(Source::parse(&url))

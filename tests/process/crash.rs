@@ -9,8 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use kcn_testkit::PgTestDatabase;
+
 use crate::load::{self, Ledger};
-use crate::server::{PgDatabase, ServerProcess, Storage, note, open, postgres_server_url};
+use crate::server::{ServerProcess, Storage, note, open};
 
 /// Kill-and-restart rounds per test.
 const ROUNDS: usize = 3;
@@ -107,13 +109,12 @@ async fn on_sqlite_a_server_killed_mid_load_loses_no_acknowledged_command() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgres_a_server_killed_mid_load_loses_no_acknowledged_command() {
-    let Some(server_url) = postgres_server_url("a_server_killed_mid_load_on_postgres") else {
+    let Some(db) = PgTestDatabase::create("a_server_killed_mid_load_on_postgres").await else {
         return;
     };
-    let db = PgDatabase::create(&server_url).await;
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::Postgres {
-        url: db.url.clone(),
+        url: db.url().to_owned(),
         via_env: true,
     };
     killed_mid_load_and_restarted(dir.path(), storage, "crash-pg").await;

@@ -2,7 +2,6 @@
 //! its "kcn-ledger serving" log line (JSON logs on stderr), killed with SIGKILL or stopped with
 //! SIGTERM; and the databases it runs on, opened from the test to check what it stored.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
@@ -14,11 +13,15 @@ use kcn_eventstore::{Backend, PostgresBackend, SqliteBackend, SqliteDurability};
 use kcn_projections::ReadDatabase;
 use kcn_services::proto::audit_service_client::AuditServiceClient;
 use kcn_services::proto::registry_service_client::RegistryServiceClient;
-use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection as _};
+use kcn_testkit::PgTestDatabase;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions as _, Connection as _};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 use tonic::transport::Channel;
+
+/// Notes past the test harness's capture, as every suite writes them.
+pub use kcn_testkit::postgres::note;
 
 /// How long a server may take to open its database and listen.
 const READY_DEADLINE: Duration = Duration::from_secs(30);
@@ -28,10 +31,6 @@ const SERVING: &str = "kcn-ledger serving";
 
 /// The log line the projection leader writes when it takes the lead (`kcn_projections::leader`).
 pub const LEADING: &str = "this process is now the projection leader";
-
-pub fn note(message: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "note: {message}");
-}
 
 /// Where a server keeps its log.
 #[derive(Debug, Clone)]
@@ -211,92 +210,6 @@ fn seed_of(identity: &str) -> String {
 // Databases.
 // ---------------------------------------------------------------------------------------------
 
-/// The PostgreSQL server to test against, or `None` when PostgreSQL is deliberately skipped.
-pub fn postgres_server_url(test: &str) -> Option<String> {
-    match std::env::var("KCN_TEST_DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ if std::env::var("KCN_TEST_SKIP_POSTGRES").as_deref() == Ok("1") => {
-            note(&format!(
-                "skipping {test}: KCN_TEST_DATABASE_URL is unset and KCN_TEST_SKIP_POSTGRES=1"
-            ));
-            None
-        }
-        _ => panic!(
-            "KCN_TEST_DATABASE_URL is not set: the PostgreSQL process tests need a server URL \
-             whose user may create databases (for example \
-             postgres://postgres@127.0.0.1:5432/postgres); set KCN_TEST_SKIP_POSTGRES=1 to skip \
-             them deliberately"
-        ),
-    }
-}
-
-async fn admin(server_url: &str) -> PgConnection {
-    PgConnectOptions::from_str(server_url)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to KCN_TEST_DATABASE_URL: {e}"))
-}
-
-/// A fresh PostgreSQL database, dropped when this handle goes (even after a panic).
-pub struct PgDatabase {
-    server_url: String,
-    name: String,
-    pub url: String,
-}
-
-impl PgDatabase {
-    pub async fn create(server_url: &str) -> Self {
-        let name = format!("kcn_test_{}", uuid::Uuid::now_v7().simple());
-        let mut conn = admin(server_url).await;
-        sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let _ = conn.close().await;
-        let (scheme, rest) = server_url.split_once("://").unwrap();
-        let (main, query) = match rest.split_once('?') {
-            Some((main, query)) => (main, Some(query)),
-            None => (rest, None),
-        };
-        let authority = main.split_once('/').map_or(main, |(a, _)| a);
-        let url = match query {
-            Some(query) => format!("{scheme}://{authority}/{name}?{query}"),
-            None => format!("{scheme}://{authority}/{name}"),
-        };
-        Self {
-            server_url: server_url.to_owned(),
-            name,
-            url,
-        }
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let (server_url, name) = (self.server_url.clone(), self.name.clone());
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let mut conn = admin(&server_url).await;
-                sqlx::raw_sql(AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&mut conn)
-                .await
-                .map(|_| ())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            note(&format!("could not drop the test database {}", self.name));
-        }
-    }
-}
-
 /// Opens a server's database from the test: the log (to read what is stored) and its read models.
 pub async fn open(data_dir: &Path, storage: &Storage) -> (Arc<dyn Backend>, ReadDatabase) {
     match storage {
@@ -354,9 +267,10 @@ pub async fn empty_like(storage: &Storage) -> (ReadDatabase, Box<dyn std::any::A
             (ReadDatabase::from(&backend), Box::new((dir, backend)))
         }
         Storage::Postgres { .. } => {
-            let server_url = std::env::var("KCN_TEST_DATABASE_URL").unwrap();
-            let db = PgDatabase::create(&server_url).await;
-            let backend = PostgresBackend::connect(&db.url, 2).await.unwrap();
+            let db = PgTestDatabase::create("empty_like")
+                .await
+                .expect("a PostgreSQL test runs with KCN_TEST_DATABASE_URL set");
+            let backend = PostgresBackend::connect(db.url(), 2).await.unwrap();
             let read = ReadDatabase::from(&backend);
             // The pool goes before the database is dropped.
             (read, Box::new((backend, db)))

@@ -9,17 +9,16 @@ use std::time::Duration;
 use kcn_services::proto;
 
 use crate::load::{self, Command, Ledger};
-use crate::server::{
-    LEADING, PgDatabase, ServerProcess, Storage, note, open, postgres_server_url, with_secret,
-};
+use kcn_testkit::PgTestDatabase;
+
+use crate::server::{LEADING, ServerProcess, Storage, note, open, with_secret};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_on_one_postgres_database_share_one_order_and_project_each_event_once() {
-    let Some(server_url) = postgres_server_url("two_servers_on_one_postgres_database") else {
+    let Some(db) = PgTestDatabase::create("two_servers_on_one_postgres_database").await else {
         return;
     };
-    let db = PgDatabase::create(&server_url).await;
-    let (url, secret) = with_secret(&db.url).await;
+    let (url, secret) = with_secret(db.url()).await;
     let storage = Storage::Postgres {
         url,
         via_env: false,
