@@ -69,6 +69,25 @@ pub struct Config {
     pub checkpoint_key_seed_file: Option<PathBuf>,
     /// The least time between two checkpoints issued after commits, in milliseconds.
     pub checkpoint_interval_ms: u64,
+    /// Whether accepted connections get `TCP_NODELAY`, so that small answers leave at once instead
+    /// of waiting about 40 ms for the client's delayed acknowledgement.
+    pub tcp_nodelay: bool,
+    /// The idle time after which the kernel probes a silent peer (TCP keepalive), in seconds; `0`
+    /// leaves the system's setting.
+    pub tcp_keepalive_seconds: u64,
+    /// How often the server pings each HTTP/2 connection, in seconds; `0` disables the pings.
+    pub http2_keepalive_interval_seconds: u64,
+    /// How long a ping may go unanswered before the connection is closed, in seconds.
+    pub http2_keepalive_timeout_seconds: u64,
+    /// A connection on which the client has sent nothing at all for this long (no request, no
+    /// answer to a keepalive ping) is closed, in seconds; `0` never closes one for silence.
+    pub connection_idle_timeout_seconds: u64,
+    /// Where the Prometheus metrics are served over HTTP (`GET /metrics`). Unset (the default):
+    /// no metrics endpoint. It has no authentication: keep it on loopback or behind a firewall.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The OTLP/HTTP endpoint of an OpenTelemetry collector (`http://127.0.0.1:4318`); traces are
+    /// posted to its `/v1/traces`. Unset (the default): nothing is exported.
+    pub otlp_endpoint: Option<String>,
     /// The seed from `KCN_CHECKPOINT_KEY_SEED`, read by [`Config::load`] outside the layered
     /// sources so that it can never appear in a file, a flag or a dump of the configuration.
     #[serde(skip)]
@@ -94,6 +113,13 @@ impl Default for Config {
             checkpoint_key_name: None,
             checkpoint_key_seed_file: None,
             checkpoint_interval_ms: 1_000,
+            tcp_nodelay: true,
+            tcp_keepalive_seconds: 60,
+            http2_keepalive_interval_seconds: 30,
+            http2_keepalive_timeout_seconds: 20,
+            connection_idle_timeout_seconds: 300,
+            metrics_listen: None,
+            otlp_endpoint: None,
             checkpoint_key_seed: None,
         }
     }

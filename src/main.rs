@@ -2,7 +2,6 @@
 //! `audit` checks a running server against a trusted checkpoint. Flags override the configuration
 //! file and the `KCN_*` environment variables.
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -123,22 +122,9 @@ fn verifier_key(inline: Option<String>, file: Option<PathBuf>) -> anyhow::Result
     }
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let json = match format {
-        LogFormat::Json => true,
-        LogFormat::Pretty => false,
-        LogFormat::Auto => !std::io::stderr().is_terminal(),
-    };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+/// Logs on stderr, as `log_format` and `RUST_LOG` say (traces are the `serve` command's alone).
+fn init_logging(format: LogFormat) -> anyhow::Result<kcn_ledger::telemetry::Telemetry> {
+    kcn_ledger::telemetry::init(format, None)
 }
 
 #[tokio::main]
@@ -176,7 +162,9 @@ async fn run() -> anyhow::Result<ExitCode> {
                 flags = flags.merge(Serialized::default("data_dir", dir));
             }
             let config = Config::load(cli.config.as_deref(), flags)?;
-            init_logging(config.log_format);
+            // Held until the server has stopped, so that the last traces are sent.
+            let _telemetry =
+                kcn_ledger::telemetry::init(config.log_format, config.otlp_endpoint.as_deref())?;
             kcn_ledger::run(config).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -187,7 +175,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             origin,
         } => {
             let config = Config::load(cli.config.as_deref(), Figment::new())?;
-            init_logging(config.log_format);
+            let _logging = init_logging(config.log_format)?;
             let source = match source {
                 Some(text) => verify::Source::parse(&text),
                 // The configured store: the PostgreSQL URL when one is set, else the SQLite file.
@@ -230,7 +218,7 @@ async fn run() -> anyhow::Result<ExitCode> {
                 flags = flags.merge(Serialized::default("data_dir", dir));
             }
             let config = Config::load(cli.config.as_deref(), flags)?;
-            init_logging(config.log_format);
+            let _logging = init_logging(config.log_format)?;
             kcn_ledger::rebuild::rebuild(&config, name.as_deref()).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -241,7 +229,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             verifier_key_file,
             save,
         } => {
-            init_logging(LogFormat::Auto);
+            let _logging = init_logging(LogFormat::Auto)?;
             let key = verifier_key(key, verifier_key_file)?
                 .context("a verifier key is required (--verifier-key or --verifier-key-file)")?;
             let verifier = key
