@@ -48,10 +48,7 @@ impl ConnectionOptions {
 
     /// Sets the HTTP/2 keepalive pings: a client that does not answer one within the timeout
     /// (a half-open connection, a peer that vanished) is disconnected.
-    pub fn apply<L>(
-        &self,
-        builder: tonic::transport::Server<L>,
-    ) -> tonic::transport::Server<L> {
+    pub fn apply<L>(&self, builder: tonic::transport::Server<L>) -> tonic::transport::Server<L> {
         builder
             .http2_keepalive_interval(self.http2_keepalive_interval)
             .http2_keepalive_timeout(Some(self.http2_keepalive_timeout))

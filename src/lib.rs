@@ -117,7 +117,11 @@ impl Endpoints {
     }
 
     fn metrics_addr(&self) -> anyhow::Result<Option<std::net::SocketAddr>> {
-        Ok(self.metrics.as_ref().map(TcpListener::local_addr).transpose()?)
+        Ok(self
+            .metrics
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?)
     }
 }
 

@@ -22,7 +22,9 @@ const SECONDS: &[f64] = &[
 ];
 
 /// Commands per append batch (group commit).
-const BATCH: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0];
+const BATCH: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
 
 /// The process's recorder. The `metrics` facade has one per process, so every server started in
 /// this process (the tests start many) records into the same one.

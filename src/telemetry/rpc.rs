@@ -1,6 +1,7 @@
 //! The tower layer that observes every RPC once it has ended: one structured log line (method,
 //! request id, principal, peer, status code, duration, and a refused command's rule code), the
-//! per-method request counter and latency histogram, and the `rpc` span that OpenTelemetry exports.
+//! per-method request counter and latency histogram, and the `rpc` span that OpenTelemetry exports
+//! (continuing the caller's trace when the request carries a W3C `traceparent`).
 //!
 //! An RPC ends with its status: in the response headers for a "trailers-only" answer (every error
 //! of a unary call), in the trailers after the last message otherwise. The layer therefore follows
@@ -171,6 +172,7 @@ impl Record {
             request_id = Empty,
             principal = Empty,
         );
+        continue_trace(&span, request.headers());
         Self {
             span,
             label,
@@ -213,6 +215,20 @@ impl Drop for Record {
     fn drop(&mut self) {
         self.finish(None);
     }
+}
+
+/// Makes the RPC's span a child of the caller's, when the request carries a W3C `traceparent`
+/// (one the propagator cannot read is ignored). Without trace export there is nothing to join.
+fn continue_trace(span: &tracing::Span, headers: &HeaderMap) {
+    use opentelemetry::propagation::TextMapPropagator as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    if !headers.contains_key("traceparent") {
+        return;
+    }
+    let parent = opentelemetry_sdk::propagation::TraceContextPropagator::new()
+        .extract(&opentelemetry_http::HeaderExtractor(headers));
+    // Fails only when no OpenTelemetry layer is installed: traces are off.
+    let _ = span.set_parent(parent);
 }
 
 /// The rule code of a refusal: its `PreconditionFailure`'s violation types, or its `ErrorInfo`

@@ -10,14 +10,11 @@ use kcn_ledger::connections::{self, ConnectionOptions};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Starts a server with `config` (its data directory set here) on `127.0.0.1:0`.
-async fn start(mut config: Config) -> (kcn_ledger::Running, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    config.data_dir = dir.path().to_path_buf();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let clock = std::sync::Arc::new(kcn_domain::time::SystemClock);
-    let running = kcn_ledger::start(config, listener, clock).await.unwrap();
-    (running, dir)
+use crate::harness::TestServer;
+
+/// Starts a server on a fresh SQLite file with its configuration changed by `configure`.
+async fn start(configure: impl FnOnce(&mut Config)) -> TestServer {
+    TestServer::start_configured(tempfile::tempdir().unwrap(), None, configure).await
 }
 
 #[tokio::test]
@@ -32,7 +29,10 @@ async fn accepted_sockets_get_nodelay_and_tcp_keepalive() {
     let socket = socket2::SockRef::from(accepted.get_ref());
     assert!(socket.keepalive().unwrap(), "SO_KEEPALIVE is set");
     #[cfg(target_os = "linux")]
-    assert_eq!(socket.tcp_keepalive_time().unwrap(), Duration::from_secs(60));
+    assert_eq!(
+        socket.tcp_keepalive_time().unwrap(),
+        Duration::from_secs(60)
+    );
 
     // Turned off, the options are left as the system has them.
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -46,7 +46,11 @@ async fn accepted_sockets_get_nodelay_and_tcp_keepalive() {
     let _client = TcpStream::connect(addr).await.unwrap();
     let accepted = incoming.next().await.unwrap().unwrap();
     assert!(!accepted.get_ref().nodelay().unwrap());
-    assert!(!socket2::SockRef::from(accepted.get_ref()).keepalive().unwrap());
+    assert!(
+        !socket2::SockRef::from(accepted.get_ref())
+            .keepalive()
+            .unwrap()
+    );
 }
 
 /// Reads until the server closes the connection (end of file or a reset), and returns what it
@@ -68,19 +72,17 @@ async fn read_until_closed(stream: &mut TcpStream, deadline: Duration) -> Option
 
 #[tokio::test]
 async fn a_client_that_connects_and_says_nothing_is_disconnected_after_the_idle_timeout() {
-    let (running, _dir) = start(Config {
-        connection_idle_timeout_seconds: 1,
-        ..Config::default()
-    })
-    .await;
-    let mut silent = TcpStream::connect(running.addr).await.unwrap();
+    let server = start(|c| c.connection_idle_timeout_seconds = 1).await;
+    let mut silent = TcpStream::connect(server.running.as_ref().unwrap().addr)
+        .await
+        .unwrap();
     assert!(
         read_until_closed(&mut silent, Duration::from_secs(15))
             .await
             .is_some(),
         "the silent connection is still open"
     );
-    running.shutdown().await.unwrap();
+    server.stop().await;
 }
 
 /// An HTTP/2 frame header: length, type, flags, stream id.
@@ -110,14 +112,15 @@ fn frame_types(bytes: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn an_http2_client_that_stops_answering_pings_is_disconnected() {
     // The idle timeout is far away: only the unanswered ping can close this connection.
-    let (running, _dir) = start(Config {
-        http2_keepalive_interval_seconds: 1,
-        http2_keepalive_timeout_seconds: 1,
-        connection_idle_timeout_seconds: 600,
-        ..Config::default()
+    let server = start(|c| {
+        c.http2_keepalive_interval_seconds = 1;
+        c.http2_keepalive_timeout_seconds = 1;
+        c.connection_idle_timeout_seconds = 600;
     })
     .await;
-    let mut client = TcpStream::connect(running.addr).await.unwrap();
+    let mut client = TcpStream::connect(server.running.as_ref().unwrap().addr)
+        .await
+        .unwrap();
     // A well-formed start: the preface and empty settings, then the server's settings
     // acknowledged. After that the client never answers anything.
     client
@@ -134,5 +137,5 @@ async fn an_http2_client_that_stops_answering_pings_is_disconnected() {
         types.contains(&PING),
         "the server pinged before closing: {types:?}"
     );
-    running.shutdown().await.unwrap();
+    server.stop().await;
 }

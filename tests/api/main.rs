@@ -15,6 +15,7 @@ mod incident;
 mod information_exchange;
 mod inspection;
 mod log;
+mod metrics;
 mod monitoring;
 mod park_reports;
 mod postgres;
