@@ -200,6 +200,38 @@ mod tests {
     }
 
     #[test]
+    fn operations_settings_are_off_by_default_and_read_from_the_file() {
+        let defaults = Config::default();
+        assert_eq!(defaults.metrics_listen, None);
+        assert_eq!(defaults.otlp_endpoint, None);
+        assert!(defaults.tcp_nodelay);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kcn.toml");
+        std::fs::write(
+            &file,
+            "metrics_listen = \"127.0.0.1:9464\"\notlp_endpoint = \"http://127.0.0.1:4318\"\n\
+             connection_idle_timeout_seconds = 0\nhttp2_keepalive_interval_seconds = 10\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&file), Figment::new()).unwrap();
+        assert_eq!(config.metrics_listen, Some(([127, 0, 0, 1], 9464).into()));
+        assert_eq!(
+            config.otlp_endpoint.as_deref(),
+            Some("http://127.0.0.1:4318")
+        );
+        let options = crate::connections::ConnectionOptions::from_config(&config);
+        assert_eq!(options.idle_timeout, None);
+        assert_eq!(
+            options.http2_keepalive_interval,
+            Some(std::time::Duration::from_secs(10))
+        );
+        assert_eq!(
+            options.tcp_keepalive,
+            Some(std::time::Duration::from_secs(60))
+        );
+    }
+
+    #[test]
     fn checkpoint_settings_come_from_the_file_and_the_seed_never_shows() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("kcn.toml");
