@@ -284,25 +284,25 @@ async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("cannot build the reflection service")?;
-    let read = ledger.read.clone();
-    let watcher = tokio::spawn(watch_read_models(read.clone(), health.clone()));
-    // The metrics endpoint and the sampler of the gauges that are not counted where they change.
-    let metrics = match endpoints.metrics {
-        Some(listener) => {
-            let handle = telemetry::metrics::recorder()?;
-            Some((
-                telemetry::metrics::serve(listener, handle.clone()),
-                tokio::spawn(sample_metrics(read.clone(), handle)),
-            ))
-        }
-        None => None,
-    };
     let methods = telemetry::rpc::Methods::from_descriptor_sets(&[
         kcn_services::proto::FILE_DESCRIPTOR_SET,
         tonic_health::pb::FILE_DESCRIPTOR_SET,
         tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
     ])
     .context("cannot read the services' descriptors")?;
+    let recorder = match endpoints.metrics {
+        Some(listener) => Some((listener, telemetry::metrics::recorder()?)),
+        None => None,
+    };
+    let read = ledger.read.clone();
+    let watcher = tokio::spawn(watch_read_models(read.clone(), health.clone()));
+    // The metrics endpoint and the sampler of the gauges that are not counted where they change.
+    let metrics = recorder.map(|(listener, handle)| {
+        (
+            telemetry::metrics::serve(listener, handle.clone()),
+            tokio::spawn(sample_metrics(read.clone(), handle)),
+        )
+    });
     let incoming = connections::incoming(endpoints.grpc, &endpoints.connections);
     let served = endpoints
         .connections

@@ -33,9 +33,10 @@ const MAX_LOGGED_PATH: usize = 200;
 /// The log target of the per-RPC lines, for `RUST_LOG` (`kcn_ledger::rpc=warn` silences them).
 pub const TARGET: &str = "kcn_ledger::rpc";
 
-/// The paths (`/package.Service/Method`) of every method the server serves.
+/// The paths (`/package.Service/Method`) of every method the server serves: the only method labels
+/// the metrics ever carry.
 #[derive(Debug, Clone, Default)]
-pub struct Methods(Arc<HashSet<String>>);
+pub struct Methods(Arc<HashSet<&'static str>>);
 
 impl Methods {
     /// Every method of the services in the given encoded `FileDescriptorSet`s.
@@ -47,7 +48,11 @@ impl Methods {
                 let package = file.package();
                 for service in &file.service {
                     for method in &service.method {
-                        paths.insert(format!("/{package}.{}/{}", service.name(), method.name()));
+                        paths.insert(interned(&format!(
+                            "/{package}.{}/{}",
+                            service.name(),
+                            method.name()
+                        )));
                     }
                 }
             }
@@ -57,16 +62,13 @@ impl Methods {
 
     /// The metric label of a request path: the path itself for a method of this server.
     fn label(&self, path: &str) -> &'static str {
-        match self.0.get(path) {
-            // Leaked once per method, never per request: the set is fixed when the server starts.
-            Some(known) => label_of(known),
-            None => UNKNOWN_METHOD,
-        }
+        self.0.get(path).copied().unwrap_or(UNKNOWN_METHOD)
     }
 }
 
-/// The `'static` label of a known method path, interned so that every request reuses it.
-fn label_of(path: &str) -> &'static str {
+/// A method path as a `'static` label. Each distinct path is leaked once per process, however
+/// many servers it starts: the paths come from the compiled-in descriptors, never from a request.
+fn interned(path: &str) -> &'static str {
     use std::sync::{Mutex, OnceLock};
     static LABELS: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
     let mut labels = LABELS
