@@ -69,6 +69,25 @@ pub struct Config {
     pub checkpoint_key_seed_file: Option<PathBuf>,
     /// The least time between two checkpoints issued after commits, in milliseconds.
     pub checkpoint_interval_ms: u64,
+    /// Whether accepted connections get `TCP_NODELAY`, so that small answers leave at once instead
+    /// of waiting about 40 ms for the client's delayed acknowledgement.
+    pub tcp_nodelay: bool,
+    /// The idle time after which the kernel probes a silent peer (TCP keepalive), in seconds; `0`
+    /// leaves the system's setting.
+    pub tcp_keepalive_seconds: u64,
+    /// How often the server pings each HTTP/2 connection, in seconds; `0` disables the pings.
+    pub http2_keepalive_interval_seconds: u64,
+    /// How long a ping may go unanswered before the connection is closed, in seconds.
+    pub http2_keepalive_timeout_seconds: u64,
+    /// A connection on which the client has sent nothing at all for this long (no request, no
+    /// answer to a keepalive ping) is closed, in seconds; `0` never closes one for silence.
+    pub connection_idle_timeout_seconds: u64,
+    /// Where the Prometheus metrics are served over HTTP (`GET /metrics`). Unset (the default):
+    /// no metrics endpoint. It has no authentication: keep it on loopback or behind a firewall.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The OTLP/HTTP endpoint of an OpenTelemetry collector (`http://127.0.0.1:4318`); traces are
+    /// posted to its `/v1/traces`. Unset (the default): nothing is exported.
+    pub otlp_endpoint: Option<String>,
     /// The seed from `KCN_CHECKPOINT_KEY_SEED`, read by [`Config::load`] outside the layered
     /// sources so that it can never appear in a file, a flag or a dump of the configuration.
     #[serde(skip)]
@@ -94,6 +113,13 @@ impl Default for Config {
             checkpoint_key_name: None,
             checkpoint_key_seed_file: None,
             checkpoint_interval_ms: 1_000,
+            tcp_nodelay: true,
+            tcp_keepalive_seconds: 60,
+            http2_keepalive_interval_seconds: 30,
+            http2_keepalive_timeout_seconds: 20,
+            connection_idle_timeout_seconds: 300,
+            metrics_listen: None,
+            otlp_endpoint: None,
             checkpoint_key_seed: None,
         }
     }
@@ -171,6 +197,38 @@ mod tests {
         assert_eq!(config.principal, "from-flag");
         assert_eq!(config.max_future_skew_seconds, 60);
         assert_eq!(config.shutdown_grace_seconds, 30);
+    }
+
+    #[test]
+    fn operations_settings_are_off_by_default_and_read_from_the_file() {
+        let defaults = Config::default();
+        assert_eq!(defaults.metrics_listen, None);
+        assert_eq!(defaults.otlp_endpoint, None);
+        assert!(defaults.tcp_nodelay);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kcn.toml");
+        std::fs::write(
+            &file,
+            "metrics_listen = \"127.0.0.1:9464\"\notlp_endpoint = \"http://127.0.0.1:4318\"\n\
+             connection_idle_timeout_seconds = 0\nhttp2_keepalive_interval_seconds = 10\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&file), Figment::new()).unwrap();
+        assert_eq!(config.metrics_listen, Some(([127, 0, 0, 1], 9464).into()));
+        assert_eq!(
+            config.otlp_endpoint.as_deref(),
+            Some("http://127.0.0.1:4318")
+        );
+        let options = crate::connections::ConnectionOptions::from_config(&config);
+        assert_eq!(options.idle_timeout, None);
+        assert_eq!(
+            options.http2_keepalive_interval,
+            Some(std::time::Duration::from_secs(10))
+        );
+        assert_eq!(
+            options.tcp_keepalive,
+            Some(std::time::Duration::from_secs(60))
+        );
     }
 
     #[test]

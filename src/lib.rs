@@ -4,8 +4,10 @@
 
 pub mod audit_cli;
 pub mod config;
+pub mod connections;
 pub mod progress;
 pub mod projections_cli;
+pub mod telemetry;
 pub mod verify;
 
 use std::future::Future;
@@ -46,14 +48,17 @@ use kcn_services::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 
 pub use config::{Config, Storage};
+
+use crate::connections::ConnectionOptions;
 
 /// A server running in this process.
 #[derive(Debug)]
 pub struct Running {
     pub addr: std::net::SocketAddr,
+    /// Where the Prometheus metrics are served, when `metrics_listen` is set.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -76,15 +81,48 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     let (stop, stopped) = oneshot::channel::<()>();
     let addr = listener.local_addr()?;
+    let endpoints = Endpoints::open(&config, listener).await?;
+    let metrics_addr = endpoints.metrics_addr()?;
     let ledger = open(&config, clock).await?;
-    let task = tokio::spawn(serve(ledger, listener, async {
+    let task = tokio::spawn(serve(ledger, endpoints, async {
         let _ = stopped.await;
     }));
     Ok(Running {
         addr,
+        metrics_addr,
         stop: Some(stop),
         task,
     })
+}
+
+/// What a server listens on, bound before the store is opened so that a taken port fails at once:
+/// the gRPC listener with its connection options, and the metrics endpoint when configured.
+struct Endpoints {
+    grpc: TcpListener,
+    connections: ConnectionOptions,
+    metrics: Option<TcpListener>,
+}
+
+impl Endpoints {
+    async fn open(config: &Config, grpc: TcpListener) -> anyhow::Result<Self> {
+        let metrics = match config.metrics_listen {
+            Some(addr) => Some(telemetry::metrics::bind(addr).await?),
+            None => None,
+        };
+        Ok(Self {
+            grpc,
+            connections: ConnectionOptions::from_config(config),
+            metrics,
+        })
+    }
+
+    fn metrics_addr(&self) -> anyhow::Result<Option<std::net::SocketAddr>> {
+        Ok(self
+            .metrics
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?)
+    }
 }
 
 /// Runs the server until SIGINT or SIGTERM, then finishes in-flight requests and returns.
@@ -93,10 +131,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    let addr = listener.local_addr()?;
+    let endpoints = Endpoints::open(&config, listener).await?;
+    let metrics_addr = endpoints.metrics_addr()?;
     let ledger = open(&config, Arc::new(SystemClock)).await?;
-    tracing::info!(addr = %listener.local_addr()?, data_dir = %config.data_dir.display(), "kcn-ledger serving");
+    if let Some(metrics_addr) = metrics_addr {
+        tracing::info!(addr = %metrics_addr, "metrics serving on /metrics");
+    }
+    tracing::info!(addr = %addr, data_dir = %config.data_dir.display(), "kcn-ledger serving");
     let (signalled_tx, signalled_rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(serve(ledger, listener, async move {
+    let server = tokio::spawn(serve(ledger, endpoints, async move {
         shutdown_signal().await;
         let _ = signalled_tx.send(());
     }));
@@ -221,7 +265,7 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
 
 async fn serve(
     ledger: Ledger,
-    listener: TcpListener,
+    endpoints: Endpoints,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -264,9 +308,31 @@ async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("cannot build the reflection service")?;
+    let methods = telemetry::rpc::Methods::from_descriptor_sets(&[
+        kcn_services::proto::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+    ])
+    .context("cannot read the services' descriptors")?;
+    let recorder = match endpoints.metrics {
+        Some(listener) => Some((listener, telemetry::metrics::recorder()?)),
+        None => None,
+    };
     let read = ledger.read.clone();
     let watcher = tokio::spawn(watch_read_models(read.clone(), health.clone()));
-    let served = tonic::transport::Server::builder()
+    // The metrics endpoint and the sampler of the gauges that are not counted where they change.
+    let metrics = recorder.map(|(listener, handle)| {
+        (
+            telemetry::metrics::serve(listener, handle.clone()),
+            tokio::spawn(sample_metrics(read.clone(), handle)),
+        )
+    });
+    let incoming = connections::incoming(endpoints.grpc, &endpoints.connections);
+    let served = endpoints
+        .connections
+        .apply(tonic::transport::Server::builder())
+        // Outermost, so that it sees every answer as the caller gets it.
+        .layer(telemetry::rpc::RpcLayer::new(methods))
         .layer(tower::util::MapResponseLayer::new(
             kcn_services::error::undecodable_is_invalid_argument,
         ))
@@ -290,14 +356,36 @@ async fn serve(
         )))
         .add_service(ProcedureServiceServer::new(Procedures(ledger.clone())))
         .add_service(AuditServiceServer::new(Audit(ledger)))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .context("the gRPC server failed");
     watcher.abort();
+    if let Some((endpoint, sampler)) = metrics {
+        endpoint.abort();
+        sampler.abort();
+    }
     served?;
     read.stop();
     tracing::info!("kcn-ledger stopped");
     Ok(())
+}
+
+/// How often the sampled gauges are refreshed.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+/// Samples what is not counted where it changes: each read model's position and lag (from the
+/// same status the audit service reports) and the process's memory; and lets the recorder drain
+/// its histograms. Delivery backlogs join here once deliveries exist.
+async fn sample_metrics(read: ReadSide, recorder: metrics_exporter_prometheus::PrometheusHandle) {
+    loop {
+        match read.status().await {
+            Ok(all) => telemetry::metrics::record_read_models(&all),
+            Err(e) => tracing::debug!(error = %e, "read-model status unavailable for metrics"),
+        }
+        telemetry::metrics::record_memory();
+        recorder.run_upkeep();
+        tokio::time::sleep(SAMPLE_EVERY).await;
+    }
 }
 
 /// How often health follows the read models.

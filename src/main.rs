@@ -2,7 +2,6 @@
 //! `audit` checks a running server against a trusted checkpoint. Flags override the configuration
 //! file and the `KCN_*` environment variables.
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -158,22 +157,9 @@ fn verifier_key(inline: Option<String>, file: Option<PathBuf>) -> anyhow::Result
     }
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let json = match format {
-        LogFormat::Json => true,
-        LogFormat::Pretty => false,
-        LogFormat::Auto => !std::io::stderr().is_terminal(),
-    };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+/// Logs on stderr, as `log_format` and `RUST_LOG` say (traces are the `serve` command's alone).
+fn init_logging(format: LogFormat) -> anyhow::Result<kcn_ledger::telemetry::Telemetry> {
+    kcn_ledger::telemetry::init(format, None)
 }
 
 #[tokio::main]
@@ -211,7 +197,9 @@ async fn run() -> anyhow::Result<ExitCode> {
                 flags = flags.merge(Serialized::default("data_dir", dir));
             }
             let config = Config::load(cli.config.as_deref(), flags)?;
-            init_logging(config.log_format);
+            // Held until the server has stopped, so that the last traces are sent.
+            let _telemetry =
+                kcn_ledger::telemetry::init(config.log_format, config.otlp_endpoint.as_deref())?;
             kcn_ledger::run(config).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -222,7 +210,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             origin,
         } => {
             let config = Config::load(cli.config.as_deref(), Figment::new())?;
-            init_logging(config.log_format);
+            let _logging = init_logging(config.log_format)?;
             let source = match source {
                 Some(text) => verify::Source::parse(&text),
                 // The configured store: the PostgreSQL URL when one is set, else the SQLite file.
@@ -251,7 +239,7 @@ async fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Migrate { store } => {
             let config = store.config(cli.config.as_deref())?;
-            init_logging(config.log_format);
+            let _logging = init_logging(config.log_format)?;
             kcn_ledger::migrate(&config).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -259,7 +247,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             command: ProjectionsCommand::Rebuild { name, store },
         } => {
             let config = store.config(cli.config.as_deref())?;
-            init_logging(config.log_format);
+            let _logging = init_logging(config.log_format)?;
             kcn_ledger::projections_cli::rebuild(&config, name.as_deref()).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -267,7 +255,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             command: ProjectionsCommand::Status { json, store },
         } => {
             let config = store.config(cli.config.as_deref())?;
-            init_logging(config.log_format);
+            let _logging = init_logging(config.log_format)?;
             let healthy = kcn_ledger::projections_cli::status(&config, json).await?;
             Ok(if healthy {
                 ExitCode::SUCCESS
@@ -282,7 +270,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             verifier_key_file,
             save,
         } => {
-            init_logging(LogFormat::Auto);
+            let _logging = init_logging(LogFormat::Auto)?;
             let key = verifier_key(key, verifier_key_file)?
                 .context("a verifier key is required (--verifier-key or --verifier-key-file)")?;
             let verifier = key

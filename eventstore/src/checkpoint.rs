@@ -362,10 +362,13 @@ impl Inner {
             root,
         };
         let note = self.identity.signer().sign(&checkpoint).map_err(internal)?;
+        let issued_at = self.clock.now();
         self.backend
-            .store_checkpoint(tree_size, &root, &note, &format_timestamp(self.clock.now()))
+            .store_checkpoint(tree_size, &root, &note, &format_timestamp(issued_at))
             .await?;
         self.issued.fetch_add(1, Ordering::Relaxed);
+        metrics::gauge!("kcn_checkpoint_size").set(tree_size as f64);
+        metrics::gauge!("kcn_checkpoint_timestamp_seconds").set(issued_at.timestamp() as f64);
         tracing::debug!(tree_size, root = %root, "checkpoint issued");
         let issued = IssuedCheckpoint { checkpoint, note };
         *self

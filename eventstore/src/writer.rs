@@ -152,7 +152,10 @@ async fn run_batch(
         replies.push((job.reply, result));
     }
 
+    let committing = std::time::Instant::now();
     let committed = commit(tx, &batch, last).await;
+    metrics::histogram!("kcn_append_commit_seconds").record(committing.elapsed().as_secs_f64());
+    metrics::histogram!("kcn_append_batch_commands").record(size as f64);
     match committed {
         Ok(root) => {
             if !batch.events.is_empty() {

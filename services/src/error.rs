@@ -161,23 +161,52 @@ pub fn projection(e: ProjectionError) -> Status {
     }
 }
 
-/// Maps tonic's answer to a request body that is not the expected protobuf message (`INTERNAL`,
-/// "failed to decode Protobuf message") to `INVALID_ARGUMENT`: the caller sent a bad argument, and
-/// `INTERNAL` is kept for faults of the server. Applied to every response as a tower layer.
+/// The starts of tonic's `INTERNAL` messages (percent-encoded, as in `grpc-message`) that describe
+/// a request the caller framed or encoded wrongly.
+const CALLER_FRAMING_ERRORS: &[&str] = &[
+    // A body that is not the method's protobuf message.
+    "failed%20to%20decode%20Protobuf%20message",
+    // A message flagged compressed on a request that names no `grpc-encoding`. gRPC's compression
+    // document asks for INTERNAL here; the fault is the caller's, though, and INTERNAL is kept for
+    // faults of the server.
+    "protocol%20error:%20received%20message%20with%20compressed-flag%20but%20no%20grpc-encoding",
+    // A compressed-flag byte that is neither 0 nor 1.
+    "protocol%20error:%20received%20message%20with%20invalid%20compression%20flag",
+];
+
+/// Maps tonic's `INTERNAL` answers to a request the caller got wrong (a body that is not the
+/// expected protobuf message, a message flagged compressed without a `grpc-encoding`, a flag byte
+/// that is neither 0 nor 1) to `INVALID_ARGUMENT` with a `BadRequest` violation of the field
+/// `request` that keeps tonic's description: the caller sent a bad argument, and `INTERNAL` is
+/// kept for faults of the server. Applied to every response as a tower layer.
 pub fn undecodable_is_invalid_argument<B>(mut response: http::Response<B>) -> http::Response<B> {
     const INTERNAL: &str = "13";
-    const INVALID_ARGUMENT: &str = "3";
     let headers = response.headers_mut();
-    let undecodable = headers.get("grpc-status").is_some_and(|s| s == INTERNAL)
+    let framing = headers.get("grpc-status").is_some_and(|s| s == INTERNAL)
         && headers
             .get("grpc-message")
             .and_then(|m| m.to_str().ok())
-            .is_some_and(|m| m.starts_with("failed%20to%20decode%20Protobuf%20message"));
-    if undecodable {
-        headers.insert(
-            "grpc-status",
-            http::HeaderValue::from_static(INVALID_ARGUMENT),
-        );
+            .is_some_and(|m| CALLER_FRAMING_ERRORS.iter().any(|e| m.starts_with(e)));
+    if !framing {
+        return response;
+    }
+    // tonic's own decoding errors carry no details; dropping the header keeps `from_header_map`
+    // from ever reading one.
+    headers.remove("grpc-status-details-bin");
+    let description = Status::from_header_map(headers)
+        .map(|s| s.message().to_owned())
+        .unwrap_or_default();
+    let mut replaced = http::HeaderMap::new();
+    match invalid(vec![FieldViolation::new("request", description)]).add_header(&mut replaced) {
+        Ok(()) => {
+            headers.remove("grpc-message");
+            headers.extend(replaced);
+        }
+        Err(e) => {
+            // Never with the bounded message `invalid` makes; the code is corrected all the same.
+            tracing::error!(error = %e, "cannot write the BadRequest details");
+            headers.insert("grpc-status", http::HeaderValue::from_static("3"));
+        }
     }
     response
 }

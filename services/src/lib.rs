@@ -117,6 +117,9 @@ impl Ledger {
             );
         }
         let request_id = request_id??;
+        // The request log's line for this RPC names the command it carried (the span is opened
+        // by the server's RPC layer; outside one this does nothing).
+        tracing::Span::current().record("request_id", request_id.as_str());
         Some(Header {
             occurred_at: occurred_at?,
             expected_version: h.expected_version,

@@ -64,7 +64,17 @@ impl TestServer {
     /// Starts a server on a data directory and, if given, a PostgreSQL database instead of the
     /// directory's SQLite file.
     pub async fn start_with(dir: tempfile::TempDir, postgres: Option<Arc<PgTestDatabase>>) -> Self {
-        let config = Config {
+        Self::start_configured(dir, postgres, |_| {}).await
+    }
+
+    /// Starts a server as [`TestServer::start_with`] does, with its configuration changed by
+    /// `configure` first.
+    pub async fn start_configured(
+        dir: tempfile::TempDir,
+        postgres: Option<Arc<PgTestDatabase>>,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
+        let mut config = Config {
             data_dir: dir.path().to_path_buf(),
             database_url: postgres.as_ref().map(|db| DatabaseUrl::new(db.url())),
             database_max_connections: 5,
@@ -77,6 +87,7 @@ impl TestServer {
                 .map(|_| kcn_eventstore::checkpoint::KeySeed::new([7; 32])),
             ..Config::default()
         };
+        configure(&mut config);
         let clock = Arc::new(TestClock(Mutex::new(at("2026-01-01T00:00:00Z"))));
         // Bind before spawning, so the client can connect at once: no sleeps.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,7 +1,9 @@
 //! Careless and hostile requests from an independent client (Python's grpcio): every RPC gets an
 //! empty message, bytes that are not protobuf, and (for commands) a header with an over-long request
-//! id, an impossible timestamp and control characters plus 100,000-character strings. Each answer
-//! must be a status a caller can act on, small enough for any client, and the log must stay empty.
+//! id, an impossible timestamp and control characters plus 100,000-character strings; and, over raw
+//! HTTP/2, messages flagged compressed without a `grpc-encoding` or with a flag byte that is neither
+//! 0 nor 1 (`INVALID_ARGUMENT` with a `BadRequest`). Each answer must be a status a caller can act
+//! on, small enough for any client, and the log must stay empty.
 
 use std::path::Path;
 

@@ -51,6 +51,21 @@ async fn a_rebuild_of_every_read_model_equals_what_the_live_engine_built() {
     let server = TestServer::start().await;
     server.clock.set(crate::harness::at("2026-02-01T00:00:00Z"));
     crate::schema::drive_everything(&server).await;
+    // Every read model, the timeline included, reaches the head before the server stops: the
+    // comparison below needs the live timeline complete (with fast RPCs the story can end well
+    // ahead of the projectors).
+    let caught_up = crate::harness::wait_until(std::time::Duration::from_secs(30), || async {
+        let all = server
+            .audit()
+            .get_projection_status(kcn_services::proto::GetProjectionStatusRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .projections;
+        !all.is_empty() && all.iter().all(|p| p.error.is_empty() && p.lag == 0)
+    })
+    .await;
+    assert!(caught_up, "the read models did not reach the head");
     let dir = server.stop().await;
 
     let path = dir.path().join("kcn-ledger.sqlite");

@@ -2,18 +2,26 @@
 
 Every method of every service in proto/kcn/ledger/v1 gets: an empty request; and, for commands, a
 header with an over-long request id, a timestamp far outside any calendar and a negative nanosecond,
-and a body of 100,000 characters in every string field the request may have. The server must answer
-each with a status a caller can act on (never INTERNAL or UNKNOWN), and the log must stay empty,
-because every one of these commands is refused.
+and a body of 100,000 characters in every string field the request may have. Then, over raw HTTP/2
+(the `h2` package: grpcio frames messages itself), every method gets a message flagged compressed on
+a request that names no grpc-encoding, and a message whose flag byte is neither 0 nor 1. The server
+must answer each with a status a caller can act on (never INTERNAL or UNKNOWN; the framing errors
+exactly INVALID_ARGUMENT with a google.rpc.BadRequest), and the log must stay empty, because every
+one of these commands is refused.
 
 Usage: python hostile.py http://127.0.0.1:PORT
 """
 
+import base64
 import pathlib
 import re
+import socket
 import sys
 
 import grpc
+import h2.config
+import h2.connection
+import h2.events
 
 ACCEPTABLE = {
     grpc.StatusCode.OK,
@@ -79,6 +87,73 @@ def call(channel, path, payload, streaming):
         return e.code(), e.details()
 
 
+def raw_call(sock, conn, path: str, frame: bytes) -> dict:
+    """Sends one request whose body is `frame` (a gRPC length-prefixed message, hand-built) and
+    returns the response's headers and trailers together."""
+    stream_id = conn.get_next_available_stream_id()
+    conn.send_headers(
+        stream_id,
+        [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", path),
+            (":authority", "kcn-ledger"),
+            ("content-type", "application/grpc"),
+            ("te", "trailers"),
+        ],
+    )
+    conn.send_data(stream_id, frame, end_stream=True)
+    sock.sendall(conn.data_to_send())
+    answer = {}
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            raise ConnectionError("the server closed the connection")
+        for event in conn.receive_data(data):
+            if isinstance(event, (h2.events.ResponseReceived, h2.events.TrailersReceived)) and event.stream_id == stream_id:
+                answer.update((k.decode(), v.decode()) for k, v in event.headers)
+            elif isinstance(event, h2.events.DataReceived):
+                conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            elif isinstance(event, h2.events.StreamReset) and event.stream_id == stream_id:
+                raise ConnectionError(f"the server reset the stream: {event.error_code}")
+            elif isinstance(event, h2.events.StreamEnded) and event.stream_id == stream_id:
+                sock.sendall(conn.data_to_send())
+                return answer
+        sock.sendall(conn.data_to_send())
+
+
+def framing_cases(target: str, paths):
+    """Messages framed wrongly: each must be INVALID_ARGUMENT with a BadRequest."""
+    host, port = target.rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    sock.sendall(conn.data_to_send())
+    cases = [
+        # A message flagged compressed (1), zero bytes long, with no grpc-encoding header.
+        ("compressed flag without grpc-encoding", b"\x01\x00\x00\x00\x00"),
+        # A flag byte that is neither 0 nor 1.
+        ("flag byte 2", b"\x02\x00\x00\x00\x00"),
+        ("flag byte 255", b"\xff\x00\x00\x00\x02\x08\x01"),
+    ]
+    failures, calls = [], 0
+    try:
+        for path in paths:
+            for label, frame in cases:
+                calls += 1
+                answer = raw_call(sock, conn, path, frame)
+                status = answer.get("grpc-status")
+                details = answer.get("grpc-status-details-bin", "")
+                padded = details + "=" * (-len(details) % 4)
+                if status != "3":
+                    failures.append(f"{path} ({label}): grpc-status {status} {answer.get('grpc-message', '')}")
+                elif b"google.rpc.BadRequest" not in base64.b64decode(padded):
+                    failures.append(f"{path} ({label}): INVALID_ARGUMENT without a BadRequest")
+    finally:
+        sock.close()
+    return calls, failures
+
+
 def main() -> int:
     target = sys.argv[1].removeprefix("http://")
     root = pathlib.Path(__file__).resolve().parents[2] / "proto" / "kcn" / "ledger" / "v1"
@@ -102,6 +177,11 @@ def main() -> int:
             code, details = call(channel, path, payload, streaming)
             if code not in ACCEPTABLE:
                 failures.append(f"{path} ({label}): {code.name} {details}")
+    more, framing_failures = framing_cases(
+        target, [f"/{service}/{name}" for service, name, _, _ in methods(root)]
+    )
+    calls += more
+    failures += framing_failures
     # Nothing above may have been appended.
     events = list(channel.unary_stream("/kcn.ledger.v1.AuditService/ReadLog")(b"", timeout=10))
     if events:

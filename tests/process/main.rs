@@ -8,5 +8,6 @@
 
 mod crash;
 mod load;
+mod operations;
 mod server;
 mod two_servers;

@@ -55,6 +55,17 @@ impl ServerProcess {
     /// Starts the binary and waits until it listens. Every process given the same `identity` signs
     /// checkpoints as the same log, which servers sharing one PostgreSQL database must.
     pub async fn spawn(name: &str, data_dir: &Path, storage: &Storage, identity: &str) -> Self {
+        Self::spawn_with_env(name, data_dir, storage, identity, &[]).await
+    }
+
+    /// Starts the binary as [`ServerProcess::spawn`] does, with `env` added to its environment.
+    pub async fn spawn_with_env(
+        name: &str,
+        data_dir: &Path,
+        storage: &Storage,
+        identity: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kcn-ledger"));
         command
             .arg("serve")
@@ -95,6 +106,7 @@ impl ServerProcess {
                 format!("kcn-ledger.test/{identity}"),
             )
             .env("KCN_CHECKPOINT_KEY_SEED", seed_of(identity))
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
