@@ -11,6 +11,7 @@ pub mod backend;
 pub mod checkpoint;
 pub mod error;
 pub mod history;
+pub mod pool;
 pub mod postgres;
 pub mod record;
 pub mod sqlite;

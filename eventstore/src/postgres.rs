@@ -79,6 +79,7 @@ impl PostgresBackend {
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
+            .after_release(crate::pool::never_reuse_mid_transaction::<Postgres>)
             .connect_with(options)
             .await?;
         let mut migrator = sqlx::migrate!("./migrations/postgres");

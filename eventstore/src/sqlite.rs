@@ -69,6 +69,7 @@ impl SqliteBackend {
     async fn connect(options: SqliteConnectOptions) -> Result<Self, StoreError> {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .after_release(crate::pool::never_reuse_mid_transaction::<Sqlite>)
             .connect_with(options)
             .await?;
         let mut migrator = sqlx::migrate!("./migrations/sqlite");

@@ -294,6 +294,7 @@ contract_tests!(
     the_stored_tree_gives_the_reference_root,
     events_cannot_be_updated_or_deleted,
     an_abandoned_append_rolls_back_and_releases_the_lock,
+    a_connection_whose_transaction_the_database_ended_is_not_reused,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1068,6 +1069,47 @@ async fn an_abandoned_append_rolls_back_and_releases_the_lock(h: &Harness) {
     .expect("the log's lock was not released by the abandoned transaction");
     assert_eq!(outcome.first_position, 1);
     assert_eq!(positions(&store).await, one_to(1));
+}
+
+/// Ends a transaction behind sqlx's back, as SQLite does itself when a COMMIT fails for a full
+/// disk: the raw COMMIT leaves sqlx believing the transaction is open, so the ROLLBACK it sends on
+/// drop fails ("no transaction is active") and the connection comes back to the pool at a
+/// transaction depth of one.
+macro_rules! end_behind_sqlx {
+    ($pool:expr, $begin:expr) => {{
+        let mut tx = $pool.begin_with($begin).await.expect(
+            "a connection of the pool is wedged: it came back to the pool inside a transaction",
+        );
+        sqlx::query("COMMIT").execute(&mut *tx).await.unwrap();
+        drop(tx);
+    }};
+}
+
+/// After a transaction ended without sqlx knowing (a disk-full COMMIT), the pool never hands out
+/// that connection again: every later append begins cleanly, with no restart.
+async fn a_connection_whose_transaction_the_database_ended_is_not_reused(h: &Harness) {
+    let store = h.store().await;
+    establish_new(&store, "Authority A", "r1").await;
+    // More rounds than the pool has connections, so that every connection had its turn.
+    for _ in 0..12 {
+        match &h.db {
+            Db::Sqlite { pool, .. } => end_behind_sqlx!(pool, "BEGIN IMMEDIATE"),
+            Db::Postgres { pool, .. } => end_behind_sqlx!(pool, "BEGIN"),
+        }
+    }
+    for i in 0..12 {
+        let outcome = store
+            .execute::<Authority, _>(
+                Target::New,
+                None,
+                establish(&format!("Authority {i}")),
+                context(&format!("after-{i}")),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("append {i} after the ended transactions failed: {e}"));
+        assert_eq!(outcome.first_position, i + 2);
+    }
+    assert_eq!(positions(&store).await, one_to(13));
 }
 
 // ---------------------------------------------------------------------------------------------
