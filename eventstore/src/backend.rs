@@ -7,6 +7,41 @@ use kcn_integrity::Hash;
 use crate::error::StoreError;
 use crate::record::StoredEvent;
 
+/// A number the log assigns (a position, an aggregate version, a stored hash index) as its `BIGINT`
+/// column. They stay below `2^62` (the tree refuses to grow past `MAX_TREE_SIZE` before anything
+/// is inserted), so a failure here is a fault of the server, never of a caller.
+pub(crate) fn to_column(value: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(value)
+        .map_err(|_| StoreError::Internal(format!("{what} {value} does not fit a database column")))
+}
+
+/// A number a caller asks about (a tree size, a position, a stored hash index) as its `BIGINT`
+/// column; `None` when no row can hold it, so that the lookup simply finds nothing.
+pub(crate) fn lookup_column(value: u64) -> Option<i64> {
+    i64::try_from(value).ok()
+}
+
+/// A stored `BIGINT` as the unsigned number it stands for; a negative one was not written by the
+/// log (a tampered row) and is an internal error.
+pub(crate) fn from_column(value: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Internal(format!("stored {what} is negative")))
+}
+
+/// Checks that every number of an append batch fits its column, before any row is built.
+pub(crate) fn check_columns(
+    events: &[StoredEvent],
+    tree_hashes: &[(u64, Hash)],
+) -> Result<(), StoreError> {
+    for e in events {
+        to_column(e.position, "position")?;
+        to_column(e.aggregate_version, "aggregate version")?;
+    }
+    for (idx, _) in tree_hashes {
+        to_column(*idx, "stored hash index")?;
+    }
+    Ok(())
+}
+
 /// An idempotency record: the hash of the validated command and the outcome it produced (JSON).
 #[derive(Debug, Clone)]
 pub struct RequestRecord {

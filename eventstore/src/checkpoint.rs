@@ -191,7 +191,8 @@ impl Checkpointer {
     ///
     /// # Errors
     ///
-    /// Store errors, or a stored note that is not a checkpoint.
+    /// [`TransparencyError::TreeSizeBeyondLog`] when no checkpoint was issued at `tree_size`
+    /// because the log is smaller; store errors, or a stored note that is not a checkpoint.
     pub async fn at_size(
         &self,
         tree_size: u64,
@@ -202,7 +203,16 @@ impl Checkpointer {
             return Ok(Some(latest));
         }
         match self.inner.backend.checkpoint(Some(tree_size)).await? {
-            None => Ok(None),
+            None => {
+                let log_size = self.inner.backend.head().await?;
+                if tree_size > log_size {
+                    return Err(TransparencyError::TreeSizeBeyondLog {
+                        tree_size,
+                        log_size,
+                    });
+                }
+                Ok(None)
+            }
             Some((_, note)) => Ok(Some(IssuedCheckpoint {
                 checkpoint: parse_note(&note)?,
                 note,
@@ -231,6 +241,7 @@ impl Checkpointer {
                 tree_size,
             });
         }
+        self.inner.within_reach(tree_size).await?;
         let leaf_index = position - 1;
         let mut indexes = tree::indexes_for_inclusion(leaf_index, tree_size).map_err(internal)?;
         indexes.push(leaf_stored_index(leaf_index));
@@ -264,6 +275,7 @@ impl Checkpointer {
         if old_size > new_size {
             return Err(TransparencyError::SizesOutOfOrder { old_size, new_size });
         }
+        self.inner.within_reach(new_size).await?;
         let indexes = tree::indexes_for_consistency(old_size, new_size).map_err(internal)?;
         let stored = self.inner.read_for_size(new_size, indexes).await?;
         tree::consistency_proof(old_size, new_size, &stored).map_err(internal)
@@ -291,6 +303,19 @@ impl Inner {
 
     fn latest_size(&self) -> Option<u64> {
         self.latest_cached().map(|l| l.checkpoint.size)
+    }
+
+    /// Refuses a tree size no log can reach ([`tree::MAX_TREE_SIZE`], far beyond any real log and
+    /// below `2^63`), as beyond this log, before any tree arithmetic or column conversion sees it.
+    /// Sizes within reach but beyond the log are found out by [`Inner::read_for_size`].
+    async fn within_reach(&self, tree_size: u64) -> Result<(), TransparencyError> {
+        if tree_size <= tree::MAX_TREE_SIZE {
+            return Ok(());
+        }
+        Err(TransparencyError::TreeSizeBeyondLog {
+            tree_size,
+            log_size: self.backend.head().await?,
+        })
     }
 
     /// Reads `indexes` plus the last stored hash of a tree of `tree_size` leaves in ONE query.

@@ -15,7 +15,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
-use crate::backend::{AppendTx, Backend, RequestRecord};
+use crate::backend::{
+    AppendTx, Backend, RequestRecord, check_columns, from_column, lookup_column, to_column,
+};
 use crate::error::StoreError;
 use crate::record::StoredEvent;
 
@@ -96,12 +98,13 @@ impl PostgresBackend {
     }
 }
 
+/// A number already checked by [`check_columns`] as its column.
 fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).expect("positions and versions stay below 2^63")
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 fn to_u64(v: i64, name: &str) -> Result<u64, StoreError> {
-    u64::try_from(v).map_err(|_| StoreError::Internal(format!("negative {name}")))
+    from_column(v, name)
 }
 
 fn event_from_row(row: &PgRow) -> Result<StoredEvent, StoreError> {
@@ -137,8 +140,10 @@ fn hash_rows(rows: Vec<PgRow>) -> Result<Vec<(u64, Hash)>, StoreError> {
         .collect()
 }
 
-fn to_i64s(values: &[u64]) -> Vec<i64> {
-    values.iter().copied().map(to_i64).collect()
+/// Indexes a caller asked for as their column; those no column can hold are left out (no row has
+/// them).
+fn lookup_i64s(values: &[u64]) -> Vec<i64> {
+    values.iter().filter_map(|v| lookup_column(*v)).collect()
 }
 
 struct PostgresAppend {
@@ -197,7 +202,7 @@ impl AppendTx for PostgresAppend {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(SELECT_HASHES)
-            .bind(to_i64s(indexes))
+            .bind(lookup_i64s(indexes))
             .fetch_all(&mut *self.tx)
             .await?;
         hash_rows(rows)
@@ -209,6 +214,7 @@ impl AppendTx for PostgresAppend {
         requests: &[RequestRecord],
         tree_hashes: &[(u64, Hash)],
     ) -> Result<(), StoreError> {
+        check_columns(events, tree_hashes)?;
         // Arrays of borrowed slices and strings: the rows are encoded straight from the batch,
         // without copying payloads first.
         if !events.is_empty() {
@@ -304,8 +310,11 @@ impl Backend for PostgresBackend {
     async fn read_range(&self, from: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
         // Appends commit one at a time in position order (the advisory lock), so a reader never
         // sees a position without every position before it.
+        let Some(from) = lookup_column(from) else {
+            return Ok(Vec::new());
+        };
         let rows = sqlx::query(SELECT_RANGE)
-            .bind(to_i64(from))
+            .bind(from)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
@@ -359,7 +368,7 @@ impl Backend for PostgresBackend {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(SELECT_HASHES)
-            .bind(to_i64s(indexes))
+            .bind(lookup_i64s(indexes))
             .fetch_all(&self.pool)
             .await?;
         hash_rows(rows)
@@ -376,7 +385,7 @@ impl Backend for PostgresBackend {
             "INSERT INTO checkpoints (tree_size, root_hash, note, issued_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (tree_size) DO NOTHING",
         )
-        .bind(to_i64(tree_size))
+        .bind(to_column(tree_size, "tree size")?)
         .bind(root.as_bytes().as_slice())
         .bind(note)
         .bind(issued_at)
@@ -391,8 +400,11 @@ impl Backend for PostgresBackend {
     ) -> Result<Option<(u64, String)>, StoreError> {
         let row = match tree_size {
             Some(size) => {
+                let Some(size) = lookup_column(size) else {
+                    return Ok(None);
+                };
                 sqlx::query("SELECT tree_size, note FROM checkpoints WHERE tree_size = $1")
-                    .bind(to_i64(size))
+                    .bind(size)
                     .fetch_optional(&self.pool)
                     .await?
             }

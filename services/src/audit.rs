@@ -348,29 +348,28 @@ fn checkpoint_response(issued: IssuedCheckpoint) -> proto::GetCheckpointResponse
 /// Maps a transparency-log failure; `size_field` names the request field holding the tree size
 /// that a "beyond the log" refusal is about.
 fn transparency(e: TransparencyError, size_field: &str) -> Status {
-    let mut f = Fields::default();
-    match e {
-        TransparencyError::PositionZero => f.violation("position", "must be at least 1"),
+    let (field, description) = match e {
+        TransparencyError::PositionZero => ("position", "must be at least 1".to_owned()),
         TransparencyError::PositionBeyondTree {
             position,
             tree_size,
-        } => f.violation(
+        } => (
             "position",
             format!("position {position} is beyond tree_size {tree_size}"),
         ),
-        TransparencyError::TreeSizeBeyondLog { log_size, .. } => f.violation(
+        TransparencyError::TreeSizeBeyondLog { log_size, .. } => (
             size_field,
             format!("is beyond the log's current size {log_size}"),
         ),
         TransparencyError::SizesOutOfOrder { .. } => {
-            f.violation("old_size", "must not be larger than new_size")
+            ("old_size", "must not be larger than new_size".to_owned())
         }
         TransparencyError::Store(s) => return error::store(s),
         TransparencyError::Inconsistent(detail) => {
             return error::store(kcn_eventstore::StoreError::Internal(detail));
         }
-    }
-    f.finish().expect_err("one violation was recorded")
+    };
+    error::invalid(vec![tonic_types::FieldViolation::new(field, description)])
 }
 
 /// Streams `from..=to` in chunks, so a large range never sits in memory at once.

@@ -323,6 +323,74 @@ async fn proof_requests_outside_the_log_name_the_field() {
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
 }
 
+/// Tree sizes no log can reach (past the tree's limit of 2^61, past i64 at 2^63, u64::MAX) are
+/// caller errors naming the field, never a panic or INTERNAL, and the server carries on.
+#[tokio::test]
+async fn absurd_tree_sizes_are_invalid_arguments_and_the_server_carries_on() {
+    let server = TestServer::start().await;
+    seed(&server).await;
+    let mut audit = server.audit();
+    for size in [1 << 40, (1 << 61) + 1, 1 << 63, u64::MAX - 1, u64::MAX] {
+        let status = audit
+            .get_checkpoint(proto::GetCheckpointRequest { tree_size: size })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            violated_fields(&status),
+            ["tree_size"],
+            "checkpoint at {size}"
+        );
+        assert!(status.message().contains("size 6"), "{}", status.message());
+        let status = audit
+            .get_inclusion_proof(proto::GetInclusionProofRequest {
+                position: 1,
+                tree_size: size,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            violated_fields(&status),
+            ["tree_size"],
+            "inclusion at {size}"
+        );
+        let status = audit
+            .get_inclusion_proof(proto::GetInclusionProofRequest {
+                position: size,
+                tree_size: size,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            violated_fields(&status),
+            ["tree_size"],
+            "inclusion of {size}"
+        );
+        for (old_size, new_size) in [(1, size), (size, size), (6, size)] {
+            let status = audit
+                .get_consistency_proof(proto::GetConsistencyProofRequest { old_size, new_size })
+                .await
+                .unwrap_err();
+            assert_eq!(
+                violated_fields(&status),
+                ["new_size"],
+                "consistency {old_size} -> {new_size}"
+            );
+        }
+    }
+    // Still serving, with the same answers as before.
+    let latest = latest_checkpoint(&server).await;
+    assert_eq!(latest.tree_size, 6);
+    let proof = audit
+        .get_consistency_proof(proto::GetConsistencyProofRequest {
+            old_size: 3,
+            new_size: 6,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!proof.hashes.is_empty());
+}
+
 #[tokio::test]
 async fn the_log_keeps_its_origin_and_key_across_restarts_with_an_owner_only_key_file() {
     let server = TestServer::start().await;
