@@ -20,6 +20,17 @@ pub enum StoreError {
     /// The request id was already used by this principal for a different command.
     #[error("request id {request_id:?} was already used for a different command")]
     RequestIdReused { request_id: String },
+    /// A decided event would be larger than the log stores ([`crate::MAX_EVENT_BYTES`] for its
+    /// payload and metadata together): the command is refused, nothing of it is written, and the
+    /// other commands of its batch are unaffected.
+    #[error(
+        "a {event_type} event of {size} bytes (payload and metadata) is larger than the log's limit of {limit} bytes"
+    )]
+    EventTooLarge {
+        event_type: String,
+        size: usize,
+        limit: usize,
+    },
     /// The database cannot be reached or is overloaded; the command may be retried.
     #[error("the event store is unavailable: {0}")]
     Unavailable(String),

@@ -40,7 +40,7 @@ pub use error::StoreError;
 pub use postgres::PostgresBackend;
 pub use record::{Actor, CommandContext, Metadata, Outcome, Source, StoredEvent};
 pub use sqlite::{SqliteBackend, SqliteDurability};
-pub use writer::{DecidedEvent, Decision, Head, Target};
+pub use writer::{DecidedEvent, Decision, Head, MAX_EVENT_BYTES, Target};
 
 /// The event log: the write path (commands) and the read path (events by position or stream).
 #[derive(Clone)]

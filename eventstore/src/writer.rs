@@ -22,6 +22,13 @@ use crate::record::{CommandContext, Metadata, Outcome, StoredEvent};
 /// The most commands one batch takes; the rest wait for the next batch.
 const MAX_BATCH: usize = 1_024;
 
+/// The largest event the log stores: 256 KiB for its payload and metadata together (the bytes a
+/// reader of the log receives besides a few fixed fields). It bounds what one event costs every
+/// reader, every stream buffer and every client with gRPC's default 4 MiB message limit, whatever
+/// a command carries; a command deciding a larger event is refused with
+/// [`StoreError::EventTooLarge`].
+pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+
 /// An event the aggregate decided, before the log gives it a position.
 #[derive(Debug, Clone)]
 pub struct DecidedEvent {
@@ -275,6 +282,18 @@ async fn decide_one(
         source: context.source.clone(),
     })
     .map_err(internal)?;
+
+    // Refused before anything of the command enters the batch, so the rest of the batch goes on.
+    for e in &decision.events {
+        let size = e.payload.len().saturating_add(metadata.len());
+        if size > MAX_EVENT_BYTES {
+            return Err(StoreError::EventTooLarge {
+                event_type: e.event_type.to_owned(),
+                size,
+                limit: MAX_EVENT_BYTES,
+            });
+        }
+    }
 
     let first_position = batch.next_position;
     let mut event_ids = Vec::with_capacity(decision.events.len());

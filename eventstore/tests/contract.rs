@@ -295,6 +295,7 @@ contract_tests!(
     events_cannot_be_updated_or_deleted,
     an_abandoned_append_rolls_back_and_releases_the_lock,
     a_connection_whose_transaction_the_database_ended_is_not_reused,
+    an_event_above_the_size_limit_is_refused_alone,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1069,6 +1070,84 @@ async fn an_abandoned_append_rolls_back_and_releases_the_lock(h: &Harness) {
     .expect("the log's lock was not released by the abandoned transaction");
     assert_eq!(outcome.first_position, 1);
     assert_eq!(positions(&store).await, one_to(1));
+}
+
+/// Registers a company whose name alone makes an event of about `bytes` bytes: the domain's own
+/// limit on names is bypassed (`Text::parse` with no maximum) to reach the store's.
+fn register_with_name_of(bytes: usize) -> impl Fn(Uuid) -> CompanyCommand + Send + Sync + 'static {
+    let event = CompanyRegistered {
+        enterprise_code: EnterpriseCode::parse("3700123456").unwrap(),
+        name: Text::parse(&"n".repeat(bytes), usize::MAX).unwrap(),
+        address: None,
+    };
+    move |company_id| CompanyCommand::Register {
+        company_id,
+        occurred_at: at(OCCURRED_AT),
+        event: event.clone(),
+    }
+}
+
+/// A command deciding an event above `MAX_EVENT_BYTES` (payload and metadata) is refused with its
+/// size and the limit; nothing of it is stored, the commands sent with it (in its batch) commit, and
+/// an event just under the limit is stored whole.
+async fn an_event_above_the_size_limit_is_refused_alone(h: &Harness) {
+    let store = h.store().await;
+    let limit = kcn_eventstore::MAX_EVENT_BYTES;
+    let too_large = store.execute::<InfrastructureCompany, _>(
+        Target::New,
+        None,
+        register_with_name_of(limit),
+        context("too-large"),
+    );
+    let (refused, a, b) = tokio::join!(
+        too_large,
+        establish_new(&store, "Authority A", "a"),
+        establish_new(&store, "Authority B", "b"),
+    );
+    match refused {
+        Err(StoreError::EventTooLarge {
+            event_type,
+            size,
+            limit: l,
+        }) => {
+            assert_eq!(event_type, "CompanyRegistered");
+            assert!(size > limit, "{size}");
+            assert_eq!(l, limit);
+        }
+        other => panic!("expected EventTooLarge, got {other:?}"),
+    }
+    let mut committed = [a.first_position, b.first_position];
+    committed.sort_unstable();
+    assert_eq!(committed, [1, 2]);
+    assert_eq!(positions(&store).await, one_to(2));
+
+    // Just under the limit, with room for the metadata: stored byte for byte.
+    let fits = store
+        .execute::<InfrastructureCompany, _>(
+            Target::New,
+            None,
+            register_with_name_of(limit - 2_048),
+            context("fits"),
+        )
+        .await
+        .unwrap();
+    let stored = store.read_range(fits.first_position, 1).await.unwrap();
+    assert!(stored[0].payload.len() + stored[0].metadata.len() <= limit);
+    assert!(stored[0].payload.len() > limit - 2_048);
+    // The refused request id was not recorded: its retry is decided again (and refused again).
+    let again = store
+        .execute::<InfrastructureCompany, _>(
+            Target::New,
+            None,
+            register_with_name_of(limit),
+            context("too-large"),
+        )
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::EventTooLarge { .. })),
+        "{again:?}"
+    );
+    assert_eq!(positions(&store).await, one_to(3));
 }
 
 /// Ends a transaction behind sqlx's back, as SQLite does itself when a COMMIT fails for a full
