@@ -171,7 +171,6 @@ async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Ledger> 
     let checkpoints = Checkpointer::start(
         &store,
         identity,
-        clock.clone(),
         Duration::from_millis(config.checkpoint_interval_ms),
     )
     .await

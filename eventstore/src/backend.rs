@@ -79,6 +79,14 @@ pub trait AppendTx: Send {
         requests: &[RequestRecord],
         tree_hashes: &[(u64, Hash)],
     ) -> Result<(), StoreError>;
+    /// Stores a signed checkpoint with the batch (idempotent per tree size).
+    async fn store_checkpoint(
+        &mut self,
+        tree_size: u64,
+        root: &Hash,
+        note: &str,
+        issued_at: &str,
+    ) -> Result<(), StoreError>;
     /// Makes the batch durable.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }

@@ -40,14 +40,15 @@ pub use error::StoreError;
 pub use postgres::PostgresBackend;
 pub use record::{Actor, CommandContext, Metadata, Outcome, Source, StoredEvent};
 pub use sqlite::{SqliteBackend, SqliteDurability};
-pub use writer::{DecidedEvent, Decision, Head, MAX_EVENT_BYTES, Target};
+pub use writer::{DecidedEvent, Decision, Head, MAX_EVENT_BYTES, Sealed, Target};
 
 /// The event log: the write path (commands) and the read path (events by position or stream).
 #[derive(Clone)]
 pub struct EventStore {
     backend: Arc<dyn Backend>,
-    writer: mpsc::Sender<writer::WriteJob>,
+    writer: mpsc::Sender<writer::Job>,
     head: watch::Receiver<Head>,
+    sealed: watch::Receiver<Option<Sealed>>,
     deps: Deps,
 }
 
@@ -124,7 +125,8 @@ impl EventStore {
     ) -> Result<Self, StoreError> {
         let size = backend.head().await?;
         let (head_tx, head) = watch::channel(Head { size, root: None });
-        let writer = writer::spawn(backend.clone(), clock, head_tx);
+        let (sealed_tx, sealed) = watch::channel(None);
+        let writer = writer::spawn(backend.clone(), clock, head_tx, sealed_tx);
         let deps = Deps {
             lookups: Arc::new(StoreLookups(backend.clone())),
             rules,
@@ -133,6 +135,7 @@ impl EventStore {
             backend,
             writer,
             head,
+            sealed,
             deps,
         })
     }
@@ -145,6 +148,49 @@ impl EventStore {
     /// The committed head as this process knows it; changes after every batch it commits.
     pub fn subscribe(&self) -> watch::Receiver<Head> {
         self.head.clone()
+    }
+
+    /// The newest checkpoint this process's writer signed, as it changes.
+    pub fn sealed(&self) -> watch::Receiver<Option<Sealed>> {
+        self.sealed.clone()
+    }
+
+    /// From now on the writer signs checkpoints with `seal`, inside its append transactions: the
+    /// first batch after at least `interval` since the last one, a trailing one `interval` after a
+    /// burst of commits, and whenever asked. `latest` is the newest checkpoint already stored.
+    pub(crate) async fn install_sealer(
+        &self,
+        seal: writer::Seal,
+        interval: std::time::Duration,
+        latest: Option<Sealed>,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .send(writer::Job::Sealer {
+                seal,
+                interval,
+                latest,
+            })
+            .await
+            .map_err(|_| StoreError::Unavailable("the event log writer has stopped".into()))
+    }
+
+    /// Asks the writer for a checkpoint at the head in its next batch (at once if it is idle) and
+    /// waits until it is durable. Waits on the write lock like a command does.
+    pub(crate) async fn seal_now(&self) -> Result<Sealed, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(writer::Job::SealNow(Some(reply)))
+            .await
+            .map_err(|_| StoreError::Unavailable("the event log writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the event log writer has stopped".into()))?
+    }
+
+    /// Asks the writer for a checkpoint at the head in its next batch, without waiting for it (a
+    /// full queue means a batch is coming anyway, and its checkpoint is due soon).
+    pub(crate) fn ask_for_seal(&self) {
+        let _ = self.writer.try_send(writer::Job::SealNow(None));
     }
 
     /// Decides a command on an aggregate and commits its events.
@@ -187,7 +233,7 @@ impl EventStore {
         });
         let (reply, answer) = oneshot::channel();
         self.writer
-            .send(writer::WriteJob {
+            .send(writer::Job::Command(writer::WriteJob {
                 aggregate_type: A::TYPE,
                 target,
                 expected_version,
@@ -195,7 +241,7 @@ impl EventStore {
                 context,
                 decide,
                 reply,
-            })
+            }))
             .await
             .map_err(|_| StoreError::Unavailable("the event log writer has stopped".into()))?;
         answer

@@ -146,6 +146,11 @@ fn lookup_i64s(values: &[u64]) -> Vec<i64> {
     values.iter().filter_map(|v| lookup_column(*v)).collect()
 }
 
+/// Checkpoints are stored once per tree size: a second signing of the same size (by another
+/// process, with the same key, giving the same bytes) changes nothing.
+const INSERT_CHECKPOINT: &str = "INSERT INTO checkpoints (tree_size, root_hash, note, issued_at) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (tree_size) DO NOTHING";
+
 struct PostgresAppend {
     tx: Transaction<'static, Postgres>,
 }
@@ -277,6 +282,23 @@ impl AppendTx for PostgresAppend {
         Ok(())
     }
 
+    async fn store_checkpoint(
+        &mut self,
+        tree_size: u64,
+        root: &Hash,
+        note: &str,
+        issued_at: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(INSERT_CHECKPOINT)
+            .bind(to_column(tree_size, "tree size")?)
+            .bind(root.as_bytes().as_slice())
+            .bind(note)
+            .bind(issued_at)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         // Committing releases the advisory lock, after the batch is visible to other sessions, so
         // the next holder's last position includes it. Dropping the transaction instead rolls it
@@ -381,16 +403,13 @@ impl Backend for PostgresBackend {
         note: &str,
         issued_at: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO checkpoints (tree_size, root_hash, note, issued_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (tree_size) DO NOTHING",
-        )
-        .bind(to_column(tree_size, "tree size")?)
-        .bind(root.as_bytes().as_slice())
-        .bind(note)
-        .bind(issued_at)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query(INSERT_CHECKPOINT)
+            .bind(to_column(tree_size, "tree size")?)
+            .bind(root.as_bytes().as_slice())
+            .bind(note)
+            .bind(issued_at)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -146,6 +146,11 @@ fn select_hashes(indexes: &[u64]) -> Option<QueryBuilder<Sqlite>> {
 const SELECT_STREAM: &str = "SELECT * FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2 \
      ORDER BY aggregate_version";
 
+/// Checkpoints are stored once per tree size: a second signing of the same size (by another
+/// process, with the same key, giving the same bytes) changes nothing.
+const INSERT_CHECKPOINT: &str = "INSERT INTO checkpoints (tree_size, root_hash, note, issued_at) \
+     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tree_size) DO NOTHING";
+
 struct SqliteAppend {
     tx: Transaction<'static, Sqlite>,
 }
@@ -254,6 +259,23 @@ impl AppendTx for SqliteAppend {
         Ok(())
     }
 
+    async fn store_checkpoint(
+        &mut self,
+        tree_size: u64,
+        root: &Hash,
+        note: &str,
+        issued_at: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(INSERT_CHECKPOINT)
+            .bind(to_column(tree_size, "tree size")?)
+            .bind(root.as_bytes().to_vec())
+            .bind(note)
+            .bind(issued_at)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         self.tx.commit().await?;
         Ok(())
@@ -346,16 +368,13 @@ impl Backend for SqliteBackend {
         note: &str,
         issued_at: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO checkpoints (tree_size, root_hash, note, issued_at) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (tree_size) DO NOTHING",
-        )
-        .bind(to_column(tree_size, "tree size")?)
-        .bind(root.as_bytes().to_vec())
-        .bind(note)
-        .bind(issued_at)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query(INSERT_CHECKPOINT)
+            .bind(to_column(tree_size, "tree size")?)
+            .bind(root.as_bytes().to_vec())
+            .bind(note)
+            .bind(issued_at)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

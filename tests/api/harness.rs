@@ -78,6 +78,25 @@ impl TestServer {
                 .map(|_| kcn_eventstore::checkpoint::KeySeed::new([7; 32])),
             ..Config::default()
         };
+        Self::launch(dir, config, postgres).await
+    }
+
+    /// Starts a server on a fresh SQLite file with the configuration `configure` leaves.
+    pub async fn start_configured(configure: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        configure(&mut config);
+        Self::launch(dir, config, None).await
+    }
+
+    async fn launch(
+        dir: tempfile::TempDir,
+        config: Config,
+        postgres: Option<Arc<crate::postgres::PgTestDatabase>>,
+    ) -> Self {
         let clock = Arc::new(TestClock(Mutex::new(at("2026-01-01T00:00:00Z"))));
         // Bind before spawning, so the client can connect at once: no sleeps.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -69,13 +69,46 @@ async fn verifier(server: &TestServer) -> Verifier {
     key.verifier_key.parse().unwrap()
 }
 
+/// The newest checkpoint once it covers everything committed so far. Right after commits it may
+/// lag the head: asking has the writer sign its head with its next batch (at once when idle), so a
+/// few asks get there.
 async fn latest_checkpoint(server: &TestServer) -> proto::GetCheckpointResponse {
-    server
-        .audit()
-        .get_checkpoint(proto::GetCheckpointRequest { tree_size: 0 })
-        .await
-        .unwrap()
-        .into_inner()
+    checkpoint_covering(&mut server.audit(), None).await
+}
+
+/// Asks for the newest checkpoint until it covers `size` (default: the log's head).
+async fn checkpoint_covering(
+    audit: &mut proto::audit_service_client::AuditServiceClient<tonic::transport::Channel>,
+    size: Option<u64>,
+) -> proto::GetCheckpointResponse {
+    let head = match size {
+        Some(size) => size,
+        None => {
+            audit
+                .get_projection_status(proto::GetProjectionStatusRequest {})
+                .await
+                .unwrap()
+                .into_inner()
+                .projections[0]
+                .log_head
+        }
+    };
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let latest = audit
+            .get_checkpoint(proto::GetCheckpointRequest { tree_size: 0 })
+            .await
+            .unwrap()
+            .into_inner();
+        if latest.tree_size >= head {
+            return latest;
+        }
+        assert!(
+            Instant::now() < end,
+            "no checkpoint covered {head} within 20 s: {latest:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 fn leaf_of(e: &proto::LogEvent) -> Hash {
@@ -276,6 +309,51 @@ async fn checkpoints_are_issued_after_commits_without_being_asked() {
         "no checkpoint was issued for tree size {}",
         p.last_position
     );
+}
+
+/// The newest checkpoint is served without waiting for the log's write lock: with the lock held
+/// by another connection (as the writer and the projectors hold it under load) and a commit not
+/// yet covered by a checkpoint, the answer still comes, and it is the newest one already signed.
+/// Before, the request signed and stored a new checkpoint itself and waited behind the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_newest_checkpoint_is_served_while_the_write_lock_is_held() {
+    // No checkpoint after commits for an hour: only asking or a trailing one.
+    let server = TestServer::start_configured(|c| c.checkpoint_interval_ms = 3_600_000).await;
+    seed(&server).await;
+    assert_eq!(latest_checkpoint(&server).await.tree_size, 6);
+    append_companies(&server, 1, 1).await;
+
+    let options = SqliteConnectOptions::new().filename(server.dir.path().join("kcn-ledger.sqlite"));
+    let other = SqlitePool::connect_with(options).await.unwrap();
+    let lock = other.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    // A command now waits for the lock in the writer.
+    let mut registry = server.registry();
+    let waiting = tokio::spawn(async move { registry.register_company(company(99)).await });
+
+    // Not asked with a timeout: if the request waited for the lock it would fail after the
+    // database's busy timeout, or hang, since the lock is released only after the answer.
+    let answer = server
+        .audit()
+        .get_checkpoint(proto::GetCheckpointRequest { tree_size: 0 })
+        .await
+        .expect("the newest checkpoint is served while the write lock is held")
+        .into_inner();
+    assert!(!waiting.is_finished(), "the command waits for the lock");
+    assert!(answer.tree_size == 6 || answer.tree_size == 7, "{answer:?}");
+    open_checkpoint(&answer.note, &verifier(&server).await).unwrap();
+
+    lock.rollback().await.unwrap();
+    other.close().await;
+    let outcome = waiting
+        .await
+        .unwrap()
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    assert_eq!(outcome.first_position, 8);
+    // Asking again soon gets the head signed, without waiting for the hour.
+    assert_eq!(latest_checkpoint(&server).await.tree_size, 8);
 }
 
 #[tokio::test]
@@ -689,6 +767,7 @@ async fn the_audit_catches_a_server_whose_history_no_longer_extends_a_trusted_ch
 
     // While the log only grows, the audit passes.
     append_companies(&server, 3, 1).await;
+    latest_checkpoint(&server).await;
     let mut client = audit_cli::connect(&url).await.unwrap();
     let audit = audit_cli::audit(&mut client, Some(&trusted.note), &key)
         .await
@@ -715,6 +794,7 @@ async fn the_audit_catches_a_server_whose_history_no_longer_extends_a_trusted_ch
     db.close().await;
     let server = TestServer::start_in(dir).await;
     append_companies(&server, 2, 1).await;
+    latest_checkpoint(&server).await;
     let url = format!("http://{}", server.running.as_ref().unwrap().addr);
     let mut client = audit_cli::connect(&url).await.unwrap();
     let audit = audit_cli::audit(&mut client, Some(&trusted.note), &key)
@@ -780,29 +860,31 @@ async fn a_checkpoint_or_a_proof_after_an_append_reads_stored_hashes_once() {
         .unwrap();
     let signer = kcn_integrity::Signer::from_seed("reads.example", &[2; 32]).unwrap();
     let identity = LogIdentity::new("reads.example/log", signer).unwrap();
-    let checkpoints = Checkpointer::start(&store, identity, clock, Duration::from_secs(3_600))
+    let checkpoints = Checkpointer::start(&store, identity, Duration::from_secs(3_600))
         .await
         .unwrap();
     for round in 0..5 {
         append_synthetic(&backend, 1).await;
         let size = 3_001 + round;
         let before = checkpoints.hash_reads();
-        assert_eq!(checkpoints.latest().await.unwrap().checkpoint.size, size);
-        assert_eq!(checkpoints.hash_reads(), before + 1, "the checkpoint");
+        // The writer signs the root its own transaction computes (that read is the append's):
+        // the checkpointer reads nothing for it.
+        assert_eq!(checkpoints.sign_head().await.unwrap().checkpoint.size, size);
+        assert_eq!(checkpoints.hash_reads(), before, "the checkpoint");
         checkpoints
             .inclusion_proof(1 + round * 599, size)
             .await
             .unwrap();
-        assert_eq!(checkpoints.hash_reads(), before + 2, "the inclusion proof");
+        assert_eq!(checkpoints.hash_reads(), before + 1, "the inclusion proof");
         checkpoints.consistency_proof(size - 1, size).await.unwrap();
         assert_eq!(
             checkpoints.hash_reads(),
-            before + 3,
+            before + 2,
             "the consistency proof"
         );
         // Serving the latest again costs no read at all.
-        checkpoints.latest().await.unwrap();
-        assert_eq!(checkpoints.hash_reads(), before + 3);
+        assert_eq!(checkpoints.latest().await.unwrap().checkpoint.size, size);
+        assert_eq!(checkpoints.hash_reads(), before + 2);
     }
 }
 
@@ -862,11 +944,7 @@ async fn a_postgres_log_needs_its_origin_and_key_and_verifies_offline_by_url() {
         (expected.as_str(), "pg.example/log")
     );
     let verifier: Verifier = expected.parse().unwrap();
-    let latest = audit
-        .get_checkpoint(proto::GetCheckpointRequest { tree_size: 0 })
-        .await
-        .unwrap()
-        .into_inner();
+    let latest = checkpoint_covering(&mut audit, Some(40)).await;
     let checkpoint = open_checkpoint(&latest.note, &verifier).unwrap();
     assert_eq!(checkpoint.size, 40);
     let proof = audit
