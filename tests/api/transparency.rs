@@ -659,6 +659,153 @@ async fn verify_rejects_a_checkpoint_whose_signature_was_forged() {
     assert_eq!(report.first_bad_position, None, "no event was changed");
 }
 
+/// Replaces the stored checkpoint at `size` with one signed by the log's own key (from the data
+/// directory) over a forged root, note and root column alike: only the events can tell.
+async fn forge_checkpoint(dir: &Path, db: &SqlitePool, size: u64) {
+    let identity = LogIdentity::load_existing(Some(dir), &Default::default())
+        .unwrap()
+        .unwrap();
+    let forged = Checkpoint {
+        origin: identity.origin().to_owned(),
+        size,
+        root: Hash::new([0x5a; 32]),
+    };
+    let note = identity.signer().sign(&forged).unwrap();
+    let changed =
+        sqlx::query("UPDATE checkpoints SET note = ?1, root_hash = ?2 WHERE tree_size = ?3")
+            .bind(&note)
+            .bind(forged.root.as_bytes().to_vec())
+            .bind(size as i64)
+            .execute(db)
+            .await
+            .unwrap()
+            .rows_affected();
+    assert_eq!(changed, 1, "a checkpoint is stored at {size}");
+}
+
+/// Checkpoints signed at exactly 6, 12 and 20 events, and the stopped server's directory.
+async fn checkpoints_at_6_12_20() -> tempfile::TempDir {
+    let server = TestServer::start().await;
+    seed(&server).await;
+    assert_eq!(latest_checkpoint(&server).await.tree_size, 6);
+    append_companies(&server, 6, 1).await;
+    assert_eq!(latest_checkpoint(&server).await.tree_size, 12);
+    append_companies(&server, 8, 1).await;
+    assert_eq!(latest_checkpoint(&server).await.tree_size, 20);
+    stopped_and_verified(server).await
+}
+
+#[tokio::test]
+async fn verify_names_a_checkpoint_whose_root_was_forged_over_unchanged_events() {
+    let dir = checkpoints_at_6_12_20().await;
+    let db = attacker(dir.path()).await;
+    let (note, root): (String, Vec<u8>) =
+        sqlx::query_as("SELECT note, root_hash FROM checkpoints WHERE tree_size = 12")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    forge_checkpoint(dir.path(), &db, 12).await;
+    db.close().await;
+    let report = verify_dir(dir.path()).await;
+    assert!(!report.is_ok());
+    assert_eq!(report.problem_count, 1, "{:?}", report.problems);
+    assert!(
+        matches!(
+            report.problems[0],
+            Problem::CheckpointForged {
+                tree_size: 12,
+                confirmed_by: 20,
+                ..
+            }
+        ),
+        "{:?}",
+        report.problems
+    );
+    assert_eq!(report.first_bad_position, None, "no event is blamed");
+    assert_eq!(report.suspect_range, None, "no event is suspected");
+    let verdict = report.verdict();
+    assert!(verdict.contains("checkpoint at tree size 12"), "{verdict}");
+    assert!(verdict.contains("forged"), "{verdict}");
+    assert!(verdict.contains("events are as signed"), "{verdict}");
+
+    // The newest one forged instead: nothing later vouches for the events, and the verdict says
+    // both what it may be and where.
+    let db = attacker(dir.path()).await;
+    sqlx::query("UPDATE checkpoints SET note = ?1, root_hash = ?2 WHERE tree_size = 12")
+        .bind(note)
+        .bind(root)
+        .execute(&db)
+        .await
+        .unwrap();
+    forge_checkpoint(dir.path(), &db, 20).await;
+    db.close().await;
+    let report = verify_dir(dir.path()).await;
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| matches!(p, Problem::CheckpointRoot { tree_size: 20, .. })),
+        "{:?}",
+        report.problems
+    );
+    assert_eq!(report.first_bad_position, None);
+    assert_eq!(report.suspect_range, Some((13, 20)));
+    assert!(
+        report.verdict().contains("root was forged"),
+        "{}",
+        report.verdict()
+    );
+}
+
+/// Deletes the events after `keep`, as an attacker with file access would (the immutability
+/// triggers dropped first).
+async fn cut_events_after(dir: &Path, keep: u64) {
+    let db = attacker(dir).await;
+    sqlx::query("DELETE FROM events WHERE position > ?1")
+        .bind(keep as i64)
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+}
+
+async fn start_refused(dir: &Path) -> String {
+    let config = kcn_ledger::Config {
+        data_dir: dir.to_path_buf(),
+        ..Default::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let clock = Arc::new(kcn_domain::time::SystemClock);
+    let err = kcn_ledger::start(config, listener, clock)
+        .await
+        .expect_err("the server must refuse to start");
+    format!("{err:#}")
+}
+
+/// With the log's tail deleted below its latest signed checkpoint, the server refuses to start and
+/// names both sizes; deleted only past it, the stored tree betrays the cut and it refuses too
+/// (before, it started, served the old checkpoint and answered appends with INTERNAL).
+#[tokio::test]
+async fn a_server_refuses_to_start_when_the_events_stop_short_of_the_signed_log() {
+    let dir = checkpoints_at_6_12_20().await;
+    cut_events_after(dir.path(), 17).await;
+    let err = start_refused(dir.path()).await;
+    assert!(err.contains("end at position 17"), "{err}");
+    assert!(err.contains("tree size 20"), "{err}");
+
+    let dir = checkpoints_at_6_12_20().await;
+    let db = attacker(dir.path()).await;
+    sqlx::query("DELETE FROM checkpoints WHERE tree_size > 12")
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    cut_events_after(dir.path(), 15).await;
+    let err = start_refused(dir.path()).await;
+    assert!(err.contains("end at position 15"), "{err}");
+    assert!(err.contains("stored tree records more leaves"), "{err}");
+}
+
 /// Rewrites the stored tree from the events as they now are: the thorough attacker.
 async fn rebuild_tree(dir: &Path, db: &SqlitePool) {
     let archive = Archive::open_sqlite(&dir.join("kcn-ledger.sqlite"))
@@ -1049,6 +1196,9 @@ async fn the_independent_python_verifier_checks_ten_thousand_events() {
     let last = append_companies(&server, 5_000, 64).await;
     assert_eq!(last, 10_006);
     let appended = started.elapsed();
+    // The newest checkpoint may lag the last commits by an interval; the verifier is run once one
+    // covers them all.
+    assert_eq!(latest_checkpoint(&server).await.tree_size, 10_006);
 
     let dir = tempfile::tempdir().unwrap();
     let trusted_file = dir.path().join("trusted.note");
@@ -1090,6 +1240,48 @@ async fn the_independent_python_verifier_checks_ten_thousand_events() {
         "{}",
         String::from_utf8_lossy(&output.stdout)
     );
+    // A rollback and a fork are findings (exit 1), not failures to run (exit 2). A second log with
+    // the same identity (origin and key copied) holds only the seed's 6 events: served as the
+    // first one, it is the first rolled back past the trusted checkpoint...
+    let copy = tempfile::tempdir().unwrap();
+    for file in [
+        kcn_eventstore::checkpoint::identity::KEY_FILE,
+        kcn_eventstore::checkpoint::identity::ORIGIN_FILE,
+    ] {
+        std::fs::copy(server.dir.path().join(file), copy.path().join(file)).unwrap();
+    }
+    let other = TestServer::start_in(copy).await;
+    seed(&other).await;
+    let forked = latest_checkpoint(&other).await;
+    assert_eq!(forked.tree_size, 6);
+    let other_addr = format!("http://{}", other.running.as_ref().unwrap().addr);
+    let output = tokio::process::Command::new(&python)
+        .arg(&script)
+        .args(["--server", &other_addr, "--verifier-key", &key])
+        .args(["--trusted-checkpoint", &trusted_arg])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "a rollback:\n{stdout}");
+    assert!(stdout.contains("rolled back"), "{stdout}");
+    // ...and its checkpoint, held by an auditor, is a fork of the first log.
+    let forked_file = dir.path().join("forked.note");
+    std::fs::write(&forked_file, &forked.note).unwrap();
+    let forked_arg = forked_file.display().to_string();
+    let output = run(
+        &key,
+        &[
+            "--trusted-checkpoint",
+            &forked_arg,
+            "--inclusion-sample",
+            "4",
+        ],
+    )
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "a fork:\n{stdout}");
     eprintln!(
         "appended 10,006 events in {:.1?}; whole test {:.1?}",
         appended,
