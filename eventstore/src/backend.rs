@@ -100,6 +100,16 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     async fn head(&self) -> Result<u64, StoreError>;
     /// Events with `from <= position`, in order, at most `limit`.
     async fn read_range(&self, from: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Events with `from <= position`, in order, at most `limit`, and no more than fit in
+    /// `max_bytes` of payload and metadata: the page stops before the event that would go past
+    /// it, yet always holds the first event (so a page is at most `max_bytes` plus one event).
+    /// The sizes are read from the database, so nothing past the page is loaded.
+    async fn read_page(
+        &self,
+        from: u64,
+        limit: u32,
+        max_bytes: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
     /// All committed events of one aggregate with `version <= up_to_version`, in version order.
     async fn load_stream(
         &self,

@@ -274,6 +274,17 @@ impl EventStore {
         self.backend.read_range(from, limit).await
     }
 
+    /// Committed events from a position on, at most `limit` and at most about `max_bytes` of
+    /// payload and metadata (see [`Backend::read_page`]): what a stream to a reader holds at once.
+    pub async fn read_page(
+        &self,
+        from: u64,
+        limit: u32,
+        max_bytes: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.backend.read_page(from, limit, max_bytes).await
+    }
+
     /// The last committed position in the database (which another process may have advanced).
     pub async fn head(&self) -> Result<u64, StoreError> {
         self.backend.head().await

@@ -42,6 +42,18 @@ const SELECT_RANGE: &str = "SELECT position, event_id, aggregate_type, aggregate
      aggregate_version, event_type, schema_version, occurred_at, recorded_at, payload, metadata \
      FROM events WHERE position >= $1 ORDER BY position LIMIT $2";
 
+/// A page of at most `$2` events from position `$1` whose payloads and metadata, before each
+/// event, stay under `$3` bytes. `octet_length` of a `bytea` reads a TOASTed value's size without
+/// fetching it, so only the rows of the page are loaded.
+const SELECT_PAGE: &str = "WITH page AS (\
+       SELECT position, octet_length(payload)::bigint + octet_length(metadata)::bigint AS size \
+       FROM events WHERE position >= $1 ORDER BY position LIMIT $2), \
+     sized AS (SELECT position, SUM(size) OVER (ORDER BY position) - size AS before FROM page) \
+     SELECT e.position, e.event_id, e.aggregate_type, e.aggregate_id, e.aggregate_version, \
+     e.event_type, e.schema_version, e.occurred_at, e.recorded_at, e.payload, e.metadata \
+     FROM events e JOIN sized s ON e.position = s.position \
+     WHERE s.before < $3 ORDER BY e.position";
+
 const SELECT_HASHES: &str = "SELECT idx, hash FROM tree_hashes WHERE idx = ANY($1)";
 
 const LAST_POSITION: &str = "SELECT COALESCE(MAX(position), 0) FROM events";
@@ -338,6 +350,24 @@ impl Backend for PostgresBackend {
         let rows = sqlx::query(SELECT_RANGE)
             .bind(from)
             .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn read_page(
+        &self,
+        from: u64,
+        limit: u32,
+        max_bytes: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let Some(from) = lookup_column(from) else {
+            return Ok(Vec::new());
+        };
+        let rows = sqlx::query(SELECT_PAGE)
+            .bind(from)
+            .bind(i64::from(limit))
+            .bind(i64::try_from(max_bytes).unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(event_from_row).collect()

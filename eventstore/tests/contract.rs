@@ -296,6 +296,7 @@ contract_tests!(
     an_abandoned_append_rolls_back_and_releases_the_lock,
     a_connection_whose_transaction_the_database_ended_is_not_reused,
     an_event_above_the_size_limit_is_refused_alone,
+    a_page_of_the_log_is_bounded_by_bytes,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1148,6 +1149,66 @@ async fn an_event_above_the_size_limit_is_refused_alone(h: &Harness) {
         "{again:?}"
     );
     assert_eq!(positions(&store).await, one_to(3));
+}
+
+/// `read_page` stops before the event that would take the page past its byte budget, always
+/// holds the first event, keeps the count limit, and pages through the whole log in order.
+async fn a_page_of_the_log_is_bounded_by_bytes(h: &Harness) {
+    let store = h.store().await;
+    // Ten companies of about 10 KB each, between small authorities.
+    for i in 0..10 {
+        establish_new(&store, &format!("Authority {i}"), &format!("a{i}")).await;
+        store
+            .execute::<InfrastructureCompany, _>(
+                Target::New,
+                None,
+                register_with_name_of(10_000),
+                context(&format!("c{i}")),
+            )
+            .await
+            .unwrap();
+    }
+    let all = store.read_range(1, 100).await.unwrap();
+    assert_eq!(all.len(), 20);
+    let size = |e: &StoredEvent| (e.payload.len() + e.metadata.len()) as u64;
+
+    let page = store.read_page(1, 100, 25_000).await.unwrap();
+    let total: u64 = page.iter().map(size).sum();
+    let before_last: u64 = page[..page.len() - 1].iter().map(size).sum();
+    assert!(before_last < 25_000, "{before_last}");
+    assert!(page.len() < 20, "the budget cut the page");
+    assert!(
+        total >= 25_000,
+        "the next event would start past the budget: {total}"
+    );
+    assert_eq!(page[..], all[..page.len()]);
+
+    // A budget smaller than one event still returns that event.
+    let one = store.read_page(2, 100, 1).await.unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0], all[1]);
+    // The count limit still holds; beyond the head and past i64 nothing is found.
+    assert_eq!(store.read_page(1, 3, u64::MAX).await.unwrap().len(), 3);
+    assert!(store.read_page(21, 100, u64::MAX).await.unwrap().is_empty());
+    assert!(
+        store
+            .read_page(u64::MAX, 100, u64::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Paging with a small budget visits every event once, in order.
+    let mut seen = Vec::new();
+    let mut from = 1;
+    loop {
+        let page = store.read_page(from, 100, 15_000).await.unwrap();
+        let Some(last) = page.last() else { break };
+        from = last.position + 1;
+        assert!(page.iter().map(size).sum::<u64>() <= 15_000 + size(last));
+        seen.extend(page);
+    }
+    assert_eq!(seen, all);
 }
 
 /// Ends a transaction behind sqlx's back, as SQLite does itself when a COMMIT fails for a full

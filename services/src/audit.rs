@@ -23,6 +23,11 @@ use crate::{Ledger, error, take};
 
 /// Events per read of the log while streaming.
 const READ_CHUNK: u32 = 500;
+/// Payload and metadata bytes per read of the log while streaming (a page holds at most this plus
+/// one event). A stream keeps one page in memory while its reader takes it, so this, not the
+/// count of events, is what many slow readers of large events cost: with the largest events
+/// (256 KiB) a page holds two.
+const READ_BUDGET_BYTES: u64 = 512 * 1024;
 /// How long a read-your-writes query waits for its read model.
 const READ_YOUR_WRITES_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -372,7 +377,9 @@ fn transparency(e: TransparencyError, size_field: &str) -> Status {
     error::invalid(vec![tonic_types::FieldViolation::new(field, description)])
 }
 
-/// Streams `from..=to` in chunks, so a large range never sits in memory at once.
+/// Streams `from..=to` in pages bounded by count and by bytes ([`READ_BUDGET_BYTES`]), reading
+/// the next page only when the reader has taken the previous one, so a large range, or a slow
+/// reader, never holds more than one page in memory.
 fn async_stream(
     store: kcn_eventstore::EventStore,
     from: u64,
@@ -386,7 +393,7 @@ fn async_stream(
                 return None;
             }
             let limit = READ_CHUNK.min(u32::try_from(to - next + 1).unwrap_or(READ_CHUNK));
-            match store.read_range(next, limit).await {
+            match store.read_page(next, limit, READ_BUDGET_BYTES).await {
                 Ok(events) if events.is_empty() => None,
                 Ok(events) => {
                     let after = events.last().map(|e| e.position + 1);
