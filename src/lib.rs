@@ -3,6 +3,7 @@
 //! calls [`run`]; the end-to-end tests call [`start`] on a listener bound to `127.0.0.1:0`.
 
 pub mod audit_cli;
+pub mod backup;
 pub mod config;
 pub mod progress;
 pub mod rebuild;

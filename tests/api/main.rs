@@ -5,6 +5,7 @@ mod agreement;
 mod annual_plan;
 mod audit_inspections;
 mod audit_registry;
+mod backup;
 mod consultation;
 mod dissemination;
 mod harness;
