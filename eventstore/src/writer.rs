@@ -92,7 +92,9 @@ pub struct Sealed {
     pub note: String,
 }
 
-/// What the writer's channel carries.
+/// What the writer's channel carries. Commands are nearly all of it, so they are not boxed to
+/// shrink the rare other jobs.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Job {
     Command(WriteJob),
     /// From now on, sign checkpoints (see [`Sealing`]), the newest stored one being `latest`.
@@ -368,7 +370,7 @@ async fn run_batch(
             for waiter in waiters {
                 let _ = waiter.send(Err(batch_error(&e)));
             }
-            if let Some(sealing) = sealing.as_deref_mut() {
+            if let Some(sealing) = sealing {
                 sealing.retry_at = Some(Instant::now() + sealing.interval);
                 sealing.behind |= seal_asked;
             }
