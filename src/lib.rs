@@ -3,6 +3,7 @@
 //! calls [`run`]; the end-to-end tests call [`start`] on a listener bound to `127.0.0.1:0`.
 
 pub mod audit_cli;
+pub mod backup;
 pub mod config;
 pub mod connections;
 pub mod progress;
@@ -215,7 +216,6 @@ async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Ledger> 
     let checkpoints = Checkpointer::start(
         &store,
         identity,
-        clock.clone(),
         Duration::from_millis(config.checkpoint_interval_ms),
     )
     .await

@@ -1,6 +1,7 @@
-//! The `kcn-ledger` command line: `serve` runs the server; `verify` checks a stored log offline and
-//! `audit` checks a running server against a trusted checkpoint. Flags override the configuration
-//! file and the `KCN_*` environment variables.
+//! The `kcn-ledger` command line: `serve` runs the server; `verify` checks a stored log offline,
+//! `audit` checks a running server against a trusted checkpoint, and `backup` copies a serving
+//! SQLite store and verifies the copy. Flags override the configuration file and the `KCN_*`
+//! environment variables.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -86,6 +87,21 @@ enum Command {
         /// as --checkpoint, to keep the newest trusted checkpoint).
         #[arg(long)]
         save: Option<PathBuf>,
+    },
+    /// Back up the SQLite store while the server serves: an online, consistent copy (SQLite's
+    /// VACUUM INTO) written into DEST as a new data directory, with the log's origin and signing
+    /// key, then verified like `verify`. Restore by serving with --data-dir DEST. Exits 1 when the
+    /// copy does not verify. (PostgreSQL: pg_dump, see the README.)
+    Backup {
+        /// The new data directory to write (must not exist, or be empty).
+        dest: PathBuf,
+        /// The live data directory (default ./data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Leave the signing key out of the backup (it must then be put back from where it is kept
+        /// before a restored server can extend the log).
+        #[arg(long)]
+        without_key: bool,
     },
     /// Apply the event log's and the read models' migrations to the store, without serving (for a
     /// deployment that migrates before it starts servers).
@@ -232,6 +248,39 @@ async fn run() -> anyhow::Result<ExitCode> {
             }
             println!("{}", report.verdict());
             Ok(if report.is_ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Backup {
+            dest,
+            data_dir,
+            without_key,
+        } => {
+            let mut flags = Figment::new();
+            if let Some(dir) = data_dir {
+                flags = flags.merge(Serialized::default("data_dir", dir));
+            }
+            let config = Config::load(cli.config.as_deref(), flags)?;
+            let _logging = init_logging(config.log_format)?;
+            anyhow::ensure!(
+                config.database_url.is_none(),
+                "backup copies the SQLite store; back PostgreSQL up with pg_dump (see the README)"
+            );
+            let backup = kcn_ledger::backup::backup(&kcn_ledger::backup::Options {
+                data_dir: config.data_dir.clone(),
+                dest,
+                identity: config.identity(),
+                with_key: !without_key,
+                progress: true,
+            })
+            .await?;
+            for problem in &backup.report.problems {
+                tracing::error!(%problem, "verification finding in the backup");
+            }
+            println!("{}", backup.summary());
+            Ok(if backup.report.is_ok() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

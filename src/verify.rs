@@ -12,7 +12,10 @@
 //! - two swapped events each hash differently from what was stored at their positions;
 //! - when an attacker also rewrote the stored tree hashes, the signed checkpoints remain: the
 //!   interval between the last checkpoint that still verifies and the first that does not is named
-//!   ([`Report::suspect_range`]).
+//!   ([`Report::suspect_range`]);
+//! - a checkpoint whose root disagrees with events that a later, verifying checkpoint vouches for
+//!   was itself altered (its root forged, or its bytes changed and signed again):
+//!   [`Problem::CheckpointForged`] names it and blames no event.
 
 use crate::progress::Progress;
 use std::collections::VecDeque;
@@ -146,11 +149,22 @@ pub enum Problem {
     CheckpointSignature { tree_size: u64, reason: String },
     /// A stored checkpoint is signed but names another origin, or its row disagrees with its note.
     CheckpointMismatch { tree_size: u64, reason: String },
-    /// The events as stored no longer give the root this checkpoint signed.
+    /// The events as stored no longer give the root this checkpoint signed, and no later
+    /// checkpoint vouches for them: either the events and the stored tree were rewritten together,
+    /// or this checkpoint's root was forged.
     CheckpointRoot {
         tree_size: u64,
         signed: Hash,
         recomputed: Hash,
+    },
+    /// The checkpoint's root disagrees with the events, but a later checkpoint that verifies covers
+    /// every one of its positions: the events are as signed, and this checkpoint's root was forged
+    /// (or its bytes altered and signed again) after it was issued.
+    CheckpointForged {
+        tree_size: u64,
+        signed: Hash,
+        recomputed: Hash,
+        confirmed_by: u64,
     },
     /// A checkpoint was signed for more events than the log (and its tree) holds: the end was cut.
     CheckpointBeyondLog { tree_size: u64, log_size: u64 },
@@ -228,7 +242,20 @@ impl std::fmt::Display for Problem {
                 recomputed,
             } => write!(
                 f,
-                "checkpoint at tree size {tree_size}: signed root {signed}, but the stored events give {recomputed}"
+                "checkpoint at tree size {tree_size}: signed root {signed}, but the stored events give {recomputed}; \
+                 no later checkpoint vouches for the events, so either they were rewritten together with the \
+                 stored tree or this checkpoint's root was forged"
+            ),
+            Self::CheckpointForged {
+                tree_size,
+                signed,
+                recomputed,
+                confirmed_by,
+            } => write!(
+                f,
+                "checkpoint at tree size {tree_size}: signed root {signed}, but the events give {recomputed}, \
+                 and the checkpoint at tree size {confirmed_by} verifies over those same events: the events \
+                 are as signed; this checkpoint's root was forged or its bytes altered and signed again"
             ),
             Self::CheckpointBeyondLog {
                 tree_size,
@@ -287,7 +314,9 @@ impl Report {
                 "; the first position whose stored bytes no longer match what was signed is {p}"
             )),
             (None, Some((a, b))) => text.push_str(&format!(
-                "; the stored tree was rewritten with the events: the first altered event is at a position from {a} to {b}"
+                "; the events agree with the stored tree but not with a signed checkpoint: either the \
+                 events and the tree were rewritten together, the first altered event being at a position \
+                 from {a} to {b}, or that checkpoint's root was forged"
             )),
             (None, None) => {}
         }
@@ -414,6 +443,9 @@ struct Verification<'a> {
     pending_leaves: Vec<usize>,
     /// The highest position of a leaf mismatch, to tell consequences from new findings.
     last_leaf_mismatch: u64,
+    /// Checkpoints whose root disagreed with the events: the problem's index, and the positions
+    /// their failure puts under suspicion.
+    root_failures: Vec<(usize, (u64, u64))>,
     progress: Progress,
 }
 
@@ -454,6 +486,7 @@ impl<'a> Verification<'a> {
             },
             pending_leaves: Vec::new(),
             last_leaf_mismatch: 0,
+            root_failures: Vec::new(),
             progress: Progress::new("verifying the stored log", "events", head, progress),
         })
     }
@@ -518,6 +551,7 @@ impl<'a> Verification<'a> {
                 }
             }
         }
+        self.judge_root_failures();
         let log_size = self.frontier.size();
         loop {
             let Some(c) = self.next_checkpoint().await? else {
@@ -544,6 +578,38 @@ impl<'a> Verification<'a> {
             "verification finished"
         );
         Ok(self.report)
+    }
+
+    /// A checkpoint whose root disagrees with the events is judged by the later ones: a change to
+    /// an event at position `p` makes every checkpoint of size `p` or more disagree, so a later
+    /// checkpoint that verifies clears the events up to its size, and the disagreeing checkpoint
+    /// itself is what was altered. Otherwise the positions since the last verified checkpoint are
+    /// under suspicion.
+    fn judge_root_failures(&mut self) {
+        let confirmed = self.report.last_verified_checkpoint;
+        for (index, range) in std::mem::take(&mut self.root_failures) {
+            let Some(Problem::CheckpointRoot {
+                tree_size,
+                signed,
+                recomputed,
+            }) = self.report.problems.get(index).cloned()
+            else {
+                continue;
+            };
+            match confirmed {
+                Some(later) if later > tree_size => {
+                    self.report.problems[index] = Problem::CheckpointForged {
+                        tree_size,
+                        signed,
+                        recomputed,
+                        confirmed_by: later,
+                    };
+                }
+                _ => {
+                    self.report.suspect_range.get_or_insert(range);
+                }
+            }
+        }
     }
 
     /// Positions `from..from + count` hold no event: the tree goes on with the stored leaf hashes.
@@ -796,15 +862,20 @@ impl<'a> Verification<'a> {
                 .filter_map(Problem::position)
                 .min();
         } else {
+            if self.report.problems.len() < MAX_PROBLEMS {
+                self.root_failures.push((
+                    self.report.problems.len(),
+                    (
+                        self.report.last_verified_checkpoint.unwrap_or(0) + 1,
+                        tree_size,
+                    ),
+                ));
+            }
             self.problem(Problem::CheckpointRoot {
                 tree_size,
                 signed: checkpoint.root,
                 recomputed,
             });
-            self.report.suspect_range.get_or_insert((
-                self.report.last_verified_checkpoint.unwrap_or(0) + 1,
-                tree_size,
-            ));
         }
     }
 }

@@ -7,6 +7,41 @@ use kcn_integrity::Hash;
 use crate::error::StoreError;
 use crate::record::StoredEvent;
 
+/// A number the log assigns (a position, an aggregate version, a stored hash index) as its `BIGINT`
+/// column. They stay below `2^62` (the tree refuses to grow past `MAX_TREE_SIZE` before anything
+/// is inserted), so a failure here is a fault of the server, never of a caller.
+pub(crate) fn to_column(value: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(value)
+        .map_err(|_| StoreError::Internal(format!("{what} {value} does not fit a database column")))
+}
+
+/// A number a caller asks about (a tree size, a position, a stored hash index) as its `BIGINT`
+/// column; `None` when no row can hold it, so that the lookup simply finds nothing.
+pub(crate) fn lookup_column(value: u64) -> Option<i64> {
+    i64::try_from(value).ok()
+}
+
+/// A stored `BIGINT` as the unsigned number it stands for; a negative one was not written by the
+/// log (a tampered row) and is an internal error.
+pub(crate) fn from_column(value: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Internal(format!("stored {what} is negative")))
+}
+
+/// Checks that every number of an append batch fits its column, before any row is built.
+pub(crate) fn check_columns(
+    events: &[StoredEvent],
+    tree_hashes: &[(u64, Hash)],
+) -> Result<(), StoreError> {
+    for e in events {
+        to_column(e.position, "position")?;
+        to_column(e.aggregate_version, "aggregate version")?;
+    }
+    for (idx, _) in tree_hashes {
+        to_column(*idx, "stored hash index")?;
+    }
+    Ok(())
+}
+
 /// An idempotency record: the hash of the validated command and the outcome it produced (JSON).
 #[derive(Debug, Clone)]
 pub struct RequestRecord {
@@ -44,6 +79,14 @@ pub trait AppendTx: Send {
         requests: &[RequestRecord],
         tree_hashes: &[(u64, Hash)],
     ) -> Result<(), StoreError>;
+    /// Stores a signed checkpoint with the batch (idempotent per tree size).
+    async fn store_checkpoint(
+        &mut self,
+        tree_size: u64,
+        root: &Hash,
+        note: &str,
+        issued_at: &str,
+    ) -> Result<(), StoreError>;
     /// Makes the batch durable.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
@@ -57,6 +100,16 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     async fn head(&self) -> Result<u64, StoreError>;
     /// Events with `from <= position`, in order, at most `limit`.
     async fn read_range(&self, from: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Events with `from <= position`, in order, at most `limit`, and no more than fit in
+    /// `max_bytes` of payload and metadata: the page stops before the event that would go past
+    /// it, yet always holds the first event (so a page is at most `max_bytes` plus one event).
+    /// The sizes are read from the database, so nothing past the page is loaded.
+    async fn read_page(
+        &self,
+        from: u64,
+        limit: u32,
+        max_bytes: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
     /// All committed events of one aggregate with `version <= up_to_version`, in version order.
     async fn load_stream(
         &self,

@@ -1,6 +1,8 @@
-//! Signed checkpoints and proofs over the stored Merkle tree: the [`Checkpointer`] issues a C2SP
-//! checkpoint after commits (at most about once a second) and on demand, stores every one it issues,
-//! and serves inclusion and consistency proofs.
+//! Signed checkpoints and proofs over the stored Merkle tree: the [`Checkpointer`] checks the stored
+//! log at start, hands the log's key to the writer, which signs a C2SP checkpoint inside its append
+//! transactions (after commits, at most about once per interval, and on demand) and stores it with
+//! the events it covers; the checkpointer serves the newest one without waiting, any stored one by
+//! size, and inclusion and consistency proofs.
 //!
 //! Every operation after an append is logarithmic: it asks `kcn_integrity` which stored hashes it
 //! needs (`indexes_for_*`), fetches them with ONE [`Backend::read_tree_hashes`], and computes the
@@ -11,22 +13,18 @@ pub mod archive;
 pub mod identity;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use kcn_domain::time::Clock;
-use kcn_integrity::leaf::format_timestamp;
 use kcn_integrity::tree::{self, leaf_stored_index, stored_hash_count};
 use kcn_integrity::{Checkpoint, EMPTY_ROOT, Hash, TreeError, Verifier, open_checkpoint};
 use thiserror::Error;
-use tokio::sync::{Mutex, watch};
-use tokio::task::JoinHandle;
 
 use crate::EventStore;
 use crate::backend::Backend;
 use crate::error::StoreError;
-use crate::writer::Head;
+use crate::writer::{Seal, Sealed};
 
 pub use identity::{IdentityConfig, IdentityError, KeySeed, LogIdentity};
 
@@ -89,34 +87,20 @@ fn parse_note(note: &str) -> Result<Checkpoint, TransparencyError> {
     Checkpoint::parse(&format!("{body}\n")).map_err(internal)
 }
 
-/// Aborts the background task when the last handle to the checkpointer goes away.
-#[derive(Debug)]
-struct TaskGuard(JoinHandle<()>);
-
-impl Drop for TaskGuard {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 struct Inner {
     backend: Arc<dyn Backend>,
-    identity: LogIdentity,
+    store: EventStore,
+    identity: Arc<LogIdentity>,
     verifier: Verifier,
-    clock: Arc<dyn Clock>,
-    /// The newest checkpoint issued (or found stored at start), so that serving it costs no query.
-    latest: RwLock<Option<IssuedCheckpoint>>,
-    /// One issuer at a time: the background task and on-demand requests never race to sign.
-    issuing: Mutex<()>,
     hash_reads: AtomicU64,
-    issued: AtomicU64,
 }
 
-/// Issues, stores and serves the log's signed checkpoints, and serves proofs.
+/// Serves the log's signed checkpoints and its proofs. The checkpoints themselves are signed by the
+/// writer inside its append transactions (see `writer::Sealing` and ADR 5): serving the newest
+/// one never waits for the log's write lock.
 #[derive(Clone)]
 pub struct Checkpointer {
     inner: Arc<Inner>,
-    _task: Arc<TaskGuard>,
 }
 
 impl std::fmt::Debug for Checkpointer {
@@ -129,41 +113,53 @@ impl std::fmt::Debug for Checkpointer {
 }
 
 impl Checkpointer {
-    /// Checks the stored log against its latest signed checkpoint, issues one for the current head
-    /// if the latest is older, and starts the task that issues one after commits, at most once per
-    /// `interval`.
+    /// Checks the stored log against its latest signed checkpoint, hands the log's signing key to
+    /// the writer, which from then on signs a checkpoint with its commits (the first batch after at
+    /// least `interval` since the last checkpoint, a trailing one `interval` after a burst, and
+    /// whenever asked), and has the current head signed if the latest checkpoint is older.
     ///
     /// # Errors
     ///
-    /// [`TransparencyError::Inconsistent`] when the latest stored checkpoint was not signed by
-    /// this identity, names another origin, is larger than the log, or has a root the stored tree
-    /// does not give: signing on would hide that. Store errors otherwise.
+    /// [`TransparencyError::Inconsistent`] when the stored events stop short of the latest stored
+    /// checkpoint's size or of the stored tree (events removed from the end), or when that
+    /// checkpoint was not signed by this identity, names another origin, or has a root the stored
+    /// tree does not give: signing on would hide that. Store errors otherwise.
     pub async fn start(
         store: &EventStore,
         identity: LogIdentity,
-        clock: Arc<dyn Clock>,
         interval: Duration,
     ) -> Result<Self, TransparencyError> {
+        let identity = Arc::new(identity);
         let inner = Arc::new(Inner {
             backend: store.backend().clone(),
+            store: store.clone(),
             verifier: identity.verifier(),
-            identity,
-            clock,
-            latest: RwLock::new(None),
-            issuing: Mutex::new(()),
+            identity: identity.clone(),
             hash_reads: AtomicU64::new(0),
-            issued: AtomicU64::new(0),
         });
-        inner.check_latest_stored().await?;
+        let latest = inner.check_stored().await?;
         let head = inner.backend.head().await?;
-        if head > inner.latest_size().unwrap_or(0) {
-            inner.issue(head, None).await?;
+        let seal: Seal = Arc::new(move |size, root| {
+            let checkpoint = Checkpoint {
+                origin: identity.origin().to_owned(),
+                size,
+                root: *root,
+            };
+            identity
+                .signer()
+                .sign(&checkpoint)
+                .map_err(|e| StoreError::Internal(format!("cannot sign a checkpoint: {e}")))
+        });
+        let stored = latest.as_ref().map(|l| Sealed {
+            size: l.checkpoint.size,
+            root: l.checkpoint.root,
+            note: l.note.clone(),
+        });
+        store.install_sealer(seal, interval, stored).await?;
+        if latest.is_none_or(|l| l.checkpoint.size < head) {
+            store.seal_now().await?;
         }
-        let task = tokio::spawn(run(inner.clone(), store.subscribe(), interval));
-        Ok(Self {
-            inner,
-            _task: Arc::new(TaskGuard(task)),
-        })
+        Ok(Self { inner })
     }
 
     /// The log's identity (origin and key).
@@ -171,38 +167,64 @@ impl Checkpointer {
         &self.inner.identity
     }
 
-    /// The newest checkpoint, covering the current head: issued on demand (one read of stored
-    /// hashes) when the newest one issued is older than the head.
+    /// The newest signed checkpoint, at once: it never waits for a new one. It covers the head,
+    /// or lags it by at most about one checkpoint interval (plus one batch) under write load; when
+    /// it lags, the writer is asked to sign its head with its next batch, at once when idle, so
+    /// that asking again soon gets a checkpoint covering it.
     ///
     /// # Errors
     ///
-    /// Store errors.
+    /// [`TransparencyError::Store`] if no checkpoint was ever signed (the writer has stopped).
     pub async fn latest(&self) -> Result<IssuedCheckpoint, TransparencyError> {
-        let head = self.inner.backend.head().await?;
-        if let Some(latest) = self.inner.latest_cached()
-            && latest.checkpoint.size >= head
-        {
-            return Ok(latest);
+        let newest = self.inner.store.sealed().borrow().clone();
+        let head = self.inner.store.subscribe().borrow().size;
+        let sealed = newest.ok_or_else(|| {
+            StoreError::Unavailable("no checkpoint has been signed yet".to_owned())
+        })?;
+        if sealed.size < head {
+            self.inner.store.ask_for_seal();
         }
-        self.inner.issue(head, None).await
+        Ok(self.inner.issued(sealed))
+    }
+
+    /// Has the writer sign a checkpoint at the current head with its next batch (at once when it
+    /// is idle) and waits until it is stored: for tools and tests that need a checkpoint covering
+    /// exactly what was committed, and can wait for the log's write lock as a command does.
+    ///
+    /// # Errors
+    ///
+    /// Store errors of the batch.
+    pub async fn sign_head(&self) -> Result<IssuedCheckpoint, TransparencyError> {
+        let sealed = self.inner.store.seal_now().await?;
+        Ok(self.inner.issued(sealed))
     }
 
     /// The checkpoint issued for exactly `tree_size`, if one was.
     ///
     /// # Errors
     ///
-    /// Store errors, or a stored note that is not a checkpoint.
+    /// [`TransparencyError::TreeSizeBeyondLog`] when no checkpoint was issued at `tree_size`
+    /// because the log is smaller; store errors, or a stored note that is not a checkpoint.
     pub async fn at_size(
         &self,
         tree_size: u64,
     ) -> Result<Option<IssuedCheckpoint>, TransparencyError> {
-        if let Some(latest) = self.inner.latest_cached()
-            && latest.checkpoint.size == tree_size
+        if let Some(newest) = self.inner.store.sealed().borrow().clone()
+            && newest.size == tree_size
         {
-            return Ok(Some(latest));
+            return Ok(Some(self.inner.issued(newest)));
         }
         match self.inner.backend.checkpoint(Some(tree_size)).await? {
-            None => Ok(None),
+            None => {
+                let log_size = self.inner.backend.head().await?;
+                if tree_size > log_size {
+                    return Err(TransparencyError::TreeSizeBeyondLog {
+                        tree_size,
+                        log_size,
+                    });
+                }
+                Ok(None)
+            }
             Some((_, note)) => Ok(Some(IssuedCheckpoint {
                 checkpoint: parse_note(&note)?,
                 note,
@@ -231,6 +253,7 @@ impl Checkpointer {
                 tree_size,
             });
         }
+        self.inner.within_reach(tree_size).await?;
         let leaf_index = position - 1;
         let mut indexes = tree::indexes_for_inclusion(leaf_index, tree_size).map_err(internal)?;
         indexes.push(leaf_stored_index(leaf_index));
@@ -264,33 +287,44 @@ impl Checkpointer {
         if old_size > new_size {
             return Err(TransparencyError::SizesOutOfOrder { old_size, new_size });
         }
+        self.inner.within_reach(new_size).await?;
         let indexes = tree::indexes_for_consistency(old_size, new_size).map_err(internal)?;
         let stored = self.inner.read_for_size(new_size, indexes).await?;
         tree::consistency_proof(old_size, new_size, &stored).map_err(internal)
     }
 
-    /// How many batched reads of stored hashes this checkpointer has made (one per checkpoint
-    /// whose root was not handed over by the writer, one per proof).
+    /// How many batched reads of stored hashes this checkpointer has made: one per proof, one per
+    /// root checked at start. (A checkpoint costs none here: the writer signs the root its append
+    /// transaction computed.)
     pub fn hash_reads(&self) -> u64 {
         self.inner.hash_reads.load(Ordering::Relaxed)
-    }
-
-    /// How many checkpoints this checkpointer has issued.
-    pub fn issued(&self) -> u64 {
-        self.inner.issued.load(Ordering::Relaxed)
     }
 }
 
 impl Inner {
-    fn latest_cached(&self) -> Option<IssuedCheckpoint> {
-        self.latest
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+    /// A checkpoint the writer signed, as served.
+    fn issued(&self, sealed: Sealed) -> IssuedCheckpoint {
+        IssuedCheckpoint {
+            checkpoint: Checkpoint {
+                origin: self.identity.origin().to_owned(),
+                size: sealed.size,
+                root: sealed.root,
+            },
+            note: sealed.note,
+        }
     }
 
-    fn latest_size(&self) -> Option<u64> {
-        self.latest_cached().map(|l| l.checkpoint.size)
+    /// Refuses a tree size no log can reach ([`tree::MAX_TREE_SIZE`], far beyond any real log and
+    /// below `2^63`), as beyond this log, before any tree arithmetic or column conversion sees it.
+    /// Sizes within reach but beyond the log are found out by [`Inner::read_for_size`].
+    async fn within_reach(&self, tree_size: u64) -> Result<(), TransparencyError> {
+        if tree_size <= tree::MAX_TREE_SIZE {
+            return Ok(());
+        }
+        Err(TransparencyError::TreeSizeBeyondLog {
+            tree_size,
+            log_size: self.backend.head().await?,
+        })
     }
 
     /// Reads `indexes` plus the last stored hash of a tree of `tree_size` leaves in ONE query.
@@ -339,52 +373,36 @@ impl Inner {
         })
     }
 
-    /// Signs and stores a checkpoint for `tree_size` unless one at least as large was issued;
-    /// `root` is the writer's root for that size when it handed one over (no read then).
-    async fn issue(
-        &self,
-        tree_size: u64,
-        root: Option<Hash>,
-    ) -> Result<IssuedCheckpoint, TransparencyError> {
-        let _one_at_a_time = self.issuing.lock().await;
-        if let Some(latest) = self.latest_cached()
-            && latest.checkpoint.size >= tree_size
-        {
-            return Ok(latest);
-        }
-        let root = match root {
-            Some(root) => root,
-            None => self.root_at(tree_size).await?,
-        };
-        let checkpoint = Checkpoint {
-            origin: self.identity.origin().to_owned(),
-            size: tree_size,
-            root,
-        };
-        let note = self.identity.signer().sign(&checkpoint).map_err(internal)?;
-        let issued_at = self.clock.now();
-        self.backend
-            .store_checkpoint(tree_size, &root, &note, &format_timestamp(issued_at))
-            .await?;
-        self.issued.fetch_add(1, Ordering::Relaxed);
-        metrics::gauge!("kcn_checkpoint_size").set(tree_size as f64);
-        metrics::gauge!("kcn_checkpoint_timestamp_seconds").set(issued_at.timestamp() as f64);
-        tracing::debug!(tree_size, root = %root, "checkpoint issued");
-        let issued = IssuedCheckpoint { checkpoint, note };
-        *self
-            .latest
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(issued.clone());
-        Ok(issued)
-    }
-
-    /// At start: the latest stored checkpoint must be this log's (key and origin) and agree with
-    /// the stored tree; then it becomes the cached latest.
-    async fn check_latest_stored(&self) -> Result<(), TransparencyError> {
-        let Some((size, note)) = self.backend.checkpoint(None).await? else {
-            return Ok(());
-        };
+    /// At start: the stored events must reach the stored tree and the latest stored checkpoint,
+    /// which must be this log's (key and origin) and agree with the stored tree. Returns it.
+    async fn check_stored(&self) -> Result<Option<IssuedCheckpoint>, TransparencyError> {
         let hint = "run `kcn-ledger verify` on the database to find what changed";
+        let head = self.backend.head().await?;
+        let latest = self.backend.checkpoint(None).await?;
+        if let Some((size, _)) = &latest
+            && head < *size
+        {
+            return Err(TransparencyError::Inconsistent(format!(
+                "the stored events end at position {head}, but the latest signed checkpoint is at \
+                 tree size {size}: events were removed from the end of the log; {hint}"
+            )));
+        }
+        // The stored tree holds exactly the hashes of `head` leaves; one more means its events are
+        // gone, and the next append would collide with it.
+        if !self
+            .backend
+            .read_tree_hashes(&[stored_hash_count(head)])
+            .await?
+            .is_empty()
+        {
+            return Err(TransparencyError::Inconsistent(format!(
+                "the stored events end at position {head}, but the stored tree records more \
+                 leaves: events were removed from the end of the log; {hint}"
+            )));
+        }
+        let Some((size, note)) = latest else {
+            return Ok(None);
+        };
         let checkpoint = open_checkpoint(&note, &self.verifier).map_err(|e| {
             TransparencyError::Inconsistent(format!(
                 "the latest stored checkpoint (tree size {size}) does not verify with this log's key {}: {e}; \
@@ -416,28 +434,7 @@ impl Inner {
                 checkpoint.root
             )));
         }
-        *self
-            .latest
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some(IssuedCheckpoint { checkpoint, note });
-        Ok(())
-    }
-}
-
-/// Issues a checkpoint after each change of the committed head, then waits `interval` before the
-/// next: commits during the wait are covered by one checkpoint right after it. Ends when the
-/// writer is gone.
-async fn run(inner: Arc<Inner>, mut head: watch::Receiver<Head>, interval: Duration) {
-    loop {
-        if head.changed().await.is_err() {
-            break;
-        }
-        let Head { size, root } = *head.borrow_and_update();
-        if let Err(e) = inner.issue(size, root).await {
-            tracing::warn!(error = %e, tree_size = size, "could not issue a checkpoint; will retry after the next commit");
-        }
-        tokio::time::sleep(interval).await;
+        Ok(Some(IssuedCheckpoint { checkpoint, note }))
     }
 }
 

@@ -20,6 +20,17 @@ pub enum StoreError {
     /// The request id was already used by this principal for a different command.
     #[error("request id {request_id:?} was already used for a different command")]
     RequestIdReused { request_id: String },
+    /// A decided event would be larger than the log stores ([`crate::MAX_EVENT_BYTES`] for its
+    /// payload and metadata together): the command is refused, nothing of it is written, and the
+    /// other commands of its batch are unaffected.
+    #[error(
+        "a {event_type} event of {size} bytes (payload and metadata) is larger than the log's limit of {limit} bytes"
+    )]
+    EventTooLarge {
+        event_type: String,
+        size: usize,
+        limit: usize,
+    },
     /// The database cannot be reached or is overloaded; the command may be retried.
     #[error("the event store is unavailable: {0}")]
     Unavailable(String),
@@ -28,21 +39,63 @@ pub enum StoreError {
     Internal(String),
 }
 
-/// SQLite's primary result codes that mean "try again later".
+/// SQLite's primary result codes (the low byte of an extended code) that mean "try again later".
 mod sqlite_codes {
-    pub const BUSY: &str = "5";
-    pub const LOCKED: &str = "6";
-    pub const BUSY_SNAPSHOT: &str = "517";
+    /// `SQLITE_BUSY` (and its extended codes, such as `SQLITE_BUSY_SNAPSHOT`).
+    pub const BUSY: i32 = 5;
+    /// `SQLITE_LOCKED`.
+    pub const LOCKED: i32 = 6;
+    /// `SQLITE_FULL`: the disk (or the file system holding the database) is full. The transaction
+    /// was not committed; once space returns, the same command succeeds.
+    pub const FULL: i32 = 13;
+    /// Extended codes carry their primary code in the low byte.
+    pub const PRIMARY_MASK: i32 = 0xff;
 }
 
 /// PostgreSQL SQLSTATEs that mean "try again later".
 mod sqlstate {
     pub const SERIALIZATION_FAILURE: &str = "40001";
     pub const DEADLOCK_DETECTED: &str = "40P01";
+    /// Class 53, insufficient resources: the server lacks disk, memory or connections for now.
+    pub const INSUFFICIENT_RESOURCES: &str = "53000";
+    pub const DISK_FULL: &str = "53100";
+    pub const OUT_OF_MEMORY: &str = "53200";
     pub const TOO_MANY_CONNECTIONS: &str = "53300";
     pub const ADMIN_SHUTDOWN: &str = "57P01";
     pub const CANNOT_CONNECT_NOW: &str = "57P03";
     pub const LOCK_NOT_AVAILABLE: &str = "55P03";
+
+    /// Every SQLSTATE above.
+    pub const TRANSIENT: &[&str] = &[
+        SERIALIZATION_FAILURE,
+        DEADLOCK_DETECTED,
+        INSUFFICIENT_RESOURCES,
+        DISK_FULL,
+        OUT_OF_MEMORY,
+        TOO_MANY_CONNECTIONS,
+        ADMIN_SHUTDOWN,
+        CANNOT_CONNECT_NOW,
+        LOCK_NOT_AVAILABLE,
+    ];
+}
+
+/// Whether a database's error means the operation may succeed if retried later (busy, locked,
+/// out of disk or memory, shutting down), by each backend's own named codes.
+fn is_transient(db: &dyn sqlx::error::DatabaseError) -> bool {
+    let code = db.code().unwrap_or_default();
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        let primary = code
+            .parse::<i32>()
+            .map_or(-1, |c| c & sqlite_codes::PRIMARY_MASK);
+        return [sqlite_codes::BUSY, sqlite_codes::LOCKED, sqlite_codes::FULL].contains(&primary);
+    }
+    if db
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some()
+    {
+        return sqlstate::TRANSIENT.contains(&code.as_ref());
+    }
+    false
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -52,24 +105,8 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed => Self::Unavailable(e.to_string()),
-            sqlx::Error::Database(db) => {
-                let code = db.code().unwrap_or_default();
-                let transient = [
-                    sqlite_codes::BUSY,
-                    sqlite_codes::LOCKED,
-                    sqlite_codes::BUSY_SNAPSHOT,
-                    sqlstate::SERIALIZATION_FAILURE,
-                    sqlstate::DEADLOCK_DETECTED,
-                    sqlstate::TOO_MANY_CONNECTIONS,
-                    sqlstate::ADMIN_SHUTDOWN,
-                    sqlstate::CANNOT_CONNECT_NOW,
-                    sqlstate::LOCK_NOT_AVAILABLE,
-                ];
-                if transient.contains(&code.as_ref()) {
-                    Self::Unavailable(e.to_string())
-                } else {
-                    Self::Internal(e.to_string())
-                }
+            sqlx::Error::Database(db) if is_transient(db.as_ref()) => {
+                Self::Unavailable(e.to_string())
             }
             _ => Self::Internal(e.to_string()),
         }
@@ -79,5 +116,43 @@ impl From<sqlx::Error> for StoreError {
 impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
         Self::Internal(format!("migration failed: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Connection as _;
+    use sqlx::sqlite::SqliteConnection;
+
+    use super::*;
+
+    /// A real `SQLITE_FULL`: the database may not grow past two pages, as a full disk would stop it.
+    #[tokio::test]
+    async fn a_full_sqlite_database_is_unavailable_not_internal() {
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        sqlx::query("CREATE TABLE t (b BLOB)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("PRAGMA max_page_count = 2")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let full = sqlx::query("INSERT INTO t VALUES (zeroblob(100000))")
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(StoreError::from(full), StoreError::Unavailable(_)),
+            "disk full is a reason to retry later"
+        );
+        let constraint = sqlx::query("INSERT INTO nowhere VALUES (1)")
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            StoreError::from(constraint),
+            StoreError::Internal(_)
+        ));
     }
 }

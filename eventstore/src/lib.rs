@@ -11,6 +11,7 @@ pub mod backend;
 pub mod checkpoint;
 pub mod error;
 pub mod history;
+pub mod pool;
 pub mod postgres;
 pub mod record;
 pub mod sqlite;
@@ -39,14 +40,15 @@ pub use error::StoreError;
 pub use postgres::PostgresBackend;
 pub use record::{Actor, CommandContext, Metadata, Outcome, Source, StoredEvent};
 pub use sqlite::{SqliteBackend, SqliteDurability};
-pub use writer::{DecidedEvent, Decision, Head, Target};
+pub use writer::{DecidedEvent, Decision, Head, MAX_EVENT_BYTES, Sealed, Target};
 
 /// The event log: the write path (commands) and the read path (events by position or stream).
 #[derive(Clone)]
 pub struct EventStore {
     backend: Arc<dyn Backend>,
-    writer: mpsc::Sender<writer::WriteJob>,
+    writer: mpsc::Sender<writer::Job>,
     head: watch::Receiver<Head>,
+    sealed: watch::Receiver<Option<Sealed>>,
     deps: Deps,
 }
 
@@ -123,7 +125,8 @@ impl EventStore {
     ) -> Result<Self, StoreError> {
         let size = backend.head().await?;
         let (head_tx, head) = watch::channel(Head { size, root: None });
-        let writer = writer::spawn(backend.clone(), clock, head_tx);
+        let (sealed_tx, sealed) = watch::channel(None);
+        let writer = writer::spawn(backend.clone(), clock, head_tx, sealed_tx);
         let deps = Deps {
             lookups: Arc::new(StoreLookups(backend.clone())),
             rules,
@@ -132,6 +135,7 @@ impl EventStore {
             backend,
             writer,
             head,
+            sealed,
             deps,
         })
     }
@@ -144,6 +148,49 @@ impl EventStore {
     /// The committed head as this process knows it; changes after every batch it commits.
     pub fn subscribe(&self) -> watch::Receiver<Head> {
         self.head.clone()
+    }
+
+    /// The newest checkpoint this process's writer signed, as it changes.
+    pub fn sealed(&self) -> watch::Receiver<Option<Sealed>> {
+        self.sealed.clone()
+    }
+
+    /// From now on the writer signs checkpoints with `seal`, inside its append transactions: the
+    /// first batch after at least `interval` since the last one, a trailing one `interval` after a
+    /// burst of commits, and whenever asked. `latest` is the newest checkpoint already stored.
+    pub(crate) async fn install_sealer(
+        &self,
+        seal: writer::Seal,
+        interval: std::time::Duration,
+        latest: Option<Sealed>,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .send(writer::Job::Sealer {
+                seal,
+                interval,
+                latest,
+            })
+            .await
+            .map_err(|_| StoreError::Unavailable("the event log writer has stopped".into()))
+    }
+
+    /// Asks the writer for a checkpoint at the head in its next batch (at once if it is idle) and
+    /// waits until it is durable. Waits on the write lock like a command does.
+    pub(crate) async fn seal_now(&self) -> Result<Sealed, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(writer::Job::SealNow(Some(reply)))
+            .await
+            .map_err(|_| StoreError::Unavailable("the event log writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the event log writer has stopped".into()))?
+    }
+
+    /// Asks the writer for a checkpoint at the head in its next batch, without waiting for it (a
+    /// full queue means a batch is coming anyway, and its checkpoint is due soon).
+    pub(crate) fn ask_for_seal(&self) {
+        let _ = self.writer.try_send(writer::Job::SealNow(None));
     }
 
     /// Decides a command on an aggregate and commits its events.
@@ -186,7 +233,7 @@ impl EventStore {
         });
         let (reply, answer) = oneshot::channel();
         self.writer
-            .send(writer::WriteJob {
+            .send(writer::Job::Command(writer::WriteJob {
                 aggregate_type: A::TYPE,
                 target,
                 expected_version,
@@ -194,7 +241,7 @@ impl EventStore {
                 context,
                 decide,
                 reply,
-            })
+            }))
             .await
             .map_err(|_| StoreError::Unavailable("the event log writer has stopped".into()))?;
         answer
@@ -225,6 +272,17 @@ impl EventStore {
     /// Committed events from a position on, at most `limit`.
     pub async fn read_range(&self, from: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
         self.backend.read_range(from, limit).await
+    }
+
+    /// Committed events from a position on, at most `limit` and at most about `max_bytes` of
+    /// payload and metadata (see [`Backend::read_page`]): what a stream to a reader holds at once.
+    pub async fn read_page(
+        &self,
+        from: u64,
+        limit: u32,
+        max_bytes: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.backend.read_page(from, limit, max_bytes).await
     }
 
     /// The last committed position in the database (which another process may have advanced).

@@ -15,7 +15,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
-use crate::backend::{AppendTx, Backend, RequestRecord};
+use crate::backend::{
+    AppendTx, Backend, RequestRecord, check_columns, from_column, lookup_column, to_column,
+};
 use crate::error::StoreError;
 use crate::record::StoredEvent;
 
@@ -39,6 +41,18 @@ const SELECT_STREAM: &str = "SELECT position, event_id, aggregate_type, aggregat
 const SELECT_RANGE: &str = "SELECT position, event_id, aggregate_type, aggregate_id, \
      aggregate_version, event_type, schema_version, occurred_at, recorded_at, payload, metadata \
      FROM events WHERE position >= $1 ORDER BY position LIMIT $2";
+
+/// A page of at most `$2` events from position `$1` whose payloads and metadata, before each
+/// event, stay under `$3` bytes. `octet_length` of a `bytea` reads a TOASTed value's size without
+/// fetching it, so only the rows of the page are loaded.
+const SELECT_PAGE: &str = "WITH page AS (\
+       SELECT position, octet_length(payload)::bigint + octet_length(metadata)::bigint AS size \
+       FROM events WHERE position >= $1 ORDER BY position LIMIT $2), \
+     sized AS (SELECT position, SUM(size) OVER (ORDER BY position) - size AS before FROM page) \
+     SELECT e.position, e.event_id, e.aggregate_type, e.aggregate_id, e.aggregate_version, \
+     e.event_type, e.schema_version, e.occurred_at, e.recorded_at, e.payload, e.metadata \
+     FROM events e JOIN sized s ON e.position = s.position \
+     WHERE s.before < $3 ORDER BY e.position";
 
 const SELECT_HASHES: &str = "SELECT idx, hash FROM tree_hashes WHERE idx = ANY($1)";
 
@@ -79,6 +93,7 @@ impl PostgresBackend {
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
+            .after_release(crate::pool::never_reuse_mid_transaction::<Postgres>)
             .connect_with(options)
             .await?;
         let mut migrator = sqlx::migrate!("./migrations/postgres");
@@ -95,12 +110,13 @@ impl PostgresBackend {
     }
 }
 
+/// A number already checked by [`check_columns`] as its column.
 fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).expect("positions and versions stay below 2^63")
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 fn to_u64(v: i64, name: &str) -> Result<u64, StoreError> {
-    u64::try_from(v).map_err(|_| StoreError::Internal(format!("negative {name}")))
+    from_column(v, name)
 }
 
 fn event_from_row(row: &PgRow) -> Result<StoredEvent, StoreError> {
@@ -136,9 +152,16 @@ fn hash_rows(rows: Vec<PgRow>) -> Result<Vec<(u64, Hash)>, StoreError> {
         .collect()
 }
 
-fn to_i64s(values: &[u64]) -> Vec<i64> {
-    values.iter().copied().map(to_i64).collect()
+/// Indexes a caller asked for as their column; those no column can hold are left out (no row has
+/// them).
+fn lookup_i64s(values: &[u64]) -> Vec<i64> {
+    values.iter().filter_map(|v| lookup_column(*v)).collect()
 }
+
+/// Checkpoints are stored once per tree size: a second signing of the same size (by another
+/// process, with the same key, giving the same bytes) changes nothing.
+const INSERT_CHECKPOINT: &str = "INSERT INTO checkpoints (tree_size, root_hash, note, issued_at) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (tree_size) DO NOTHING";
 
 struct PostgresAppend {
     tx: Transaction<'static, Postgres>,
@@ -196,7 +219,7 @@ impl AppendTx for PostgresAppend {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(SELECT_HASHES)
-            .bind(to_i64s(indexes))
+            .bind(lookup_i64s(indexes))
             .fetch_all(&mut *self.tx)
             .await?;
         hash_rows(rows)
@@ -208,6 +231,7 @@ impl AppendTx for PostgresAppend {
         requests: &[RequestRecord],
         tree_hashes: &[(u64, Hash)],
     ) -> Result<(), StoreError> {
+        check_columns(events, tree_hashes)?;
         // Arrays of borrowed slices and strings: the rows are encoded straight from the batch,
         // without copying payloads first.
         if !events.is_empty() {
@@ -270,6 +294,23 @@ impl AppendTx for PostgresAppend {
         Ok(())
     }
 
+    async fn store_checkpoint(
+        &mut self,
+        tree_size: u64,
+        root: &Hash,
+        note: &str,
+        issued_at: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(INSERT_CHECKPOINT)
+            .bind(to_column(tree_size, "tree size")?)
+            .bind(root.as_bytes().as_slice())
+            .bind(note)
+            .bind(issued_at)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         // Committing releases the advisory lock, after the batch is visible to other sessions, so
         // the next holder's last position includes it. Dropping the transaction instead rolls it
@@ -303,9 +344,30 @@ impl Backend for PostgresBackend {
     async fn read_range(&self, from: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
         // Appends commit one at a time in position order (the advisory lock), so a reader never
         // sees a position without every position before it.
+        let Some(from) = lookup_column(from) else {
+            return Ok(Vec::new());
+        };
         let rows = sqlx::query(SELECT_RANGE)
-            .bind(to_i64(from))
+            .bind(from)
             .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn read_page(
+        &self,
+        from: u64,
+        limit: u32,
+        max_bytes: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let Some(from) = lookup_column(from) else {
+            return Ok(Vec::new());
+        };
+        let rows = sqlx::query(SELECT_PAGE)
+            .bind(from)
+            .bind(i64::from(limit))
+            .bind(i64::try_from(max_bytes).unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(event_from_row).collect()
@@ -358,7 +420,7 @@ impl Backend for PostgresBackend {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(SELECT_HASHES)
-            .bind(to_i64s(indexes))
+            .bind(lookup_i64s(indexes))
             .fetch_all(&self.pool)
             .await?;
         hash_rows(rows)
@@ -371,16 +433,13 @@ impl Backend for PostgresBackend {
         note: &str,
         issued_at: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO checkpoints (tree_size, root_hash, note, issued_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (tree_size) DO NOTHING",
-        )
-        .bind(to_i64(tree_size))
-        .bind(root.as_bytes().as_slice())
-        .bind(note)
-        .bind(issued_at)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query(INSERT_CHECKPOINT)
+            .bind(to_column(tree_size, "tree size")?)
+            .bind(root.as_bytes().as_slice())
+            .bind(note)
+            .bind(issued_at)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -390,8 +449,11 @@ impl Backend for PostgresBackend {
     ) -> Result<Option<(u64, String)>, StoreError> {
         let row = match tree_size {
             Some(size) => {
+                let Some(size) = lookup_column(size) else {
+                    return Ok(None);
+                };
                 sqlx::query("SELECT tree_size, note FROM checkpoints WHERE tree_size = $1")
-                    .bind(to_i64(size))
+                    .bind(size)
                     .fetch_optional(&self.pool)
                     .await?
             }

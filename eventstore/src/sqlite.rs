@@ -14,7 +14,9 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use uuid::Uuid;
 
-use crate::backend::{AppendTx, Backend, RequestRecord};
+use crate::backend::{
+    AppendTx, Backend, RequestRecord, check_columns, from_column, lookup_column, to_column,
+};
 use crate::error::StoreError;
 use crate::record::StoredEvent;
 
@@ -69,6 +71,7 @@ impl SqliteBackend {
     async fn connect(options: SqliteConnectOptions) -> Result<Self, StoreError> {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .after_release(crate::pool::never_reuse_mid_transaction::<Sqlite>)
             .connect_with(options)
             .await?;
         let mut migrator = sqlx::migrate!("./migrations/sqlite");
@@ -83,8 +86,9 @@ impl SqliteBackend {
     }
 }
 
+/// A number already checked by [`check_columns`] (or found by [`lookup_column`]) as its column.
 fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).expect("positions and versions stay below 2^63")
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 fn event_from_row(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
@@ -114,27 +118,48 @@ fn event_from_row(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
 fn hash_rows(rows: Vec<SqliteRow>) -> Result<Vec<(u64, Hash)>, StoreError> {
     rows.iter()
         .map(|row| {
-            let idx: i64 = row.try_get(0)?;
+            let idx = from_column(row.try_get(0)?, "tree hash index")?;
             let bytes: Vec<u8> = row.try_get(1)?;
             let hash = Hash::from_slice(&bytes)
                 .map_err(|e| StoreError::Internal(format!("stored tree hash {idx}: {e}")))?;
-            Ok((idx as u64, hash))
+            Ok((idx, hash))
         })
         .collect()
 }
 
-fn select_hashes(indexes: &[u64]) -> QueryBuilder<Sqlite> {
+/// The query for stored hashes at `indexes`; indexes no column can hold are left out (no row has
+/// them), and `None` when that leaves nothing to ask.
+fn select_hashes(indexes: &[u64]) -> Option<QueryBuilder<Sqlite>> {
+    let storable: Vec<i64> = indexes.iter().filter_map(|i| lookup_column(*i)).collect();
+    if storable.is_empty() {
+        return None;
+    }
     let mut q = QueryBuilder::new("SELECT idx, hash FROM tree_hashes WHERE idx IN (");
     let mut list = q.separated(", ");
-    for i in indexes {
-        list.push_bind(to_i64(*i));
+    for i in storable {
+        list.push_bind(i);
     }
     list.push_unseparated(")");
-    q
+    Some(q)
 }
+
+/// A page of at most `?2` events from position `?1` whose payloads and metadata, before each
+/// event, stay under `?3` bytes. `length()` of a BLOB reads its size from the record header, so
+/// the sizes cost no read of the bytes; only the rows of the page are then fetched.
+const SELECT_PAGE: &str = "WITH page AS (\
+       SELECT position, length(payload) + length(metadata) AS size FROM events \
+       WHERE position >= ?1 ORDER BY position LIMIT ?2), \
+     sized AS (SELECT position, SUM(size) OVER (ORDER BY position) - size AS before FROM page) \
+     SELECT e.* FROM events e JOIN sized s ON e.position = s.position \
+     WHERE s.before < ?3 ORDER BY e.position";
 
 const SELECT_STREAM: &str = "SELECT * FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2 \
      ORDER BY aggregate_version";
+
+/// Checkpoints are stored once per tree size: a second signing of the same size (by another
+/// process, with the same key, giving the same bytes) changes nothing.
+const INSERT_CHECKPOINT: &str = "INSERT INTO checkpoints (tree_size, root_hash, note, issued_at) \
+     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tree_size) DO NOTHING";
 
 struct SqliteAppend {
     tx: Transaction<'static, Sqlite>,
@@ -146,7 +171,7 @@ impl AppendTx for SqliteAppend {
         let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
             .fetch_one(&mut *self.tx)
             .await?;
-        Ok(last as u64)
+        from_column(last, "position")
     }
 
     async fn find_request(
@@ -188,13 +213,10 @@ impl AppendTx for SqliteAppend {
     }
 
     async fn read_tree_hashes(&mut self, indexes: &[u64]) -> Result<Vec<(u64, Hash)>, StoreError> {
-        if indexes.is_empty() {
+        let Some(mut query) = select_hashes(indexes) else {
             return Ok(Vec::new());
-        }
-        let rows = select_hashes(indexes)
-            .build()
-            .fetch_all(&mut *self.tx)
-            .await?;
+        };
+        let rows = query.build().fetch_all(&mut *self.tx).await?;
         hash_rows(rows)
     }
 
@@ -204,6 +226,7 @@ impl AppendTx for SqliteAppend {
         requests: &[RequestRecord],
         tree_hashes: &[(u64, Hash)],
     ) -> Result<(), StoreError> {
+        check_columns(events, tree_hashes)?;
         for chunk in events.chunks(ROWS_PER_INSERT) {
             let mut q =
                 QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({EVENT_COLUMNS}) "));
@@ -246,6 +269,23 @@ impl AppendTx for SqliteAppend {
         Ok(())
     }
 
+    async fn store_checkpoint(
+        &mut self,
+        tree_size: u64,
+        root: &Hash,
+        note: &str,
+        issued_at: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(INSERT_CHECKPOINT)
+            .bind(to_column(tree_size, "tree size")?)
+            .bind(root.as_bytes().to_vec())
+            .bind(note)
+            .bind(issued_at)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         self.tx.commit().await?;
         Ok(())
@@ -265,16 +305,37 @@ impl Backend for SqliteBackend {
         let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
             .fetch_one(&self.pool)
             .await?;
-        Ok(last as u64)
+        from_column(last, "position")
     }
 
     async fn read_range(&self, from: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        let Some(from) = lookup_column(from) else {
+            return Ok(Vec::new());
+        };
         let rows =
             sqlx::query("SELECT * FROM events WHERE position >= ?1 ORDER BY position LIMIT ?2")
-                .bind(to_i64(from))
+                .bind(from)
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
                 .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn read_page(
+        &self,
+        from: u64,
+        limit: u32,
+        max_bytes: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let Some(from) = lookup_column(from) else {
+            return Ok(Vec::new());
+        };
+        let rows = sqlx::query(SELECT_PAGE)
+            .bind(from)
+            .bind(i64::from(limit))
+            .bind(i64::try_from(max_bytes).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(event_from_row).collect()
     }
 
@@ -321,10 +382,10 @@ impl Backend for SqliteBackend {
     }
 
     async fn read_tree_hashes(&self, indexes: &[u64]) -> Result<Vec<(u64, Hash)>, StoreError> {
-        if indexes.is_empty() {
+        let Some(mut query) = select_hashes(indexes) else {
             return Ok(Vec::new());
-        }
-        let rows = select_hashes(indexes).build().fetch_all(&self.pool).await?;
+        };
+        let rows = query.build().fetch_all(&self.pool).await?;
         hash_rows(rows)
     }
 
@@ -335,16 +396,13 @@ impl Backend for SqliteBackend {
         note: &str,
         issued_at: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO checkpoints (tree_size, root_hash, note, issued_at) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (tree_size) DO NOTHING",
-        )
-        .bind(to_i64(tree_size))
-        .bind(root.as_bytes().to_vec())
-        .bind(note)
-        .bind(issued_at)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query(INSERT_CHECKPOINT)
+            .bind(to_column(tree_size, "tree size")?)
+            .bind(root.as_bytes().to_vec())
+            .bind(note)
+            .bind(issued_at)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -354,8 +412,11 @@ impl Backend for SqliteBackend {
     ) -> Result<Option<(u64, String)>, StoreError> {
         let row = match tree_size {
             Some(size) => {
+                let Some(size) = lookup_column(size) else {
+                    return Ok(None);
+                };
                 sqlx::query("SELECT tree_size, note FROM checkpoints WHERE tree_size = ?1")
-                    .bind(to_i64(size))
+                    .bind(size)
                     .fetch_optional(&self.pool)
                     .await?
             }
@@ -367,10 +428,7 @@ impl Backend for SqliteBackend {
                 .await?
             }
         };
-        row.map(|r| {
-            let size: i64 = r.try_get(0)?;
-            Ok((size as u64, r.try_get(1)?))
-        })
-        .transpose()
+        row.map(|r| Ok((from_column(r.try_get(0)?, "tree size")?, r.try_get(1)?)))
+            .transpose()
     }
 }

@@ -4,15 +4,17 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use kcn_domain::Breach;
 use kcn_domain::time::Clock;
-use kcn_integrity::Hash;
 use kcn_integrity::leaf::{format_timestamp, leaf_hash};
 use kcn_integrity::tree;
+use kcn_integrity::{EMPTY_ROOT, Hash};
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::backend::{AppendTx, Backend, RequestRecord};
@@ -21,6 +23,13 @@ use crate::record::{CommandContext, Metadata, Outcome, StoredEvent};
 
 /// The most commands one batch takes; the rest wait for the next batch.
 const MAX_BATCH: usize = 1_024;
+
+/// The largest event the log stores: 256 KiB for its payload and metadata together (the bytes a
+/// reader of the log receives besides a few fixed fields). It bounds what one event costs every
+/// reader, every stream buffer and every client with gRPC's default 4 MiB message limit, whatever
+/// a command carries; a command deciding a larger event is refused with
+/// [`StoreError::EventTooLarge`].
+pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 
 /// An event the aggregate decided, before the log gives it a position.
 #[derive(Debug, Clone)]
@@ -70,26 +79,157 @@ pub struct Head {
     pub root: Option<Hash>,
 }
 
+/// Signs the checkpoint of a tree size and root, returning the signed note: the log's identity,
+/// handed to the writer by the checkpointer.
+pub type Seal = Arc<dyn Fn(u64, &Hash) -> Result<String, StoreError> + Send + Sync>;
+
+/// A checkpoint the writer signed and committed in the same transaction as the events it covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    pub size: u64,
+    pub root: Hash,
+    /// The signed note, byte for byte as stored.
+    pub note: String,
+}
+
+/// What the writer's channel carries. Commands are nearly all of it, so they are not boxed to
+/// shrink the rare other jobs.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Job {
+    Command(WriteJob),
+    /// From now on, sign checkpoints (see [`Sealing`]), the newest stored one being `latest`.
+    Sealer {
+        seal: Seal,
+        interval: Duration,
+        latest: Option<Sealed>,
+    },
+    /// Sign a checkpoint at the head in the next batch, at once when the writer is idle. The
+    /// answer, if asked for, is sent once the checkpoint is durable.
+    SealNow(Option<oneshot::Sender<Result<Sealed, StoreError>>>),
+}
+
+/// How the writer issues checkpoints. A checkpoint is signed inside an append transaction, from the
+/// root that transaction computes, and stored with its events: it never waits for the log's write
+/// lock on its own, nor reads the tree again. The writer signs the first batch after at least
+/// `interval` since its last checkpoint, a trailing one `interval` after the last commit of a
+/// burst, and one in the next batch whenever asked ([`Job::SealNow`]).
+struct Sealing {
+    seal: Seal,
+    interval: Duration,
+    latest: Option<Sealed>,
+    last_at: Option<Instant>,
+    /// A committed head no checkpoint covers yet.
+    behind: bool,
+    /// After a failed attempt, the next one waits until then.
+    retry_at: Option<Instant>,
+}
+
+impl Sealing {
+    /// Whether a batch that commits events is due to be signed.
+    fn due(&self, now: Instant) -> bool {
+        self.last_at.is_none_or(|t| now >= t + self.interval)
+            && self.retry_at.is_none_or(|t| now >= t)
+    }
+
+    /// When to sign the head no batch signed, if there is one.
+    fn trailing_deadline(&self) -> Option<Instant> {
+        if !self.behind {
+            return None;
+        }
+        let after_last = self.last_at.map(|t| t + self.interval);
+        after_last
+            .max(self.retry_at)
+            .or_else(|| Some(Instant::now()))
+    }
+}
+
 pub(crate) fn spawn(
     backend: Arc<dyn Backend>,
     clock: Arc<dyn Clock>,
     head: watch::Sender<Head>,
-) -> mpsc::Sender<WriteJob> {
-    let (tx, mut rx) = mpsc::channel::<WriteJob>(MAX_BATCH * 4);
+    sealed: watch::Sender<Option<Sealed>>,
+) -> mpsc::Sender<Job> {
+    let (tx, mut rx) = mpsc::channel::<Job>(MAX_BATCH * 4);
     tokio::spawn(async move {
-        while let Some(first) = rx.recv().await {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
+        let mut sealing: Option<Sealing> = None;
+        loop {
+            let trailing = sealing.as_ref().and_then(Sealing::trailing_deadline);
+            let first = match trailing {
+                Some(at) => tokio::select! {
+                    job = rx.recv() => job,
+                    () = tokio::time::sleep_until(at) => Some(Job::SealNow(None)),
+                },
+                None => rx.recv().await,
+            };
+            let Some(first) = first else {
+                break;
+            };
+            let mut round = Round::default();
+            round.take(first, &mut sealing, &sealed);
+            while round.commands.len() < MAX_BATCH {
                 match rx.try_recv() {
-                    Ok(job) => batch.push(job),
+                    Ok(job) => round.take(job, &mut sealing, &sealed),
                     Err(_) => break,
                 }
             }
-            run_batch(backend.as_ref(), clock.as_ref(), &head, batch).await;
+            if round.commands.is_empty() && !round.seal_asked {
+                continue;
+            }
+            run_batch(
+                backend.as_ref(),
+                clock.as_ref(),
+                &head,
+                &sealed,
+                sealing.as_mut(),
+                round,
+            )
+            .await;
         }
         tracing::debug!("event log writer stopped: every command sender is gone");
     });
     tx
+}
+
+/// The jobs one batch takes from the channel.
+#[derive(Default)]
+struct Round {
+    commands: Vec<WriteJob>,
+    seal_asked: bool,
+    waiters: Vec<oneshot::Sender<Result<Sealed, StoreError>>>,
+}
+
+impl Round {
+    fn take(
+        &mut self,
+        job: Job,
+        sealing: &mut Option<Sealing>,
+        published: &watch::Sender<Option<Sealed>>,
+    ) {
+        match job {
+            Job::Command(job) => self.commands.push(job),
+            Job::Sealer {
+                seal,
+                interval,
+                latest,
+            } => {
+                if latest.is_some() {
+                    published.send_replace(latest.clone());
+                }
+                *sealing = Some(Sealing {
+                    seal,
+                    interval,
+                    latest,
+                    last_at: None,
+                    behind: false,
+                    retry_at: None,
+                });
+            }
+            Job::SealNow(waiter) => {
+                self.seal_asked = true;
+                self.waiters.extend(waiter);
+            }
+        }
+    }
 }
 
 /// The state of one batch while its commands are decided.
@@ -102,32 +242,58 @@ struct Batch {
     recorded_at: String,
 }
 
+/// The store's error for a command or a checkpoint that a failed batch carried.
+fn batch_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::Internal(m) => StoreError::Internal(m.clone()),
+        other => StoreError::Internal(other.to_string()),
+    }
+}
+
 async fn run_batch(
     backend: &dyn Backend,
     clock: &dyn Clock,
     head: &watch::Sender<Head>,
-    jobs: Vec<WriteJob>,
+    published: &watch::Sender<Option<Sealed>>,
+    mut sealing: Option<&mut Sealing>,
+    round: Round,
 ) {
+    let Round {
+        commands: jobs,
+        seal_asked,
+        waiters,
+    } = round;
     let size = jobs.len();
-    let mut tx = match backend.begin_append().await {
-        Ok(tx) => tx,
-        Err(e) => {
+    let result = async {
+        let mut tx = backend.begin_append().await.map_err(|e| {
             tracing::warn!(error = %e, "could not begin an append transaction");
-            let message = match &e {
+            StoreError::Unavailable(match &e {
                 StoreError::Unavailable(m) | StoreError::Internal(m) => m.clone(),
                 other => other.to_string(),
-            };
+            })
+        })?;
+        let last = tx.last_position().await.map_err(|e| {
+            tracing::warn!(error = %e, "append transaction failed before deciding");
+            StoreError::Unavailable(e.to_string())
+        })?;
+        Ok((tx, last))
+    }
+    .await;
+    let (mut tx, last) = match result {
+        Ok(started) => started,
+        Err(e) => {
             for job in jobs {
-                let _ = job
-                    .reply
-                    .send(Err(StoreError::Unavailable(message.clone())));
+                let _ = job.reply.send(Err(batch_error(&e)));
+            }
+            for waiter in waiters {
+                let _ = waiter.send(Err(batch_error(&e)));
+            }
+            if let Some(sealing) = sealing {
+                sealing.retry_at = Some(Instant::now() + sealing.interval);
             }
             return;
         }
-    };
-    let last = match tx.last_position().await {
-        Ok(last) => last,
-        Err(e) => return fail_all(jobs, e),
     };
     let mut batch = Batch {
         next_position: last + 1,
@@ -152,20 +318,50 @@ async fn run_batch(
         replies.push((job.reply, result));
     }
 
+    // Sign this batch's head if asked, or if it commits events and a checkpoint is due, unless a
+    // checkpoint already covers it.
+    let now = Instant::now();
+    let new_size = batch.next_position - 1;
+    let seal = sealing.as_deref().filter(|s| {
+        let wanted = seal_asked || (!batch.events.is_empty() && s.due(now));
+        wanted && s.latest.as_ref().is_none_or(|l| new_size > l.size)
+    });
+    let sign = seal.map(|s| (s.seal.clone(), format_timestamp(clock.now())));
+
     let committing = std::time::Instant::now();
-    let committed = commit(tx, &batch, last).await;
+    let committed = commit(tx, &batch, last, sign).await;
     metrics::histogram!("kcn_append_commit_seconds").record(committing.elapsed().as_secs_f64());
     metrics::histogram!("kcn_append_batch_commands").record(size as f64);
     match committed {
-        Ok(root) => {
-            if !batch.events.is_empty() {
+        Ok((root, signed)) => {
+            if new_size > last {
                 head.send_replace(Head {
-                    size: batch.next_position - 1,
+                    size: new_size,
                     root: Some(root),
                 });
             }
             for (reply, result) in replies {
                 let _ = reply.send(result);
+            }
+            if let Some(sealing) = sealing.as_deref_mut() {
+                if let Some(signed) = signed {
+                    tracing::debug!(tree_size = signed.size, root = %signed.root, "checkpoint issued");
+                    metrics::gauge!("kcn_checkpoint_size").set(signed.size as f64);
+                    metrics::gauge!("kcn_checkpoint_timestamp_seconds")
+                        .set(clock.now().timestamp() as f64);
+                    sealing.latest = Some(signed.clone());
+                    sealing.last_at = Some(now);
+                    sealing.retry_at = None;
+                    sealing.behind = false;
+                    published.send_replace(Some(signed));
+                } else if !batch.events.is_empty() {
+                    sealing.behind = true;
+                }
+                for waiter in waiters {
+                    let _ = waiter.send(sealing.latest.clone().ok_or_else(|| {
+                        StoreError::Internal("no checkpoint was issued".to_owned())
+                    }));
+                }
             }
         }
         Err(e) => {
@@ -174,39 +370,50 @@ async fn run_batch(
                 // A command that was refused on its own merits keeps its answer; the accepted ones
                 // were not committed and get the store's error.
                 let _ = reply.send(match result {
-                    Ok(_) => Err(match &e {
-                        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-                        StoreError::Internal(m) => StoreError::Internal(m.clone()),
-                        other => StoreError::Internal(other.to_string()),
-                    }),
+                    Ok(_) => Err(batch_error(&e)),
                     Err(refused) => Err(refused),
                 });
+            }
+            for waiter in waiters {
+                let _ = waiter.send(Err(batch_error(&e)));
+            }
+            if let Some(sealing) = sealing {
+                sealing.retry_at = Some(Instant::now() + sealing.interval);
+                sealing.behind |= seal_asked;
             }
         }
     }
 }
 
-fn fail_all(jobs: Vec<WriteJob>, e: StoreError) {
-    tracing::warn!(error = %e, "append transaction failed before deciding");
-    for job in jobs {
-        let _ = job.reply.send(Err(StoreError::Unavailable(e.to_string())));
-    }
-}
-
-/// Inserts the batch and its tree hashes, commits, and returns the new root.
+/// Inserts the batch and its tree hashes, and the checkpoint of the new head when `sign` is
+/// given, commits, and returns the new root (and the checkpoint).
 async fn commit(
     mut tx: Box<dyn AppendTx>,
     batch: &Batch,
     old_size: u64,
-) -> Result<Hash, StoreError> {
+    sign: Option<(Seal, String)>,
+) -> Result<(Hash, Option<Sealed>), StoreError> {
     let leaves: Vec<Hash> = batch.events.iter().map(|e| leaf_hash(&e.leaf())).collect();
-    let needed = tree::indexes_for_append(old_size).map_err(internal)?;
-    let stored: HashMap<u64, Hash> = tx.read_tree_hashes(&needed).await?.into_iter().collect();
-    let appended = tree::append(old_size, &leaves, &stored).map_err(internal)?;
-    tx.insert(&batch.events, &batch.requests, &appended.hashes)
-        .await?;
+    let (root, hashes) = if old_size == 0 && leaves.is_empty() {
+        (EMPTY_ROOT, Vec::new())
+    } else {
+        let needed = tree::indexes_for_append(old_size).map_err(internal)?;
+        let stored: HashMap<u64, Hash> = tx.read_tree_hashes(&needed).await?.into_iter().collect();
+        let appended = tree::append(old_size, &leaves, &stored).map_err(internal)?;
+        (appended.root, appended.hashes)
+    };
+    tx.insert(&batch.events, &batch.requests, &hashes).await?;
+    let signed = match sign {
+        Some((seal, issued_at)) => {
+            let size = batch.next_position - 1;
+            let note = seal(size, &root)?;
+            tx.store_checkpoint(size, &root, &note, &issued_at).await?;
+            Some(Sealed { size, root, note })
+        }
+        None => None,
+    };
     tx.commit().await?;
-    Ok(appended.root)
+    Ok((root, signed))
 }
 
 fn internal(e: impl std::fmt::Display) -> StoreError {
@@ -278,6 +485,18 @@ async fn decide_one(
         source: context.source.clone(),
     })
     .map_err(internal)?;
+
+    // Refused before anything of the command enters the batch, so the rest of the batch goes on.
+    for e in &decision.events {
+        let size = e.payload.len().saturating_add(metadata.len());
+        if size > MAX_EVENT_BYTES {
+            return Err(StoreError::EventTooLarge {
+                event_type: e.event_type.to_owned(),
+                size,
+                limit: MAX_EVENT_BYTES,
+            });
+        }
+    }
 
     let first_position = batch.next_position;
     let mut event_ids = Vec::with_capacity(decision.events.len());

@@ -221,6 +221,9 @@ contract_tests!(
     the_stored_tree_gives_the_reference_root,
     events_cannot_be_updated_or_deleted,
     an_abandoned_append_rolls_back_and_releases_the_lock,
+    a_connection_whose_transaction_the_database_ended_is_not_reused,
+    an_event_above_the_size_limit_is_refused_alone,
+    a_page_of_the_log_is_bounded_by_bytes,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -995,6 +998,185 @@ async fn an_abandoned_append_rolls_back_and_releases_the_lock(h: &Harness) {
     .expect("the log's lock was not released by the abandoned transaction");
     assert_eq!(outcome.first_position, 1);
     assert_eq!(positions(&store).await, one_to(1));
+}
+
+/// Registers a company whose name alone makes an event of about `bytes` bytes: the domain's own
+/// limit on names is bypassed (`Text::parse` with no maximum) to reach the store's.
+fn register_with_name_of(bytes: usize) -> impl Fn(Uuid) -> CompanyCommand + Send + Sync + 'static {
+    let event = CompanyRegistered {
+        enterprise_code: EnterpriseCode::parse("3700123456").unwrap(),
+        name: Text::parse(&"n".repeat(bytes), usize::MAX).unwrap(),
+        address: None,
+    };
+    move |company_id| CompanyCommand::Register {
+        company_id,
+        occurred_at: at(OCCURRED_AT),
+        event: event.clone(),
+    }
+}
+
+/// A command deciding an event above `MAX_EVENT_BYTES` (payload and metadata) is refused with its
+/// size and the limit; nothing of it is stored, the commands sent with it (in its batch) commit, and
+/// an event just under the limit is stored whole.
+async fn an_event_above_the_size_limit_is_refused_alone(h: &Harness) {
+    let store = h.store().await;
+    let limit = kcn_eventstore::MAX_EVENT_BYTES;
+    let too_large = store.execute::<InfrastructureCompany, _>(
+        Target::New,
+        None,
+        register_with_name_of(limit),
+        context("too-large"),
+    );
+    let (refused, a, b) = tokio::join!(
+        too_large,
+        establish_new(&store, "Authority A", "a"),
+        establish_new(&store, "Authority B", "b"),
+    );
+    match refused {
+        Err(StoreError::EventTooLarge {
+            event_type,
+            size,
+            limit: l,
+        }) => {
+            assert_eq!(event_type, "CompanyRegistered");
+            assert!(size > limit, "{size}");
+            assert_eq!(l, limit);
+        }
+        other => panic!("expected EventTooLarge, got {other:?}"),
+    }
+    let mut committed = [a.first_position, b.first_position];
+    committed.sort_unstable();
+    assert_eq!(committed, [1, 2]);
+    assert_eq!(positions(&store).await, one_to(2));
+
+    // Just under the limit, with room for the metadata: stored byte for byte.
+    let fits = store
+        .execute::<InfrastructureCompany, _>(
+            Target::New,
+            None,
+            register_with_name_of(limit - 2_048),
+            context("fits"),
+        )
+        .await
+        .unwrap();
+    let stored = store.read_range(fits.first_position, 1).await.unwrap();
+    assert!(stored[0].payload.len() + stored[0].metadata.len() <= limit);
+    assert!(stored[0].payload.len() > limit - 2_048);
+    // The refused request id was not recorded: its retry is decided again (and refused again).
+    let again = store
+        .execute::<InfrastructureCompany, _>(
+            Target::New,
+            None,
+            register_with_name_of(limit),
+            context("too-large"),
+        )
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::EventTooLarge { .. })),
+        "{again:?}"
+    );
+    assert_eq!(positions(&store).await, one_to(3));
+}
+
+/// `read_page` stops before the event that would take the page past its byte budget, always
+/// holds the first event, keeps the count limit, and pages through the whole log in order.
+async fn a_page_of_the_log_is_bounded_by_bytes(h: &Harness) {
+    let store = h.store().await;
+    // Ten companies of about 10 KB each, between small authorities.
+    for i in 0..10 {
+        establish_new(&store, &format!("Authority {i}"), &format!("a{i}")).await;
+        store
+            .execute::<InfrastructureCompany, _>(
+                Target::New,
+                None,
+                register_with_name_of(10_000),
+                context(&format!("c{i}")),
+            )
+            .await
+            .unwrap();
+    }
+    let all = store.read_range(1, 100).await.unwrap();
+    assert_eq!(all.len(), 20);
+    let size = |e: &StoredEvent| (e.payload.len() + e.metadata.len()) as u64;
+
+    let page = store.read_page(1, 100, 25_000).await.unwrap();
+    let total: u64 = page.iter().map(size).sum();
+    let before_last: u64 = page[..page.len() - 1].iter().map(size).sum();
+    assert!(before_last < 25_000, "{before_last}");
+    assert!(page.len() < 20, "the budget cut the page");
+    assert!(
+        total >= 25_000,
+        "the next event would start past the budget: {total}"
+    );
+    assert_eq!(page[..], all[..page.len()]);
+
+    // A budget smaller than one event still returns that event.
+    let one = store.read_page(2, 100, 1).await.unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0], all[1]);
+    // The count limit still holds; beyond the head and past i64 nothing is found.
+    assert_eq!(store.read_page(1, 3, u64::MAX).await.unwrap().len(), 3);
+    assert!(store.read_page(21, 100, u64::MAX).await.unwrap().is_empty());
+    assert!(
+        store
+            .read_page(u64::MAX, 100, u64::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Paging with a small budget visits every event once, in order.
+    let mut seen = Vec::new();
+    let mut from = 1;
+    loop {
+        let page = store.read_page(from, 100, 15_000).await.unwrap();
+        let Some(last) = page.last() else { break };
+        from = last.position + 1;
+        assert!(page.iter().map(size).sum::<u64>() <= 15_000 + size(last));
+        seen.extend(page);
+    }
+    assert_eq!(seen, all);
+}
+
+/// Ends a transaction behind sqlx's back, as SQLite does itself when a COMMIT fails for a full
+/// disk: the raw COMMIT leaves sqlx believing the transaction is open, so the ROLLBACK it sends on
+/// drop fails ("no transaction is active") and the connection comes back to the pool at a
+/// transaction depth of one.
+macro_rules! end_behind_sqlx {
+    ($pool:expr, $begin:expr) => {{
+        let mut tx = $pool.begin_with($begin).await.expect(
+            "a connection of the pool is wedged: it came back to the pool inside a transaction",
+        );
+        sqlx::query("COMMIT").execute(&mut *tx).await.unwrap();
+        drop(tx);
+    }};
+}
+
+/// After a transaction ended without sqlx knowing (a disk-full COMMIT), the pool never hands out
+/// that connection again: every later append begins cleanly, with no restart.
+async fn a_connection_whose_transaction_the_database_ended_is_not_reused(h: &Harness) {
+    let store = h.store().await;
+    establish_new(&store, "Authority A", "r1").await;
+    // More rounds than the pool has connections, so that every connection had its turn.
+    for _ in 0..12 {
+        match &h.db {
+            Db::Sqlite { pool, .. } => end_behind_sqlx!(pool, "BEGIN IMMEDIATE"),
+            Db::Postgres { pool, .. } => end_behind_sqlx!(pool, "BEGIN"),
+        }
+    }
+    for i in 0..12 {
+        let outcome = store
+            .execute::<Authority, _>(
+                Target::New,
+                None,
+                establish(&format!("Authority {i}")),
+                context(&format!("after-{i}")),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("append {i} after the ended transactions failed: {e}"));
+        assert_eq!(outcome.first_position, i + 2);
+    }
+    assert_eq!(positions(&store).await, one_to(13));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -247,6 +247,8 @@ impl Engine {
         let dialect = db.dialect;
         let pool = AnyPoolOptions::new()
             .max_connections(8)
+            // A connection whose commit or rollback failed (a full disk) never goes back to work.
+            .after_release(kcn_eventstore::pool::never_reuse_mid_transaction::<Any>)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {

@@ -18,6 +18,11 @@ mod timeline;
 
 /// Events per read of the log while streaming.
 const READ_CHUNK: u32 = 500;
+/// Payload and metadata bytes per read of the log while streaming (a page holds at most this plus
+/// one event). A stream keeps one page in memory while its reader takes it, so this, not the
+/// count of events, is what many slow readers of large events cost: with the largest events
+/// (256 KiB) a page holds two.
+const READ_BUDGET_BYTES: u64 = 512 * 1024;
 
 /// The tonic service over a [`Ledger`].
 #[derive(Debug, Clone)]
@@ -198,32 +203,33 @@ fn checkpoint_response(issued: IssuedCheckpoint) -> proto::GetCheckpointResponse
 /// Maps a transparency-log failure; `size_field` names the request field holding the tree size
 /// that a "beyond the log" refusal is about.
 fn transparency(e: TransparencyError, size_field: &str) -> Status {
-    let mut f = Fields::default();
-    match e {
-        TransparencyError::PositionZero => f.violation("position", "must be at least 1"),
+    let (field, description) = match e {
+        TransparencyError::PositionZero => ("position", "must be at least 1".to_owned()),
         TransparencyError::PositionBeyondTree {
             position,
             tree_size,
-        } => f.violation(
+        } => (
             "position",
             format!("position {position} is beyond tree_size {tree_size}"),
         ),
-        TransparencyError::TreeSizeBeyondLog { log_size, .. } => f.violation(
+        TransparencyError::TreeSizeBeyondLog { log_size, .. } => (
             size_field,
             format!("is beyond the log's current size {log_size}"),
         ),
         TransparencyError::SizesOutOfOrder { .. } => {
-            f.violation("old_size", "must not be larger than new_size")
+            ("old_size", "must not be larger than new_size".to_owned())
         }
         TransparencyError::Store(s) => return error::store(s),
         TransparencyError::Inconsistent(detail) => {
             return error::store(kcn_eventstore::StoreError::Internal(detail));
         }
-    }
-    f.finish().expect_err("one violation was recorded")
+    };
+    error::invalid(vec![tonic_types::FieldViolation::new(field, description)])
 }
 
-/// Streams `from..=to` in chunks, so a large range never sits in memory at once.
+/// Streams `from..=to` in pages bounded by count and by bytes ([`READ_BUDGET_BYTES`]), reading
+/// the next page only when the reader has taken the previous one, so a large range, or a slow
+/// reader, never holds more than one page in memory.
 fn async_stream(
     store: kcn_eventstore::EventStore,
     from: u64,
@@ -237,7 +243,7 @@ fn async_stream(
                 return None;
             }
             let limit = READ_CHUNK.min(u32::try_from(to - next + 1).unwrap_or(READ_CHUNK));
-            match store.read_range(next, limit).await {
+            match store.read_page(next, limit, READ_BUDGET_BYTES).await {
                 Ok(events) if events.is_empty() => None,
                 Ok(events) => {
                     let after = events.last().map(|e| e.position + 1);

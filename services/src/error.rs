@@ -128,6 +128,26 @@ pub fn store(e: StoreError) -> Status {
                 HashMap::from([("request_id".to_owned(), request_id)]),
             ),
         ),
+        StoreError::EventTooLarge {
+            event_type,
+            size,
+            limit,
+        } => Status::with_error_details(
+            Code::InvalidArgument,
+            format!(
+                "the command would record a {event_type} event of {size} bytes (payload and metadata), \
+                 more than the limit of {limit} bytes; send less"
+            ),
+            ErrorDetails::with_error_info(
+                "EVENT_TOO_LARGE",
+                ERROR_DOMAIN,
+                HashMap::from([
+                    ("event_type".to_owned(), event_type),
+                    ("size".to_owned(), size.to_string()),
+                    ("limit".to_owned(), limit.to_string()),
+                ]),
+            ),
+        ),
         StoreError::Unavailable(detail) => unavailable(&detail),
         StoreError::Internal(detail) => internal(&detail),
     }
@@ -209,4 +229,24 @@ pub fn undecodable_is_invalid_argument<B>(mut response: http::Response<B>) -> ht
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_too_large_is_an_invalid_argument_naming_its_size_and_the_limit() {
+        let status = store(StoreError::EventTooLarge {
+            event_type: "TenantRegistered".to_owned(),
+            size: 300_000,
+            limit: 262_144,
+        });
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().contains("300000"), "{}", status.message());
+        assert!(status.message().contains("262144"), "{}", status.message());
+        let info = status.get_details_error_info().expect("ErrorInfo");
+        assert_eq!(info.reason, "EVENT_TOO_LARGE");
+        assert_eq!(info.metadata["limit"], "262144");
+    }
 }

@@ -6,6 +6,7 @@ mod agreement;
 mod annual_plan;
 mod audit_inspections;
 mod audit_registry;
+mod backup;
 mod connections;
 mod consultation;
 mod dissemination;

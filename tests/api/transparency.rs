@@ -69,13 +69,46 @@ async fn verifier(server: &TestServer) -> Verifier {
     key.verifier_key.parse().unwrap()
 }
 
+/// The newest checkpoint once it covers everything committed so far. Right after commits it may
+/// lag the head: asking has the writer sign its head with its next batch (at once when idle), so a
+/// few asks get there.
 async fn latest_checkpoint(server: &TestServer) -> proto::GetCheckpointResponse {
-    server
-        .audit()
-        .get_checkpoint(proto::GetCheckpointRequest { tree_size: 0 })
-        .await
-        .unwrap()
-        .into_inner()
+    checkpoint_covering(&mut server.audit(), None).await
+}
+
+/// Asks for the newest checkpoint until it covers `size` (default: the log's head).
+async fn checkpoint_covering(
+    audit: &mut proto::audit_service_client::AuditServiceClient<tonic::transport::Channel>,
+    size: Option<u64>,
+) -> proto::GetCheckpointResponse {
+    let head = match size {
+        Some(size) => size,
+        None => {
+            audit
+                .get_projection_status(proto::GetProjectionStatusRequest {})
+                .await
+                .unwrap()
+                .into_inner()
+                .projections[0]
+                .log_head
+        }
+    };
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let latest = audit
+            .get_checkpoint(proto::GetCheckpointRequest { tree_size: 0 })
+            .await
+            .unwrap()
+            .into_inner();
+        if latest.tree_size >= head {
+            return latest;
+        }
+        assert!(
+            Instant::now() < end,
+            "no checkpoint covered {head} within 20 s: {latest:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 fn leaf_of(e: &proto::LogEvent) -> Hash {
@@ -278,6 +311,54 @@ async fn checkpoints_are_issued_after_commits_without_being_asked() {
     );
 }
 
+/// The newest checkpoint is served without waiting for the log's write lock: with the lock held
+/// by another connection (as the writer and the projectors hold it under load) and a commit not
+/// yet covered by a checkpoint, the answer still comes, and it is the newest one already signed.
+/// Before, the request signed and stored a new checkpoint itself and waited behind the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_newest_checkpoint_is_served_while_the_write_lock_is_held() {
+    // No checkpoint after commits for an hour: only asking or a trailing one.
+    let server = TestServer::start_configured(tempfile::tempdir().unwrap(), None, |c| {
+        c.checkpoint_interval_ms = 3_600_000
+    })
+    .await;
+    seed(&server).await;
+    assert_eq!(latest_checkpoint(&server).await.tree_size, 6);
+    append_companies(&server, 1, 1).await;
+
+    let options = SqliteConnectOptions::new().filename(server.dir.path().join("kcn-ledger.sqlite"));
+    let other = SqlitePool::connect_with(options).await.unwrap();
+    let lock = other.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    // A command now waits for the lock in the writer.
+    let mut registry = server.registry();
+    let waiting = tokio::spawn(async move { registry.register_company(company(99)).await });
+
+    // Not asked with a timeout: if the request waited for the lock it would fail after the
+    // database's busy timeout, or hang, since the lock is released only after the answer.
+    let answer = server
+        .audit()
+        .get_checkpoint(proto::GetCheckpointRequest { tree_size: 0 })
+        .await
+        .expect("the newest checkpoint is served while the write lock is held")
+        .into_inner();
+    assert!(!waiting.is_finished(), "the command waits for the lock");
+    assert!(answer.tree_size == 6 || answer.tree_size == 7, "{answer:?}");
+    open_checkpoint(&answer.note, &verifier(&server).await).unwrap();
+
+    lock.rollback().await.unwrap();
+    other.close().await;
+    let outcome = waiting
+        .await
+        .unwrap()
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    assert_eq!(outcome.first_position, 8);
+    // Asking again soon gets the head signed, without waiting for the hour.
+    assert_eq!(latest_checkpoint(&server).await.tree_size, 8);
+}
+
 #[tokio::test]
 async fn proof_requests_outside_the_log_name_the_field() {
     let server = TestServer::start().await;
@@ -321,6 +402,74 @@ async fn proof_requests_outside_the_log_name_the_field() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
+}
+
+/// Tree sizes no log can reach (past the tree's limit of 2^61, past i64 at 2^63, u64::MAX) are
+/// caller errors naming the field, never a panic or INTERNAL, and the server carries on.
+#[tokio::test]
+async fn absurd_tree_sizes_are_invalid_arguments_and_the_server_carries_on() {
+    let server = TestServer::start().await;
+    seed(&server).await;
+    let mut audit = server.audit();
+    for size in [1 << 40, (1 << 61) + 1, 1 << 63, u64::MAX - 1, u64::MAX] {
+        let status = audit
+            .get_checkpoint(proto::GetCheckpointRequest { tree_size: size })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            violated_fields(&status),
+            ["tree_size"],
+            "checkpoint at {size}"
+        );
+        assert!(status.message().contains("size 6"), "{}", status.message());
+        let status = audit
+            .get_inclusion_proof(proto::GetInclusionProofRequest {
+                position: 1,
+                tree_size: size,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            violated_fields(&status),
+            ["tree_size"],
+            "inclusion at {size}"
+        );
+        let status = audit
+            .get_inclusion_proof(proto::GetInclusionProofRequest {
+                position: size,
+                tree_size: size,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            violated_fields(&status),
+            ["tree_size"],
+            "inclusion of {size}"
+        );
+        for (old_size, new_size) in [(1, size), (size, size), (6, size)] {
+            let status = audit
+                .get_consistency_proof(proto::GetConsistencyProofRequest { old_size, new_size })
+                .await
+                .unwrap_err();
+            assert_eq!(
+                violated_fields(&status),
+                ["new_size"],
+                "consistency {old_size} -> {new_size}"
+            );
+        }
+    }
+    // Still serving, with the same answers as before.
+    let latest = latest_checkpoint(&server).await;
+    assert_eq!(latest.tree_size, 6);
+    let proof = audit
+        .get_consistency_proof(proto::GetConsistencyProofRequest {
+            old_size: 3,
+            new_size: 6,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!proof.hashes.is_empty());
 }
 
 #[tokio::test]
@@ -513,6 +662,153 @@ async fn verify_rejects_a_checkpoint_whose_signature_was_forged() {
     assert_eq!(report.first_bad_position, None, "no event was changed");
 }
 
+/// Replaces the stored checkpoint at `size` with one signed by the log's own key (from the data
+/// directory) over a forged root, note and root column alike: only the events can tell.
+async fn forge_checkpoint(dir: &Path, db: &SqlitePool, size: u64) {
+    let identity = LogIdentity::load_existing(Some(dir), &Default::default())
+        .unwrap()
+        .unwrap();
+    let forged = Checkpoint {
+        origin: identity.origin().to_owned(),
+        size,
+        root: Hash::new([0x5a; 32]),
+    };
+    let note = identity.signer().sign(&forged).unwrap();
+    let changed =
+        sqlx::query("UPDATE checkpoints SET note = ?1, root_hash = ?2 WHERE tree_size = ?3")
+            .bind(&note)
+            .bind(forged.root.as_bytes().to_vec())
+            .bind(size as i64)
+            .execute(db)
+            .await
+            .unwrap()
+            .rows_affected();
+    assert_eq!(changed, 1, "a checkpoint is stored at {size}");
+}
+
+/// Checkpoints signed at exactly 6, 12 and 20 events, and the stopped server's directory.
+async fn checkpoints_at_6_12_20() -> tempfile::TempDir {
+    let server = TestServer::start().await;
+    seed(&server).await;
+    assert_eq!(latest_checkpoint(&server).await.tree_size, 6);
+    append_companies(&server, 6, 1).await;
+    assert_eq!(latest_checkpoint(&server).await.tree_size, 12);
+    append_companies(&server, 8, 1).await;
+    assert_eq!(latest_checkpoint(&server).await.tree_size, 20);
+    stopped_and_verified(server).await
+}
+
+#[tokio::test]
+async fn verify_names_a_checkpoint_whose_root_was_forged_over_unchanged_events() {
+    let dir = checkpoints_at_6_12_20().await;
+    let db = attacker(dir.path()).await;
+    let (note, root): (String, Vec<u8>) =
+        sqlx::query_as("SELECT note, root_hash FROM checkpoints WHERE tree_size = 12")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    forge_checkpoint(dir.path(), &db, 12).await;
+    db.close().await;
+    let report = verify_dir(dir.path()).await;
+    assert!(!report.is_ok());
+    assert_eq!(report.problem_count, 1, "{:?}", report.problems);
+    assert!(
+        matches!(
+            report.problems[0],
+            Problem::CheckpointForged {
+                tree_size: 12,
+                confirmed_by: 20,
+                ..
+            }
+        ),
+        "{:?}",
+        report.problems
+    );
+    assert_eq!(report.first_bad_position, None, "no event is blamed");
+    assert_eq!(report.suspect_range, None, "no event is suspected");
+    let verdict = report.verdict();
+    assert!(verdict.contains("checkpoint at tree size 12"), "{verdict}");
+    assert!(verdict.contains("forged"), "{verdict}");
+    assert!(verdict.contains("events are as signed"), "{verdict}");
+
+    // The newest one forged instead: nothing later vouches for the events, and the verdict says
+    // both what it may be and where.
+    let db = attacker(dir.path()).await;
+    sqlx::query("UPDATE checkpoints SET note = ?1, root_hash = ?2 WHERE tree_size = 12")
+        .bind(note)
+        .bind(root)
+        .execute(&db)
+        .await
+        .unwrap();
+    forge_checkpoint(dir.path(), &db, 20).await;
+    db.close().await;
+    let report = verify_dir(dir.path()).await;
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| matches!(p, Problem::CheckpointRoot { tree_size: 20, .. })),
+        "{:?}",
+        report.problems
+    );
+    assert_eq!(report.first_bad_position, None);
+    assert_eq!(report.suspect_range, Some((13, 20)));
+    assert!(
+        report.verdict().contains("root was forged"),
+        "{}",
+        report.verdict()
+    );
+}
+
+/// Deletes the events after `keep`, as an attacker with file access would (the immutability
+/// triggers dropped first).
+async fn cut_events_after(dir: &Path, keep: u64) {
+    let db = attacker(dir).await;
+    sqlx::query("DELETE FROM events WHERE position > ?1")
+        .bind(keep as i64)
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+}
+
+async fn start_refused(dir: &Path) -> String {
+    let config = kcn_ledger::Config {
+        data_dir: dir.to_path_buf(),
+        ..Default::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let clock = Arc::new(kcn_domain::time::SystemClock);
+    let err = kcn_ledger::start(config, listener, clock)
+        .await
+        .expect_err("the server must refuse to start");
+    format!("{err:#}")
+}
+
+/// With the log's tail deleted below its latest signed checkpoint, the server refuses to start and
+/// names both sizes; deleted only past it, the stored tree betrays the cut and it refuses too
+/// (before, it started, served the old checkpoint and answered appends with INTERNAL).
+#[tokio::test]
+async fn a_server_refuses_to_start_when_the_events_stop_short_of_the_signed_log() {
+    let dir = checkpoints_at_6_12_20().await;
+    cut_events_after(dir.path(), 17).await;
+    let err = start_refused(dir.path()).await;
+    assert!(err.contains("end at position 17"), "{err}");
+    assert!(err.contains("tree size 20"), "{err}");
+
+    let dir = checkpoints_at_6_12_20().await;
+    let db = attacker(dir.path()).await;
+    sqlx::query("DELETE FROM checkpoints WHERE tree_size > 12")
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    cut_events_after(dir.path(), 15).await;
+    let err = start_refused(dir.path()).await;
+    assert!(err.contains("end at position 15"), "{err}");
+    assert!(err.contains("stored tree records more leaves"), "{err}");
+}
+
 /// Rewrites the stored tree from the events as they now are: the thorough attacker.
 async fn rebuild_tree(dir: &Path, db: &SqlitePool) {
     let archive = Archive::open_sqlite(&dir.join("kcn-ledger.sqlite"))
@@ -621,6 +917,7 @@ async fn the_audit_catches_a_server_whose_history_no_longer_extends_a_trusted_ch
 
     // While the log only grows, the audit passes.
     append_companies(&server, 3, 1).await;
+    latest_checkpoint(&server).await;
     let mut client = audit_cli::connect(&url).await.unwrap();
     let audit = audit_cli::audit(&mut client, Some(&trusted.note), &key)
         .await
@@ -647,6 +944,7 @@ async fn the_audit_catches_a_server_whose_history_no_longer_extends_a_trusted_ch
     db.close().await;
     let server = TestServer::start_in(dir).await;
     append_companies(&server, 2, 1).await;
+    latest_checkpoint(&server).await;
     let url = format!("http://{}", server.running.as_ref().unwrap().addr);
     let mut client = audit_cli::connect(&url).await.unwrap();
     let audit = audit_cli::audit(&mut client, Some(&trusted.note), &key)
@@ -712,29 +1010,31 @@ async fn a_checkpoint_or_a_proof_after_an_append_reads_stored_hashes_once() {
         .unwrap();
     let signer = kcn_integrity::Signer::from_seed("reads.example", &[2; 32]).unwrap();
     let identity = LogIdentity::new("reads.example/log", signer).unwrap();
-    let checkpoints = Checkpointer::start(&store, identity, clock, Duration::from_secs(3_600))
+    let checkpoints = Checkpointer::start(&store, identity, Duration::from_secs(3_600))
         .await
         .unwrap();
     for round in 0..5 {
         append_synthetic(&backend, 1).await;
         let size = 3_001 + round;
         let before = checkpoints.hash_reads();
-        assert_eq!(checkpoints.latest().await.unwrap().checkpoint.size, size);
-        assert_eq!(checkpoints.hash_reads(), before + 1, "the checkpoint");
+        // The writer signs the root its own transaction computes (that read is the append's):
+        // the checkpointer reads nothing for it.
+        assert_eq!(checkpoints.sign_head().await.unwrap().checkpoint.size, size);
+        assert_eq!(checkpoints.hash_reads(), before, "the checkpoint");
         checkpoints
             .inclusion_proof(1 + round * 599, size)
             .await
             .unwrap();
-        assert_eq!(checkpoints.hash_reads(), before + 2, "the inclusion proof");
+        assert_eq!(checkpoints.hash_reads(), before + 1, "the inclusion proof");
         checkpoints.consistency_proof(size - 1, size).await.unwrap();
         assert_eq!(
             checkpoints.hash_reads(),
-            before + 3,
+            before + 2,
             "the consistency proof"
         );
         // Serving the latest again costs no read at all.
-        checkpoints.latest().await.unwrap();
-        assert_eq!(checkpoints.hash_reads(), before + 3);
+        assert_eq!(checkpoints.latest().await.unwrap().checkpoint.size, size);
+        assert_eq!(checkpoints.hash_reads(), before + 2);
     }
 }
 
@@ -794,11 +1094,7 @@ async fn a_postgres_log_needs_its_origin_and_key_and_verifies_offline_by_url() {
         (expected.as_str(), "pg.example/log")
     );
     let verifier: Verifier = expected.parse().unwrap();
-    let latest = audit
-        .get_checkpoint(proto::GetCheckpointRequest { tree_size: 0 })
-        .await
-        .unwrap()
-        .into_inner();
+    let latest = checkpoint_covering(&mut audit, Some(40)).await;
     let checkpoint = open_checkpoint(&latest.note, &verifier).unwrap();
     assert_eq!(checkpoint.size, 40);
     let proof = audit
@@ -903,6 +1199,9 @@ async fn the_independent_python_verifier_checks_ten_thousand_events() {
     let last = append_companies(&server, 5_000, 64).await;
     assert_eq!(last, 10_006);
     let appended = started.elapsed();
+    // The newest checkpoint may lag the last commits by an interval; the verifier is run once one
+    // covers them all.
+    assert_eq!(latest_checkpoint(&server).await.tree_size, 10_006);
 
     let dir = tempfile::tempdir().unwrap();
     let trusted_file = dir.path().join("trusted.note");
@@ -944,6 +1243,48 @@ async fn the_independent_python_verifier_checks_ten_thousand_events() {
         "{}",
         String::from_utf8_lossy(&output.stdout)
     );
+    // A rollback and a fork are findings (exit 1), not failures to run (exit 2). A second log with
+    // the same identity (origin and key copied) holds only the seed's 6 events: served as the
+    // first one, it is the first rolled back past the trusted checkpoint...
+    let copy = tempfile::tempdir().unwrap();
+    for file in [
+        kcn_eventstore::checkpoint::identity::KEY_FILE,
+        kcn_eventstore::checkpoint::identity::ORIGIN_FILE,
+    ] {
+        std::fs::copy(server.dir.path().join(file), copy.path().join(file)).unwrap();
+    }
+    let other = TestServer::start_in(copy).await;
+    seed(&other).await;
+    let forked = latest_checkpoint(&other).await;
+    assert_eq!(forked.tree_size, 6);
+    let other_addr = format!("http://{}", other.running.as_ref().unwrap().addr);
+    let output = tokio::process::Command::new(&python)
+        .arg(&script)
+        .args(["--server", &other_addr, "--verifier-key", &key])
+        .args(["--trusted-checkpoint", &trusted_arg])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "a rollback:\n{stdout}");
+    assert!(stdout.contains("rolled back"), "{stdout}");
+    // ...and its checkpoint, held by an auditor, is a fork of the first log.
+    let forked_file = dir.path().join("forked.note");
+    std::fs::write(&forked_file, &forked.note).unwrap();
+    let forked_arg = forked_file.display().to_string();
+    let output = run(
+        &key,
+        &[
+            "--trusted-checkpoint",
+            &forked_arg,
+            "--inclusion-sample",
+            "4",
+        ],
+    )
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "a fork:\n{stdout}");
     eprintln!(
         "appended 10,006 events in {:.1?}; whole test {:.1?}",
         appended,

@@ -45,6 +45,8 @@ pub enum Storage {
 /// A running `kcn-ledger serve` process.
 pub struct ServerProcess {
     child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
     pub channel: Channel,
     /// Every stderr line so far (JSON log records).
     lines: Arc<Mutex<Vec<String>>>,
@@ -151,10 +153,16 @@ impl ServerProcess {
             .unwrap();
         Self {
             child,
+            addr,
             channel,
             lines,
             name: name.to_owned(),
         }
+    }
+
+    /// The process id, to read its memory from `/proc/<pid>/status`.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the process is running")
     }
 
     pub fn registry(&self) -> RegistryServiceClient<Channel> {

@@ -216,6 +216,30 @@ impl Archive {
         Ok(rows)
     }
 
+    /// Writes a copy of the SQLite database to the new file `dest` with `VACUUM INTO`: one
+    /// read transaction, so the copy is the whole database (log, checkpoints, read models) as of
+    /// one moment, while the server goes on writing; the copy is compact and needs no WAL.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Internal`] on PostgreSQL (back it up with `pg_dump`), or when `dest` exists
+    /// or cannot be written; database errors.
+    pub async fn copy_sqlite_into(&self, dest: &Path) -> Result<(), StoreError> {
+        let Self::Sqlite(pool) = self else {
+            return Err(StoreError::Internal(
+                "only a SQLite store is copied this way; back PostgreSQL up with pg_dump".into(),
+            ));
+        };
+        let dest = dest.to_str().ok_or_else(|| {
+            StoreError::Internal(format!("{} is not a UTF-8 path", dest.display()))
+        })?;
+        sqlx::query("VACUUM INTO ?1")
+            .bind(dest)
+            .execute(pool)
+            .await?;
+        Ok(())
+    }
+
     /// Closes the connections.
     pub async fn close(&self) {
         match self {
