@@ -19,6 +19,7 @@ mod incident;
 mod information_exchange;
 mod inspection;
 mod log;
+mod maintenance;
 mod metrics;
 mod monitoring;
 mod park_reports;

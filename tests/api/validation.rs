@@ -277,3 +277,101 @@ async fn lists_past_their_maximum_are_refused_whole_and_violations_stay_few() {
     assert_eq!(violated_fields(&status), ["tenant_ids"]);
     assert_eq!(server.read_log().await.len() as u64, p.last_position);
 }
+
+#[tokio::test]
+async fn queries_bound_their_filters_and_refuse_forged_page_tokens_and_positions() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    let server = TestServer::start().await;
+    let p = seed(&server).await;
+    let mut audit = server.audit();
+    let timeline = |event_types: Vec<String>, page_token: String, min_position: u64| {
+        proto::GetTimelineRequest {
+            subject_type: proto::SubjectType::Park as i32,
+            subject_id: p.park.clone(),
+            event_types,
+            page_size: 1,
+            page_token,
+            min_position,
+            ..Default::default()
+        }
+    };
+    // 100,000 event types once answered INTERNAL ("too many SQL variables").
+    let many = vec!["ParkRegistered".to_owned(); 100_000];
+    let status = audit
+        .get_timeline(timeline(many, String::new(), 0))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["event_types"]);
+    let status = audit
+        .get_timeline(timeline(vec!["NoSuchEvent".into()], String::new(), 0))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["event_types[0]"]);
+
+    // A real token opens; the same token with its position changed, or made up, does not.
+    let first = audit
+        .get_timeline(timeline(Vec::new(), String::new(), 0))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        !first.next_page_token.is_empty(),
+        "the park has more than one entry"
+    );
+    audit
+        .get_timeline(timeline(Vec::new(), first.next_page_token.clone(), 0))
+        .await
+        .unwrap();
+    let mut bytes = URL_SAFE_NO_PAD.decode(&first.next_page_token).unwrap();
+    let body = String::from_utf8_lossy(&bytes[16..bytes.len() - 16]).into_owned();
+    let forged_body = body.replace(
+        &body[body.rfind(',').unwrap() + 1..body.len() - 1],
+        &u64::MAX.to_string(),
+    );
+    assert_ne!(body, forged_body);
+    let tag = bytes.split_off(bytes.len() - 16);
+    bytes.truncate(16);
+    bytes.extend(forged_body.as_bytes());
+    bytes.extend(tag);
+    for forged in [
+        URL_SAFE_NO_PAD.encode(&bytes),
+        URL_SAFE_NO_PAD.encode(br#"{"at":"2025-01-01","position":18446744073709551615}"#),
+        "%%%".to_owned(),
+        "A".repeat(5_000),
+    ] {
+        let status = audit
+            .get_timeline(timeline(Vec::new(), forged, 0))
+            .await
+            .unwrap_err();
+        assert_eq!(violated_fields(&status), ["page_token"]);
+    }
+
+    // A position the log has not reached, up to 2^64 - 1, is refused at once.
+    for position in [p.last_position + 1, i64::MAX as u64 + 1, u64::MAX] {
+        let status = audit
+            .get_timeline(timeline(Vec::new(), String::new(), position))
+            .await
+            .unwrap_err();
+        assert_eq!(violated_fields(&status), ["min_position"], "{position}");
+    }
+    assert_eq!(
+        status_code_of_health(&server).await,
+        1,
+        "the server still serves"
+    );
+}
+
+/// The overall health status number (1: SERVING).
+async fn status_code_of_health(server: &TestServer) -> i32 {
+    let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel.clone());
+    health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+}
