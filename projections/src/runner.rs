@@ -485,19 +485,10 @@ impl Engine {
             }
             if *leader.borrow_and_update() {
                 if !versions_checked {
-                    match self.outdated().await {
-                        Ok(names) if names.is_empty() => versions_checked = true,
-                        Ok(names) => {
-                            tracing::info!(read_models = ?names, "read models built by another version: rebuilding beside the live ones");
-                            match self.rebuild(&names, &|_, _| {}).await {
-                                Ok(_) => versions_checked = true,
-                                Err(e) => {
-                                    tracing::error!(error = %e, "rebuild of outdated read models failed; retrying later")
-                                }
-                            }
-                        }
+                    match self.rebuild_outdated().await {
+                        Ok(_) => versions_checked = true,
                         Err(e) => {
-                            tracing::warn!(error = %e, "cannot read the read models' versions")
+                            tracing::error!(error = %e, "rebuild of outdated read models failed; retrying later")
                         }
                     }
                 }
@@ -511,6 +502,18 @@ impl Engine {
                 _ = leader.changed() => {}
             }
         }
+    }
+
+    /// Rebuilds, beside their live tables, the models whose current generation another version of
+    /// their code built (an upgrade that changes what a model answers); returns what it rebuilt,
+    /// nothing when every model is current.
+    pub async fn rebuild_outdated(&self) -> Result<Vec<Rebuilt>, ProjectionError> {
+        let names = self.outdated().await?;
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        tracing::info!(read_models = ?names, "read models built by another version: rebuilding beside the live ones");
+        self.rebuild(&names, &|_, _| {}).await
     }
 
     /// The models whose current generation was built by another version of their code.

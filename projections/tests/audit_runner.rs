@@ -74,6 +74,38 @@ impl ReadModel for Counts {
     }
 }
 
+/// [`Counts`] as a later version of its code would be: the same name and tables, another version.
+#[derive(Debug)]
+struct CountsV2;
+
+#[async_trait]
+impl ReadModel for CountsV2 {
+    fn name(&self) -> &'static str {
+        Counts.name()
+    }
+
+    fn version(&self) -> u32 {
+        2
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        Counts.tables()
+    }
+
+    fn create(&self, g: &Generation) -> Vec<String> {
+        Counts.create(g)
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        g: &Generation,
+        events: &[Envelope],
+    ) -> Result<(), ProjectionError> {
+        Counts.apply(conn, g, events).await
+    }
+}
+
 /// The name of an established authority, if the event is one.
 fn established(e: &Envelope) -> Option<&str> {
     match &e.event {
@@ -531,4 +563,41 @@ on_both_backends!(
     a_rebuild_switches_generations,
     every_model_stops_exactly_before_an_event_that_cannot_be_decoded,
     a_failing_or_panicking_model_stops_before_its_event_and_the_others_go_on,
+    a_model_built_by_another_version_is_rebuilt_beside_the_live_one,
 );
+
+async fn a_model_built_by_another_version_is_rebuilt_beside_the_live_one(db: TestDatabase) {
+    let (log, read_db, pool) = open(&db).await;
+    let store = EventStore::start(log.clone(), Arc::new(SystemClock), LegalRules::default())
+        .await
+        .unwrap();
+    append(&store, 12).await;
+    let v1 = Engine::open(&read_db, log.clone(), vec![Arc::new(Counts)])
+        .await
+        .unwrap();
+    v1.catch_up().await.unwrap();
+    assert!(
+        v1.rebuild_outdated().await.unwrap().is_empty(),
+        "version 1 is current"
+    );
+    // The upgraded code opens the same database: its model is rebuilt into generation 2.
+    let v2 = Engine::open(&read_db, log.clone(), vec![Arc::new(CountsV2)])
+        .await
+        .unwrap();
+    let rebuilt = v2.rebuild_outdated().await.unwrap();
+    assert_eq!(rebuilt.len(), 1);
+    assert_eq!(rebuilt[0].generation, Generation(2));
+    let status = v2.status().await.unwrap();
+    assert_eq!(
+        (status[0].version, status[0].generation, status[0].position),
+        (2, 2, 12)
+    );
+    assert_eq!(
+        rows(&pool, "test_counts", &Generation(2)).await.unwrap(),
+        12
+    );
+    assert!(
+        v2.rebuild_outdated().await.unwrap().is_empty(),
+        "once is enough"
+    );
+}

@@ -21,6 +21,7 @@ use kcn_integrity::leaf::{format_timestamp, parse_timestamp};
 use sqlx::{AnyConnection, Row};
 
 use super::inspections::Page;
+use super::registry::ParkCompanies;
 use super::sql::{Args, sql};
 use super::stored::{corrupt, date_column, enum_name};
 use super::{Envelope, Generation, ReadModel};
@@ -43,6 +44,9 @@ pub const INTERRUPTED: &str = "MONITORING_ALERT_KIND_TRANSMISSION_INTERRUPTED";
 const ALERTS: &str = "alerts";
 const FOLLOW_UPS: &str = "alert_follow_ups";
 const PARK_COMPANIES: &str = "alert_park_companies";
+const PARKS: ParkCompanies = ParkCompanies {
+    table: PARK_COMPANIES,
+};
 
 /// The `alerts` read model.
 #[derive(Debug, Default, Clone, Copy)]
@@ -66,7 +70,6 @@ impl ReadModel for Alerts {
     fn create(&self, g: &Generation) -> Vec<String> {
         let alerts = g.table(ALERTS);
         let follow_ups = g.table(FOLLOW_UPS);
-        let park_companies = g.table(PARK_COMPANIES);
         vec![
             // One row per alert. `raised_at` is the first exceedance's measured_at, or the
             // interruption's occurred_at; the first exceedance's reading is kept for display.
@@ -124,15 +127,10 @@ impl ReadModel for Alerts {
                 "CREATE INDEX IF NOT EXISTS {} ON {follow_ups} (park_id, happened_at, day)",
                 g.table("alert_follow_ups_by_park")
             ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {park_companies} (
-                    park_id TEXT NOT NULL,
-                    effective_from TEXT NOT NULL,
-                    company_id TEXT NOT NULL,
-                    PRIMARY KEY (park_id, effective_from)
-                )"
-            ),
         ]
+        .into_iter()
+        .chain(PARKS.create(g))
+        .collect()
     }
 
     async fn apply(
@@ -187,16 +185,7 @@ impl ReadModel for Alerts {
                     follow_up(conn, g, e, &r.park_id.to_string()).await?;
                 }
                 Event::Park(ParkEvent::InfrastructureCompanyAssigned(c)) => {
-                    sqlx::query(sql(format!(
-                        "INSERT INTO {} (park_id, effective_from, company_id) VALUES ($1, $2, $3)
-                         ON CONFLICT (park_id, effective_from) DO UPDATE SET company_id = $3",
-                        g.table(PARK_COMPANIES)
-                    )))
-                    .bind(e.aggregate_id().to_owned())
-                    .bind(c.effective_from.to_string())
-                    .bind(c.company_id.to_string())
-                    .execute(&mut *conn)
-                    .await?;
+                    PARKS.record(conn, g, e, c).await?;
                 }
                 _ => {}
             }

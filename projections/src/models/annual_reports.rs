@@ -21,6 +21,7 @@ use kcn_domain::time::local_date;
 use kcn_domain::{Event, LegalRules};
 use sqlx::{AnyConnection, Row};
 
+use super::registry::ParkCompanies;
 use super::sql::{Args, limit, sql};
 use super::stored::{corrupt, day, parse_day};
 use super::{Envelope, Generation, ReadModel};
@@ -94,6 +95,10 @@ impl Named for AnnualReportsModel {
     const NAME: &'static str = "annual_reports";
 }
 
+const PARKS: ParkCompanies = ParkCompanies {
+    table: "annual_report_park_companies",
+};
+
 const TABLES: &[&str] = &[
     "annual_report_filers",
     "annual_report_park_companies",
@@ -130,17 +135,15 @@ impl ReadModel for AnnualReportsModel {
                 t(g, "annual_report_filers_by_park")
             ),
             format!(
-                "CREATE TABLE IF NOT EXISTS {} (park_id TEXT NOT NULL, effective_from TEXT NOT NULL, \
-                 company_id TEXT NOT NULL, PRIMARY KEY (park_id, effective_from))",
-                t(g, "annual_report_park_companies")
-            ),
-            format!(
                 "CREATE TABLE IF NOT EXISTS {} (kind TEXT NOT NULL, subject_id TEXT NOT NULL, \
                  year BIGINT NOT NULL, company_id TEXT, submitted_on TEXT NOT NULL, \
                  due_on TEXT NOT NULL, days_late BIGINT NOT NULL, PRIMARY KEY (kind, subject_id, year))",
                 t(g, "annual_reports")
             ),
         ]
+        .into_iter()
+        .chain(PARKS.create(g))
+        .collect()
     }
 
     async fn apply(
@@ -193,16 +196,7 @@ impl AnnualReportsModel {
                 .await?;
             }
             Event::Park(ParkEvent::InfrastructureCompanyAssigned(p)) => {
-                sqlx::query(sql(format!(
-                    "INSERT INTO {} (park_id, effective_from, company_id) VALUES ($1, $2, $3) \
-                     ON CONFLICT (park_id, effective_from) DO UPDATE SET company_id = excluded.company_id",
-                    t(g, "annual_report_park_companies")
-                )))
-                .bind(id)
-                .bind(day(p.effective_from))
-                .bind(p.company_id.to_string())
-                .execute(&mut *conn)
-                .await?;
+                PARKS.record(conn, g, e, p).await?;
                 // The park owes reports from the first year a company ran it.
                 sqlx::query(sql(format!(
                     "UPDATE {f} SET first_year = CASE WHEN first_year IS NULL OR first_year > $3 \

@@ -9,16 +9,15 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use kcn_domain::agreement::AgreementEvent;
 use kcn_domain::incident::IncidentEvent;
 use kcn_domain::limits;
-use kcn_domain::park::ParkEvent;
 use kcn_domain::time::local_date;
 use kcn_domain::{Event, LegalRules};
 use kcn_integrity::leaf::{format_timestamp, parse_timestamp};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::registry::{Registry, is_registry_event};
 use super::sql::sql;
 use super::stored::{corrupt, enum_name};
 use super::{Envelope, Generation, ReadModel};
@@ -34,11 +33,9 @@ impl Named for Incidents {
 
 // Base table names (see [`Generation::table`]).
 const INCIDENTS: &str = "incidents";
-const JURISDICTIONS: &str = "incident_jurisdictions";
-const PARK_COMPANIES: &str = "incident_park_companies";
-const AGREEMENTS: &str = "incident_agreements";
-const PARTIES: &str = "incident_agreement_parties";
-const LEVELS: &str = "incident_agreement_levels";
+/// Who had jurisdiction over which park, which company ran it, and the agreements between them with
+/// their service levels over time: the read side's one registry, under this model's prefix.
+const REGISTRY: Registry = Registry { prefix: "incident" };
 
 /// The `incidents` read model.
 #[derive(Debug, Default, Clone, Copy)]
@@ -50,14 +47,22 @@ impl ReadModel for Incidents {
         NAME
     }
 
+    /// 2: the park and agreement timelines moved to the shared registry's tables.
+    fn version(&self) -> u32 {
+        2
+    }
+
     fn tables(&self) -> &'static [&'static str] {
         &[
             INCIDENTS,
-            JURISDICTIONS,
-            PARK_COMPANIES,
-            AGREEMENTS,
-            PARTIES,
-            LEVELS,
+            "incident_authorities",
+            "incident_companies",
+            "incident_parks",
+            "incident_jurisdictions",
+            "incident_park_companies",
+            "incident_agreements",
+            "incident_agreement_companies",
+            "incident_agreement_levels",
         ]
     }
 
@@ -90,61 +95,10 @@ impl ReadModel for Incidents {
                 )",
                 g.table(INCIDENTS)
             ),
-            // Effective-dated timelines of a park; the primary keys (park_id, effective_from) are the
-            // "in force on date D" paths (the last row with effective_from <= D).
-            format!(
-                "CREATE TABLE IF NOT EXISTS {} (
-                    park_id TEXT NOT NULL,
-                    effective_from TEXT NOT NULL,
-                    authority_id TEXT NOT NULL,
-                    PRIMARY KEY (park_id, effective_from)
-                )",
-                g.table(JURISDICTIONS)
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {} (
-                    park_id TEXT NOT NULL,
-                    effective_from TEXT NOT NULL,
-                    company_id TEXT NOT NULL,
-                    PRIMARY KEY (park_id, effective_from)
-                )",
-                g.table(PARK_COMPANIES)
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {} (
-                    agreement_id TEXT PRIMARY KEY NOT NULL,
-                    authority_id TEXT NOT NULL,
-                    version TEXT NOT NULL,
-                    signed_on TEXT NOT NULL,
-                    effective_from TEXT NOT NULL,
-                    superseded_from TEXT,
-                    superseded_by TEXT
-                )",
-                g.table(AGREEMENTS)
-            ),
-            // Who is bound by which agreement: the primary key (authority_id, company_id, ...) is the
-            // path from a park's authority and company to their agreements.
-            format!(
-                "CREATE TABLE IF NOT EXISTS {} (
-                    authority_id TEXT NOT NULL,
-                    company_id TEXT NOT NULL,
-                    agreement_id TEXT NOT NULL,
-                    PRIMARY KEY (authority_id, company_id, agreement_id)
-                )",
-                g.table(PARTIES)
-            ),
-            // The service levels of an agreement from each effective date: the signed ones, then each
-            // amendment's.
-            format!(
-                "CREATE TABLE IF NOT EXISTS {} (
-                    agreement_id TEXT NOT NULL,
-                    effective_from TEXT NOT NULL,
-                    notification_hours BIGINT NOT NULL,
-                    PRIMARY KEY (agreement_id, effective_from)
-                )",
-                g.table(LEVELS)
-            ),
         ]
+        .into_iter()
+        .chain(REGISTRY.create(g))
+        .collect()
     }
 
     async fn apply(
@@ -154,11 +108,10 @@ impl ReadModel for Incidents {
         events: &[Envelope],
     ) -> Result<(), ProjectionError> {
         for e in events {
-            match &e.event {
-                Event::Incident(_) => apply_incident(conn, g, e).await?,
-                Event::Park(_) => apply_park(conn, g, e).await?,
-                Event::CoordinationAgreement(_) => apply_agreement(conn, g, e).await?,
-                _ => {}
+            if is_registry_event(&e.event) {
+                REGISTRY.apply(conn, g, e).await?;
+            } else if let Event::Incident(_) = &e.event {
+                apply_incident(conn, g, e).await?;
             }
         }
         Ok(())
@@ -262,128 +215,6 @@ async fn apply_incident(
     Ok(())
 }
 
-async fn apply_park(
-    conn: &mut AnyConnection,
-    g: &Generation,
-    e: &Envelope,
-) -> Result<(), ProjectionError> {
-    let (table, column, effective_from, who) = match &e.event {
-        Event::Park(ParkEvent::JurisdictionAssigned(j)) => (
-            JURISDICTIONS,
-            "authority_id",
-            j.effective_from,
-            j.authority_id,
-        ),
-        Event::Park(ParkEvent::InfrastructureCompanyAssigned(c)) => {
-            (PARK_COMPANIES, "company_id", c.effective_from, c.company_id)
-        }
-        _ => return Ok(()),
-    };
-    sqlx::query(sql(format!(
-        "INSERT INTO {} (park_id, effective_from, {column}) VALUES ($1, $2, $3)
-         ON CONFLICT (park_id, effective_from) DO UPDATE SET {column} = $3",
-        g.table(table)
-    )))
-    .bind(e.aggregate_id().to_owned())
-    .bind(effective_from.to_string())
-    .bind(who.to_string())
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-async fn apply_agreement(
-    conn: &mut AnyConnection,
-    g: &Generation,
-    e: &Envelope,
-) -> Result<(), ProjectionError> {
-    let id = e.aggregate_id().to_owned();
-    match &e.event {
-        Event::CoordinationAgreement(AgreementEvent::AgreementSigned(s)) => {
-            // Decoded through the domain, so a schema-1 payload reads effective_from = signed_on.
-            sqlx::query(sql(format!(
-                "INSERT INTO {} (agreement_id, authority_id, version, signed_on, effective_from)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (agreement_id) DO NOTHING",
-                g.table(AGREEMENTS)
-            )))
-            .bind(id.clone())
-            .bind(s.authority_id.to_string())
-            .bind(s.version.as_str().to_owned())
-            .bind(s.signed_on.to_string())
-            .bind(s.effective_from.to_string())
-            .execute(&mut *conn)
-            .await?;
-            for company in &s.company_ids {
-                sqlx::query(sql(format!(
-                    "INSERT INTO {} (authority_id, company_id, agreement_id) VALUES ($1, $2, $3)
-                     ON CONFLICT (authority_id, company_id, agreement_id) DO NOTHING",
-                    g.table(PARTIES)
-                )))
-                .bind(s.authority_id.to_string())
-                .bind(company.to_string())
-                .bind(id.clone())
-                .execute(&mut *conn)
-                .await?;
-            }
-            levels(
-                conn,
-                g,
-                &id,
-                s.effective_from,
-                s.service_levels.incident_notification_hours,
-            )
-            .await?;
-        }
-        Event::CoordinationAgreement(AgreementEvent::AgreementAmended(a)) => {
-            levels(
-                conn,
-                g,
-                &id,
-                a.effective_from,
-                a.service_levels.incident_notification_hours,
-            )
-            .await?;
-        }
-        Event::CoordinationAgreement(AgreementEvent::AgreementSuperseded(s)) => {
-            let touched = sqlx::query(sql(format!(
-                "UPDATE {} SET superseded_from = $2, superseded_by = $3 WHERE agreement_id = $1",
-                g.table(AGREEMENTS)
-            )))
-            .bind(id)
-            .bind(s.effective_from.to_string())
-            .bind(s.by.to_string())
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-            if touched != 1 {
-                return Err(e.error("the agreement was never signed"));
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-async fn levels(
-    conn: &mut AnyConnection,
-    g: &Generation,
-    agreement: &str,
-    from: NaiveDate,
-    hours: u32,
-) -> Result<(), ProjectionError> {
-    sqlx::query(sql(format!(
-        "INSERT INTO {} (agreement_id, effective_from, notification_hours) VALUES ($1, $2, $3)
-         ON CONFLICT (agreement_id, effective_from) DO UPDATE SET notification_hours = $3",
-        g.table(LEVELS)
-    )))
-    .bind(agreement.to_owned())
-    .bind(from.to_string())
-    .bind(i64::from(hours))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
 // ---------------------------------------------------------------------------------------------
 // Queries.
 // ---------------------------------------------------------------------------------------------
@@ -482,9 +313,8 @@ impl Queries<'_, Incidents> {
 /// in force at detection (or `rules` when none was), overdue as of `as_of`. `None` when the model
 /// knows no such incident.
 ///
-/// Index paths: the incident by primary key; the park's authority and company on the detection date
-/// by the primary keys (park_id, effective_from) of the two timelines; their agreements by the parties'
-/// primary key (authority_id, company_id); the levels by primary key (agreement_id, effective_from).
+/// Index paths: the incident by primary key; the park's authority, company, agreement and levels on
+/// the detection date by the registry's primary keys (see [`Registry`]).
 async fn timeline(
     conn: &mut AnyConnection,
     g: &Generation,
@@ -533,26 +363,29 @@ async fn timeline(
         previous = Some(at);
     }
 
-    let authority = in_force(
-        conn,
-        &g.table(JURISDICTIONS),
-        "authority_id",
-        &park_id,
-        detected_on,
-    )
-    .await?;
-    let company = in_force(
-        conn,
-        &g.table(PARK_COMPANIES),
-        "company_id",
-        &park_id,
-        detected_on,
-    )
-    .await?;
-    let agreed = match (&authority, &company) {
-        (Some(a), Some(c)) => agreement_hours(conn, g, a, c, detected_on).await?,
-        _ => None,
-    };
+    let authority = REGISTRY
+        .jurisdiction_at(conn, g, &park_id, detected_on)
+        .await?
+        .map(|(a, _)| a);
+    let company = REGISTRY
+        .company_at(conn, g, &park_id, detected_on)
+        .await?
+        .map(|(c, _)| c);
+    let mut agreed = None;
+    if let (Some(a), Some(c)) = (&authority, &company)
+        && let Some(agreement) = REGISTRY
+            .agreement_between(conn, g, a, c, detected_on)
+            .await?
+        && let Some(levels) = REGISTRY
+            .levels_at(conn, g, &agreement.agreement_id, detected_on)
+            .await?
+    {
+        agreed = Some((
+            agreement.agreement_id,
+            agreement.version,
+            levels.incident_notification_hours,
+        ));
+    }
     let (source, allowed_hours) = match agreed {
         Some((agreement_id, version, hours)) => (
             HoursSource::Agreement {
@@ -601,66 +434,6 @@ async fn timeline(
         escalations: count(18)?,
         park_id,
     }))
-}
-
-/// The value of an effective-dated park timeline in force on `date`.
-async fn in_force(
-    conn: &mut AnyConnection,
-    table: &str,
-    column: &str,
-    park_id: &str,
-    date: NaiveDate,
-) -> Result<Option<String>, ProjectionError> {
-    Ok(sqlx::query_scalar(sql(format!(
-        "SELECT {column} FROM {table} WHERE park_id = $1 AND effective_from <= $2
-         ORDER BY effective_from DESC LIMIT 1"
-    )))
-    .bind(park_id.to_owned())
-    .bind(date.to_string())
-    .fetch_optional(&mut *conn)
-    .await?)
-}
-
-/// The agreement between `authority` and `company` in force on `date` (the latest to take effect, if
-/// several are), with its version and the notification hours in force on that date.
-async fn agreement_hours(
-    conn: &mut AnyConnection,
-    g: &Generation,
-    authority: &str,
-    company: &str,
-    date: NaiveDate,
-) -> Result<Option<(String, String, u32)>, ProjectionError> {
-    let row = sqlx::query(sql(format!(
-        "SELECT a.agreement_id, a.version FROM {parties} p
-         JOIN {agreements} a ON a.agreement_id = p.agreement_id
-         WHERE p.authority_id = $1 AND p.company_id = $2 AND a.effective_from <= $3
-           AND (a.superseded_from IS NULL OR a.superseded_from > $3)
-         ORDER BY a.effective_from DESC, a.signed_on DESC, a.agreement_id DESC LIMIT 1",
-        parties = g.table(PARTIES),
-        agreements = g.table(AGREEMENTS),
-    )))
-    .bind(authority.to_owned())
-    .bind(company.to_owned())
-    .bind(date.to_string())
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let agreement_id: String = row.try_get(0)?;
-    let hours: Option<i64> = sqlx::query_scalar(sql(format!(
-        "SELECT notification_hours FROM {} WHERE agreement_id = $1 AND effective_from <= $2
-         ORDER BY effective_from DESC LIMIT 1",
-        g.table(LEVELS)
-    )))
-    .bind(agreement_id.clone())
-    .bind(date.to_string())
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(hours) = hours else { return Ok(None) };
-    Ok(Some((
-        agreement_id,
-        row.try_get(1)?,
-        u32::try_from(hours).map_err(corrupt)?,
-    )))
 }
 
 /// A nullable instant column.

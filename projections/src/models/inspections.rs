@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::registry::ParkCompanies;
 use super::sql::{Args, Bind, sql};
 use super::stored::{corrupt, date_column, enum_name};
 use super::{Envelope, Generation, ReadModel};
@@ -45,6 +46,9 @@ const SUBJECTS: &str = "inspection_subjects";
 const FINDINGS: &str = "inspection_findings";
 const REPEATS: &str = "inspection_repeats";
 const PARK_COMPANIES: &str = "inspection_park_companies";
+const PARKS: ParkCompanies = ParkCompanies {
+    table: PARK_COMPANIES,
+};
 
 /// The `inspections` read model.
 #[derive(Debug, Default, Clone, Copy)]
@@ -65,7 +69,6 @@ impl ReadModel for Inspections {
         let subjects = g.table(SUBJECTS);
         let findings = g.table(FINDINGS);
         let repeats = g.table(REPEATS);
-        let park_companies = g.table(PARK_COMPANIES);
         vec![
             // One row per inspection. `extensions` is a JSON array of the extensions in the order
             // granted (never queried by SQL, only read back whole).
@@ -152,20 +155,10 @@ impl ReadModel for Inspections {
                 "CREATE INDEX IF NOT EXISTS {} ON {repeats} (park_id, kind, year, tenant_id) WHERE inspections > 1",
                 g.table("inspection_repeats_many_by_park")
             ),
-            // Which company ran which park from when, for question 3's company filter.
-            format!(
-                "CREATE TABLE IF NOT EXISTS {park_companies} (
-                    park_id TEXT NOT NULL,
-                    effective_from TEXT NOT NULL,
-                    company_id TEXT NOT NULL,
-                    PRIMARY KEY (park_id, effective_from)
-                )"
-            ),
-            format!(
-                "CREATE INDEX IF NOT EXISTS {} ON {park_companies} (company_id, park_id)",
-                g.table("inspection_park_companies_by_company")
-            ),
         ]
+        .into_iter()
+        .chain(PARKS.create(g))
+        .collect()
     }
 
     async fn apply(
@@ -177,17 +170,9 @@ impl ReadModel for Inspections {
         for e in events {
             match &e.event {
                 Event::Inspection(_) => apply_inspection(conn, g, e).await?,
+                // Which company ran which park from when, for question 3's company filter.
                 Event::Park(ParkEvent::InfrastructureCompanyAssigned(p)) => {
-                    sqlx::query(sql(format!(
-                        "INSERT INTO {} (park_id, effective_from, company_id) VALUES ($1, $2, $3)
-                         ON CONFLICT (park_id, effective_from) DO UPDATE SET company_id = $3",
-                        g.table(PARK_COMPANIES)
-                    )))
-                    .bind(e.aggregate_id().to_owned())
-                    .bind(p.effective_from.to_string())
-                    .bind(p.company_id.to_string())
-                    .execute(&mut *conn)
-                    .await?;
+                    PARKS.record(conn, g, e, p).await?;
                 }
                 _ => {}
             }

@@ -10,7 +10,7 @@ use kcn_domain::Event;
 use kcn_domain::agreement::AgreementEvent;
 use kcn_domain::authority::AuthorityEvent;
 use kcn_domain::company::CompanyEvent;
-use kcn_domain::park::ParkEvent;
+use kcn_domain::park::{InfrastructureCompanyAssigned, ParkEvent};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -88,6 +88,53 @@ pub struct LevelsRow {
     pub infrastructure_information_days: Option<u32>,
     pub consultation_answer_days: Option<u32>,
     pub quarterly_report_due_day: Option<u32>,
+}
+
+/// One model's copy of which company ran which park from when (`InfrastructureCompanyAssigned`), for
+/// the models that need no more of the registry than that: a table `(park_id, effective_from,
+/// company_id)` keyed by park and date, with an index by company.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ParkCompanies {
+    /// The table's base name, such as `alert_park_companies`.
+    pub table: &'static str,
+}
+
+impl ParkCompanies {
+    /// Portable DDL: the table and its index by company.
+    pub(crate) fn create(&self, g: &Generation) -> Vec<String> {
+        let t = g.table(self.table);
+        vec![
+            format!(
+                "CREATE TABLE IF NOT EXISTS {t} (park_id TEXT NOT NULL, effective_from TEXT NOT NULL, \
+                 company_id TEXT NOT NULL, PRIMARY KEY (park_id, effective_from))"
+            ),
+            format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {t} (company_id, park_id)",
+                g.table(&format!("{}_by_company", self.table))
+            ),
+        ]
+    }
+
+    /// Records an assignment; a later event for the same park and date replaces the company.
+    pub(crate) async fn record(
+        &self,
+        conn: &mut AnyConnection,
+        g: &Generation,
+        e: &Envelope,
+        assigned: &InfrastructureCompanyAssigned,
+    ) -> Result<(), ProjectionError> {
+        sqlx::query(sql(format!(
+            "INSERT INTO {} (park_id, effective_from, company_id) VALUES ($1, $2, $3) \
+             ON CONFLICT (park_id, effective_from) DO UPDATE SET company_id = excluded.company_id",
+            g.table(self.table)
+        )))
+        .bind(e.aggregate_id().to_owned())
+        .bind(day(assigned.effective_from))
+        .bind(assigned.company_id.to_string())
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
 }
 
 /// The effective-dated registry of one model, its tables named `{prefix}_…`.
