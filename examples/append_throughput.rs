@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use kcn_domain::LegalRules;
 use kcn_domain::company::{CompanyCommand, CompanyRegistered, InfrastructureCompany};
-use kcn_domain::time::SystemClock;
 use kcn_domain::values::{EnterpriseCode, Text};
+use kcn_eventstore::SystemClock;
 use kcn_eventstore::{
     Actor, Backend, CommandContext, EventStore, PostgresBackend, SqliteBackend, SqliteDurability,
     Target,

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use kcn_domain::LegalRules;
-use kcn_domain::time::{Clock, SystemClock};
+use kcn_domain::time::Clock;
+use kcn_eventstore::SystemClock;
 use kcn_eventstore::checkpoint::LogIdentity;
 use kcn_eventstore::{
     Backend, Checkpointer, EventStore, SqliteBackend, SqliteDurability, StoredEvent,

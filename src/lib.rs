@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use kcn_domain::time::{Clock, SystemClock};
+use kcn_domain::time::Clock;
+use kcn_eventstore::SystemClock;
 use kcn_eventstore::{
     Actor, Backend, Checkpointer, EventStore, LogIdentity, PostgresBackend, SqliteBackend,
 };

@@ -28,6 +28,12 @@ pub fn inclusive_days(start: NaiveDate, end: NaiveDate) -> i64 {
     (end - start).num_days() + 1
 }
 
+/// The one source of server time (`recorded_at`, "now" for overdue judgements), so tests control it.
+/// The domain never reads a clock itself: the system's clock is `kcn_eventstore::SystemClock`.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    fn now(&self) -> DateTime<Utc>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,20 +65,5 @@ mod tests {
     fn truncation_never_rounds_up() {
         let t = at("2025-04-11T02:30:00.123456999Z");
         assert_eq!(truncate_micros(t), at("2025-04-11T02:30:00.123456Z"));
-    }
-}
-
-/// The one source of server time (`recorded_at`, "now" for overdue judgements), so tests control it.
-pub trait Clock: Send + Sync + std::fmt::Debug {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The system's clock, truncated to microseconds.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        truncate_micros(Utc::now())
     }
 }

@@ -358,3 +358,13 @@ async fn agreements_in_force(
     }
     Ok(AgreementsInForce { park, agreements })
 }
+
+/// The system's clock, truncated to microseconds: the one place the ledger reads the time of day.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl kcn_domain::time::Clock for SystemClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        kcn_domain::time::truncate_micros(chrono::Utc::now())
+    }
+}

@@ -18,9 +18,9 @@ use kcn_domain::authority::{
     Authority, AuthorityCommand, AuthorityEstablished, AuthorityEvent, AuthorityKind,
 };
 use kcn_domain::company::{CompanyCommand, CompanyRegistered, InfrastructureCompany};
-use kcn_domain::time::SystemClock;
 use kcn_domain::values::{EnterpriseCode, Text};
 use kcn_domain::{AggregateKind, DomainError, EventBody, LegalRules};
+use kcn_eventstore::SystemClock;
 use kcn_eventstore::{
     Actor, Backend, CommandContext, EventStore, Metadata, Outcome, PostgresBackend, RequestRecord,
     SqliteBackend, SqliteDurability, StoreError, StoredEvent, Target,

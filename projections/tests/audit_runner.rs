@@ -18,9 +18,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use kcn_domain::authority::{
     Authority, AuthorityCommand, AuthorityEstablished, AuthorityEvent, AuthorityKind,
 };
-use kcn_domain::time::SystemClock;
 use kcn_domain::values::Text;
 use kcn_domain::{AggregateKind, Event, LegalRules};
+use kcn_eventstore::SystemClock;
 use kcn_eventstore::{Actor, Backend, CommandContext, EventStore, Target};
 use kcn_projections::models::{self, Envelope, Generation, ReadModel};
 use kcn_projections::{Engine, ProjectionError, ReadDatabase};

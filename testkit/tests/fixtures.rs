@@ -10,9 +10,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use kcn_domain::agreement::{AgreementEvent, AgreementSigned, ServiceLevels};
 use kcn_domain::authority::{Authority, AuthorityCommand, AuthorityEstablished, AuthorityKind};
 use kcn_domain::park::{JurisdictionAssigned, Park, ParkEvent, ParkRegistered};
-use kcn_domain::time::SystemClock;
 use kcn_domain::values::{Decimal, ParkCode, Sha256Hex, Text};
 use kcn_domain::{AggregateKind, LegalRules};
+use kcn_eventstore::SystemClock;
 use kcn_eventstore::{
     Actor, Backend, CommandContext, EventStore, Metadata, PostgresBackend, StoredEvent, Target,
 };

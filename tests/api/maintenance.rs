@@ -121,7 +121,7 @@ async fn projections_status_and_rebuild_report_every_read_model_and_a_stopped_on
     let p = seed(&server).await;
     let head = p.last_position;
     // Stop only once every read model has applied the whole seed.
-    let mut audit = server.audit();
+    let audit = server.audit();
     assert!(
         wait_until(Duration::from_secs(20), || {
             let mut audit = audit.clone();
@@ -203,7 +203,7 @@ async fn projections_status_and_rebuild_report_every_read_model_and_a_stopped_on
         .await;
     }
     let server = TestServer::start_in(dir).await;
-    let mut audit = server.audit();
+    let audit = server.audit();
     assert!(
         wait_until(Duration::from_secs(20), || {
             let mut audit = audit.clone();

@@ -778,7 +778,7 @@ async fn start_refused(dir: &Path) -> String {
         ..Default::default()
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let clock = Arc::new(kcn_domain::time::SystemClock);
+    let clock = Arc::new(kcn_eventstore::SystemClock);
     let err = kcn_ledger::start(config, listener, clock)
         .await
         .expect_err("the server must refuse to start");
@@ -899,7 +899,7 @@ async fn a_server_refuses_to_sign_over_a_tree_that_contradicts_its_latest_checkp
         ..Default::default()
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let clock = Arc::new(kcn_domain::time::SystemClock);
+    let clock = Arc::new(kcn_eventstore::SystemClock);
     let err = kcn_ledger::start(config, listener, clock)
         .await
         .unwrap_err();
@@ -1004,7 +1004,7 @@ async fn a_checkpoint_or_a_proof_after_an_append_reads_stored_hashes_once() {
     .await
     .unwrap();
     append_synthetic(&backend, 3_000).await;
-    let clock: Arc<dyn kcn_domain::time::Clock> = Arc::new(kcn_domain::time::SystemClock);
+    let clock: Arc<dyn kcn_domain::time::Clock> = Arc::new(kcn_eventstore::SystemClock);
     let store = EventStore::start(Arc::new(backend.clone()), clock.clone(), Default::default())
         .await
         .unwrap();
@@ -1050,7 +1050,7 @@ async fn a_postgres_log_needs_its_origin_and_key_and_verifies_offline_by_url() {
         database_max_connections: 5,
         ..kcn_ledger::Config::default()
     };
-    let clock: Arc<dyn kcn_domain::time::Clock> = Arc::new(kcn_domain::time::SystemClock);
+    let clock: Arc<dyn kcn_domain::time::Clock> = Arc::new(kcn_eventstore::SystemClock);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     // Several servers share a PostgreSQL log: none may invent its own key.
     let err = kcn_ledger::start(config.clone(), listener, clock.clone())

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use kcn_domain::LegalRules;
 use kcn_domain::company::{CompanyCommand, CompanyRegistered, InfrastructureCompany};
-use kcn_domain::time::SystemClock;
 use kcn_domain::values::{EnterpriseCode, Text};
+use kcn_eventstore::SystemClock;
 use kcn_eventstore::{
     Actor, CommandContext, EventStore, MAX_EVENT_BYTES, SqliteBackend, SqliteDurability, Target,
 };
