@@ -120,6 +120,16 @@ impl PageTokens {
     }
 }
 
+/// Splits the rows of a query that asked for one more than `size`: the page, and the key of its last
+/// row when there is a next page.
+pub fn split<T, K>(mut rows: Vec<T>, size: u32, key: impl Fn(&T) -> K) -> (Vec<T>, Option<K>) {
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    let more = rows.len() > size;
+    rows.truncate(size);
+    let next = rows.last().filter(|_| more).map(key);
+    (rows, next)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +175,13 @@ mod tests {
             assert_eq!(key, None, "{raw}");
             assert!(f.finish().is_err());
         }
+    }
+
+    #[test]
+    fn a_page_has_a_next_key_only_when_there_is_more() {
+        assert_eq!(split(vec![1, 2, 3], 2, |r| *r), (vec![1, 2], Some(2)));
+        assert_eq!(split(vec![1, 2], 2, |r| *r), (vec![1, 2], None));
+        assert_eq!(split(Vec::<u8>::new(), 2, |r| *r), (vec![], None));
     }
 
     #[test]

@@ -312,7 +312,7 @@ async fn queries_bound_their_filters_and_refuse_forged_page_tokens_and_positions
 
     // A real token opens; the same token with its position changed, or made up, does not.
     let first = audit
-        .get_timeline(timeline(Vec::new(), String::new(), 0))
+        .get_timeline(timeline(Vec::new(), String::new(), p.last_position))
         .await
         .unwrap()
         .into_inner();

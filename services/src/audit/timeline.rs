@@ -118,12 +118,9 @@ pub(crate) async fn get(
         .page(r.min_position, &q)
         .await
         .map_err(error::projection)?;
-    let more = rows.len() > page_size as usize;
-    let rows = &rows[..rows.len().min(page_size as usize)];
-    let last = rows
-        .last()
-        .filter(|_| more)
-        .map(|last| (last.occurred_at.clone(), last.position));
+    let (rows, last) = page::split(rows, page_size, |last| {
+        (last.occurred_at.clone(), last.position)
+    });
     Ok(proto::GetTimelineResponse {
         entries: rows.iter().map(entry).collect(),
         next_page_token: ledger.pages.issue(&query, last.as_ref()),

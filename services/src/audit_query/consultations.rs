@@ -116,18 +116,15 @@ pub(super) async fn list(
         opened_at,
         consultation_id,
     });
-    let mut rows = ledger
+    let rows = ledger
         .read
         .consultations()
         .list(r.min_position, &filter, cursor.as_ref(), size + 1)
         .await
         .map_err(error::projection)?;
-    let more = rows.len() > size as usize;
-    rows.truncate(size as usize);
-    let next = rows
-        .last()
-        .filter(|_| more)
-        .map(|last| (last.opened_at.clone(), last.consultation_id.clone()));
+    let (rows, next) = page::split(rows, size, |last| {
+        (last.opened_at.clone(), last.consultation_id.clone())
+    });
     Ok(proto::ListConsultationsResponse {
         next_page_token: ledger.pages.issue(&query, next.as_ref()),
         consultations: rows.into_iter().map(summary).collect(),

@@ -113,15 +113,13 @@ pub(super) async fn list(
         requested_at,
         exchange_id,
     });
-    let mut rows = ledger
+    let rows = ledger
         .read
         .exchanges()
         .late_requests(r.min_position, &filter, cursor.as_ref(), size + 1)
         .await
         .map_err(error::projection)?;
-    let more = rows.len() > size as usize;
-    rows.truncate(size as usize);
-    let next = rows.last().filter(|_| more).map(|last| {
+    let (rows, next) = page::split(rows, size, |last| {
         (
             format_timestamp(as_of),
             last.requested_at.clone(),

@@ -45,7 +45,7 @@ pub(super) async fn get(
     let from: Option<String> = ledger.pages.open(&mut f, &r.page_token, &query);
     f.finish()?;
     take!(split);
-    let mut rows = ledger
+    let rows = ledger
         .read
         .procedures()
         .processing_times(
@@ -57,12 +57,7 @@ pub(super) async fn get(
         )
         .await
         .map_err(error::projection)?;
-    let more = rows.len() > size as usize;
-    rows.truncate(size as usize);
-    let next = rows
-        .last()
-        .filter(|_| more)
-        .map(|last| last.procedure_code.clone());
+    let (rows, next) = page::split(rows, size, |last| last.procedure_code.clone());
     Ok(proto::GetProcedureProcessingTimesResponse {
         next_page_token: ledger.pages.issue(&query, next.as_ref()),
         procedures: rows.into_iter().map(times).collect(),

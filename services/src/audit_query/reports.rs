@@ -109,7 +109,7 @@ pub(super) async fn list(
         park_id: park_id.map(|p| p.to_string()),
         as_of,
     };
-    let mut rows = ledger
+    let rows = ledger
         .read
         .annual_reports()
         .late(
@@ -121,9 +121,7 @@ pub(super) async fn list(
         )
         .await
         .map_err(error::projection)?;
-    let more = rows.len() > size as usize;
-    rows.truncate(size as usize);
-    let next = rows.last().filter(|_| more).map(|last| {
+    let (rows, next) = page::split(rows, size, |last| {
         (
             as_of,
             last.filer.as_str().to_owned(),
