@@ -29,6 +29,9 @@ pub enum Known {
     AtPosition(u64),
     /// Events recorded at or before this instant (canonical RFC 3339 text, compared as stored).
     RecordedBy(String),
+    /// Events that happened (business time) before this instant, whenever they were recorded: what
+    /// is known, now, to have happened by then (canonical text, compared as stored).
+    HappenedBefore(String),
 }
 
 impl Known {
@@ -38,6 +41,7 @@ impl Known {
             Self::Now => true,
             Self::AtPosition(p) => e.position <= *p,
             Self::RecordedBy(t) => e.recorded_at.as_str() <= t.as_str(),
+            Self::HappenedBefore(t) => e.occurred_at.as_str() < t.as_str(),
         }
     }
 }

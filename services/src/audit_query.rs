@@ -5,7 +5,7 @@ mod consultations;
 mod exchanges;
 mod incidents;
 mod inspections;
-mod params;
+pub(crate) mod params;
 mod procedures;
 mod reports;
 mod responsibility;
@@ -132,6 +132,15 @@ impl AuditQueryService for AuditQueries {
             Some(ProtoKnown::RecordedBy(ts)) => f
                 .check("recorded_by", fields::instant(ts))
                 .map(|t| Known::RecordedBy(format_timestamp(t))),
+            Some(ProtoKnown::HappenedByDate(d)) => f
+                .check("happened_by_date", fields::date(d))
+                .and_then(|d| match kcn_domain::limits::start_of_next_local_day(d) {
+                    Some(end) => Some(Known::HappenedBefore(format_timestamp(end))),
+                    None => {
+                        f.violation("happened_by_date", "is the last day of the calendar");
+                        None
+                    }
+                }),
         };
         f.finish()?;
         take!(kind, id, known);

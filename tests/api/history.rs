@@ -160,3 +160,54 @@ async fn every_aggregate_kind_has_a_history_including_incidents() {
         "{state}"
     );
 }
+
+async fn a_company_reads_as_known_now_to_have_been_by_a_business_date(server: TestServer) {
+    let p = seed(&server).await;
+    // Renamed on 1 June (local date 1 June: 2025-05-31T17:00Z is its first instant) and on 1 July.
+    rename(
+        &server,
+        &p.company,
+        "Hưng Thịnh JSC",
+        "2025-05-31T17:00:00Z",
+    )
+    .await;
+    rename(
+        &server,
+        &p.company,
+        "Hưng Thịnh Industrial Park JSC",
+        "2025-07-01T00:00:00Z",
+    )
+    .await;
+    let mut client = AuditQueryServiceClient::new(server.channel.clone());
+    let by = |date: &str| history(&p.company, Some(Known::HappenedByDate(date.to_owned())));
+    let may = client
+        .get_aggregate_history(by("2025-05-31"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(may.version, 1, "registered, not yet renamed");
+    let june = client
+        .get_aggregate_history(by("2025-06-01"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        june.version, 2,
+        "the first renaming happened on 1 June, local time"
+    );
+    let state: serde_json::Value = serde_json::from_str(&june.state_json).unwrap();
+    assert_eq!(state["registered"]["name"], "Hưng Thịnh JSC");
+    let before = client
+        .get_aggregate_history(by("2000-01-01"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(before.version, 0, "nothing had happened yet");
+    let bad = client
+        .get_aggregate_history(by("2025-6-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&bad), ["happened_by_date"]);
+}
+
+crate::harness::on_both_backends!(a_company_reads_as_known_now_to_have_been_by_a_business_date,);
