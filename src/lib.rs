@@ -28,6 +28,7 @@ use kcn_services::annual_plan::AnnualPlans;
 use kcn_services::audit::Audit;
 use kcn_services::audit_query::AuditQueries;
 use kcn_services::consultation::Consultations;
+use kcn_services::directory::Directory;
 use kcn_services::dissemination::Disseminations;
 use kcn_services::exchange::Exchanges;
 use kcn_services::incident::Incidents;
@@ -38,6 +39,7 @@ use kcn_services::proto::agreement_service_server::AgreementServiceServer;
 use kcn_services::proto::annual_plan_service_server::AnnualPlanServiceServer;
 use kcn_services::proto::audit_query_service_server::AuditQueryServiceServer;
 use kcn_services::proto::audit_service_server::AuditServiceServer;
+use kcn_services::proto::directory_service_server::DirectoryServiceServer;
 use kcn_services::proto::dissemination_service_server::DisseminationServiceServer;
 use kcn_services::proto::incident_service_server::IncidentServiceServer;
 use kcn_services::proto::industry_consultation_service_server::IndustryConsultationServiceServer;
@@ -304,6 +306,9 @@ async fn serve(
     health
         .set_serving::<ProcedureServiceServer<Procedures>>()
         .await;
+    health
+        .set_serving::<DirectoryServiceServer<Directory>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(kcn_services::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -356,6 +361,7 @@ async fn serve(
             ledger.clone(),
         )))
         .add_service(ProcedureServiceServer::new(Procedures(ledger.clone())))
+        .add_service(DirectoryServiceServer::new(Directory(ledger.clone())))
         .add_service(AuditServiceServer::new(Audit(ledger)))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
@@ -420,6 +426,9 @@ async fn watch_read_models(read: ReadSide, health: tonic_health::server::HealthR
                 .await;
             health.set_not_serving::<AuditServiceServer<Audit>>().await;
             health
+                .set_not_serving::<DirectoryServiceServer<Directory>>()
+                .await;
+            health
                 .set_service_status(overall, tonic_health::ServingStatus::NotServing)
                 .await;
         } else {
@@ -430,6 +439,9 @@ async fn watch_read_models(read: ReadSide, health: tonic_health::server::HealthR
                 .set_serving::<AuditQueryServiceServer<AuditQueries>>()
                 .await;
             health.set_serving::<AuditServiceServer<Audit>>().await;
+            health
+                .set_serving::<DirectoryServiceServer<Directory>>()
+                .await;
             health
                 .set_service_status(overall, tonic_health::ServingStatus::Serving)
                 .await;

@@ -433,6 +433,112 @@ pub fn dossier_decided_late(
     })
 }
 
+// ---------------------------------------------------------------------------------------------
+// What is still owed on a date: the breaches an auditor finds open, worded once.
+// ---------------------------------------------------------------------------------------------
+
+/// An incident not notified by `as_of`, past its deadline.
+pub fn notification_overdue(
+    detected_at: DateTime<Utc>,
+    deadline: DateTime<Utc>,
+    as_of: DateTime<Utc>,
+) -> Option<Breach> {
+    (as_of > deadline).then(|| {
+        breach(
+            "incident_notification_overdue",
+            format!("detected at {detected_at} and not notified by {as_of}; it was due by {deadline}"),
+        )
+    })
+}
+
+/// An information request answered after the first instant it was late from.
+pub fn answered_late(late_from: DateTime<Utc>, answered_at: DateTime<Utc>) -> Option<Breach> {
+    (answered_at >= late_from).then(|| {
+        breach(
+            "information_answered_late",
+            format!("answered at {answered_at}; an answer was late from {late_from}"),
+        )
+    })
+}
+
+/// An information request not answered by `as_of`, past its due time.
+pub fn answer_overdue(late_from: DateTime<Utc>, as_of: DateTime<Utc>) -> Option<Breach> {
+    (as_of >= late_from).then(|| {
+        breach(
+            "information_answer_overdue",
+            format!("not answered by {as_of}; an answer was late from {late_from}"),
+        )
+    })
+}
+
+/// A remediation verified after its due date.
+pub fn remediation_verified_late(
+    finding_id: &str,
+    due_on: NaiveDate,
+    verified_on: NaiveDate,
+) -> Option<Breach> {
+    (verified_on > due_on).then(|| {
+        breach(
+            "remediation_verified_late",
+            format!("finding {finding_id}'s remediation was due by {due_on} and verified on {verified_on}"),
+        )
+    })
+}
+
+/// A remediation not verified by `as_of`, past its due date.
+pub fn remediation_overdue(finding_id: &str, due_on: NaiveDate, as_of: NaiveDate) -> Option<Breach> {
+    remediation_overdue_days(due_on, as_of).map(|days| {
+        breach(
+            "remediation_overdue",
+            format!("finding {finding_id}'s remediation was due by {due_on}; not verified by {as_of}, {days} days later"),
+        )
+    })
+}
+
+/// An annual task not completed by `as_of`, past its due date.
+pub fn task_overdue(task_id: &str, due_on: NaiveDate, as_of: NaiveDate) -> Option<Breach> {
+    (as_of > due_on).then(|| {
+        breach(
+            "task_overdue",
+            format!("task {task_id} was due on {due_on} and not completed by {as_of}"),
+        )
+    })
+}
+
+/// The last on-time date of a dossier promised in `promised_days`; `None` beyond the calendar.
+pub fn dossier_due(received_on: NaiveDate, promised_days: u32) -> Option<NaiveDate> {
+    received_on.checked_add_days(chrono::Days::new(u64::from(promised_days)))
+}
+
+/// A dossier not decided by `as_of`, past its promised processing time.
+pub fn dossier_overdue(
+    procedure_code: &str,
+    promised_days: u32,
+    received_on: NaiveDate,
+    as_of: NaiveDate,
+) -> Option<Breach> {
+    let due = dossier_due(received_on, promised_days)?;
+    (as_of > due).then(|| {
+        breach(
+            "dossier_overdue",
+            format!("procedure {procedure_code} promises {promised_days} days; the dossier received {received_on} was not decided by {as_of}"),
+        )
+    })
+}
+
+/// The last local date on which an inspection of `limit_days` started on `started_on` may be
+/// concluded (the duration counts both ends); `None` beyond the calendar.
+pub fn inspection_last_day(started_on: NaiveDate, limit_days: u32) -> Option<NaiveDate> {
+    started_on.checked_add_days(chrono::Days::new(u64::from(limit_days.saturating_sub(1))))
+}
+
+/// The last local date on which a decision issued on `issued_on` is delivered on time.
+pub fn delivery_last_day(rules: &LegalRules, issued_on: NaiveDate) -> Option<NaiveDate> {
+    issued_on.checked_add_days(chrono::Days::new(u64::from(
+        rules.inspection_decision_delivery_days,
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -525,6 +631,30 @@ mod tests {
             remediation_overdue_days(NaiveDate::MAX, NaiveDate::MIN),
             None
         );
+    }
+
+    #[test]
+    fn what_is_still_owed_is_named_only_past_its_date() {
+        let due = d("2025-05-10");
+        assert_eq!(remediation_overdue("F-1", due, due), None);
+        assert_eq!(
+            remediation_overdue("F-1", due, d("2025-05-13")).unwrap().limit,
+            "remediation_overdue"
+        );
+        assert_eq!(task_overdue("T-1", due, d("2025-05-11")).unwrap().limit, "task_overdue");
+        assert_eq!(dossier_due(d("2025-05-01"), 15), Some(d("2025-05-16")));
+        assert!(dossier_overdue("P", 15, d("2025-05-01"), d("2025-05-16")).is_none());
+        assert!(dossier_overdue("P", 15, d("2025-05-01"), d("2025-05-17")).is_some());
+        // Seven days from the 9th end on the 15th; five days after the 1st is the 6th.
+        assert_eq!(inspection_last_day(d("2025-05-09"), 7), Some(d("2025-05-15")));
+        assert_eq!(
+            delivery_last_day(&LegalRules::default(), d("2025-03-01")),
+            Some(d("2025-03-06"))
+        );
+        let late_from = at("2025-05-08T17:00:00Z");
+        assert!(answered_late(late_from, at("2025-05-08T16:59:59Z")).is_none());
+        assert!(answered_late(late_from, late_from).is_some());
+        assert!(answer_overdue(late_from, at("2025-05-09T00:00:00Z")).is_some());
     }
 
     #[test]

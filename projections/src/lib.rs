@@ -133,6 +133,11 @@ impl ReadSide {
         self.queries()
     }
 
+    /// The directory: authorities, companies, parks and tenants by code, name or park.
+    pub fn directory(&self) -> Queries<'_, models::directory::Directory> {
+        self.queries()
+    }
+
     /// Audit question 10: administrative procedures.
     pub fn procedures(&self) -> Queries<'_, models::procedures::ProceduresModel> {
         self.queries()

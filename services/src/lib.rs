@@ -8,6 +8,7 @@ pub mod annual_plan;
 pub mod audit;
 pub mod audit_query;
 pub mod consultation;
+pub mod directory;
 pub mod dissemination;
 pub mod error;
 pub mod exchange;

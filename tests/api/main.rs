@@ -9,6 +9,7 @@ mod audit_registry;
 mod backup;
 mod connections;
 mod consultation;
+mod directory;
 mod dissemination;
 mod extremes;
 mod golden;

@@ -23,6 +23,7 @@ use crate::error::ProjectionError;
 pub mod alerts;
 pub mod annual_reports;
 pub mod consultations;
+pub mod directory;
 pub mod exchanges;
 pub mod incidents;
 pub mod inspections;
@@ -153,6 +154,7 @@ pub fn all() -> Vec<Arc<dyn ReadModel>> {
         Arc::new(responsibility::ResponsibilityModel),
         Arc::new(annual_reports::AnnualReportsModel::default()),
         Arc::new(procedures::ProceduresModel),
+        Arc::new(directory::Directory),
     ]
 }
 

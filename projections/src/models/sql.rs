@@ -47,6 +47,11 @@ impl Args {
         self.push(Bind::Text(Some(v.into())))
     }
 
+    /// Adds an optional text value; returns its placeholder.
+    pub(crate) fn opt_text(&mut self, v: Option<String>) -> String {
+        self.push(Bind::Text(v))
+    }
+
     /// Adds an integer value; returns its placeholder.
     pub(crate) fn int(&mut self, v: i64) -> String {
         self.push(Bind::Int(Some(v)))
