@@ -17,7 +17,7 @@ use crate::progress::Progress;
 /// Opens the read models of the configured database without starting them.
 async fn engine(config: &Config) -> anyhow::Result<Engine> {
     let (log, db) = crate::open_storage(config).await?;
-    Ok(Engine::open(&db, log, kcn_projections::models::all()).await?)
+    Ok(Engine::open(&db, log, kcn_projections::models::with_rules(&config.rules)).await?)
 }
 
 /// The names `rebuild` accepts.

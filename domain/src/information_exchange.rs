@@ -7,8 +7,11 @@ use cqrs_es::event_sink::EventSink;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::agreement::AgreementsInForce;
 use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before};
+use crate::time::local_date;
 use crate::values::{Sha256Hex, Text};
+use crate::{Breach, LegalRules, limits};
 use crate::{Deps, DomainError, events};
 
 /// Which kind of organisation a party is.
@@ -299,6 +302,64 @@ impl LedgerAggregate for InformationExchange {
 
     fn park_id(&self, _id: Uuid) -> Option<Uuid> {
         self.request.as_ref().and_then(|r| r.park_id)
+    }
+
+    /// The first answer to a request with its own due time, after it.
+    fn judge(&self, new: &[Timed<ExchangeEvent>], _rules: &LegalRules) -> Vec<Breach> {
+        match (
+            self.request.as_ref().and_then(|r| r.due_at),
+            self.first_answer(new),
+        ) {
+            (Some(due_at), Some(answered_at)) => limits::answer_due_by_request(due_at)
+                .and_then(|due| limits::answered_late(due.late_from, answered_at))
+                .into_iter()
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    const JUDGED_AGAINST_AGREEMENTS: bool = true;
+
+    /// The first answer to a request without a due time, after the answer days of the agreement in
+    /// force for the park on the request's local date (none is judged without a park or an
+    /// agreement).
+    fn judge_against_agreements(
+        &self,
+        new: &[Timed<ExchangeEvent>],
+        _rules: &LegalRules,
+        agreements: &AgreementsInForce,
+    ) -> Vec<Breach> {
+        let (Some(request), Some(requested_at)) = (&self.request, self.requested_at) else {
+            return Vec::new();
+        };
+        if request.due_at.is_some() || request.park_id.is_none() {
+            return Vec::new();
+        }
+        let Some(answered_at) = self.first_answer(new) else {
+            return Vec::new();
+        };
+        let requested_on = local_date(requested_at);
+        agreements
+            .levels_at(requested_on)
+            .and_then(|(_, levels)| {
+                limits::answer_due_by_agreement(requested_on, levels.information_answer_days)
+            })
+            .and_then(|due| limits::answered_late(due.late_from, answered_at))
+            .into_iter()
+            .collect()
+    }
+}
+
+impl InformationExchange {
+    /// When the new events answer the request for the first time.
+    fn first_answer(&self, new: &[Timed<ExchangeEvent>]) -> Option<DateTime<Utc>> {
+        if self.first_answer_at.is_some() {
+            return None;
+        }
+        new.iter().find_map(|e| match e.body {
+            ExchangeEvent::InformationProvided(_) => Some(e.occurred_at),
+            _ => None,
+        })
     }
 }
 

@@ -140,6 +140,11 @@ impl EventStore {
         })
     }
 
+    /// The legal rules commands are judged with (the read side judges with the same).
+    pub fn rules(&self) -> &LegalRules {
+        &self.deps.rules
+    }
+
     /// The backend, for the read side and the audit tools.
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.backend

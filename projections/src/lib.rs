@@ -138,6 +138,11 @@ impl ReadSide {
         self.queries()
     }
 
+    /// The register of breaches.
+    pub fn breaches(&self) -> Queries<'_, models::breaches::BreachesModel> {
+        self.queries()
+    }
+
     /// Audit question 10: administrative procedures.
     pub fn procedures(&self) -> Queries<'_, models::procedures::ProceduresModel> {
         self.queries()

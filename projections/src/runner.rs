@@ -356,7 +356,12 @@ impl Engine {
     /// PostgreSQL. Models whose version changed are rebuilt beside their live tables, in the
     /// background, by whichever process leads.
     pub async fn start(store: &EventStore, db: &ReadDatabase) -> Result<Self, ProjectionError> {
-        let engine = Self::open(db, store.backend().clone(), crate::models::all()).await?;
+        let engine = Self::open(
+            db,
+            store.backend().clone(),
+            crate::models::with_rules(store.rules()),
+        )
+        .await?;
         match db.dialect {
             Dialect::Sqlite => {
                 engine.inner.leader.send_replace(true);

@@ -1,6 +1,7 @@
 //! The audit-query service: the auditors' questions, answered from the log and the read models.
 
 mod alerts;
+mod breaches;
 mod consultations;
 mod exchanges;
 mod incidents;
@@ -107,6 +108,15 @@ impl AuditQueryService for AuditQueries {
         request: Request<proto::GetProcedureProcessingTimesRequest>,
     ) -> Result<Response<proto::GetProcedureProcessingTimesResponse>, Status> {
         procedures::get(&self.0, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_breaches(
+        &self,
+        request: Request<proto::ListBreachesRequest>,
+    ) -> Result<Response<proto::ListBreachesResponse>, Status> {
+        breaches::list(&self.0, request.into_inner())
             .await
             .map(Response::new)
     }

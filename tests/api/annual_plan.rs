@@ -67,7 +67,7 @@ fn progress(plan: &str, task: &str, percent: u32, when: &str) -> proto::ReportTa
     }
 }
 
-fn complete(plan: &str, task: &str, when: &str) -> proto::CompleteTaskRequest {
+pub fn complete(plan: &str, task: &str, when: &str) -> proto::CompleteTaskRequest {
     proto::CompleteTaskRequest {
         header: header(when),
         plan_id: plan.to_owned(),
@@ -112,6 +112,7 @@ async fn the_years_tasks_are_issued_progressed_and_completed_and_a_late_one_is_n
         .unwrap();
     assert_eq!(late.breaches.len(), 1);
     assert_eq!(late.breaches[0].limit, "task_completed_late");
+    crate::breaches::assert_registered(&server, &late).await;
 
     let got = plans
         .get_annual_plan(proto::GetAnnualPlanRequest { plan_id: id })

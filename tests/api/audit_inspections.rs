@@ -286,6 +286,7 @@ pub(crate) async fn build(server: &TestServer) -> World {
     // Issued 2 May, delivered 8 May: 6 days > 5.
     let o = done!(c.deliver_inspection_decision(deliver(&ins1, "2025-05-08T02:00:00Z")));
     assert_eq!(limits(&o), ["inspection_decision_delivered_late"]);
+    crate::breaches::assert_registered(server, &o).await;
     done!(c.start_inspection(start(&ins1, "2025-05-09T01:00:00Z")));
     let o = done!(c.extend_inspection(extend(&ins1, 10, "2025-05-14T02:00:00Z")));
     assert_eq!(limits(&o), ["inspection_extension_too_long"]);
@@ -366,6 +367,7 @@ pub(crate) async fn build(server: &TestServer) -> World {
     .aggregate_id;
     let o = done!(inc.send_incident_notification(notify(&i2, "2025-06-20T06:00:00Z")));
     assert_eq!(limits(&o), ["incident_notification_late"]);
+    crate::breaches::assert_registered(server, &o).await;
 
     // INS2: the unannounced post-check of T1 after I1, with its grounds.
     let ins2 = post_check_story(server, &p, &i1).await;

@@ -646,6 +646,7 @@ pub(crate) async fn story(server: &TestServer) -> World {
     let late =
         done!(reg.submit_annual_environmental_report(tenant_report(&t2, "2026-01-15T20:00:00Z")));
     assert_eq!(late.breaches[0].limit, "tenant_annual_report_late");
+    crate::breaches::assert_registered(server, &late).await;
     // Đồng An on 20 January 09:00Z (16:00 local): on time. VSIP on 3 February: 14 days late. Mỹ
     // Phước 3 never files.
     done!(reg.submit_park_annual_environmental_report(park_report(

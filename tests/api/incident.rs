@@ -45,7 +45,7 @@ pub async fn report_overflow(server: &TestServer, p: &Province) -> String {
         .aggregate_id
 }
 
-fn notify(id: &str, when: &str) -> proto::SendIncidentNotificationRequest {
+pub fn notify(id: &str, when: &str) -> proto::SendIncidentNotificationRequest {
     proto::SendIncidentNotificationRequest {
         header: header(when),
         incident_id: id.to_owned(),
@@ -211,6 +211,7 @@ async fn a_first_notification_after_the_allowed_hours_is_accepted_and_names_its_
         .unwrap();
     let limits: Vec<&str> = outcome.breaches.iter().map(|b| b.limit.as_str()).collect();
     assert_eq!(limits, ["incident_notification_late"]);
+    crate::breaches::assert_registered(&server, &outcome).await;
     assert_eq!(server.read_log().await.len(), before + 1);
 }
 
@@ -344,6 +345,7 @@ async fn the_notification_is_judged_against_the_hours_of_the_agreement_in_force(
         .unwrap();
     assert_eq!(outcome.breaches.len(), 1);
     assert_eq!(outcome.breaches[0].limit, "incident_notification_late");
+    crate::breaches::assert_registered(&server, &outcome).await;
     assert!(
         outcome.breaches[0].detail.contains("the limit is 2 hours")
             && outcome.breaches[0].detail.contains(&agreement),

@@ -416,6 +416,7 @@ async fn a_decision_delivered_six_days_after_issuance_is_accepted_and_names_its_
         .outcome
         .unwrap();
     assert_eq!(breaches(&outcome), ["inspection_decision_delivered_late"]);
+    crate::breaches::assert_registered(&server, &outcome).await;
     assert!(outcome.breaches[0].detail.contains("6 days"));
     assert_eq!(server.read_log().await.len(), before + 1);
     let got = c
@@ -492,6 +493,7 @@ async fn an_overlong_extension_a_second_one_and_an_overlong_inspection_are_recor
         .outcome
         .unwrap();
     assert_eq!(breaches(&first), ["inspection_extension_too_long"]);
+    crate::breaches::assert_registered(&server, &first).await;
     let second = c
         .extend_inspection(extend(3, "2025-05-20T02:00:00Z"))
         .await
@@ -500,6 +502,7 @@ async fn an_overlong_extension_a_second_one_and_an_overlong_inspection_are_recor
         .outcome
         .unwrap();
     assert_eq!(breaches(&second), ["second_extension"]);
+    crate::breaches::assert_registered(&server, &second).await;
     // Started on 9 May; 7 days plus 7 of the extension end on 22 May. Concluding on 23 May is late.
     let concluded = c
         .conclude_inspection(conclude(&id, "2025-05-23T03:00:00Z"))
@@ -509,6 +512,7 @@ async fn an_overlong_extension_a_second_one_and_an_overlong_inspection_are_recor
         .outcome
         .unwrap();
     assert_eq!(breaches(&concluded), ["inspection_too_long"]);
+    crate::breaches::assert_registered(&server, &concluded).await;
     let got = c
         .get_inspection(proto::GetInspectionRequest { inspection_id: id })
         .await

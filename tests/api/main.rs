@@ -7,6 +7,7 @@ mod annual_plan;
 mod audit_inspections;
 mod audit_registry;
 mod backup;
+mod breaches;
 mod connections;
 mod consultation;
 mod directory;

@@ -36,6 +36,7 @@ async fn a_park_report_after_the_twentieth_of_january_is_accepted_and_named() {
         .unwrap();
     assert_eq!(outcome.breaches.len(), 1);
     assert_eq!(outcome.breaches[0].limit, "park_annual_report_late");
+    crate::breaches::assert_registered(&server, &outcome).await;
     let park = server
         .registry()
         .get_park(proto::GetParkRequest {

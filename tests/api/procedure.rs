@@ -72,6 +72,7 @@ async fn a_dossier_decided_after_the_promised_days_is_accepted_and_named() {
         .unwrap();
     assert_eq!(outcome.breaches.len(), 1);
     assert_eq!(outcome.breaches[0].limit, "dossier_decided_late");
+    crate::breaches::assert_registered(&server, &outcome).await;
     let got = procs
         .get_dossier(proto::GetDossierRequest { dossier_id: late })
         .await

@@ -212,6 +212,7 @@ async fn a_late_annual_report_is_accepted_and_its_breach_is_named() {
         .unwrap();
     assert_eq!(outcome.breaches.len(), 1);
     assert_eq!(outcome.breaches[0].limit, "tenant_annual_report_late");
+    crate::breaches::assert_registered(&server, &outcome).await;
     let tenant = server
         .registry()
         .get_tenant(proto::GetTenantRequest {

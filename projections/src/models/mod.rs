@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kcn_domain::Event;
+use kcn_domain::{Event, LegalRules};
 use kcn_eventstore::StoredEvent;
 use sqlx::AnyConnection;
 
@@ -22,6 +22,7 @@ use crate::error::ProjectionError;
 
 pub mod alerts;
 pub mod annual_reports;
+pub mod breaches;
 pub mod consultations;
 pub mod directory;
 pub mod exchanges;
@@ -142,8 +143,14 @@ pub trait ReadModel: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<(), ProjectionError>;
 }
 
-/// Every read model, in the order the engine applies them. Each model file adds its line here.
+/// Every read model, judging with the statutory rules.
 pub fn all() -> Vec<Arc<dyn ReadModel>> {
+    with_rules(&LegalRules::default())
+}
+
+/// Every read model, in the order the engine applies them, judging legal limits with `rules` (the
+/// server's configured ones). Each model file adds its line here.
+pub fn with_rules(rules: &LegalRules) -> Vec<Arc<dyn ReadModel>> {
     vec![
         Arc::new(timeline::Timeline),
         Arc::new(inspections::Inspections),
@@ -155,6 +162,7 @@ pub fn all() -> Vec<Arc<dyn ReadModel>> {
         Arc::new(annual_reports::AnnualReportsModel::default()),
         Arc::new(procedures::ProceduresModel),
         Arc::new(directory::Directory),
+        Arc::new(breaches::BreachesModel::new(rules.clone())),
     ]
 }
 

@@ -57,6 +57,11 @@ impl Args {
         self.push(Bind::Int(Some(v)))
     }
 
+    /// Adds an optional integer value; returns its placeholder.
+    pub(crate) fn opt_int(&mut self, v: Option<i64>) -> String {
+        self.push(Bind::Int(v))
+    }
+
     fn push(&mut self, b: Bind) -> String {
         self.0.push(b);
         format!("${}", self.0.len())
