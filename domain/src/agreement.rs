@@ -276,8 +276,13 @@ impl Aggregate for CoordinationAgreement {
                     ));
                 }
                 event.service_levels.check()?;
-                deps.require("authority_id", AggregateKind::Authority, event.authority_id)
-                    .await?;
+                deps.require_in_office(
+                    "authority_id",
+                    event.authority_id,
+                    event.effective_from,
+                    "a coordination agreement taking effect",
+                )
+                .await?;
                 for company in &event.company_ids {
                     deps.require(
                         "company_ids",

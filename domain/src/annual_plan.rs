@@ -221,8 +221,13 @@ impl Aggregate for AnnualPlan {
                         ),
                     ));
                 }
-                deps.require("authority_id", AggregateKind::Authority, authority_id)
-                    .await?;
+                deps.require_in_office(
+                    "authority_id",
+                    authority_id,
+                    issued_on,
+                    "annual tasks issued",
+                )
+                .await?;
                 for t in &tasks {
                     deps.require(
                         "tasks.assignee_company_id",

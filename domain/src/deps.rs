@@ -97,4 +97,28 @@ impl Deps {
             Err(DomainError::UnknownReference { field, kind, id })
         }
     }
+
+    /// Refuses the command unless the authority exists and had not been succeeded by `on`, the
+    /// business date of the duty the command gives it (`duty` words it): an authority that has been
+    /// succeeded takes no new duties, its successor does (rule `authority_succeeded`).
+    pub async fn require_in_office(
+        &self,
+        field: &'static str,
+        authority_id: Uuid,
+        on: NaiveDate,
+        duty: &str,
+    ) -> Result<(), DomainError> {
+        self.require(field, AggregateKind::Authority, authority_id)
+            .await?;
+        match self.lookups.succeeded_on(authority_id).await? {
+            Some(succeeded_on) if succeeded_on <= on => Err(DomainError::rule(
+                "authority_succeeded",
+                format!(
+                    "{field}: authority {authority_id} was succeeded from {succeeded_on}; it takes no new \
+                     duties from then ({duty} on {on}); name its successor"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
 }

@@ -104,6 +104,7 @@ async fn require_parties(
     deps: &Deps,
     authority_id: Uuid,
     park_ids: &[Uuid],
+    (on, duty): (NaiveDate, &str),
 ) -> Result<(), DomainError> {
     let mut seen = std::collections::HashSet::new();
     if !park_ids.iter().all(|p| seen.insert(*p)) {
@@ -112,7 +113,7 @@ async fn require_parties(
             "must not name a park twice",
         ));
     }
-    deps.require("authority_id", AggregateKind::Authority, authority_id)
+    deps.require_in_office("authority_id", authority_id, on, duty)
         .await?;
     for park in park_ids {
         deps.require("park_ids", AggregateKind::Park, *park).await?;
@@ -151,7 +152,8 @@ impl Aggregate for Dissemination {
                         "a training that was held had attendees",
                     ));
                 }
-                require_parties(deps, authority_id, &park_ids).await?;
+                require_parties(deps, authority_id, &park_ids, (held_on, "a training held"))
+                    .await?;
                 let event = LegalTrainingHeld {
                     authority_id,
                     topic,
@@ -173,7 +175,13 @@ impl Aggregate for Dissemination {
                 park_ids,
             } => {
                 let issued_on = act_date("issued_on", issued_on, occurred_at)?;
-                require_parties(deps, authority_id, &park_ids).await?;
+                require_parties(
+                    deps,
+                    authority_id,
+                    &park_ids,
+                    (issued_on, "guidance issued"),
+                )
+                .await?;
                 let event = GuidanceIssued {
                     authority_id,
                     doc_no,

@@ -450,8 +450,13 @@ impl Aggregate for Incident {
             } => {
                 self.require_active(incident_id, "an escalation")?;
                 not_before(self.latest, occurred_at, "an escalation")?;
-                deps.require("authority_id", AggregateKind::Authority, event.authority_id)
-                    .await?;
+                deps.require_in_office(
+                    "authority_id",
+                    event.authority_id,
+                    crate::time::local_date(occurred_at),
+                    "an incident escalated to it",
+                )
+                .await?;
                 (occurred_at, event.into())
             }
             IncidentCommand::Contain {

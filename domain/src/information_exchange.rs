@@ -222,6 +222,14 @@ impl Aggregate for InformationExchange {
                     .await?;
                 deps.require("to.id", event.to.kind.aggregate(), event.to.id)
                     .await?;
+                // A succeeded authority neither asks nor is asked: its successor is.
+                let on = local_date(occurred_at);
+                for (field, party) in [("from.id", &event.from), ("to.id", &event.to)] {
+                    if party.kind == OrganisationKind::Authority {
+                        deps.require_in_office(field, party.id, on, "an information request")
+                            .await?;
+                    }
+                }
                 if let Some(park_id) = event.park_id {
                     deps.require("park_id", AggregateKind::Park, park_id)
                         .await?;

@@ -684,8 +684,13 @@ impl Aggregate for Inspection {
                         ),
                     ));
                 }
-                deps.require("authority_id", AggregateKind::Authority, event.authority_id)
-                    .await?;
+                deps.require_in_office(
+                    "authority_id",
+                    event.authority_id,
+                    local_date(occurred_at),
+                    "a finding referred to it for sanction",
+                )
+                .await?;
                 (occurred_at, event.into())
             }
             InspectionCommand::Close {

@@ -339,20 +339,14 @@ impl Aggregate for Park {
                 event,
             } => {
                 self.require(park_id, occurred_at)?;
-                deps.require("authority_id", AggregateKind::Authority, event.authority_id)
-                    .await?;
                 // An authority takes on no new duties on or after the date it was succeeded.
-                if let Some(succeeded_on) = deps.lookups.succeeded_on(event.authority_id).await?
-                    && succeeded_on <= event.effective_from
-                {
-                    return Err(DomainError::rule(
-                        "authority_succeeded",
-                        format!(
-                            "authority {} was succeeded from {succeeded_on}; it cannot be given jurisdiction from {}",
-                            event.authority_id, event.effective_from
-                        ),
-                    ));
-                }
+                deps.require_in_office(
+                    "authority_id",
+                    event.authority_id,
+                    event.effective_from,
+                    "jurisdiction over a park",
+                )
+                .await?;
                 extends(
                     &self.jurisdictions,
                     event.effective_from,

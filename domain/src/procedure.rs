@@ -148,8 +148,13 @@ impl Aggregate for AdministrativeProcedure {
                         "must be positive when given",
                     ));
                 }
-                deps.require("authority_id", AggregateKind::Authority, authority_id)
-                    .await?;
+                deps.require_in_office(
+                    "authority_id",
+                    authority_id,
+                    received_on,
+                    "a dossier received",
+                )
+                .await?;
                 deps.require("tenant_id", AggregateKind::Tenant, tenant_id)
                     .await?;
                 deps.require("park_id", AggregateKind::Park, park_id)

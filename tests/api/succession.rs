@@ -276,3 +276,100 @@ async fn jurisdiction_before_the_succession_date_may_still_be_recorded() {
         .unwrap_err();
     assert_eq!(precondition_types(&status), vec!["AUTHORITY_SUCCEEDED"]);
 }
+
+/// Asserts that a command naming the succeeded Board was refused under `authority_succeeded`.
+fn succeeded<T: std::fmt::Debug>(result: Result<T, tonic::Status>) {
+    let status = result.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    assert_eq!(precondition_types(&status), vec!["AUTHORITY_SUCCEEDED"]);
+}
+
+async fn a_succeeded_board_takes_no_new_duties_in_any_command_its_successor_does(server: TestServer) {
+    let p = seed(&server).await;
+    let b = establish_boards(&server).await;
+    merge_and_reassign(&server, &p, &b).await;
+    let before = server.read_log().await.len();
+    let after_merger = "2025-08-05T02:00:00Z";
+
+    // Each duty given to the Bình Dương Board on or after 28 July 2025 is refused.
+    let mut agreements = crate::agreement::agreements(&server);
+    succeeded(
+        agreements
+            .sign_agreement(crate::agreement::signing(&p, after_merger))
+            .await,
+    );
+    let mut plans = crate::annual_plan::plans(&server);
+    let mut tasks = crate::annual_plan::issuing(&p);
+    tasks.header = header(after_merger);
+    tasks.issued_on = "2025-08-05".into();
+    tasks.tasks.retain(|t| t.task_id == "T-02");
+    succeeded(plans.issue_annual_tasks(tasks.clone()).await);
+    let mut trainings = crate::dissemination::disseminations(&server);
+    succeeded(
+        trainings
+            .record_legal_training(crate::dissemination::training(&p, after_merger))
+            .await,
+    );
+    let mut procedures = crate::procedure::procedures(&server);
+    succeeded(
+        procedures
+            .receive_dossier(crate::procedure::receiving(&p, after_merger))
+            .await,
+    );
+    let request = |from: &str| proto::RequestInformationRequest {
+        header: header(after_merger),
+        from: Some(proto::OrganisationRef {
+            kind: proto::OrganisationKind::Authority as i32,
+            id: from.to_owned(),
+        }),
+        to: Some(proto::OrganisationRef {
+            kind: proto::OrganisationKind::InfrastructureCompany as i32,
+            id: p.company.clone(),
+        }),
+        park_id: p.park.clone(),
+        subject: "Central wastewater plant capacity".into(),
+        body: "Please report capacity (m³/day), load and monitoring connection.".into(),
+        due_at: None,
+    };
+    let mut exchanges = server.exchanges();
+    succeeded(exchanges.request_information(request(&p.board)).await);
+    // An incident reported before the merger, escalated after it.
+    let incident = crate::incident::report_overflow(&server, &p).await;
+    let before_escalation = server.read_log().await.len();
+    let escalate = |to: &str| proto::EscalateIncidentRequest {
+        header: header(after_merger),
+        incident_id: incident.clone(),
+        authority_id: to.to_owned(),
+        reason: "The overflow reached Suối Cát".into(),
+    };
+    let mut incidents = crate::incident::incidents(&server);
+    succeeded(incidents.escalate_incident(escalate(&p.board)).await);
+    // Nothing refused was recorded.
+    assert_eq!(server.read_log().await.len(), before_escalation);
+    assert_eq!(before_escalation, before + 1);
+
+    // The successor takes each of them.
+    let mut signing = crate::agreement::signing(&p, after_merger);
+    signing.authority_id = b.city.clone();
+    agreements.sign_agreement(signing).await.unwrap();
+    tasks.authority_id = b.city.clone();
+    plans.issue_annual_tasks(tasks).await.unwrap();
+    let mut training = crate::dissemination::training(&p, after_merger);
+    training.authority_id = b.city.clone();
+    trainings.record_legal_training(training).await.unwrap();
+    let mut dossier = crate::procedure::receiving(&p, after_merger);
+    dossier.authority_id = b.city.clone();
+    procedures.receive_dossier(dossier).await.unwrap();
+    exchanges.request_information(request(&b.city)).await.unwrap();
+    incidents.escalate_incident(escalate(&b.city)).await.unwrap();
+
+    // A duty of the Board's own time, recorded late, is a true fact and is recorded.
+    procedures
+        .receive_dossier(crate::procedure::receiving(&p, "2025-07-27T02:00:00Z"))
+        .await
+        .unwrap();
+}
+
+crate::harness::on_both_backends!(
+    a_succeeded_board_takes_no_new_duties_in_any_command_its_successor_does
+);
