@@ -922,6 +922,7 @@ mod tests {
         AgreementsInForce {
             park,
             agreements: vec![(id(40), agreement)],
+            successions: Vec::new(),
         }
     }
 

@@ -446,7 +446,9 @@ pub fn notification_overdue(
     (as_of > deadline).then(|| {
         breach(
             "incident_notification_overdue",
-            format!("detected at {detected_at} and not notified by {as_of}; it was due by {deadline}"),
+            format!(
+                "detected at {detected_at} and not notified by {as_of}; it was due by {deadline}"
+            ),
         )
     })
 }
@@ -486,7 +488,11 @@ pub fn remediation_verified_late(
 }
 
 /// A remediation not verified by `as_of`, past its due date.
-pub fn remediation_overdue(finding_id: &str, due_on: NaiveDate, as_of: NaiveDate) -> Option<Breach> {
+pub fn remediation_overdue(
+    finding_id: &str,
+    due_on: NaiveDate,
+    as_of: NaiveDate,
+) -> Option<Breach> {
     remediation_overdue_days(due_on, as_of).map(|days| {
         breach(
             "remediation_overdue",
@@ -638,15 +644,23 @@ mod tests {
         let due = d("2025-05-10");
         assert_eq!(remediation_overdue("F-1", due, due), None);
         assert_eq!(
-            remediation_overdue("F-1", due, d("2025-05-13")).unwrap().limit,
+            remediation_overdue("F-1", due, d("2025-05-13"))
+                .unwrap()
+                .limit,
             "remediation_overdue"
         );
-        assert_eq!(task_overdue("T-1", due, d("2025-05-11")).unwrap().limit, "task_overdue");
+        assert_eq!(
+            task_overdue("T-1", due, d("2025-05-11")).unwrap().limit,
+            "task_overdue"
+        );
         assert_eq!(dossier_due(d("2025-05-01"), 15), Some(d("2025-05-16")));
         assert!(dossier_overdue("P", 15, d("2025-05-01"), d("2025-05-16")).is_none());
         assert!(dossier_overdue("P", 15, d("2025-05-01"), d("2025-05-17")).is_some());
         // Seven days from the 9th end on the 15th; five days after the 1st is the 6th.
-        assert_eq!(inspection_last_day(d("2025-05-09"), 7), Some(d("2025-05-15")));
+        assert_eq!(
+            inspection_last_day(d("2025-05-09"), 7),
+            Some(d("2025-05-15"))
+        );
         assert_eq!(
             delivery_last_day(&LegalRules::default(), d("2025-03-01")),
             Some(d("2025-03-06"))

@@ -20,6 +20,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use kcn_domain::agreement::{
     AgreementAmended, AgreementEvent, AgreementSigned, AgreementSuperseded, ServiceLevels,
 };
+use kcn_domain::authority::{
+    AuthorityEstablished, AuthorityEvent, AuthorityKind, AuthoritySucceeded,
+};
 use kcn_domain::incident::{
     IncidentClassified, IncidentContained, IncidentEvent, IncidentKind, IncidentLevel,
     IncidentNotificationSent, IncidentReported, IncidentResolved, IncidentReviewed,
@@ -287,6 +290,31 @@ fn signed_at_schema_version_1(
 /// The story, in log order. Dates in comments are local (UTC+7) where they matter.
 fn story() -> Fixtures {
     let mut log = Fixtures::new();
+    // A1 and A2: the read side's registry knows both, so A1's succession (28 July) is visible.
+    for (a, name, kind) in [
+        (
+            A1,
+            "Ban quản lý các KCN Bình Dương",
+            AuthorityKind::IndustrialParksBoard,
+        ),
+        (
+            A2,
+            "Ban quản lý các KCX và CN Thành phố Hồ Chí Minh",
+            AuthorityKind::ExportProcessingAndIndustrialZonesBoard,
+        ),
+    ] {
+        log.event(
+            uid(a),
+            at("2025-04-01T01:00:00Z"),
+            AuthorityEvent::from(AuthorityEstablished {
+                name: text(name),
+                kind,
+                jurisdiction: text("tỉnh"),
+                decision_no: text("QĐ/1996"),
+                effective_from: date("1996-01-01"),
+            }),
+        );
+    }
     log.event(
         uid(P1),
         at("2025-04-01T02:30:00Z"),
@@ -499,6 +527,17 @@ fn story() -> Fixtures {
     )
     .event(ins2, at("2025-07-25T03:00:00Z"), verified("F-1"));
 
+    // 28 July: A2 succeeds A1.
+    log.event(
+        uid(A1),
+        at("2025-07-28T03:00:00Z"),
+        AuthorityEvent::from(AuthoritySucceeded {
+            predecessors: vec![uid(A1)],
+            successor: uid(A2),
+            effective_date: date("2025-07-28"),
+            legal_basis: text("Quyết định hợp nhất các Ban quản lý"),
+        }),
+    );
     // I3 at P1 on 5 August; the parks' new jurisdiction (from 28 July) is recorded only afterwards.
     log.event(
         uid(I3),
@@ -1199,7 +1238,8 @@ async fn an_incidents_timeline_has_its_gaps_and_is_judged_against_the_agreement_
         n.source,
         HoursSource::Agreement {
             agreement_id: id(AG1),
-            version: "2025".into()
+            version: "2025".into(),
+            inherited: false,
         }
     );
     assert_eq!(
@@ -1220,17 +1260,26 @@ async fn an_incidents_timeline_has_its_gaps_and_is_judged_against_the_agreement_
         (4, Some(18_000), true)
     );
 
-    // I3 at P1 on 5 August: since 28 July (recorded only on 6 August) P1 is A2's; A2 and C1 had no
-    // agreement until 1 September, so the legal default of 24 hours applies: 10 h is on time (AG1's
-    // 4 hours would have made it late).
+    // I3 at P1 on 5 August: since 28 July (recorded only on 6 August) P1 is A2's. A2 succeeded A1
+    // on 28 July and takes over its obligations: AG1 (A1 with C1, amended to 4 hours from 15 June)
+    // governs, inherited, until AG2 supersedes it on 1 September. 12:00 - 02:00 = 10 h = 36,000 s
+    // > 4 h: late (the deadline 06:00Z).
     let i3 = timeline(l, I3, "2025-09-01T00:00:00Z").await;
     let n = &i3.notification;
     assert_eq!(n.authority_id, Some(id(A2)));
-    assert_eq!(n.source, HoursSource::LegalRules);
+    assert_eq!(
+        n.source,
+        HoursSource::Agreement {
+            agreement_id: id(AG1),
+            version: "2025".into(),
+            inherited: true,
+        }
+    );
     assert_eq!(
         (n.allowed_hours, n.lag.map(|l| l.num_seconds()), n.late),
-        (24, Some(36_000), false)
+        (4, Some(36_000), true)
     );
+    assert_eq!(n.deadline, Some(at("2025-08-05T06:00:00Z")));
 
     // I4 on 10 September under AG2 (A2 and C1, 6 hours from 1 September): 7 h = 25,200 s: late.
     let i4 = timeline(l, I4, "2025-10-01T00:00:00Z").await;
@@ -1239,7 +1288,8 @@ async fn an_incidents_timeline_has_its_gaps_and_is_judged_against_the_agreement_
         n.source,
         HoursSource::Agreement {
             agreement_id: id(AG2),
-            version: "2025-HCM".into()
+            version: "2025-HCM".into(),
+            inherited: false,
         }
     );
     assert_eq!(

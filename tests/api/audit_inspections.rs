@@ -401,7 +401,15 @@ pub(crate) async fn build(server: &TestServer) -> World {
         "2025-08-05T02:10:00Z"
     )))
     .aggregate_id;
-    done!(inc.send_incident_notification(notify(&i3, "2025-08-05T12:00:00Z")));
+    // The city's board succeeded the Bình Dương Board on 28 July and takes over its obligations:
+    // AG1 (4 hours since 15 June) governs, inherited; 10 hours is late, at command time too.
+    let o = done!(inc.send_incident_notification(notify(&i3, "2025-08-05T12:00:00Z")));
+    assert_eq!(limits(&o), ["incident_notification_late"]);
+    assert!(
+        o.breaches[0].detail.contains(&ag1),
+        "{:?}",
+        o.breaches[0].detail
+    );
 
     // AL3: P1's station stops sending; resolved for a power cut.
     let al3 = done!(m.report_transmission_interrupted(
@@ -1007,8 +1015,9 @@ async fn incident_timelines(server: &TestServer, w: &World) {
         (n.allowed_hours, n.lag_seconds, n.late),
         (4, Some(18_000), true)
     );
-    // I3 at P1 on 5 August: the city's board has had P1 since 28 July and no agreement with C1 until
-    // 1 September: the legal default of 24 hours; 10 h = 36,000 s is on time.
+    // I3 at P1 on 5 August: the city's board has had P1 since 28 July; it succeeded the Bình Dương
+    // Board that day and inherits AG1 (4 hours since 15 June) until AG2 supersedes it on 1 September.
+    // 12:00 - 02:00 = 10 h = 36,000 s > 4 h: late; due by 06:00Z.
     let n = q
         .get_incident_timeline(ask(2, "2025-09-01T00:00:00Z"))
         .await
@@ -1017,10 +1026,23 @@ async fn incident_timelines(server: &TestServer, w: &World) {
         .notification
         .unwrap();
     assert_eq!(
-        (n.authority_id.as_str(), n.source(), n.allowed_hours),
-        (w.city.as_str(), proto::ServiceLevelSource::LegalRules, 24)
+        (
+            n.authority_id.as_str(),
+            n.source(),
+            n.agreement_id.as_str(),
+            n.agreement_inherited,
+            n.allowed_hours
+        ),
+        (
+            w.city.as_str(),
+            proto::ServiceLevelSource::Agreement,
+            w.ag1.as_str(),
+            true,
+            4
+        )
     );
-    assert_eq!((n.lag_seconds, n.late), (Some(36_000), false));
+    assert_eq!((n.lag_seconds, n.late), (Some(36_000), true));
+    assert_eq!(n.deadline, Some(ts("2025-08-05T06:00:00Z")));
     // I4 on 10 September under AG2's 6 hours: 7 h = 25,200 s: late.
     let n = q
         .get_incident_timeline(ask(3, "2025-10-01T00:00:00Z"))

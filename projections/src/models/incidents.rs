@@ -248,6 +248,9 @@ pub enum HoursSource {
     Agreement {
         agreement_id: String,
         version: String,
+        /// Signed by an authority the park's answering authority succeeded (it governs until
+        /// superseded); see `kcn_domain::governing`.
+        inherited: bool,
     },
     /// No agreement was in force: the legal rules' default.
     LegalRules,
@@ -373,8 +376,8 @@ async fn timeline(
         .map(|(c, _)| c);
     let mut agreed = None;
     if let (Some(a), Some(c)) = (&authority, &company)
-        && let Some(agreement) = REGISTRY
-            .agreement_between(conn, g, a, c, detected_on)
+        && let Some((agreement, inherited)) = REGISTRY
+            .agreement_in_force(conn, g, a, c, detected_on)
             .await?
         && let Some(levels) = REGISTRY
             .levels_at(conn, g, &agreement.agreement_id, detected_on)
@@ -383,14 +386,16 @@ async fn timeline(
         agreed = Some((
             agreement.agreement_id,
             agreement.version,
+            inherited,
             levels.incident_notification_hours,
         ));
     }
     let (source, allowed_hours) = match agreed {
-        Some((agreement_id, version, hours)) => (
+        Some((agreement_id, version, inherited, hours)) => (
             HoursSource::Agreement {
                 agreement_id,
                 version,
+                inherited,
             },
             hours,
         ),

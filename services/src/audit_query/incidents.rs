@@ -32,15 +32,22 @@ pub(super) async fn get_incident_timeline(
         .map_err(error::projection)?
         .ok_or_else(|| not_found(id))?;
     let n = t.notification;
-    let (source, agreement_id, agreement_version) = match n.source {
+    let (source, agreement_id, agreement_version, agreement_inherited) = match n.source {
         HoursSource::Agreement {
             agreement_id,
             version,
-        } => (proto::ServiceLevelSource::Agreement, agreement_id, version),
+            inherited,
+        } => (
+            proto::ServiceLevelSource::Agreement,
+            agreement_id,
+            version,
+            inherited,
+        ),
         HoursSource::LegalRules => (
             proto::ServiceLevelSource::LegalRules,
             String::new(),
             String::new(),
+            false,
         ),
     };
     let milestones = t
@@ -68,6 +75,7 @@ pub(super) async fn get_incident_timeline(
             source: source.into(),
             agreement_id,
             agreement_version,
+            agreement_inherited,
             allowed_hours: n.allowed_hours,
             deadline: n.deadline.map(fields::timestamp),
             notified: n.first_notified_at.is_some(),
