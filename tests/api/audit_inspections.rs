@@ -1246,7 +1246,7 @@ async fn a_fresh_command_is_read_back_at_once_with_min_position() {
         .await
         .unwrap()
         .into_inner();
-    // Detected 23:30Z, reported 00:10Z: 40 minutes; no agreement, so the legal default of 24 hours.
+    // Detected 23:30Z, reported 00:10Z: 40 minutes; no agreement and no Board policy: not judged.
     assert_eq!(
         t.milestones
             .iter()
@@ -1257,6 +1257,6 @@ async fn a_fresh_command_is_read_back_at_once_with_min_position() {
     let n = t.notification.unwrap();
     assert_eq!(
         (n.source(), n.allowed_hours, n.overdue),
-        (proto::ServiceLevelSource::LegalRules, 24, false)
+        (proto::ServiceLevelSource::NotJudged, 0, false)
     );
 }
