@@ -1363,29 +1363,33 @@ async fn unfollowed(l: &Loaded, q: &UnfollowedQuery) -> Vec<String> {
 }
 
 async fn alerts_no_inspection_or_incident_followed_within_n_days_are_listed(l: &Loaded) {
-    // N = 7, as of 2 January 2026:
-    //   AL1 (P1, 11 June local): I1 reported the same local day, after it: followed (0 days).
-    //   AL2 (P2, 1 June): the next P2 event is I2's report on 20 June, 19 days later: not followed.
-    //   AL6 (P2, 20 June 05:00Z): I2 was reported that day but before it (01:30Z); the next is
-    //       INS4's plan on 1 December: not followed.
+    // A follow-up concerns the alert's tenant, or (an alert with no tenant: the park's own station)
+    // names no tenant. N = 7, as of 2 January 2026:
+    //   AL2 (P2's plant outfall, 1 June): the next P2 follow-up naming no tenant is I2's report on
+    //       20 June, 19 days later: not followed.
+    //   AL1 (P1's plant outfall, 11 June local): I1 was reported that day but names tenant T1, not
+    //       the station, and AL1's resolution names nothing: not followed (before, any event in the
+    //       park counted).
+    //   AL6 (P2, 20 June 05:00Z): I2 was reported that day but before it (01:30Z); INS4 and INS5
+    //       are T3's: not followed.
     //   AL3 (P1, 20 August, resolved for a power cut): I4 reported 10 September, 21 days: not followed.
     //   AL4 (P1): resolved by naming INS3: followed.
-    //   AL5 (P2, 25 December): its 7 days end on 1 January, before 2 January; INS5 is planned on
-    //       15 January: not followed.
+    //   AL5 (T3's outfall at P2, 25 December): its 7 days end on 1 January, before 2 January; INS5,
+    //       of T3, is planned on 15 January: not followed.
     let q = unfollowed_query(7, "2026-01-02");
     assert_eq!(
         unfollowed(l, &q).await,
-        [id(AL2), id(AL6), id(AL3), id(AL5)]
+        [id(AL2), id(AL1), id(AL6), id(AL3), id(AL5)]
     );
     let page = l.read.alerts().unfollowed(l.head, &q).await.unwrap();
-    let al3 = &page.items[2];
+    let al3 = &page.items[3];
     assert_eq!(al3.kind, alerts::INTERRUPTED);
     assert_eq!(
         al3.resolution_reason.as_deref(),
         Some("Power cut at the station; data back-filled from the logger")
     );
     assert_eq!((al3.exceedances, al3.interruptions), (0, 1));
-    let al5 = &page.items[3];
+    let al5 = &page.items[4];
     assert_eq!(
         (al5.raised_on, al5.window_ends_on),
         (date("2025-12-25"), date("2026-01-01"))
@@ -1401,17 +1405,23 @@ async fn alerts_no_inspection_or_incident_followed_within_n_days_are_listed(l: &
     // As of 1 January AL5's window has not run out: it is not listed yet.
     assert_eq!(
         unfollowed(l, &unfollowed_query(7, "2026-01-01")).await,
-        [id(AL2), id(AL6), id(AL3)]
+        [id(AL2), id(AL1), id(AL6), id(AL3)]
     );
-    // N = 30, as of 1 February: AL2 is followed by I2 (19 days), AL3 by I4 (21), AL5 by INS5 (21);
-    // only AL6 is left (INS4's plan is 164 days later).
+    // N = 30, as of 1 February: AL2 is followed by I2 (19 days), AL3 by I4 (21), AL5 by INS5 of T3
+    // (21); AL1's first no-tenant follow-up is I3 on 5 August (55 days); AL6 has none.
     assert_eq!(
         unfollowed(l, &unfollowed_query(30, "2026-02-01")).await,
+        [id(AL1), id(AL6)]
+    );
+    // N = 200, as of 1 February (windows run out: AL2 18 Dec, AL1 28 Dec, AL6 6 Jan): AL1 is
+    // followed by I3; AL6 is not, though INS4 (T3's, 1 December) is in its park and window.
+    assert_eq!(
+        unfollowed(l, &unfollowed_query(200, "2026-02-01")).await,
         [id(AL6)]
     );
-    // N = 0: AL1 is still followed (same local day, later instant).
+    // N = 0: AL1 is not followed by I1 (another subject), even the same day.
     assert!(
-        !unfollowed(l, &unfollowed_query(0, "2026-02-01"))
+        unfollowed(l, &unfollowed_query(0, "2026-02-01"))
             .await
             .contains(&id(AL1))
     );
@@ -1426,7 +1436,7 @@ async fn unfollowed_alerts_are_filtered_and_paged(l: &Loaded) {
     q.company_id = Some(id(C3));
     assert_eq!(unfollowed(l, &q).await, [id(AL5)]);
     q.company_id = Some(id(C1));
-    assert_eq!(unfollowed(l, &q).await, [id(AL3)]);
+    assert_eq!(unfollowed(l, &q).await, [id(AL1), id(AL3)]);
     // By park, tenant, kind and period.
     let mut q = base.clone();
     q.park_id = Some(id(P2));
@@ -1441,33 +1451,28 @@ async fn unfollowed_alerts_are_filtered_and_paged(l: &Loaded) {
     q.from = Some(date("2025-06-15"));
     q.to = Some(date("2025-08-31"));
     assert_eq!(unfollowed(l, &q).await, [id(AL6), id(AL3)]);
-    // Two per page.
+    // Two per page, of AL2, AL1, AL6, AL3, AL5.
     let mut q = base.clone();
     q.limit = 2;
-    let first = l.read.alerts().unfollowed(l.head, &q).await.unwrap();
-    assert_eq!(
-        first
-            .items
+    let ids = |p: &models::inspections::Page<alerts::UnfollowedAlert, (String, String)>| {
+        p.items
             .iter()
             .map(|a| a.alert_id.clone())
-            .collect::<Vec<_>>(),
-        [id(AL2), id(AL6)]
-    );
+            .collect::<Vec<_>>()
+    };
+    let first = l.read.alerts().unfollowed(l.head, &q).await.unwrap();
+    assert_eq!(ids(&first), [id(AL2), id(AL1)]);
     assert_eq!(
         first.next,
-        Some(("2025-06-20T05:00:00.000000Z".to_owned(), id(AL6)))
+        Some(("2025-06-10T22:55:00.000000Z".to_owned(), id(AL1)))
     );
     q.after = first.next;
     let second = l.read.alerts().unfollowed(l.head, &q).await.unwrap();
-    assert_eq!(
-        second
-            .items
-            .iter()
-            .map(|a| a.alert_id.clone())
-            .collect::<Vec<_>>(),
-        [id(AL3), id(AL5)]
-    );
-    assert_eq!(second.next, None);
+    assert_eq!(ids(&second), [id(AL6), id(AL3)]);
+    q.after = second.next;
+    let third = l.read.alerts().unfollowed(l.head, &q).await.unwrap();
+    assert_eq!(ids(&third), [id(AL5)]);
+    assert_eq!(third.next, None);
 }
 
 on_both_backends!(alerts_no_inspection_or_incident_followed_within_n_days_are_listed);

@@ -1102,17 +1102,19 @@ async fn unfollowed_alerts(server: &TestServer, w: &World) {
         r.alerts.into_iter().map(|a| a.alert_id).collect::<Vec<_>>()
     };
     let [al1, al2, al3, al4, al5, al6] = w.alerts.each_ref().map(String::as_str);
-    // N = 7 on 2 January 2026: AL1 followed by I1 the same local day; AL4 resolved by naming INS3;
-    // AL2 (1 June, P2): I2 only 19 days later; AL6 (20 June 05:00Z, P2): I2 reported that day but
-    // before it; AL3 (20 August, P1, power cut): I4 21 days later; AL5 (25 December, P2): its 7 days
-    // ended on 1 January and INS5 comes on 15 January.
+    // A follow-up concerns the alert's tenant, or, for an alert with no tenant (the park's own
+    // station), names no tenant. N = 7 on 2 January 2026: AL4 resolved by naming INS3; AL2 (1 June,
+    // P2's plant): I2 only 19 days later; AL1 (11 June, P1's plant): I1 was reported the same day
+    // but names tenant T1, not the station, so it no longer counts; AL6 (20 June 05:00Z, P2): I2
+    // reported that day but before it; AL3 (20 August, P1, power cut): I4 21 days later; AL5
+    // (25 December, T3 at P2): its 7 days ended on 1 January and INS5 (of T3) comes on 15 January.
     let r = q
         .list_unfollowed_alerts(ask(7, "2026-01-02"))
         .await
         .unwrap()
         .into_inner();
     assert_eq!((r.within_days, r.as_of_date.as_str()), (7, "2026-01-02"));
-    let al = &r.alerts[2];
+    let al = &r.alerts[3];
     assert_eq!(
         (al.kind(), al.resolved, al.resolution_reason.as_str()),
         (
@@ -1121,7 +1123,7 @@ async fn unfollowed_alerts(server: &TestServer, w: &World) {
             "Power cut at the station; data back-filled from the logger"
         )
     );
-    let al = &r.alerts[3];
+    let al = &r.alerts[4];
     assert_eq!(
         (
             al.raised_on.as_str(),
@@ -1130,7 +1132,7 @@ async fn unfollowed_alerts(server: &TestServer, w: &World) {
         ),
         ("2025-12-25", "2026-01-01", w.t3.as_str())
     );
-    assert_eq!(ids(r), [al2, al6, al3, al5]);
+    assert_eq!(ids(r), [al2, al1, al6, al3, al5]);
     assert!(
         !ids(q
             .list_unfollowed_alerts(ask(7, "2026-01-02"))
@@ -1138,7 +1140,7 @@ async fn unfollowed_alerts(server: &TestServer, w: &World) {
             .unwrap()
             .into_inner())
         .iter()
-        .any(|a| a == al1 || a == al4)
+        .any(|a| a == al4)
     );
     // On 1 January AL5's window is still open.
     assert_eq!(
@@ -1147,12 +1149,23 @@ async fn unfollowed_alerts(server: &TestServer, w: &World) {
             .await
             .unwrap()
             .into_inner()),
-        [al2, al6, al3]
+        [al2, al1, al6, al3]
     );
-    // N = 30 on 1 February: I2 follows AL2 (19 days), I4 AL3 (21), INS5 AL5 (21); AL6 is left.
+    // N = 30 on 1 February: I2 follows AL2 (19 days), I4 AL3 (21), INS5 AL5 (21); AL1's first
+    // no-tenant follow-up is I3 (5 August, 55 days); AL6 has none.
     assert_eq!(
         ids(q
             .list_unfollowed_alerts(ask(30, "2026-02-01"))
+            .await
+            .unwrap()
+            .into_inner()),
+        [al1, al6]
+    );
+    // N = 200 on 1 February: I3 follows AL1; INS4 (T3's, 1 December, in P2 and in AL6's window)
+    // does not follow AL6, which has no tenant.
+    assert_eq!(
+        ids(q
+            .list_unfollowed_alerts(ask(200, "2026-02-01"))
             .await
             .unwrap()
             .into_inner()),
@@ -1188,19 +1201,27 @@ async fn unfollowed_alerts(server: &TestServer, w: &World) {
         ids(q.list_unfollowed_alerts(req).await.unwrap().into_inner()),
         [al3]
     );
-    // Two per page.
+    // Two per page, of AL2, AL1, AL6, AL3, AL5.
     let mut req = ask(7, "2026-01-02");
     req.page_size = 2;
-    let first = q
-        .list_unfollowed_alerts(req.clone())
-        .await
-        .unwrap()
-        .into_inner();
-    req.page_token = first.next_page_token.clone();
-    assert_eq!(ids(first), [al2, al6]);
-    let second = q.list_unfollowed_alerts(req).await.unwrap().into_inner();
-    assert!(second.next_page_token.is_empty());
-    assert_eq!(ids(second), [al3, al5]);
+    let mut pages = Vec::new();
+    loop {
+        let page = q
+            .list_unfollowed_alerts(req.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        req.page_token = page.next_page_token.clone();
+        pages.push(ids(page));
+        if req.page_token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(
+        pages,
+        [vec![al2, al1], vec![al6, al3], vec![al5]]
+            .map(|p| p.into_iter().map(str::to_owned).collect::<Vec<_>>())
+    );
     // N is required.
     let refused = q
         .list_unfollowed_alerts(proto::ListUnfollowedAlertsRequest::default())
