@@ -380,34 +380,57 @@ impl Aggregate for CoordinationAgreement {
 }
 
 /// The coordination agreements that applied to one park over time: which authority and company the
-/// park had on a date (its effective-dated jurisdiction and company), and the agreement between them
-/// in force on that date. Legal limits set by an agreement are judged with the one in force when the
-/// act happened, never today's.
+/// park had on a date (its effective-dated jurisdiction and company), every recorded agreement and
+/// every recorded authority succession. The governing agreement on a date is decided by
+/// [`crate::governing::governing_agreement`] (the same resolver the read models use): a successor
+/// inherits its predecessors' agreements until they are superseded. Legal limits set by an
+/// agreement are judged with the one in force when the act happened, never today's.
 #[derive(Debug, Clone, Default)]
 pub struct AgreementsInForce {
     pub park: crate::park::Park,
     pub agreements: Vec<(Uuid, CoordinationAgreement)>,
+    pub successions: Vec<crate::governing::SuccessionFact<Uuid>>,
 }
 
 impl AgreementsInForce {
-    /// The agreement in force for the park on a local date, with its service levels then.
-    pub fn levels_at(&self, date: NaiveDate) -> Option<(Uuid, &ServiceLevels)> {
+    /// The agreement governing the park on a local date, whether it was inherited, and its service
+    /// levels then.
+    pub fn governing_at(&self, date: NaiveDate) -> Option<(Uuid, bool, &ServiceLevels)> {
         let authority = self.park.jurisdiction_at(date)?;
         let company = self.park.company_at(date)?;
-        // Should two agreements between them overlap, the one that took effect last applies (the
-        // read models judge the same way).
-        self.agreements
+        let facts: Vec<_> = self
+            .agreements
             .iter()
             .filter_map(|(id, a)| {
                 let signed = a.signed.as_ref()?;
-                if signed.authority_id != authority || !signed.company_ids.contains(&company) {
-                    return None;
-                }
-                a.service_levels_at(date)
-                    .map(|levels| (signed.effective_from, *id, levels))
+                Some(crate::governing::AgreementFact {
+                    agreement_id: *id,
+                    authority_id: signed.authority_id,
+                    company_ids: signed.company_ids.clone(),
+                    effective_from: signed.effective_from,
+                    superseded_from: a.superseded.as_ref().map(|s| s.effective_from),
+                })
             })
-            .max_by_key(|(from, id, _)| (*from, *id))
-            .map(|(_, id, levels)| (id, levels))
+            .collect();
+        let g = crate::governing::governing_agreement(
+            &authority,
+            &company,
+            date,
+            &facts,
+            &self.successions,
+        )?;
+        let (_, agreement) = self
+            .agreements
+            .iter()
+            .find(|(id, _)| *id == g.agreement_id)?;
+        agreement
+            .service_levels_at(date)
+            .map(|levels| (g.agreement_id, g.inherited, levels))
+    }
+
+    /// The agreement governing the park on a local date, with its service levels then.
+    pub fn levels_at(&self, date: NaiveDate) -> Option<(Uuid, &ServiceLevels)> {
+        self.governing_at(date).map(|(id, _, levels)| (id, levels))
     }
 }
 

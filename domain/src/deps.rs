@@ -22,7 +22,8 @@ pub trait Lookups: Send + Sync {
 }
 
 /// The legal limits the domain judges against. Numbers marked unverified in the legal framework are
-/// configuration, not constants; the verified ones have their statutory defaults here.
+/// configuration, not constants; the verified ones have their statutory defaults here. A limit the
+/// law does not set is not invented: where the Board sets one as its own policy, it is named so.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LegalRules {
@@ -44,10 +45,14 @@ pub struct LegalRules {
     pub inspection_several_entities_days: u32,
     /// The most an extension of a several-entity inspection counts for (verified: 15).
     pub inspection_several_entities_extension_days: u32,
-    /// Hours from an incident's detection to its first notification. Unverified [U]: the law says
-    /// only "promptly"; the agreement in force should set it, and this default stands in until the
-    /// incident is judged against the agreement's service levels.
-    pub incident_notification_hours: u32,
+    /// Hours from an incident's detection to its first notification that the Board sets as its own
+    /// policy, applied only where no coordination agreement governs the park. The law sets no hour
+    /// limit (it says only "promptly"), so there is no default: with neither an agreement nor a
+    /// policy, a notification is not judged (and the answer says so). A value set here is named as
+    /// the Board's policy, never as law: its breach is `incident_notification_late_board_policy`.
+    /// (`incident_notification_hours`, the key's former name, is read as the same policy.)
+    #[serde(alias = "incident_notification_hours")]
+    pub policy_incident_notification_hours: Option<u32>,
 }
 
 impl Default for LegalRules {
@@ -61,7 +66,7 @@ impl Default for LegalRules {
             inspection_one_entity_extension_days: 7,
             inspection_several_entities_days: 30,
             inspection_several_entities_extension_days: 15,
-            incident_notification_hours: 24,
+            policy_incident_notification_hours: None,
         }
     }
 }

@@ -548,6 +548,10 @@ impl Aggregate for Incident {
     }
 }
 
+/// The breach code of a first notification later than the Board's own policy allows (no agreement
+/// governed): a service-level breach of policy, not of law.
+pub const POLICY_LATE: &str = "incident_notification_late_board_policy";
+
 impl LedgerAggregate for Incident {
     type Body = IncidentEvent;
     const KIND: AggregateKind = AggregateKind::Incident;
@@ -557,13 +561,12 @@ impl LedgerAggregate for Incident {
     }
 
     /// The first notification is judged against the hours allowed from detection.
-    // The hours should come from the coordination agreement in force at the detection; until that
-    // aggregate exists, they are a configured default.
     const JUDGED_AGAINST_AGREEMENTS: bool = true;
 
     /// The first notification's lag from detection, against the hours of the coordination agreement
-    /// in force for the park on the detection date (local), or the configured default when no
-    /// agreement applied then.
+    /// governing the park on the detection date (local; [`crate::governing`]), or the Board's own
+    /// policy when it set one and no agreement governed then; otherwise it is not judged (the law
+    /// sets no hour limit).
     fn judge_against_agreements(
         &self,
         new: &[Timed<IncidentEvent>],
@@ -579,18 +582,31 @@ impl LedgerAggregate for Incident {
         }) else {
             return Vec::new();
         };
-        let (hours, source) =
-            match agreements.levels_at(crate::time::local_date(reported.detected_at)) {
-                Some((id, levels)) => (
-                    levels.incident_notification_hours,
-                    format!("coordination agreement {id}"),
-                ),
-                None => (
-                    rules.incident_notification_hours,
-                    "the configured default (no coordination agreement was in force for the park)"
+        let detected_on = crate::time::local_date(reported.detected_at);
+        let (hours, source, limit) = match agreements.governing_at(detected_on) {
+            Some((id, inherited, levels)) => (
+                levels.incident_notification_hours,
+                if inherited {
+                    format!(
+                        "coordination agreement {id}, inherited by the park's authority from an authority it succeeded"
+                    )
+                } else {
+                    format!("coordination agreement {id}")
+                },
+                None,
+            ),
+            None => match rules.policy_incident_notification_hours {
+                Some(hours) => (
+                    hours,
+                    "the Board's own policy, not a legal limit (no coordination agreement governed the park)"
                         .to_owned(),
+                    Some(POLICY_LATE),
                 ),
-            };
+                // The law sets no hour limit: with no agreement and no policy there is nothing to
+                // judge against, and nothing is invented.
+                None => return Vec::new(),
+            },
+        };
         limits::notification(
             reported.detected_at,
             hours,
@@ -600,6 +616,12 @@ impl LedgerAggregate for Incident {
         )
         .breach
         .into_iter()
+        .map(|mut b| {
+            if let Some(limit) = limit {
+                limit.clone_into(&mut b.limit);
+            }
+            b
+        })
         .collect()
     }
 }
@@ -712,12 +734,13 @@ mod tests {
         for e in given {
             incident.apply(e);
         }
+        // A 24-hour Board policy, so that a judgement happens with no agreement.
+        let rules = LegalRules {
+            policy_incident_notification_hours: Some(24),
+            ..LegalRules::default()
+        };
         incident
-            .judge_against_agreements(
-                &[new],
-                &LegalRules::default(),
-                &AgreementsInForce::default(),
-            )
+            .judge_against_agreements(&[new], &rules, &AgreementsInForce::default())
             .into_iter()
             .map(|b| b.limit)
             .collect()
@@ -927,6 +950,7 @@ mod tests {
         AgreementsInForce {
             park,
             agreements: vec![(id(40), agreement)],
+            successions: Vec::new(),
         }
     }
 
@@ -953,21 +977,48 @@ mod tests {
             late[0].detail
         );
         assert!(judge(&a, "2025-06-11T03:30:00Z").is_empty());
-        // A generous agreement makes a 30-hour lag timely, where the default would not.
+        // A generous agreement makes a 30-hour lag timely.
         assert!(judge(&agreements(48, 48), "2025-06-12T05:30:00Z").is_empty());
-        assert_eq!(
-            judge(&AgreementsInForce::default(), "2025-06-12T05:30:00Z").len(),
-            1
+        // No agreement and no Board policy: the law sets no hour limit, so nothing is judged.
+        assert!(judge(&AgreementsInForce::default(), "2025-06-12T05:30:00Z").is_empty());
+    }
+
+    #[test]
+    fn with_no_agreement_only_a_board_policy_judges_and_is_named_as_policy() {
+        let judge = |policy: Option<u32>, when: &str| {
+            let mut incident = Incident::default();
+            incident.apply(reported());
+            let rules = LegalRules {
+                policy_incident_notification_hours: policy,
+                ..LegalRules::default()
+            };
+            incident.judge_against_agreements(
+                &[notified(when)],
+                &rules,
+                &AgreementsInForce::default(),
+            )
+        };
+        // Detected 23:30Z on 10 June; no policy: three days later is not judged.
+        assert!(judge(None, "2025-06-13T23:30:00Z").is_empty());
+        // A 12-hour policy: due by 11:30Z on 11 June; 11:31Z is late, by policy.
+        assert!(judge(Some(12), "2025-06-11T11:30:00Z").is_empty());
+        let late = judge(Some(12), "2025-06-11T11:31:00Z");
+        assert_eq!(late.len(), 1);
+        assert_eq!(late[0].limit, POLICY_LATE);
+        assert!(
+            late[0].detail.contains("policy, not a legal limit"),
+            "{}",
+            late[0].detail
         );
     }
 
     #[test]
     fn a_first_notification_after_the_allowed_hours_is_judged_late() {
-        // Detected at 23:30Z on 10 June; 24 hours later is 23:30Z on 11 June.
+        // Under a 24-hour Board policy: detected at 23:30Z on 10 June, due by 23:30Z on 11 June.
         assert!(judged(vec![reported()], notified("2025-06-11T23:30:00Z")).is_empty());
         assert_eq!(
             judged(vec![reported()], notified("2025-06-11T23:31:00Z")),
-            ["incident_notification_late"]
+            [POLICY_LATE]
         );
         // Only the first notification counts.
         assert!(

@@ -15,6 +15,7 @@ pub mod deps;
 pub mod dissemination;
 pub mod error;
 pub mod event;
+pub mod governing;
 pub mod incident;
 pub mod information_exchange;
 pub mod inspection;

@@ -361,7 +361,28 @@ async fn agreements_in_force(
             .map_err(|e| StoreError::Internal(format!("agreement id: {e}")))?;
         agreements.push((id, fold::<CoordinationAgreement>(stream)?));
     }
-    Ok(AgreementsInForce { park, agreements })
+    // Every recorded succession: the governing agreement follows a succeeded authority's duties to
+    // its successor (kcn_domain::governing).
+    let authorities = backend
+        .load_aggregate_type(kcn_domain::authority::Authority::TYPE)
+        .await?;
+    let mut successions = Vec::new();
+    for stream in authorities.chunk_by(|a, b| a.aggregate_id == b.aggregate_id) {
+        let id = Uuid::parse_str(&stream[0].aggregate_id)
+            .map_err(|e| StoreError::Internal(format!("authority id: {e}")))?;
+        if let Some(s) = fold::<kcn_domain::authority::Authority>(stream)?.succeeded {
+            successions.push(kcn_domain::governing::SuccessionFact {
+                authority_id: id,
+                successor: s.successor,
+                effective_date: s.effective_date,
+            });
+        }
+    }
+    Ok(AgreementsInForce {
+        park,
+        agreements,
+        successions,
+    })
 }
 
 /// The system's clock, truncated to microseconds: the one place the ledger reads the time of day.

@@ -20,6 +20,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use kcn_domain::agreement::{
     AgreementAmended, AgreementEvent, AgreementSigned, AgreementSuperseded, ServiceLevels,
 };
+use kcn_domain::authority::{
+    AuthorityEstablished, AuthorityEvent, AuthorityKind, AuthoritySucceeded,
+};
 use kcn_domain::incident::{
     IncidentClassified, IncidentContained, IncidentEvent, IncidentKind, IncidentLevel,
     IncidentNotificationSent, IncidentReported, IncidentResolved, IncidentReviewed,
@@ -287,6 +290,31 @@ fn signed_at_schema_version_1(
 /// The story, in log order. Dates in comments are local (UTC+7) where they matter.
 fn story() -> Fixtures {
     let mut log = Fixtures::new();
+    // A1 and A2: the read side's registry knows both, so A1's succession (28 July) is visible.
+    for (a, name, kind) in [
+        (
+            A1,
+            "Ban quản lý các KCN Bình Dương",
+            AuthorityKind::IndustrialParksBoard,
+        ),
+        (
+            A2,
+            "Ban quản lý các KCX và CN Thành phố Hồ Chí Minh",
+            AuthorityKind::ExportProcessingAndIndustrialZonesBoard,
+        ),
+    ] {
+        log.event(
+            uid(a),
+            at("2025-04-01T01:00:00Z"),
+            AuthorityEvent::from(AuthorityEstablished {
+                name: text(name),
+                kind,
+                jurisdiction: text("tỉnh"),
+                decision_no: text("QĐ/1996"),
+                effective_from: date("1996-01-01"),
+            }),
+        );
+    }
     log.event(
         uid(P1),
         at("2025-04-01T02:30:00Z"),
@@ -499,6 +527,17 @@ fn story() -> Fixtures {
     )
     .event(ins2, at("2025-07-25T03:00:00Z"), verified("F-1"));
 
+    // 28 July: A2 succeeds A1.
+    log.event(
+        uid(A1),
+        at("2025-07-28T03:00:00Z"),
+        AuthorityEvent::from(AuthoritySucceeded {
+            predecessors: vec![uid(A1)],
+            successor: uid(A2),
+            effective_date: date("2025-07-28"),
+            legal_basis: text("Quyết định hợp nhất các Ban quản lý"),
+        }),
+    );
     // I3 at P1 on 5 August; the parks' new jurisdiction (from 28 July) is recorded only afterwards.
     log.event(
         uid(I3),
@@ -1199,7 +1238,8 @@ async fn an_incidents_timeline_has_its_gaps_and_is_judged_against_the_agreement_
         n.source,
         HoursSource::Agreement {
             agreement_id: id(AG1),
-            version: "2025".into()
+            version: "2025".into(),
+            inherited: false,
         }
     );
     assert_eq!(
@@ -1220,17 +1260,26 @@ async fn an_incidents_timeline_has_its_gaps_and_is_judged_against_the_agreement_
         (4, Some(18_000), true)
     );
 
-    // I3 at P1 on 5 August: since 28 July (recorded only on 6 August) P1 is A2's; A2 and C1 had no
-    // agreement until 1 September, so the legal default of 24 hours applies: 10 h is on time (AG1's
-    // 4 hours would have made it late).
+    // I3 at P1 on 5 August: since 28 July (recorded only on 6 August) P1 is A2's. A2 succeeded A1
+    // on 28 July and takes over its obligations: AG1 (A1 with C1, amended to 4 hours from 15 June)
+    // governs, inherited, until AG2 supersedes it on 1 September. 12:00 - 02:00 = 10 h = 36,000 s
+    // > 4 h: late (the deadline 06:00Z).
     let i3 = timeline(l, I3, "2025-09-01T00:00:00Z").await;
     let n = &i3.notification;
     assert_eq!(n.authority_id, Some(id(A2)));
-    assert_eq!(n.source, HoursSource::LegalRules);
+    assert_eq!(
+        n.source,
+        HoursSource::Agreement {
+            agreement_id: id(AG1),
+            version: "2025".into(),
+            inherited: true,
+        }
+    );
     assert_eq!(
         (n.allowed_hours, n.lag.map(|l| l.num_seconds()), n.late),
-        (24, Some(36_000), false)
+        (4, Some(36_000), true)
     );
+    assert_eq!(n.deadline, Some(at("2025-08-05T06:00:00Z")));
 
     // I4 on 10 September under AG2 (A2 and C1, 6 hours from 1 September): 7 h = 25,200 s: late.
     let i4 = timeline(l, I4, "2025-10-01T00:00:00Z").await;
@@ -1239,7 +1288,8 @@ async fn an_incidents_timeline_has_its_gaps_and_is_judged_against_the_agreement_
         n.source,
         HoursSource::Agreement {
             agreement_id: id(AG2),
-            version: "2025-HCM".into()
+            version: "2025-HCM".into(),
+            inherited: false,
         }
     );
     assert_eq!(
@@ -1313,29 +1363,33 @@ async fn unfollowed(l: &Loaded, q: &UnfollowedQuery) -> Vec<String> {
 }
 
 async fn alerts_no_inspection_or_incident_followed_within_n_days_are_listed(l: &Loaded) {
-    // N = 7, as of 2 January 2026:
-    //   AL1 (P1, 11 June local): I1 reported the same local day, after it: followed (0 days).
-    //   AL2 (P2, 1 June): the next P2 event is I2's report on 20 June, 19 days later: not followed.
-    //   AL6 (P2, 20 June 05:00Z): I2 was reported that day but before it (01:30Z); the next is
-    //       INS4's plan on 1 December: not followed.
+    // A follow-up concerns the alert's tenant, or (an alert with no tenant: the park's own station)
+    // names no tenant. N = 7, as of 2 January 2026:
+    //   AL2 (P2's plant outfall, 1 June): the next P2 follow-up naming no tenant is I2's report on
+    //       20 June, 19 days later: not followed.
+    //   AL1 (P1's plant outfall, 11 June local): I1 was reported that day but names tenant T1, not
+    //       the station, and AL1's resolution names nothing: not followed (before, any event in the
+    //       park counted).
+    //   AL6 (P2, 20 June 05:00Z): I2 was reported that day but before it (01:30Z); INS4 and INS5
+    //       are T3's: not followed.
     //   AL3 (P1, 20 August, resolved for a power cut): I4 reported 10 September, 21 days: not followed.
     //   AL4 (P1): resolved by naming INS3: followed.
-    //   AL5 (P2, 25 December): its 7 days end on 1 January, before 2 January; INS5 is planned on
-    //       15 January: not followed.
+    //   AL5 (T3's outfall at P2, 25 December): its 7 days end on 1 January, before 2 January; INS5,
+    //       of T3, is planned on 15 January: not followed.
     let q = unfollowed_query(7, "2026-01-02");
     assert_eq!(
         unfollowed(l, &q).await,
-        [id(AL2), id(AL6), id(AL3), id(AL5)]
+        [id(AL2), id(AL1), id(AL6), id(AL3), id(AL5)]
     );
     let page = l.read.alerts().unfollowed(l.head, &q).await.unwrap();
-    let al3 = &page.items[2];
+    let al3 = &page.items[3];
     assert_eq!(al3.kind, alerts::INTERRUPTED);
     assert_eq!(
         al3.resolution_reason.as_deref(),
         Some("Power cut at the station; data back-filled from the logger")
     );
     assert_eq!((al3.exceedances, al3.interruptions), (0, 1));
-    let al5 = &page.items[3];
+    let al5 = &page.items[4];
     assert_eq!(
         (al5.raised_on, al5.window_ends_on),
         (date("2025-12-25"), date("2026-01-01"))
@@ -1351,17 +1405,23 @@ async fn alerts_no_inspection_or_incident_followed_within_n_days_are_listed(l: &
     // As of 1 January AL5's window has not run out: it is not listed yet.
     assert_eq!(
         unfollowed(l, &unfollowed_query(7, "2026-01-01")).await,
-        [id(AL2), id(AL6), id(AL3)]
+        [id(AL2), id(AL1), id(AL6), id(AL3)]
     );
-    // N = 30, as of 1 February: AL2 is followed by I2 (19 days), AL3 by I4 (21), AL5 by INS5 (21);
-    // only AL6 is left (INS4's plan is 164 days later).
+    // N = 30, as of 1 February: AL2 is followed by I2 (19 days), AL3 by I4 (21), AL5 by INS5 of T3
+    // (21); AL1's first no-tenant follow-up is I3 on 5 August (55 days); AL6 has none.
     assert_eq!(
         unfollowed(l, &unfollowed_query(30, "2026-02-01")).await,
+        [id(AL1), id(AL6)]
+    );
+    // N = 200, as of 1 February (windows run out: AL2 18 Dec, AL1 28 Dec, AL6 6 Jan): AL1 is
+    // followed by I3; AL6 is not, though INS4 (T3's, 1 December) is in its park and window.
+    assert_eq!(
+        unfollowed(l, &unfollowed_query(200, "2026-02-01")).await,
         [id(AL6)]
     );
-    // N = 0: AL1 is still followed (same local day, later instant).
+    // N = 0: AL1 is not followed by I1 (another subject), even the same day.
     assert!(
-        !unfollowed(l, &unfollowed_query(0, "2026-02-01"))
+        unfollowed(l, &unfollowed_query(0, "2026-02-01"))
             .await
             .contains(&id(AL1))
     );
@@ -1376,7 +1436,7 @@ async fn unfollowed_alerts_are_filtered_and_paged(l: &Loaded) {
     q.company_id = Some(id(C3));
     assert_eq!(unfollowed(l, &q).await, [id(AL5)]);
     q.company_id = Some(id(C1));
-    assert_eq!(unfollowed(l, &q).await, [id(AL3)]);
+    assert_eq!(unfollowed(l, &q).await, [id(AL1), id(AL3)]);
     // By park, tenant, kind and period.
     let mut q = base.clone();
     q.park_id = Some(id(P2));
@@ -1391,33 +1451,28 @@ async fn unfollowed_alerts_are_filtered_and_paged(l: &Loaded) {
     q.from = Some(date("2025-06-15"));
     q.to = Some(date("2025-08-31"));
     assert_eq!(unfollowed(l, &q).await, [id(AL6), id(AL3)]);
-    // Two per page.
+    // Two per page, of AL2, AL1, AL6, AL3, AL5.
     let mut q = base.clone();
     q.limit = 2;
-    let first = l.read.alerts().unfollowed(l.head, &q).await.unwrap();
-    assert_eq!(
-        first
-            .items
+    let ids = |p: &models::inspections::Page<alerts::UnfollowedAlert, (String, String)>| {
+        p.items
             .iter()
             .map(|a| a.alert_id.clone())
-            .collect::<Vec<_>>(),
-        [id(AL2), id(AL6)]
-    );
+            .collect::<Vec<_>>()
+    };
+    let first = l.read.alerts().unfollowed(l.head, &q).await.unwrap();
+    assert_eq!(ids(&first), [id(AL2), id(AL1)]);
     assert_eq!(
         first.next,
-        Some(("2025-06-20T05:00:00.000000Z".to_owned(), id(AL6)))
+        Some(("2025-06-10T22:55:00.000000Z".to_owned(), id(AL1)))
     );
     q.after = first.next;
     let second = l.read.alerts().unfollowed(l.head, &q).await.unwrap();
-    assert_eq!(
-        second
-            .items
-            .iter()
-            .map(|a| a.alert_id.clone())
-            .collect::<Vec<_>>(),
-        [id(AL3), id(AL5)]
-    );
-    assert_eq!(second.next, None);
+    assert_eq!(ids(&second), [id(AL6), id(AL3)]);
+    q.after = second.next;
+    let third = l.read.alerts().unfollowed(l.head, &q).await.unwrap();
+    assert_eq!(ids(&third), [id(AL5)]);
+    assert_eq!(third.next, None);
 }
 
 on_both_backends!(alerts_no_inspection_or_incident_followed_within_n_days_are_listed);

@@ -403,7 +403,15 @@ pub(crate) async fn build(server: &TestServer) -> World {
         "2025-08-05T02:10:00Z"
     )))
     .aggregate_id;
-    done!(inc.send_incident_notification(notify(&i3, "2025-08-05T12:00:00Z")));
+    // The city's board succeeded the Bình Dương Board on 28 July and takes over its obligations:
+    // AG1 (4 hours since 15 June) governs, inherited; 10 hours is late, at command time too.
+    let o = done!(inc.send_incident_notification(notify(&i3, "2025-08-05T12:00:00Z")));
+    assert_eq!(limits(&o), ["incident_notification_late"]);
+    assert!(
+        o.breaches[0].detail.contains(&ag1),
+        "{:?}",
+        o.breaches[0].detail
+    );
 
     // AL3: P1's station stops sending; resolved for a power cut.
     let al3 = done!(m.report_transmission_interrupted(
@@ -1009,8 +1017,9 @@ async fn incident_timelines(server: &TestServer, w: &World) {
         (n.allowed_hours, n.lag_seconds, n.late),
         (4, Some(18_000), true)
     );
-    // I3 at P1 on 5 August: the city's board has had P1 since 28 July and no agreement with C1 until
-    // 1 September: the legal default of 24 hours; 10 h = 36,000 s is on time.
+    // I3 at P1 on 5 August: the city's board has had P1 since 28 July; it succeeded the Bình Dương
+    // Board that day and inherits AG1 (4 hours since 15 June) until AG2 supersedes it on 1 September.
+    // 12:00 - 02:00 = 10 h = 36,000 s > 4 h: late; due by 06:00Z.
     let n = q
         .get_incident_timeline(ask(2, "2025-09-01T00:00:00Z"))
         .await
@@ -1019,10 +1028,23 @@ async fn incident_timelines(server: &TestServer, w: &World) {
         .notification
         .unwrap();
     assert_eq!(
-        (n.authority_id.as_str(), n.source(), n.allowed_hours),
-        (w.city.as_str(), proto::ServiceLevelSource::LegalRules, 24)
+        (
+            n.authority_id.as_str(),
+            n.source(),
+            n.agreement_id.as_str(),
+            n.agreement_inherited,
+            n.allowed_hours
+        ),
+        (
+            w.city.as_str(),
+            proto::ServiceLevelSource::Agreement,
+            w.ag1.as_str(),
+            true,
+            4
+        )
     );
-    assert_eq!((n.lag_seconds, n.late), (Some(36_000), false));
+    assert_eq!((n.lag_seconds, n.late), (Some(36_000), true));
+    assert_eq!(n.deadline, Some(ts("2025-08-05T06:00:00Z")));
     // I4 on 10 September under AG2's 6 hours: 7 h = 25,200 s: late.
     let n = q
         .get_incident_timeline(ask(3, "2025-10-01T00:00:00Z"))
@@ -1082,17 +1104,19 @@ async fn unfollowed_alerts(server: &TestServer, w: &World) {
         r.alerts.into_iter().map(|a| a.alert_id).collect::<Vec<_>>()
     };
     let [al1, al2, al3, al4, al5, al6] = w.alerts.each_ref().map(String::as_str);
-    // N = 7 on 2 January 2026: AL1 followed by I1 the same local day; AL4 resolved by naming INS3;
-    // AL2 (1 June, P2): I2 only 19 days later; AL6 (20 June 05:00Z, P2): I2 reported that day but
-    // before it; AL3 (20 August, P1, power cut): I4 21 days later; AL5 (25 December, P2): its 7 days
-    // ended on 1 January and INS5 comes on 15 January.
+    // A follow-up concerns the alert's tenant, or, for an alert with no tenant (the park's own
+    // station), names no tenant. N = 7 on 2 January 2026: AL4 resolved by naming INS3; AL2 (1 June,
+    // P2's plant): I2 only 19 days later; AL1 (11 June, P1's plant): I1 was reported the same day
+    // but names tenant T1, not the station, so it no longer counts; AL6 (20 June 05:00Z, P2): I2
+    // reported that day but before it; AL3 (20 August, P1, power cut): I4 21 days later; AL5
+    // (25 December, T3 at P2): its 7 days ended on 1 January and INS5 (of T3) comes on 15 January.
     let r = q
         .list_unfollowed_alerts(ask(7, "2026-01-02"))
         .await
         .unwrap()
         .into_inner();
     assert_eq!((r.within_days, r.as_of_date.as_str()), (7, "2026-01-02"));
-    let al = &r.alerts[2];
+    let al = &r.alerts[3];
     assert_eq!(
         (al.kind(), al.resolved, al.resolution_reason.as_str()),
         (
@@ -1101,7 +1125,7 @@ async fn unfollowed_alerts(server: &TestServer, w: &World) {
             "Power cut at the station; data back-filled from the logger"
         )
     );
-    let al = &r.alerts[3];
+    let al = &r.alerts[4];
     assert_eq!(
         (
             al.raised_on.as_str(),
@@ -1110,7 +1134,7 @@ async fn unfollowed_alerts(server: &TestServer, w: &World) {
         ),
         ("2025-12-25", "2026-01-01", w.t3.as_str())
     );
-    assert_eq!(ids(r), [al2, al6, al3, al5]);
+    assert_eq!(ids(r), [al2, al1, al6, al3, al5]);
     assert!(
         !ids(q
             .list_unfollowed_alerts(ask(7, "2026-01-02"))
@@ -1118,7 +1142,7 @@ async fn unfollowed_alerts(server: &TestServer, w: &World) {
             .unwrap()
             .into_inner())
         .iter()
-        .any(|a| a == al1 || a == al4)
+        .any(|a| a == al4)
     );
     // On 1 January AL5's window is still open.
     assert_eq!(
@@ -1127,12 +1151,23 @@ async fn unfollowed_alerts(server: &TestServer, w: &World) {
             .await
             .unwrap()
             .into_inner()),
-        [al2, al6, al3]
+        [al2, al1, al6, al3]
     );
-    // N = 30 on 1 February: I2 follows AL2 (19 days), I4 AL3 (21), INS5 AL5 (21); AL6 is left.
+    // N = 30 on 1 February: I2 follows AL2 (19 days), I4 AL3 (21), INS5 AL5 (21); AL1's first
+    // no-tenant follow-up is I3 (5 August, 55 days); AL6 has none.
     assert_eq!(
         ids(q
             .list_unfollowed_alerts(ask(30, "2026-02-01"))
+            .await
+            .unwrap()
+            .into_inner()),
+        [al1, al6]
+    );
+    // N = 200 on 1 February: I3 follows AL1; INS4 (T3's, 1 December, in P2 and in AL6's window)
+    // does not follow AL6, which has no tenant.
+    assert_eq!(
+        ids(q
+            .list_unfollowed_alerts(ask(200, "2026-02-01"))
             .await
             .unwrap()
             .into_inner()),
@@ -1168,19 +1203,27 @@ async fn unfollowed_alerts(server: &TestServer, w: &World) {
         ids(q.list_unfollowed_alerts(req).await.unwrap().into_inner()),
         [al3]
     );
-    // Two per page.
+    // Two per page, of AL2, AL1, AL6, AL3, AL5.
     let mut req = ask(7, "2026-01-02");
     req.page_size = 2;
-    let first = q
-        .list_unfollowed_alerts(req.clone())
-        .await
-        .unwrap()
-        .into_inner();
-    req.page_token = first.next_page_token.clone();
-    assert_eq!(ids(first), [al2, al6]);
-    let second = q.list_unfollowed_alerts(req).await.unwrap().into_inner();
-    assert!(second.next_page_token.is_empty());
-    assert_eq!(ids(second), [al3, al5]);
+    let mut pages = Vec::new();
+    loop {
+        let page = q
+            .list_unfollowed_alerts(req.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        req.page_token = page.next_page_token.clone();
+        pages.push(ids(page));
+        if req.page_token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(
+        pages,
+        [vec![al2, al1], vec![al6, al3], vec![al5]]
+            .map(|p| p.into_iter().map(str::to_owned).collect::<Vec<_>>())
+    );
     // N is required.
     let refused = q
         .list_unfollowed_alerts(proto::ListUnfollowedAlertsRequest::default())
@@ -1226,7 +1269,7 @@ async fn a_fresh_command_is_read_back_at_once_with_min_position() {
         .await
         .unwrap()
         .into_inner();
-    // Detected 23:30Z, reported 00:10Z: 40 minutes; no agreement, so the legal default of 24 hours.
+    // Detected 23:30Z, reported 00:10Z: 40 minutes; no agreement and no Board policy: not judged.
     assert_eq!(
         t.milestones
             .iter()
@@ -1237,6 +1280,6 @@ async fn a_fresh_command_is_read_back_at_once_with_min_position() {
     let n = t.notification.unwrap();
     assert_eq!(
         (n.source(), n.allowed_hours, n.overdue),
-        (proto::ServiceLevelSource::LegalRules, 24, false)
+        (proto::ServiceLevelSource::NotJudged, 0, false)
     );
 }

@@ -199,6 +199,8 @@ async fn a_wastewater_overflow_is_reported_classified_notified_contained_resolve
 async fn a_first_notification_after_the_allowed_hours_is_accepted_and_names_its_breach() {
     let server = TestServer::start().await;
     let p = seed(&server).await;
+    // The regulation of 11 April 2025: two hours (without an agreement nothing would be judged).
+    crate::agreement::sign(&server, &p).await;
     let id = report_overflow(&server, &p).await;
     let before = server.read_log().await.len();
     // Detected at 23:30Z on 10 June; notified 26 hours later.
@@ -334,8 +336,7 @@ async fn the_notification_is_judged_against_the_hours_of_the_agreement_in_force(
     // The regulation signed on 11 April 2025 gives two hours to notify an incident.
     let agreement = crate::agreement::sign(&server, &p).await;
     let id = report_overflow(&server, &p).await;
-    // Detected at 23:30Z on 10 June; notified three hours later: within the default 24 hours, but
-    // past the agreement's two.
+    // Detected at 23:30Z on 10 June; notified three hours later: past the agreement's two.
     let outcome = incidents(&server)
         .send_incident_notification(notify(&id, "2025-06-11T02:30:00Z"))
         .await
@@ -352,4 +353,131 @@ async fn the_notification_is_judged_against_the_hours_of_the_agreement_in_force(
         "{}",
         outcome.breaches[0].detail
     );
+}
+
+/// A server whose Board set `policy` hours as its own notification policy (none by default).
+async fn with_policy(postgres: bool, test: &str, policy: Option<u32>) -> Option<TestServer> {
+    let db = if postgres {
+        Some(std::sync::Arc::new(
+            kcn_testkit::PgTestDatabase::create(test).await?,
+        ))
+    } else {
+        None
+    };
+    Some(
+        TestServer::start_configured(tempfile::tempdir().unwrap(), db, |c| {
+            c.rules.policy_incident_notification_hours = policy;
+        })
+        .await,
+    )
+}
+
+/// No agreement governs the park (none is signed): the law sets no hour limit, so a notification
+/// three days after detection is not judged, and question 5 says so with the reason; only a value
+/// the Board set as its own policy judges it, and the breach is named as policy.
+async fn with_no_agreement_nothing_is_invented(postgres: bool) {
+    use kcn_services::proto::audit_query_service_client::AuditQueryServiceClient;
+    let Some(server) = with_policy(postgres, "no_invented_limits_none", None).await else {
+        return;
+    };
+    let p = seed(&server).await;
+    let id = report_overflow(&server, &p).await;
+    // Detected 23:30Z on 10 June; notified 23:30Z on 13 June, 72 hours later.
+    let o = incidents(&server)
+        .send_incident_notification(notify(&id, "2025-06-13T23:30:00Z"))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    assert!(o.breaches.is_empty(), "{:?}", o.breaches);
+    let n = AuditQueryServiceClient::new(server.channel.clone())
+        .get_incident_timeline(proto::GetIncidentTimelineRequest {
+            incident_id: id.clone(),
+            as_of_time: Some(ts("2025-06-20T00:00:00Z")),
+            min_position: o.last_position,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .notification
+        .unwrap();
+    assert_eq!(
+        (
+            n.source(),
+            n.allowed_hours,
+            n.deadline,
+            n.late,
+            n.overdue,
+            n.lag_seconds
+        ),
+        (
+            proto::ServiceLevelSource::NotJudged,
+            0,
+            None,
+            false,
+            false,
+            Some(259_200)
+        )
+    );
+    assert!(
+        n.not_judged_reason
+            .contains("the law sets no hour limit for an incident notification, no coordination agreement governed"),
+        "{}",
+        n.not_judged_reason
+    );
+
+    // The Board's own 12-hour policy: due by 11:30Z on 11 June; notified at 11:31Z: late by policy.
+    let Some(server) = with_policy(postgres, "no_invented_limits_policy", Some(12)).await else {
+        return;
+    };
+    let p = seed(&server).await;
+    let id = report_overflow(&server, &p).await;
+    let o = incidents(&server)
+        .send_incident_notification(notify(&id, "2025-06-11T11:31:00Z"))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    let limits: Vec<&str> = o.breaches.iter().map(|b| b.limit.as_str()).collect();
+    assert_eq!(limits, ["incident_notification_late_board_policy"]);
+    crate::breaches::assert_registered(&server, &o).await;
+    assert!(
+        o.breaches[0]
+            .detail
+            .contains("the Board's own policy, not a legal limit"),
+        "{}",
+        o.breaches[0].detail
+    );
+    let n = AuditQueryServiceClient::new(server.channel.clone())
+        .get_incident_timeline(proto::GetIncidentTimelineRequest {
+            incident_id: id,
+            as_of_time: None,
+            min_position: o.last_position,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .notification
+        .unwrap();
+    assert_eq!(
+        (n.source(), n.allowed_hours, n.deadline, n.late),
+        (
+            proto::ServiceLevelSource::BoardPolicy,
+            12,
+            Some(ts("2025-06-11T11:30:00Z")),
+            true
+        )
+    );
+}
+
+#[tokio::test]
+async fn with_no_agreement_nothing_is_invented_on_sqlite() {
+    with_no_agreement_nothing_is_invented(false).await;
+}
+
+#[tokio::test]
+async fn with_no_agreement_nothing_is_invented_on_postgres() {
+    with_no_agreement_nothing_is_invented(true).await;
 }

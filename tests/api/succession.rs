@@ -5,7 +5,7 @@
 
 use kcn_services::proto;
 
-use crate::harness::{Province, TestServer, header, precondition_types, seed};
+use crate::harness::{Province, TestServer, header, on_both_backends, precondition_types, seed};
 
 /// The city's board and Bà Rịa - Vũng Tàu's, besides the seeded Bình Dương Board.
 pub struct Boards {
@@ -284,7 +284,9 @@ fn succeeded<T: std::fmt::Debug>(result: Result<T, tonic::Status>) {
     assert_eq!(precondition_types(&status), vec!["AUTHORITY_SUCCEEDED"]);
 }
 
-async fn a_succeeded_board_takes_no_new_duties_in_any_command_its_successor_does(server: TestServer) {
+async fn a_succeeded_board_takes_no_new_duties_in_any_command_its_successor_does(
+    server: TestServer,
+) {
     let p = seed(&server).await;
     let b = establish_boards(&server).await;
     merge_and_reassign(&server, &p, &b).await;
@@ -360,8 +362,14 @@ async fn a_succeeded_board_takes_no_new_duties_in_any_command_its_successor_does
     let mut dossier = crate::procedure::receiving(&p, after_merger);
     dossier.authority_id = b.city.clone();
     procedures.receive_dossier(dossier).await.unwrap();
-    exchanges.request_information(request(&b.city)).await.unwrap();
-    incidents.escalate_incident(escalate(&b.city)).await.unwrap();
+    exchanges
+        .request_information(request(&b.city))
+        .await
+        .unwrap();
+    incidents
+        .escalate_incident(escalate(&b.city))
+        .await
+        .unwrap();
 
     // A duty of the Board's own time, recorded late, is a true fact and is recorded.
     procedures
@@ -370,6 +378,180 @@ async fn a_succeeded_board_takes_no_new_duties_in_any_command_its_successor_does
         .unwrap();
 }
 
-crate::harness::on_both_backends!(
-    a_succeeded_board_takes_no_new_duties_in_any_command_its_successor_does
-);
+on_both_backends!(a_succeeded_board_takes_no_new_duties_in_any_command_its_successor_does);
+fn incident_report(p: &Province, detected_at: &str) -> proto::ReportIncidentRequest {
+    proto::ReportIncidentRequest {
+        header: header(detected_at),
+        park_id: p.park.clone(),
+        tenant_id: String::new(),
+        kind: proto::IncidentKind::Overflow as i32,
+        detected_at: Some(crate::harness::ts(detected_at)),
+        location: "Stormwater drains at the park's outfall".into(),
+        description: "Oily wastewater in the stormwater drains".into(),
+        reported_by: Some(proto::OrganisationRef {
+            kind: proto::OrganisationKind::InfrastructureCompany as i32,
+            id: p.company.clone(),
+        }),
+    }
+}
+
+fn notification(incident: &str, sent_at: &str) -> proto::SendIncidentNotificationRequest {
+    proto::SendIncidentNotificationRequest {
+        header: header(sent_at),
+        incident_id: incident.to_owned(),
+        recipient: "Phòng Quản lý môi trường".into(),
+        channel: proto::NotificationChannel::Phone as i32,
+        sent_at: None,
+        message: "Overflow at the outfall".into(),
+    }
+}
+
+/// The third case of the one agreement resolver: the Board is succeeded on 28 July but the park's
+/// jurisdiction is never reassigned in the ledger, so the park still names the Board. The city's
+/// board answers for it all the same: the Board's agreement (2 hours) governs, inherited, until the
+/// city's own agreement (6 hours, from 1 September) is in force; the command and questions 5 and 8
+/// agree.
+async fn a_park_still_naming_the_succeeded_board_is_governed_by_its_successor(server: TestServer) {
+    use crate::agreement::{agreements, levels, signing};
+    use crate::incident::incidents;
+    use kcn_services::proto::audit_query_service_client::AuditQueryServiceClient;
+
+    let p = seed(&server).await;
+    let b = establish_boards(&server).await;
+    let ag1 = agreements(&server)
+        .sign_agreement(signing(&p, "2025-04-11T02:00:00Z"))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap()
+        .aggregate_id;
+    let mut reg = server.registry();
+    for board in [&p.board, &b.vung_tau] {
+        reg.record_authority_succession(succession(board, &p, &b, "2025-07-28T03:00:00Z"))
+            .await
+            .unwrap();
+    }
+    let mut inc = incidents(&server);
+    let outcome =
+        |r: tonic::Response<proto::ReportIncidentResponse>| r.into_inner().outcome.unwrap();
+
+    // I1, 5 August: detected 02:00Z, notified 05:00Z = 3 h = 10,800 s > AG1's 2 h: late.
+    let i1 = outcome(
+        inc.report_incident(incident_report(&p, "2025-08-05T02:00:00Z"))
+            .await
+            .unwrap(),
+    )
+    .aggregate_id;
+    let late = inc
+        .send_incident_notification(notification(&i1, "2025-08-05T05:00:00Z"))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    let limits: Vec<&str> = late.breaches.iter().map(|b| b.limit.as_str()).collect();
+    assert_eq!(limits, ["incident_notification_late"]);
+    assert!(
+        late.breaches[0].detail.contains(&ag1),
+        "{:?}",
+        late.breaches
+    );
+
+    // AG2: the city's own, 6 hours from 1 September (AG1 is not superseded, but the answering
+    // authority's own agreement governs).
+    let mut sign = signing(&p, "2025-09-01T02:00:00Z");
+    sign.authority_id = b.city.clone();
+    sign.version = "2025-HCM".into();
+    sign.service_levels = Some(levels(6, 7));
+    let ag2 = agreements(&server)
+        .sign_agreement(sign)
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap()
+        .aggregate_id;
+    // I2, 10 September: detected 00:00Z, notified 05:00Z = 5 h = 18,000 s <= 6 h: on time (AG1's
+    // 2 hours would have made it late).
+    let i2 = outcome(
+        inc.report_incident(incident_report(&p, "2025-09-10T00:00:00Z"))
+            .await
+            .unwrap(),
+    )
+    .aggregate_id;
+    let on_time = inc
+        .send_incident_notification(notification(&i2, "2025-09-10T05:00:00Z"))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    assert!(on_time.breaches.is_empty(), "{:?}", on_time.breaches);
+
+    let mut q = AuditQueryServiceClient::new(server.channel.clone());
+    let timeline = async |q: &mut AuditQueryServiceClient<_>, id: &str| {
+        q.get_incident_timeline(proto::GetIncidentTimelineRequest {
+            incident_id: id.to_owned(),
+            as_of_time: None,
+            min_position: on_time.last_position,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .notification
+        .unwrap()
+    };
+    let n = timeline(&mut q, &i1).await;
+    assert_eq!(
+        (
+            n.authority_id.as_str(),
+            n.source(),
+            n.agreement_id.as_str(),
+            n.agreement_inherited,
+            n.allowed_hours,
+            n.lag_seconds,
+            n.late
+        ),
+        (
+            p.board.as_str(),
+            proto::ServiceLevelSource::Agreement,
+            ag1.as_str(),
+            true,
+            2,
+            Some(10_800),
+            true
+        )
+    );
+    let n = timeline(&mut q, &i2).await;
+    assert_eq!(
+        (
+            n.agreement_id.as_str(),
+            n.agreement_inherited,
+            n.allowed_hours,
+            n.lag_seconds,
+            n.late
+        ),
+        (ag2.as_str(), false, 6, Some(18_000), false)
+    );
+
+    // Question 8 on the same dates.
+    let mut responsibility = async |date: &str| {
+        let a = q
+            .get_park_responsibility(proto::GetParkResponsibilityRequest {
+                park_id: p.park.clone(),
+                date: date.into(),
+                min_position: on_time.last_position,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .agreement
+            .unwrap();
+        (a.agreement_id, a.inherited)
+    };
+    assert_eq!(responsibility("2025-08-05").await, (ag1.clone(), true));
+    assert_eq!(responsibility("2025-09-10").await, (ag2.clone(), false));
+}
+
+on_both_backends!(a_park_still_naming_the_succeeded_board_is_governed_by_its_successor);

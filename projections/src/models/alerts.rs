@@ -3,9 +3,14 @@
 //! audit question 7 (alerts not followed by an inspection or incident within N days, N given by the
 //! caller) is one indexed query.
 //!
-//! "Followed" means: the alert's resolution names an inspection or an incident; or an inspection was
-//! planned, or an incident reported, in the alert's park at or after the instant the alert was raised
-//! and on a local date at most N days after the alert's local date. Dates are kept as day numbers as
+//! "Followed" means: the alert's resolution names an inspection or an incident; or a follow-up that
+//! concerns the alert's tenant or station was made at or after the instant the alert was raised and
+//! on a local date at most N days after the alert's local date. A follow-up is an inspection planned
+//! or an incident reported in the alert's park; it concerns an alert with a tenant when it names
+//! that tenant (an inspection among its entities, an incident as its tenant), and an alert without
+//! one (the park's own station, such as the central treatment plant's outfall, or a transmission
+//! interruption) when it names no tenant, that is, when it is about the park's own infrastructure.
+//! An inspection or incident elsewhere in the park, about another tenant, follows nothing up. Dates are kept as day numbers as
 //! well as text, so that "N days after" is integer arithmetic that both SQLite and PostgreSQL run
 //! alike.
 
@@ -63,6 +68,11 @@ impl ReadModel for Alerts {
         NAME
     }
 
+    /// 2: a follow-up records the tenants it concerns (question 7 matches tenant or station).
+    fn version(&self) -> u32 {
+        2
+    }
+
     fn tables(&self) -> &'static [&'static str] {
         &[ALERTS, FOLLOW_UPS, PARK_COMPANIES]
     }
@@ -111,20 +121,22 @@ impl ReadModel for Alerts {
                 "CREATE INDEX IF NOT EXISTS {} ON {alerts} (raised_at, alert_id)",
                 g.table("alerts_by_time")
             ),
-            // What may follow an alert up: inspections planned and incidents reported, by park.
+            // What may follow an alert up: inspections planned and incidents reported, by park, one
+            // row per tenant concerned (`tenant_key` '' when the follow-up names no tenant).
             format!(
                 "CREATE TABLE IF NOT EXISTS {follow_ups} (
                     source_type TEXT NOT NULL,
                     source_id TEXT NOT NULL,
+                    tenant_key TEXT NOT NULL,
                     park_id TEXT NOT NULL,
                     happened_at TEXT NOT NULL,
                     day BIGINT NOT NULL,
-                    PRIMARY KEY (source_type, source_id)
+                    PRIMARY KEY (source_type, source_id, tenant_key)
                 )"
             ),
             // The NOT EXISTS probe of each alert: one range scan from the alert's instant.
             format!(
-                "CREATE INDEX IF NOT EXISTS {} ON {follow_ups} (park_id, happened_at, day)",
+                "CREATE INDEX IF NOT EXISTS {} ON {follow_ups} (park_id, tenant_key, happened_at, day)",
                 g.table("alert_follow_ups_by_park")
             ),
         ]
@@ -179,10 +191,12 @@ impl ReadModel for Alerts {
                     }
                 }
                 Event::Inspection(InspectionEvent::InspectionPlanned(p)) => {
-                    follow_up(conn, g, e, &p.park_id.to_string()).await?;
+                    let tenants: Vec<String> = p.tenant_ids.iter().map(|t| t.to_string()).collect();
+                    follow_up(conn, g, e, &p.park_id.to_string(), &tenants).await?;
                 }
                 Event::Incident(IncidentEvent::IncidentReported(r)) => {
-                    follow_up(conn, g, e, &r.park_id.to_string()).await?;
+                    let tenants: Vec<String> = r.tenant_id.iter().map(|t| t.to_string()).collect();
+                    follow_up(conn, g, e, &r.park_id.to_string(), &tenants).await?;
                 }
                 Event::Park(ParkEvent::InfrastructureCompanyAssigned(c)) => {
                     PARKS.record(conn, g, e, c).await?;
@@ -253,26 +267,38 @@ async fn raise(
     Ok(())
 }
 
-/// Records an inspection plan or an incident report as a possible follow-up in its park.
+/// Records an inspection plan or an incident report as a possible follow-up in its park, of the
+/// alerts of each tenant it names (or, naming none, of the park's own stations).
 async fn follow_up(
     conn: &mut AnyConnection,
     g: &Generation,
     e: &Envelope,
     park_id: &str,
+    tenants: &[String],
 ) -> Result<(), ProjectionError> {
     let at = e.occurred_at;
-    sqlx::query(sql(format!(
-        "INSERT INTO {} (source_type, source_id, park_id, happened_at, day) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (source_type, source_id) DO NOTHING",
-        g.table(FOLLOW_UPS)
-    )))
-    .bind(e.stored.aggregate_type.clone())
-    .bind(e.aggregate_id().to_owned())
-    .bind(park_id.to_owned())
-    .bind(e.stored.occurred_at.clone())
-    .bind(day_number(local_date(at)))
-    .execute(&mut *conn)
-    .await?;
+    let none = [String::new()];
+    let keys = if tenants.is_empty() {
+        &none[..]
+    } else {
+        tenants
+    };
+    for tenant in keys {
+        sqlx::query(sql(format!(
+            "INSERT INTO {} (source_type, source_id, tenant_key, park_id, happened_at, day)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (source_type, source_id, tenant_key) DO NOTHING",
+            g.table(FOLLOW_UPS)
+        )))
+        .bind(e.stored.aggregate_type.clone())
+        .bind(e.aggregate_id().to_owned())
+        .bind(tenant.clone())
+        .bind(park_id.to_owned())
+        .bind(e.stored.occurred_at.clone())
+        .bind(day_number(local_date(at)))
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
 }
 
@@ -326,8 +352,8 @@ pub struct UnfollowedAlert {
     pub resolution_reason: Option<String>,
 }
 
-/// Audit question 7: alerts that no inspection or incident followed within `within_days`, in
-/// (raised_at, alert id) order.
+/// Audit question 7: alerts that no inspection or incident concerning their tenant or station
+/// followed within `within_days`, and whose resolution names none, in (raised_at, alert id) order.
 ///
 /// Index paths: `alerts_by_park` (park_id, raised_at, alert_id) with a park, `alerts_by_tenant` with a
 /// tenant, `alerts_by_time` otherwise (the company filter tests each row's park against
@@ -345,7 +371,7 @@ impl Queries<'_, Alerts> {
     }
 }
 
-/// `alert_follow_ups_by_park` (park_id, happened_at, day).
+/// `alert_follow_ups_by_park` (park_id, tenant_key, happened_at, day).
 async fn unfollowed(
     conn: &mut AnyConnection,
     g: &Generation,
@@ -358,6 +384,7 @@ async fn unfollowed(
         format!("a.raised_day + {n} < {}", b.int(day_number(q.as_of))),
         format!(
             "NOT EXISTS (SELECT 1 FROM {follow_ups} f WHERE f.park_id = a.park_id
+                AND f.tenant_key = COALESCE(a.tenant_id, '')
                 AND f.happened_at >= a.raised_at AND f.day <= a.raised_day + {n})",
             follow_ups = g.table(FOLLOW_UPS)
         ),

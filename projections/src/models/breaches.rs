@@ -886,22 +886,46 @@ async fn judge(
             let date = local_date(detected_at);
             let mut judged_by = None;
             if let (Some(a), Some(c)) = (&authority, &company)
-                && let Some(agreement) = REGISTRY.agreement_between(conn, g, a, c, date).await?
+                && let Some((agreement, inherited)) =
+                    REGISTRY.agreement_in_force(conn, g, a, c, date).await?
                 && let Some(levels) = REGISTRY
                     .levels_at(conn, g, &agreement.agreement_id, date)
                     .await?
             {
-                judged_by = Some((levels.incident_notification_hours, agreement.agreement_id));
+                judged_by = Some((
+                    levels.incident_notification_hours,
+                    agreement.agreement_id,
+                    inherited,
+                ));
             }
-            // The same hours and wording as the command judged with.
-            let (hours, source, agreement_id) = match judged_by {
-                Some((hours, id)) => (hours, format!("coordination agreement {id}"), Some(id)),
-                None => (
-                    rules.incident_notification_hours,
-                    "the configured default (no coordination agreement was in force for the park)"
-                        .to_owned(),
+            // The same hours, code and wording as the command judged with; with neither an
+            // agreement nor a Board policy the law sets no hour limit, and nothing is owed by a time.
+            let (hours, source, agreement_id, code) = match judged_by {
+                Some((hours, id, inherited)) => (
+                    hours,
+                    if inherited {
+                        format!(
+                            "coordination agreement {id}, inherited by the park's authority from an authority it succeeded"
+                        )
+                    } else {
+                        format!("coordination agreement {id}")
+                    },
+                    Some(id),
                     None,
                 ),
+                None => match rules.policy_incident_notification_hours {
+                    Some(hours) => (
+                        hours,
+                        "the Board's own policy, not a legal limit (no coordination agreement governed the park)"
+                            .to_owned(),
+                        None,
+                        Some(kcn_domain::incident::POLICY_LATE),
+                    ),
+                    None => {
+                        set_due(conn, g, id, None, None, None).await?;
+                        return set_late(conn, g, id, None, None).await;
+                    }
+                },
             };
             let deadline = limits::notification_deadline(detected_at, hours);
             let late_from =
@@ -916,16 +940,20 @@ async fn judge(
             )
             .await?;
             let breach = match &o.done_at {
-                Some(done) => {
-                    limits::notification(
-                        detected_at,
-                        hours,
-                        &source,
-                        Some(parse_instant(done)?),
-                        None,
-                    )
-                    .breach
-                }
+                Some(done) => limits::notification(
+                    detected_at,
+                    hours,
+                    &source,
+                    Some(parse_instant(done)?),
+                    None,
+                )
+                .breach
+                .map(|mut b| {
+                    if let Some(code) = code {
+                        code.clone_into(&mut b.limit);
+                    }
+                    b
+                }),
                 None => None,
             };
             let (l, d) = match breach {
@@ -1225,6 +1253,7 @@ const OVERDUE: &[(&str, &str)] = &[
 /// Every code the register can hold, for validating a caller's filter.
 pub const CODES: &[&str] = &[
     "incident_notification_late",
+    "incident_notification_late_board_policy",
     "incident_notification_overdue",
     "information_answered_late",
     "information_answer_overdue",

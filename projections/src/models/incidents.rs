@@ -248,9 +248,15 @@ pub enum HoursSource {
     Agreement {
         agreement_id: String,
         version: String,
+        /// Signed by an authority the park's answering authority succeeded (it governs until
+        /// superseded); see `kcn_domain::governing`.
+        inherited: bool,
     },
-    /// No agreement was in force: the legal rules' default.
-    LegalRules,
+    /// No agreement governed: the hours the Board set as its own policy (not a legal limit).
+    BoardPolicy,
+    /// No agreement governed and the Board set no policy: the law sets no hour limit, so the
+    /// notification is not judged. The reason says what was missing.
+    NotJudged { reason: String },
 }
 
 /// The first notification judged against the hours allowed at detection.
@@ -260,6 +266,7 @@ pub struct NotificationJudgement {
     pub authority_id: Option<String>,
     pub company_id: Option<String>,
     pub source: HoursSource,
+    /// 0 when not judged.
     pub allowed_hours: u32,
     /// The instant the first notification is due by; `None` when it lies beyond the calendar.
     pub deadline: Option<DateTime<Utc>>,
@@ -373,8 +380,8 @@ async fn timeline(
         .map(|(c, _)| c);
     let mut agreed = None;
     if let (Some(a), Some(c)) = (&authority, &company)
-        && let Some(agreement) = REGISTRY
-            .agreement_between(conn, g, a, c, detected_on)
+        && let Some((agreement, inherited)) = REGISTRY
+            .agreement_in_force(conn, g, a, c, detected_on)
             .await?
         && let Some(levels) = REGISTRY
             .levels_at(conn, g, &agreement.agreement_id, detected_on)
@@ -383,27 +390,46 @@ async fn timeline(
         agreed = Some((
             agreement.agreement_id,
             agreement.version,
+            inherited,
             levels.incident_notification_hours,
         ));
     }
     let (source, allowed_hours) = match agreed {
-        Some((agreement_id, version, hours)) => (
+        Some((agreement_id, version, inherited, hours)) => (
             HoursSource::Agreement {
                 agreement_id,
                 version,
+                inherited,
             },
             hours,
         ),
-        None => (HoursSource::LegalRules, rules.incident_notification_hours),
+        None => match rules.policy_incident_notification_hours {
+            Some(hours) => (HoursSource::BoardPolicy, hours),
+            None => (
+                HoursSource::NotJudged {
+                    reason: not_judged_reason(authority.is_some(), company.is_some()),
+                },
+                0,
+            ),
+        },
     };
     let first_notified_at = instant(&row, 7)?;
-    let judged = limits::notification(
-        detected_at,
-        allowed_hours,
-        "",
-        first_notified_at,
-        Some(as_of),
-    );
+    let judged = match source {
+        HoursSource::NotJudged { .. } => limits::Notification {
+            deadline: None,
+            lag: first_notified_at.map(|n| n - detected_at),
+            late: false,
+            overdue: false,
+            breach: None,
+        },
+        _ => limits::notification(
+            detected_at,
+            allowed_hours,
+            "",
+            first_notified_at,
+            Some(as_of),
+        ),
+    };
     let notification = NotificationJudgement {
         detected_on,
         authority_id: authority,
@@ -434,6 +460,22 @@ async fn timeline(
         escalations: count(18)?,
         park_id,
     }))
+}
+
+/// Why a notification could not be judged: the law sets no hour limit, so only an agreement (or the
+/// Board's own policy) can, and none applied.
+fn not_judged_reason(has_authority: bool, has_company: bool) -> String {
+    let missing = match (has_authority, has_company) {
+        (false, false) => {
+            "the park had neither an authority nor an infrastructure company on record"
+        }
+        (false, true) => "the park had no authority on record",
+        (true, false) => "the park had no infrastructure company on record",
+        (true, true) => "no coordination agreement governed the park's authority and company",
+    };
+    format!(
+        "not judged: the law sets no hour limit for an incident notification, {missing} on the detection date, and the Board set no policy"
+    )
 }
 
 /// A nullable instant column.

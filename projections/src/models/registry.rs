@@ -541,28 +541,6 @@ impl Registry {
         Ok(chain)
     }
 
-    /// The authorities a given one had succeeded by a date (it took over their agreements).
-    pub(crate) async fn predecessors_by(
-        &self,
-        conn: &mut AnyConnection,
-        g: &Generation,
-        authority_id: &str,
-        date: NaiveDate,
-    ) -> Result<Vec<String>, ProjectionError> {
-        let rows = sqlx::query(sql(format!(
-            "SELECT authority_id FROM {} WHERE successor_id = $1 AND succeeded_on <= $2 \
-             ORDER BY authority_id",
-            self.t(g, "authorities")
-        )))
-        .bind(authority_id)
-        .bind(day(date))
-        .fetch_all(&mut *conn)
-        .await?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>(0).map_err(Into::into))
-            .collect()
-    }
-
     /// A company by id.
     pub(crate) async fn company(
         &self,
@@ -611,39 +589,11 @@ impl Registry {
         .transpose()
     }
 
-    /// The agreement in force on a date between exactly this authority and this company: signed by
-    /// the authority, naming the company, effective on or before the date and not superseded on or
-    /// before it. Of several, the one effective latest.
-    pub(crate) async fn agreement_between(
-        &self,
-        conn: &mut AnyConnection,
-        g: &Generation,
-        authority_id: &str,
-        company_id: &str,
-        date: NaiveDate,
-    ) -> Result<Option<AgreementRow>, ProjectionError> {
-        let row = sqlx::query(sql(format!(
-            "SELECT a.agreement_id, a.authority_id, a.version, a.title, a.document_no, a.signed_on, \
-             a.effective_from, a.document_sha256, a.superseded_by, a.superseded_from \
-             FROM {c} c JOIN {a} a ON a.agreement_id = c.agreement_id \
-             WHERE c.company_id = $1 AND a.authority_id = $2 AND a.effective_from <= $3 \
-             AND (a.superseded_from IS NULL OR a.superseded_from > $3) \
-             ORDER BY a.effective_from DESC, a.agreement_id DESC LIMIT 1",
-            c = self.t(g, "agreement_companies"),
-            a = self.t(g, "agreements"),
-        )))
-        .bind(company_id)
-        .bind(authority_id)
-        .bind(day(date))
-        .fetch_optional(&mut *conn)
-        .await?;
-        row.map(|r| agreement_row(&r)).transpose()
-    }
-
-    /// The agreement that governs an authority and a company on a date: their own, or else one the
-    /// authority inherited from an authority it had succeeded by then (a successor takes over its
-    /// predecessors' duties, and their regulation applies until it is superseded). The flag says
-    /// whether it was inherited.
+    /// The agreement that governs a park naming `authority_id` and run by `company_id` on a date,
+    /// decided by [`kcn_domain::governing::governing_agreement`] (the resolver the command-time
+    /// judgement uses too): the answering authority (the named one followed through its
+    /// successions) and its own agreement, or else one inherited from an authority it had succeeded
+    /// by then, until that agreement is superseded. The flag says whether it was inherited.
     pub(crate) async fn agreement_in_force(
         &self,
         conn: &mut AnyConnection,
@@ -652,30 +602,63 @@ impl Registry {
         company_id: &str,
         date: NaiveDate,
     ) -> Result<Option<(AgreementRow, bool)>, ProjectionError> {
-        if let Some(a) = self
-            .agreement_between(conn, g, authority_id, company_id, date)
-            .await?
-        {
-            return Ok(Some((a, false)));
+        use kcn_domain::governing::{AgreementFact, SuccessionFact, governing_agreement};
+        let rows = sqlx::query(sql(format!(
+            "SELECT a.agreement_id, a.authority_id, a.version, a.title, a.document_no, a.signed_on, \
+             a.effective_from, a.document_sha256, a.superseded_by, a.superseded_from \
+             FROM {c} c JOIN {a} a ON a.agreement_id = c.agreement_id \
+             WHERE c.company_id = $1 AND a.effective_from <= $2",
+            c = self.t(g, "agreement_companies"),
+            a = self.t(g, "agreements"),
+        )))
+        .bind(company_id)
+        .bind(day(date))
+        .fetch_all(&mut *conn)
+        .await?;
+        let agreements = rows
+            .iter()
+            .map(agreement_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let facts: Vec<AgreementFact<String>> = agreements
+            .iter()
+            .map(|a| AgreementFact {
+                agreement_id: a.agreement_id.clone(),
+                authority_id: a.authority_id.clone(),
+                company_ids: vec![company_id.to_owned()],
+                effective_from: a.effective_from,
+                superseded_from: a.superseded_from,
+            })
+            .collect();
+        let rows = sqlx::query(sql(format!(
+            "SELECT authority_id, successor_id, succeeded_on FROM {} \
+             WHERE successor_id IS NOT NULL AND succeeded_on <= $1",
+            self.t(g, "authorities")
+        )))
+        .bind(day(date))
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut successions = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let on: String = r.try_get(2)?;
+            successions.push(SuccessionFact {
+                authority_id: r.try_get::<String, _>(0)?,
+                successor: r.try_get::<String, _>(1)?,
+                effective_date: parse_day(&on)?,
+            });
         }
-        // Breadth-first over predecessors, nearest first; bounded like the succession chain.
-        let mut frontier = vec![authority_id.to_owned()];
-        for _ in 0..4 {
-            let mut next = Vec::new();
-            for a in &frontier {
-                next.extend(self.predecessors_by(conn, g, a, date).await?);
-            }
-            for p in &next {
-                if let Some(a) = self.agreement_between(conn, g, p, company_id, date).await? {
-                    return Ok(Some((a, true)));
-                }
-            }
-            if next.is_empty() {
-                break;
-            }
-            frontier = next;
-        }
-        Ok(None)
+        let Some(governing) = governing_agreement(
+            &authority_id.to_owned(),
+            &company_id.to_owned(),
+            date,
+            &facts,
+            &successions,
+        ) else {
+            return Ok(None);
+        };
+        Ok(agreements
+            .into_iter()
+            .find(|a| a.agreement_id == governing.agreement_id)
+            .map(|a| (a, governing.inherited)))
     }
 
     /// The service levels of an agreement in force on a date (the latest effective on or before it).

@@ -172,31 +172,25 @@ pub(crate) async fn park_responsibility(
             });
     }
     let mut agreement = None;
-    if let (Some(_), Some(c)) = (&assigned, &company) {
-        // The authority in office first; then the assigned one, whose regulation its successor took
-        // over; either may also have inherited one from a predecessor.
-        let mut candidates = Vec::new();
-        if let Some(resp) = &responsible {
-            candidates.push(resp.authority_id.clone());
-        }
-        for s in successions.iter().rev() {
-            candidates.push(s.authority_id.clone());
-        }
-        candidates.dedup();
-        for (i, authority_id) in candidates.iter().enumerate() {
-            if let Some((row, inherited)) = r
-                .agreement_in_force(conn, g, authority_id, &c.company.company_id, date)
-                .await?
-            {
-                let levels = r.levels_at(conn, g, &row.agreement_id, date).await?;
-                agreement = Some(AgreementInForce {
-                    agreement: row,
-                    levels,
-                    inherited: inherited || i > 0,
-                });
-                break;
-            }
-        }
+    if let (Some(a), Some(c)) = (&assigned, &company)
+        // One resolver for every question (kcn_domain::governing): the assigned authority followed
+        // through its successions, its own agreement or else one inherited from a predecessor.
+        && let Some((row, inherited)) = r
+            .agreement_in_force(
+                conn,
+                g,
+                &a.authority.authority_id,
+                &c.company.company_id,
+                date,
+            )
+            .await?
+    {
+        let levels = r.levels_at(conn, g, &row.agreement_id, date).await?;
+        agreement = Some(AgreementInForce {
+            agreement: row,
+            levels,
+            inherited,
+        });
     }
     Ok(Some(ParkResponsibility {
         park,

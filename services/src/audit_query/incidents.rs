@@ -32,17 +32,34 @@ pub(super) async fn get_incident_timeline(
         .map_err(error::projection)?
         .ok_or_else(|| not_found(id))?;
     let n = t.notification;
-    let (source, agreement_id, agreement_version) = match n.source {
-        HoursSource::Agreement {
-            agreement_id,
-            version,
-        } => (proto::ServiceLevelSource::Agreement, agreement_id, version),
-        HoursSource::LegalRules => (
-            proto::ServiceLevelSource::LegalRules,
-            String::new(),
-            String::new(),
-        ),
-    };
+    let (source, agreement_id, agreement_version, agreement_inherited, not_judged_reason) =
+        match n.source {
+            HoursSource::Agreement {
+                agreement_id,
+                version,
+                inherited,
+            } => (
+                proto::ServiceLevelSource::Agreement,
+                agreement_id,
+                version,
+                inherited,
+                String::new(),
+            ),
+            HoursSource::BoardPolicy => (
+                proto::ServiceLevelSource::BoardPolicy,
+                String::new(),
+                String::new(),
+                false,
+                String::new(),
+            ),
+            HoursSource::NotJudged { reason } => (
+                proto::ServiceLevelSource::NotJudged,
+                String::new(),
+                String::new(),
+                false,
+                reason,
+            ),
+        };
     let milestones = t
         .milestones
         .into_iter()
@@ -68,6 +85,8 @@ pub(super) async fn get_incident_timeline(
             source: source.into(),
             agreement_id,
             agreement_version,
+            agreement_inherited,
+            not_judged_reason,
             allowed_hours: n.allowed_hours,
             deadline: n.deadline.map(fields::timestamp),
             notified: n.first_notified_at.is_some(),
