@@ -10,7 +10,7 @@ use cqrs_es::event_sink::EventSink;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before};
+use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before_its};
 use crate::time::local_date;
 use crate::values::{DayOfMonth, NotificationHours, ServiceDays, Sha256Hex, Text};
 use crate::{Deps, DomainError, events};
@@ -187,6 +187,9 @@ pub struct CoordinationAgreement {
     pub amendments: u32,
     pub superseded: Option<AgreementSuperseded>,
     pub latest: Option<DateTime<Utc>>,
+    /// The business time of the record's first event, which every later one follows.
+    #[serde(default)]
+    pub opened_at: Option<DateTime<Utc>>,
 }
 
 impl CoordinationAgreement {
@@ -225,7 +228,7 @@ impl CoordinationAgreement {
                 id: agreement_id,
             });
         };
-        not_before(self.latest, occurred_at, step)?;
+        not_before_its(self.opened_at, occurred_at, step, "the signature")?;
         Ok(signed)
     }
 }
@@ -362,7 +365,8 @@ impl Aggregate for CoordinationAgreement {
     }
 
     fn apply(&mut self, event: Timed<AgreementEvent>) {
-        self.latest = Some(event.occurred_at);
+        self.latest = self.latest.max(Some(event.occurred_at));
+        self.opened_at = self.opened_at.or(Some(event.occurred_at));
         match event.body {
             AgreementEvent::AgreementSigned(e) => {
                 self.service_levels

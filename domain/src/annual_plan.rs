@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::agreement::act_date;
 use crate::deps::{Breach, LegalRules};
-use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before};
+use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before_its};
 use crate::limits;
 use crate::values::Text;
 use crate::{Deps, DomainError, events};
@@ -124,6 +124,9 @@ pub struct AnnualPlan {
     pub document_no: Option<Text>,
     pub tasks: Vec<TaskState>,
     pub latest: Option<DateTime<Utc>>,
+    /// The business time of the record's first event, which every later one follows.
+    #[serde(default)]
+    pub opened_at: Option<DateTime<Utc>>,
 }
 
 impl AnnualPlan {
@@ -141,7 +144,7 @@ impl AnnualPlan {
                 id: plan_id,
             });
         }
-        not_before(self.latest, occurred_at, step)?;
+        not_before_its(self.opened_at, occurred_at, step, "the tasks' issue")?;
         let Some(task) = self.tasks.iter().find(|t| &t.task.task_id == task_id) else {
             return Err(DomainError::rule(
                 "unknown_task",
@@ -291,7 +294,8 @@ impl Aggregate for AnnualPlan {
     }
 
     fn apply(&mut self, event: Timed<AnnualPlanEvent>) {
-        self.latest = Some(event.occurred_at);
+        self.latest = self.latest.max(Some(event.occurred_at));
+        self.opened_at = self.opened_at.or(Some(event.occurred_at));
         match event.body {
             AnnualPlanEvent::AnnualTasksIssued(e) => {
                 self.authority_id = Some(e.authority_id);

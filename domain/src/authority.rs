@@ -7,7 +7,7 @@ use cqrs_es::event_sink::EventSink;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before};
+use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before_its};
 use crate::values::Text;
 use crate::{Deps, DomainError, events};
 
@@ -83,6 +83,9 @@ pub struct Authority {
     pub established: Option<AuthorityEstablished>,
     pub succeeded: Option<AuthoritySucceeded>,
     pub latest: Option<DateTime<Utc>>,
+    /// The business time of the record's first event, which every later one follows.
+    #[serde(default)]
+    pub opened_at: Option<DateTime<Utc>>,
 }
 
 impl Authority {
@@ -105,7 +108,12 @@ impl Authority {
                 id: authority_id,
             });
         };
-        not_before(self.latest, occurred_at, "the succession")?;
+        not_before_its(
+            self.opened_at,
+            occurred_at,
+            "the succession",
+            "the establishment",
+        )?;
         if !event.predecessors.contains(&authority_id) {
             return Err(DomainError::invalid(
                 "predecessors",
@@ -193,7 +201,8 @@ impl Aggregate for Authority {
     }
 
     fn apply(&mut self, event: Timed<AuthorityEvent>) {
-        self.latest = Some(event.occurred_at);
+        self.latest = self.latest.max(Some(event.occurred_at));
+        self.opened_at = self.opened_at.or(Some(event.occurred_at));
         match event.body {
             AuthorityEvent::AuthorityEstablished(e) => self.established = Some(e),
             AuthorityEvent::AuthoritySucceeded(e) => self.succeeded = Some(e),

@@ -6,7 +6,7 @@ use cqrs_es::event_sink::EventSink;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before};
+use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before_its};
 use crate::values::{EnterpriseCode, Text};
 use crate::{Deps, DomainError, events};
 
@@ -58,6 +58,13 @@ pub struct InfrastructureCompany {
     pub latest: Option<DateTime<Utc>>,
 }
 
+impl InfrastructureCompany {
+    /// When the current details took effect: the registration, or the latest change.
+    fn details_at(&self) -> Option<DateTime<Utc>> {
+        self.latest
+    }
+}
+
 impl Aggregate for InfrastructureCompany {
     const TYPE: &'static str = "InfrastructureCompany";
     type Command = CompanyCommand;
@@ -97,7 +104,14 @@ impl Aggregate for InfrastructureCompany {
                         id: company_id,
                     });
                 };
-                not_before(self.latest, occurred_at, "a change of details")?;
+                // The details are the company's current ones: a change dated before the current
+                // details would not be current, so changes are recorded in the order they took effect.
+                not_before_its(
+                    self.details_at(),
+                    occurred_at,
+                    "a change of details",
+                    "the current details",
+                )?;
                 // Only what actually changes is recorded; a change that changes nothing is refused so
                 // that the history holds no empty events.
                 let name = name.filter(|n| *n != current.name);
@@ -139,6 +153,20 @@ impl LedgerAggregate for InfrastructureCompany {
 
     fn park_id(&self, _id: Uuid) -> Option<Uuid> {
         None
+    }
+
+    /// An infrastructure company's enterprise code is unique among the companies.
+    fn unique_keys(_id: Uuid, new: &[Timed<CompanyEvent>]) -> Vec<crate::UniqueKey> {
+        new.iter()
+            .filter_map(|e| match &e.body {
+                CompanyEvent::CompanyRegistered(r) => Some(crate::UniqueKey {
+                    scope: "company_enterprise_code",
+                    key: r.enterprise_code.as_str().to_owned(),
+                    field: "enterprise_code",
+                }),
+                _ => None,
+            })
+            .collect()
     }
 }
 

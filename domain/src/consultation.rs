@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::agreement::act_date;
-use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before};
+use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before_its};
 use crate::information_exchange::Attachment;
 use crate::values::{Decimal, Text, VsicCode};
 use crate::{Deps, DomainError, events};
@@ -200,7 +200,8 @@ impl IndustryConsultation {
 }
 
 impl IndustryConsultation {
-    /// Refuses a step unless the consultation exists, is not withdrawn, and its time does not go back.
+    /// Refuses a step unless the consultation exists, is not withdrawn, and it is not dated
+    /// before the consultation's opening.
     fn require_live(
         &self,
         id: Uuid,
@@ -219,7 +220,12 @@ impl IndustryConsultation {
                 format!("the consultation was withdrawn; {step} is no longer possible"),
             ));
         }
-        not_before(self.latest, occurred_at, step)
+        not_before_its(
+            self.opened_at,
+            occurred_at,
+            step,
+            "the consultation's opening",
+        )
     }
 
     /// Refuses a step that must come before the determination.
@@ -377,7 +383,7 @@ impl Aggregate for IndustryConsultation {
     }
 
     fn apply(&mut self, event: Timed<ConsultationEvent>) {
-        self.latest = Some(event.occurred_at);
+        self.latest = self.latest.max(Some(event.occurred_at));
         match event.body {
             ConsultationEvent::ConsultationOpened(e) => {
                 self.opened = Some(e);

@@ -192,6 +192,14 @@ pub trait LedgerAggregate:
         Vec::new()
     }
 
+    /// The unique keys the new events claim (a park's code, an enterprise code). The store refuses a
+    /// command whose key another aggregate already holds, deciding it in the append transaction so
+    /// that two concurrent claims cannot both win.
+    fn unique_keys(id: Uuid, new: &[Timed<Self::Body>]) -> Vec<UniqueKey> {
+        let _ = (id, new);
+        Vec::new()
+    }
+
     /// Whether [`LedgerAggregate::judge_against_agreements`] has anything to judge: the command path
     /// then loads the coordination agreements that applied to the aggregate's park.
     const JUDGED_AGAINST_AGREEMENTS: bool = false;
@@ -207,6 +215,17 @@ pub trait LedgerAggregate:
         let _ = (new, rules, agreements);
         Vec::new()
     }
+}
+
+/// A key only one aggregate may hold, such as a park's code.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UniqueKey {
+    /// What the key is unique among ("park_code", "company_enterprise_code", …).
+    pub scope: &'static str,
+    /// The key, normalised as the scope compares it.
+    pub key: String,
+    /// The request field that gave it, for the caller's message.
+    pub field: &'static str,
 }
 
 /// Declares an aggregate's event enum from its payload structs and implements [`EventBody`].
@@ -267,18 +286,37 @@ macro_rules! events {
     };
 }
 
-/// Rejects an event whose business time goes back before the aggregate's latest one.
-pub fn not_before(
-    latest: Option<DateTime<Utc>>,
+/// Rejects an event dated before the one it follows of necessity: an answer before its request, a
+/// delivery before the decision it delivers, a containment before the detection. Only such pairs
+/// are refused; any other event may be dated before an earlier-recorded one (a late report entered
+/// after a later-dated permit is a true fact, and is recorded: where a limit applies it is judged).
+pub fn not_before_its(
+    earlier: Option<DateTime<Utc>>,
     occurred_at: DateTime<Utc>,
-    what: &str,
+    step: &str,
+    earlier_step: &str,
 ) -> Result<(), DomainError> {
-    match latest {
-        Some(latest) if occurred_at < latest => Err(DomainError::rule(
+    match earlier {
+        Some(earlier) if occurred_at < earlier => Err(DomainError::rule(
             "business_time_goes_back",
-            format!(
-                "{what} at {occurred_at} would go back before the latest event of this record, at {latest}"
-            ),
+            format!("{step} at {occurred_at} would precede {earlier_step}, at {earlier}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// [`not_before_its`] for steps dated by a local date: a delivery on a day before the decision's
+/// issue, a closing before the conclusion.
+pub fn not_before_day(
+    earlier: Option<chrono::NaiveDate>,
+    on: chrono::NaiveDate,
+    step: &str,
+    earlier_step: &str,
+) -> Result<(), DomainError> {
+    match earlier {
+        Some(earlier) if on < earlier => Err(DomainError::rule(
+            "business_time_goes_back",
+            format!("{step} on {on} would precede {earlier_step}, on {earlier}"),
         )),
         _ => Ok(()),
     }

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::agreement::AgreementsInForce;
 use crate::deps::{Breach, LegalRules};
-use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before};
+use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before_its};
 use crate::information_exchange::OrganisationRef;
 use crate::limits;
 use crate::time::local_date;
@@ -293,11 +293,20 @@ impl Incident {
 impl Incident {
     /// When the first notification went out.
     pub fn first_notified_at(&self) -> Option<DateTime<Utc>> {
-        self.notifications.first().map(|n| n.sent_at)
+        self.notifications.iter().map(|n| n.sent_at).min()
     }
 
-    /// Refuses a step on an incident never reported, or already resolved (every step but the review
-    /// is refused then).
+    /// Refuses a step on an incident never reported.
+    fn require_reported(&self, id: Uuid) -> Result<&IncidentReported, DomainError> {
+        self.reported.as_ref().ok_or(DomainError::NotFound {
+            kind: AggregateKind::Incident,
+            id,
+        })
+    }
+
+    /// Refuses a step on an incident never reported, or already resolved: an escalation, the
+    /// containment and a second resolution are refused then. A classification, a notification and
+    /// a response action are facts that may come after the resolution, and are recorded.
     fn require_active(&self, id: Uuid, step: &str) -> Result<&IncidentReported, DomainError> {
         let Some(reported) = &self.reported else {
             return Err(DomainError::NotFound {
@@ -313,6 +322,22 @@ impl Incident {
         }
         Ok(reported)
     }
+}
+
+/// Refuses a step dated before the detection (`business_time_goes_back`): nothing about an incident
+/// precedes its detection, while any step may be dated before steps recorded earlier (crews act
+/// before the paperwork; a notification is sent late).
+fn after_detection(
+    reported: &IncidentReported,
+    occurred_at: DateTime<Utc>,
+    step: &str,
+) -> Result<(), DomainError> {
+    not_before_its(
+        Some(reported.detected_at),
+        occurred_at,
+        step,
+        "the detection",
+    )
 }
 
 /// Refuses an on-site step (a response action, the containment) dated before the detection. Such
@@ -388,8 +413,8 @@ impl Aggregate for Incident {
                 occurred_at,
                 event,
             } => {
-                self.require_active(incident_id, "a classification")?;
-                not_before(self.latest, occurred_at, "a classification")?;
+                let reported = self.require_reported(incident_id)?;
+                after_detection(reported, occurred_at, "a classification")?;
                 let on = local_date(occurred_at);
                 if !event.level.valid_on(on) {
                     let (from, until) = event.level.validity();
@@ -413,8 +438,9 @@ impl Aggregate for Incident {
                 sent_at,
                 message,
             } => {
-                self.require_active(incident_id, "a notification")?;
-                not_before(self.latest, occurred_at, "a notification")?;
+                // A notification sent late, even after the resolution, is recorded and judged.
+                let reported = self.require_reported(incident_id)?;
+                after_detection(reported, occurred_at, "a notification")?;
                 if sent_at.is_some_and(|s| s != occurred_at) {
                     return Err(DomainError::invalid(
                         "sent_at",
@@ -434,7 +460,7 @@ impl Aggregate for Incident {
                 occurred_at,
                 event,
             } => {
-                let reported = self.require_active(incident_id, "a response action")?;
+                let reported = self.require_reported(incident_id)?;
                 not_before_detection(
                     reported,
                     occurred_at,
@@ -448,8 +474,8 @@ impl Aggregate for Incident {
                 occurred_at,
                 event,
             } => {
-                self.require_active(incident_id, "an escalation")?;
-                not_before(self.latest, occurred_at, "an escalation")?;
+                let reported = self.require_active(incident_id, "an escalation")?;
+                after_detection(reported, occurred_at, "an escalation")?;
                 deps.require_in_office(
                     "authority_id",
                     event.authority_id,
@@ -484,8 +510,14 @@ impl Aggregate for Incident {
                 occurred_at,
                 event,
             } => {
-                self.require_active(incident_id, "a second resolution")?;
-                not_before(self.latest, occurred_at, "the resolution")?;
+                let reported = self.require_active(incident_id, "a second resolution")?;
+                after_detection(reported, occurred_at, "the resolution")?;
+                not_before_its(
+                    self.contained_at,
+                    occurred_at,
+                    "the resolution",
+                    "the containment",
+                )?;
                 (occurred_at, event.into())
             }
             IncidentCommand::Review {
@@ -511,7 +543,12 @@ impl Aggregate for Incident {
                         "the incident is already reviewed",
                     ));
                 }
-                not_before(self.latest, occurred_at, "the review")?;
+                not_before_its(
+                    self.resolved_at,
+                    occurred_at,
+                    "the review",
+                    "the resolution",
+                )?;
                 (occurred_at, event.into())
             }
         };
@@ -521,7 +558,6 @@ impl Aggregate for Incident {
 
     fn apply(&mut self, event: Timed<IncidentEvent>) {
         let at = event.occurred_at;
-        // On-site steps may be dated before earlier records: the latest time is the maximum.
         self.latest = self.latest.max(Some(at));
         match event.body {
             IncidentEvent::IncidentReported(e) => {
@@ -1107,14 +1143,20 @@ mod tests {
     }
 
     #[test]
-    fn a_classification_cannot_go_back_before_the_report() {
+    fn a_classification_may_precede_the_report_but_not_the_detection() {
         assert_eq!(
             rule_of(when(
-                classify(IncidentLevel::Facility, "2025-06-11T00:00:00Z"),
+                classify(IncidentLevel::Facility, "2025-06-10T23:00:00Z"),
                 vec![reported()]
             )),
             "business_time_goes_back"
         );
+        // Between the detection (23:30) and the report (00:10): a true order, recorded.
+        when(
+            classify(IncidentLevel::Facility, "2025-06-11T00:00:00Z"),
+            vec![reported()],
+        )
+        .unwrap();
     }
 
     #[test]
@@ -1133,7 +1175,7 @@ mod tests {
     }
 
     #[test]
-    fn no_step_but_the_review_follows_a_resolution() {
+    fn after_the_resolution_late_facts_are_recorded_but_no_escalation_or_containment() {
         let action = IncidentCommand::TakeAction {
             incident_id: id(INCIDENT),
             occurred_at: at("2025-06-13T08:00:00Z"),
@@ -1142,9 +1184,29 @@ mod tests {
                 by: text("CETP operator"),
             },
         };
+        when(action, vec![reported(), resolved()]).unwrap();
+        let contain = IncidentCommand::Contain {
+            incident_id: id(INCIDENT),
+            occurred_at: at("2025-06-13T08:00:00Z"),
+            event: IncidentContained { note: None },
+        };
         assert_eq!(
-            rule_of(when(action, vec![reported(), resolved()])),
+            rule_of(when(contain, vec![reported(), resolved()])),
             "incident_resolved"
+        );
+        // A review dated before the resolution it reviews cannot be.
+        assert_eq!(
+            rule_of(when(
+                IncidentCommand::Review {
+                    incident_id: id(INCIDENT),
+                    occurred_at: at("2025-06-12T07:00:00Z"),
+                    event: IncidentReviewed {
+                        lessons: text("Inspect drains weekly in the dry season"),
+                    },
+                },
+                vec![reported(), resolved()]
+            )),
+            "business_time_goes_back"
         );
         TestFramework::<Incident>::with(known())
             .given(vec![reported(), resolved()])

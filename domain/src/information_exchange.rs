@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::agreement::AgreementsInForce;
-use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before};
+use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before_its};
 use crate::time::local_date;
 use crate::values::{Sha256Hex, Text};
 use crate::{Breach, LegalRules, limits};
@@ -156,7 +156,9 @@ pub struct InformationExchange {
 }
 
 impl InformationExchange {
-    /// Refuses a step unless the exchange exists and is open, and its time does not go back.
+    /// Refuses a step unless the exchange exists and is open, and it is not dated before the
+    /// request (an answer, a clarification, closing or withdrawal may be dated before steps
+    /// recorded earlier; an answer entered late is judged, not refused).
     fn require_open(
         &self,
         id: Uuid,
@@ -176,7 +178,9 @@ impl InformationExchange {
                 "exchange_closed",
                 format!("the exchange is closed; {step} is no longer possible"),
             )),
-            ExchangeStatus::Open => not_before(self.latest, occurred_at, step),
+            ExchangeStatus::Open => {
+                not_before_its(self.requested_at, occurred_at, step, "the request")
+            }
         }
     }
 }
@@ -256,6 +260,12 @@ impl Aggregate for InformationExchange {
                         "a clarification follows an answer; this request has none yet",
                     ));
                 }
+                not_before_its(
+                    self.first_answer_at,
+                    occurred_at,
+                    "a clarification",
+                    "the first answer",
+                )?;
                 (occurred_at, event.into())
             }
             ExchangeCommand::Close {
@@ -286,7 +296,7 @@ impl Aggregate for InformationExchange {
     }
 
     fn apply(&mut self, event: Timed<ExchangeEvent>) {
-        self.latest = Some(event.occurred_at);
+        self.latest = self.latest.max(Some(event.occurred_at));
         match event.body {
             ExchangeEvent::InformationRequested(e) => {
                 self.status = ExchangeStatus::Open;
@@ -295,7 +305,10 @@ impl Aggregate for InformationExchange {
             }
             ExchangeEvent::InformationProvided(_) => {
                 self.answers += 1;
-                self.first_answer_at.get_or_insert(event.occurred_at);
+                self.first_answer_at = Some(
+                    self.first_answer_at
+                        .map_or(event.occurred_at, |t| t.min(event.occurred_at)),
+                );
             }
             ExchangeEvent::ClarificationRequested(_) => self.clarifications += 1,
             ExchangeEvent::ExchangeClosed(_) => self.status = ExchangeStatus::Closed,

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::deps::{Breach, LegalRules};
-use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before};
+use crate::event::{
+    AggregateKind, EventPayload, LedgerAggregate, Timed, not_before_day, not_before_its,
+};
 use crate::limits;
 use crate::time::local_date;
 use crate::values::Text;
@@ -374,7 +376,9 @@ impl Inspection {
         })
     }
 
-    /// Refuses a step on an inspection never planned, or already closed, or going back in time.
+    /// Refuses a step on an inspection never planned, or already closed, or dated before the plan.
+    /// Each step is bounded only by the step it follows of necessity (a delivery by the decision, a
+    /// finding by the start, the closing by the conclusion), never by whatever was recorded last.
     fn require_open(
         &self,
         id: Uuid,
@@ -388,8 +392,18 @@ impl Inspection {
                 format!("the inspection is closed; {step} is no longer possible"),
             ));
         }
-        not_before(self.latest, occurred_at, step)?;
+        not_before_its(self.planned_at, occurred_at, step, "the plan")?;
         Ok(planned)
+    }
+
+    /// Refuses a step of the inspection's work dated before its start.
+    fn not_before_start(&self, occurred_at: DateTime<Utc>, step: &str) -> Result<(), DomainError> {
+        not_before_day(
+            self.started.as_ref().map(|s| s.started_on),
+            local_date(occurred_at),
+            step,
+            "the start",
+        )
     }
 
     /// Refuses a step that needs the inspection under way: started and not yet concluded.
@@ -518,6 +532,12 @@ impl Aggregate for Inspection {
                         "the inspection decision is already delivered",
                     ));
                 }
+                not_before_day(
+                    self.decision.as_ref().map(|d| d.issued_on),
+                    delivered_on,
+                    "a delivery",
+                    "the decision's issue",
+                )?;
                 let event = InspectionDecisionDelivered {
                     delivered_on,
                     recipient,
@@ -529,7 +549,7 @@ impl Aggregate for Inspection {
                 occurred_at,
                 started_on,
             } => {
-                let planned = self.require_open(inspection_id, occurred_at, "the start")?;
+                self.require_open(inspection_id, occurred_at, "the start")?;
                 let started_on = act_date("started_on", started_on, occurred_at)?;
                 if self.started.is_some() {
                     return Err(DomainError::rule(
@@ -543,14 +563,14 @@ impl Aggregate for Inspection {
                         "an inspection starts only under an issued decision",
                     ));
                 }
-                // An unannounced inspection announces itself on arrival; the others wait for the
-                // decision to reach the inspected entity.
-                if planned.kind != InspectionKind::Unannounced && self.delivery.is_none() {
-                    return Err(DomainError::rule(
-                        "decision_not_delivered",
-                        "an announced inspection starts only after its decision is delivered",
-                    ));
-                }
+                not_before_day(
+                    self.decision.as_ref().map(|d| d.issued_on),
+                    started_on,
+                    "the start",
+                    "the decision's issue",
+                )?;
+                // An announced inspection that starts before its decision reaches the inspected
+                // entity is recorded, and judged (`inspection_started_before_delivery`).
                 (occurred_at, InspectionStarted { started_on }.into())
             }
             InspectionCommand::Extend {
@@ -563,6 +583,7 @@ impl Aggregate for Inspection {
                     return Err(DomainError::invalid("days", "must be at least 1"));
                 }
                 self.require_under_way("an extension")?;
+                self.not_before_start(occurred_at, "an extension")?;
                 (occurred_at, event.into())
             }
             InspectionCommand::RecordFinding {
@@ -589,6 +610,7 @@ impl Aggregate for Inspection {
                     ));
                 }
                 self.require_under_way("a finding")?;
+                self.not_before_start(occurred_at, "a finding")?;
                 if self.finding(&event.finding_id).is_some() {
                     return Err(DomainError::rule(
                         "finding_already_recorded",
@@ -607,6 +629,12 @@ impl Aggregate for Inspection {
                 self.require_open(inspection_id, occurred_at, "a conclusion")?;
                 let concluded_on = act_date("concluded_on", concluded_on, occurred_at)?;
                 self.require_under_way("a conclusion")?;
+                not_before_day(
+                    self.started.as_ref().map(|s| s.started_on),
+                    concluded_on,
+                    "the conclusion",
+                    "the start",
+                )?;
                 let event = InspectionConcluded {
                     conclusion_no,
                     summary,
@@ -621,6 +649,12 @@ impl Aggregate for Inspection {
             } => {
                 self.require_open(inspection_id, occurred_at, "a remediation")?;
                 let finding = self.require_finding(&event.finding_id)?;
+                not_before_day(
+                    Some(finding.found_on),
+                    local_date(occurred_at),
+                    "a remediation",
+                    "the finding",
+                )?;
                 if event.due_on <= finding.found_on {
                     return Err(DomainError::rule(
                         "remediation_due_not_after_finding",
@@ -648,6 +682,12 @@ impl Aggregate for Inspection {
             } => {
                 self.require_open(inspection_id, occurred_at, "a verification")?;
                 let finding = self.require_finding(&event.finding_id)?;
+                not_before_day(
+                    Some(finding.found_on),
+                    local_date(occurred_at),
+                    "a verification",
+                    "the finding",
+                )?;
                 if finding.remediation.is_none() {
                     return Err(DomainError::rule(
                         "remediation_not_required",
@@ -675,6 +715,12 @@ impl Aggregate for Inspection {
             } => {
                 self.require_open(inspection_id, occurred_at, "a referral")?;
                 let finding = self.require_finding(&event.finding_id)?;
+                not_before_day(
+                    Some(finding.found_on),
+                    local_date(occurred_at),
+                    "a referral",
+                    "the finding",
+                )?;
                 if finding.referral.is_some() {
                     return Err(DomainError::rule(
                         "finding_already_referred",
@@ -705,6 +751,12 @@ impl Aggregate for Inspection {
                         "an inspection is closed only after its conclusion",
                     ));
                 }
+                not_before_day(
+                    self.conclusion.as_ref().map(|c| c.concluded_on),
+                    local_date(occurred_at),
+                    "closing",
+                    "the conclusion",
+                )?;
                 let open: Vec<&str> = self
                     .findings
                     .iter()
@@ -729,7 +781,7 @@ impl Aggregate for Inspection {
 
     fn apply(&mut self, event: Timed<InspectionEvent>) {
         let at = event.occurred_at;
-        self.latest = Some(at);
+        self.latest = self.latest.max(Some(at));
         match event.body {
             InspectionEvent::InspectionPlanned(e) => {
                 self.planned = Some(e);
@@ -793,6 +845,22 @@ impl LedgerAggregate for Inspection {
                             None,
                         );
                         breaches.extend(delivery.breach);
+                    }
+                    if let Some(started) = &self.started {
+                        breaches.extend(limits::started_before_delivery(
+                            !unannounced,
+                            started.started_on,
+                            d.delivered_on,
+                        ));
+                    }
+                }
+                InspectionEvent::InspectionStarted(s) => {
+                    if let Some(delivery) = &self.delivery {
+                        breaches.extend(limits::started_before_delivery(
+                            !unannounced,
+                            s.started_on,
+                            delivery.delivered_on,
+                        ));
                     }
                 }
                 InspectionEvent::InspectionExtended(x) => {
@@ -1234,8 +1302,7 @@ mod tests {
     }
 
     #[test]
-    fn an_announced_inspection_starts_only_after_delivery_but_an_unannounced_one_may_start_at_once()
-    {
+    fn an_announced_inspection_that_starts_before_delivery_is_recorded_and_named() {
         assert_eq!(
             rule_of(when(
                 start("2025-05-09T01:00:00Z"),
@@ -1243,13 +1310,39 @@ mod tests {
             )),
             "decision_not_issued"
         );
+        // Started with no delivery recorded: a fact, recorded; judged once the delivery is.
+        let announced = vec![planned(InspectionKind::PostCheck, &[TENANT]), issued(None)];
+        when(start("2025-05-09T01:00:00Z"), announced.clone()).unwrap();
+        let mut before = announced.clone();
+        before.push(started("2025-05-05T01:00:00Z"));
+        assert_eq!(
+            judged(before, delivered("2025-05-06T02:00:00Z")),
+            ["inspection_started_before_delivery"]
+        );
+        // Delivered later than the start, recorded first: named on the start.
+        let mut delivered_late = announced.clone();
+        delivered_late.push(delivered("2025-05-06T02:00:00Z"));
+        assert_eq!(
+            judged(delivered_late.clone(), started("2025-05-05T01:00:00Z")),
+            ["inspection_started_before_delivery"]
+        );
+        // A delivery dated before the decision's issue cannot be.
         assert_eq!(
             rule_of(when(
-                start("2025-05-09T01:00:00Z"),
-                vec![planned(InspectionKind::PostCheck, &[TENANT]), issued(None)]
+                InspectionCommand::DeliverDecision {
+                    inspection_id: id(INSPECTION),
+                    occurred_at: at("2025-05-01T12:00:00Z"),
+                    delivered_on: None,
+                    recipient: None,
+                },
+                announced
             )),
-            "decision_not_delivered"
+            "business_time_goes_back"
         );
+        // On time: delivered, then started; nothing named.
+        let mut on_time = under_way();
+        let started_on_time = on_time.pop().unwrap();
+        assert!(judged(on_time, started_on_time).is_empty());
         TestFramework::<Inspection>::with(no_deps())
             .given(vec![
                 planned(InspectionKind::Unannounced, &[TENANT]),

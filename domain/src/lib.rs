@@ -33,4 +33,6 @@ pub(crate) mod testing;
 pub use catalogue::Event;
 pub use deps::{Breach, Deps, LegalRules, Lookups};
 pub use error::DomainError;
-pub use event::{AggregateKind, DecodeError, EventBody, EventPayload, LedgerAggregate, Timed};
+pub use event::{
+    AggregateKind, DecodeError, EventBody, EventPayload, LedgerAggregate, Timed, UniqueKey,
+};

@@ -183,6 +183,29 @@ pub fn unannounced_grounds(unannounced: bool, grounds_recorded: bool) -> Option<
     })
 }
 
+/// The code of an announced inspection that started before its decision reached the inspected
+/// entity.
+pub const STARTED_BEFORE_DELIVERY: &str = "inspection_started_before_delivery";
+
+/// An announced inspection starts only once its decision is delivered (the decision reaches the
+/// entity within 5 days of issue so that it can prepare). One that started earlier is recorded and
+/// named here, whichever of the start and the delivery is recorded second.
+pub fn started_before_delivery(
+    announced: bool,
+    started_on: NaiveDate,
+    delivered_on: NaiveDate,
+) -> Option<Breach> {
+    (announced && started_on < delivered_on).then(|| {
+        breach(
+            STARTED_BEFORE_DELIVERY,
+            format!(
+                "the announced inspection started on {started_on}, before its decision was \
+                 delivered on {delivered_on}"
+            ),
+        )
+    })
+}
+
 /// How long an inspection lasted, or has lasted so far, against its limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InspectionDuration {

@@ -11,7 +11,7 @@ use cqrs_es::event_sink::EventSink;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before};
+use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before_its};
 use crate::values::{Decimal, Text};
 use crate::{Deps, DomainError, events};
 
@@ -175,13 +175,9 @@ impl MonitoringAlert {
 }
 
 impl MonitoringAlert {
-    /// Refuses a step on an alert never opened, resolved, or going back in time.
-    fn require_open(
-        &self,
-        id: Uuid,
-        occurred_at: DateTime<Utc>,
-        step: &str,
-    ) -> Result<(), DomainError> {
+    /// Refuses a step on an alert never opened or already resolved. A message may be dated before
+    /// earlier-recorded ones: the monitoring system delivers late.
+    fn require_open(&self, id: Uuid, step: &str) -> Result<(), DomainError> {
         if self.park_id.is_none() {
             return Err(DomainError::NotFound {
                 kind: AggregateKind::MonitoringAlert,
@@ -194,7 +190,7 @@ impl MonitoringAlert {
                 format!("the alert is resolved; {step} is no longer possible"),
             ));
         }
-        not_before(self.latest, occurred_at, step)
+        Ok(())
     }
 
     /// Opens a new alert for a station of an existing park, or joins the open alert of the same
@@ -202,7 +198,6 @@ impl MonitoringAlert {
     async fn open_or_join(
         &self,
         id: Uuid,
-        occurred_at: DateTime<Utc>,
         opens: bool,
         (park_id, station_id): (Uuid, &Text),
         deps: &Deps,
@@ -217,7 +212,7 @@ impl MonitoringAlert {
             }
             return deps.require("park_id", AggregateKind::Park, park_id).await;
         }
-        self.require_open(id, occurred_at, step)?;
+        self.require_open(id, step)?;
         if self.park_id != Some(park_id) || self.station_id.as_ref() != Some(station_id) {
             return Err(DomainError::rule(
                 "station_mismatch",
@@ -260,7 +255,6 @@ impl Aggregate for MonitoringAlert {
                 }
                 self.open_or_join(
                     alert_id,
-                    occurred_at,
                     opens,
                     (event.park_id, &event.station_id),
                     deps,
@@ -287,7 +281,6 @@ impl Aggregate for MonitoringAlert {
                 }
                 self.open_or_join(
                     alert_id,
-                    occurred_at,
                     opens,
                     (event.park_id, &event.station_id),
                     deps,
@@ -307,13 +300,19 @@ impl Aggregate for MonitoringAlert {
                 occurred_at,
                 event,
             } => {
-                self.require_open(alert_id, occurred_at, "a restoration")?;
+                self.require_open(alert_id, "a restoration")?;
                 if self.interrupted_at.is_none() {
                     return Err(DomainError::rule(
                         "transmission_not_interrupted",
                         "the station's transmission is not interrupted, so it cannot be restored",
                     ));
                 }
+                not_before_its(
+                    self.interrupted_at,
+                    occurred_at,
+                    "a restoration",
+                    "the interruption",
+                )?;
                 (occurred_at, event.into())
             }
             MonitoringCommand::Resolve {
@@ -321,7 +320,13 @@ impl Aggregate for MonitoringAlert {
                 occurred_at,
                 event,
             } => {
-                self.require_open(alert_id, occurred_at, "a second resolution")?;
+                self.require_open(alert_id, "a second resolution")?;
+                not_before_its(
+                    self.opened_at,
+                    occurred_at,
+                    "the resolution",
+                    "the alert's opening",
+                )?;
                 if event.inspection_id.is_none()
                     && event.incident_id.is_none()
                     && event.reason.is_none()
@@ -348,7 +353,7 @@ impl Aggregate for MonitoringAlert {
 
     fn apply(&mut self, event: Timed<MonitoringEvent>) {
         let at = event.occurred_at;
-        self.latest = Some(at);
+        self.latest = self.latest.max(Some(at));
         if self.opened_at.is_none() {
             self.opened_at = Some(at);
         }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::agreement::act_date;
 use crate::consultation::PollutionLevel;
 use crate::deps::{Breach, LegalRules};
-use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before};
+use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before_its};
 use crate::limits;
 use crate::time::local_date;
 use crate::values::{Decimal, ParkCode, Sha256Hex, Text, VsicCode};
@@ -214,13 +214,16 @@ pub struct Park {
     /// The industry rules, in increasing `effective_from` order.
     pub industry_rules: Vec<ParkIndustryRulesSet>,
     pub annual_reports: Vec<ParkAnnualEnvironmentalReportSubmitted>,
-    /// The latest infrastructure report.
+    /// The infrastructure report of the latest `as_of` date.
     pub infrastructure: Option<EnvironmentalInfrastructureReported>,
-    /// The latest occupancy report.
+    /// The occupancy report of the latest `as_of` date.
     pub occupancy: Option<OccupancyReported>,
     pub eco_evidence: Vec<EcoParkEvidenceRecorded>,
     /// The certificate in force, unless revoked (it may have run out: see `valid_to`).
     pub eco_certificate: Option<EcoParkCertified>,
+    /// When the certificate in force was certified.
+    #[serde(default)]
+    pub eco_certified_at: Option<DateTime<Utc>>,
     pub latest: Option<DateTime<Utc>>,
 }
 
@@ -295,14 +298,17 @@ impl Park {
         Ok(())
     }
 
-    fn require(&self, park_id: Uuid, occurred_at: DateTime<Utc>) -> Result<(), DomainError> {
+    /// Refuses a step on a park never registered. A park's reports, evidence and assignments are
+    /// facts of their own, recorded whatever their order (the effective-dated timelines keep their
+    /// own order); only a revocation before its certificate's certification is refused.
+    fn require(&self, park_id: Uuid) -> Result<(), DomainError> {
         if self.registered.is_none() {
             return Err(DomainError::NotFound {
                 kind: AggregateKind::Park,
                 id: park_id,
             });
         }
-        not_before(self.latest, occurred_at, "this park event")
+        Ok(())
     }
 }
 
@@ -338,7 +344,7 @@ impl Aggregate for Park {
                 occurred_at,
                 event,
             } => {
-                self.require(park_id, occurred_at)?;
+                self.require(park_id)?;
                 // An authority takes on no new duties on or after the date it was succeeded.
                 deps.require_in_office(
                     "authority_id",
@@ -366,7 +372,7 @@ impl Aggregate for Park {
                 occurred_at,
                 event,
             } => {
-                self.require(park_id, occurred_at)?;
+                self.require(park_id)?;
                 deps.require(
                     "company_id",
                     AggregateKind::InfrastructureCompany,
@@ -392,7 +398,7 @@ impl Aggregate for Park {
                 occurred_at,
                 event,
             } => {
-                self.require(park_id, occurred_at)?;
+                self.require(park_id)?;
                 if let Some(both) = event
                     .excluded_vsic_codes
                     .iter()
@@ -424,7 +430,7 @@ impl Aggregate for Park {
                 submitted_on,
                 document_sha256,
             } => {
-                self.require(park_id, occurred_at)?;
+                self.require(park_id)?;
                 let local = act_date("submitted_on", submitted_on, occurred_at)?;
                 if i64::from(local.year()) <= i64::from(year) {
                     return Err(DomainError::rule(
@@ -454,7 +460,7 @@ impl Aggregate for Park {
                 occurred_at,
                 event,
             } => {
-                self.require(park_id, occurred_at)?;
+                self.require(park_id)?;
                 Self::as_of_not_after(event.as_of, occurred_at)?;
                 self.require_company(event.company_id, local_date(occurred_at))?;
                 sink.write(Timed::new(occurred_at, event), self).await;
@@ -464,7 +470,7 @@ impl Aggregate for Park {
                 occurred_at,
                 event,
             } => {
-                self.require(park_id, occurred_at)?;
+                self.require(park_id)?;
                 Self::as_of_not_after(event.as_of, occurred_at)?;
                 if !percent_at_most_100(&event.rate_percent) {
                     return Err(DomainError::invalid("rate_percent", "must be at most 100"));
@@ -477,7 +483,7 @@ impl Aggregate for Park {
                 occurred_at,
                 event,
             } => {
-                self.require(park_id, occurred_at)?;
+                self.require(park_id)?;
                 sink.write(Timed::new(occurred_at, event), self).await;
             }
             ParkCommand::CertifyEcoPark {
@@ -485,7 +491,7 @@ impl Aggregate for Park {
                 occurred_at,
                 event,
             } => {
-                self.require(park_id, occurred_at)?;
+                self.require(park_id)?;
                 let local = local_date(occurred_at);
                 if event.valid_to <= local {
                     return Err(DomainError::invalid(
@@ -517,9 +523,15 @@ impl Aggregate for Park {
                 occurred_at,
                 event,
             } => {
-                self.require(park_id, occurred_at)?;
+                self.require(park_id)?;
                 match &self.eco_certificate {
                     Some(current) if current.valid_to >= local_date(occurred_at) => {
+                        not_before_its(
+                            self.eco_certified_at,
+                            occurred_at,
+                            "the revocation",
+                            "the certification",
+                        )?;
                         if current.certificate_no != event.certificate_no {
                             return Err(DomainError::rule(
                                 "eco_park_certificate_mismatch",
@@ -544,7 +556,8 @@ impl Aggregate for Park {
     }
 
     fn apply(&mut self, event: Timed<ParkEvent>) {
-        self.latest = Some(event.occurred_at);
+        let at = event.occurred_at;
+        self.latest = self.latest.max(Some(at));
         match event.body {
             ParkEvent::ParkRegistered(e) => self.registered = Some(e),
             ParkEvent::JurisdictionAssigned(e) => {
@@ -555,11 +568,30 @@ impl Aggregate for Park {
             }
             ParkEvent::ParkIndustryRulesSet(e) => self.industry_rules.push(e),
             ParkEvent::ParkAnnualEnvironmentalReportSubmitted(e) => self.annual_reports.push(e),
-            ParkEvent::EnvironmentalInfrastructureReported(e) => self.infrastructure = Some(e),
-            ParkEvent::OccupancyReported(e) => self.occupancy = Some(e),
+            ParkEvent::EnvironmentalInfrastructureReported(e) => {
+                // A report recorded late does not replace one of a later date.
+                if self
+                    .infrastructure
+                    .as_ref()
+                    .is_none_or(|i| e.as_of >= i.as_of)
+                {
+                    self.infrastructure = Some(e)
+                }
+            }
+            ParkEvent::OccupancyReported(e) => {
+                if self.occupancy.as_ref().is_none_or(|o| e.as_of >= o.as_of) {
+                    self.occupancy = Some(e)
+                }
+            }
             ParkEvent::EcoParkEvidenceRecorded(e) => self.eco_evidence.push(e),
-            ParkEvent::EcoParkCertified(e) => self.eco_certificate = Some(e),
-            ParkEvent::EcoParkCertificationRevoked(_) => self.eco_certificate = None,
+            ParkEvent::EcoParkCertified(e) => {
+                self.eco_certificate = Some(e);
+                self.eco_certified_at = Some(at);
+            }
+            ParkEvent::EcoParkCertificationRevoked(_) => {
+                self.eco_certificate = None;
+                self.eco_certified_at = None;
+            }
         }
     }
 }
@@ -577,6 +609,20 @@ impl LedgerAggregate for Park {
 
     fn park_id(&self, id: Uuid) -> Option<Uuid> {
         Some(id)
+    }
+
+    /// A park's code is unique in the province.
+    fn unique_keys(_id: Uuid, new: &[Timed<ParkEvent>]) -> Vec<crate::UniqueKey> {
+        new.iter()
+            .filter_map(|e| match &e.body {
+                ParkEvent::ParkRegistered(r) => Some(crate::UniqueKey {
+                    scope: "park_code",
+                    key: r.code.as_str().to_owned(),
+                    field: "code",
+                }),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The infrastructure company's annual report is due by the configured day of January after the

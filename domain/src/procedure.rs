@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::agreement::act_date;
 use crate::deps::{Breach, LegalRules};
-use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before};
+use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before_its};
 use crate::limits;
 use crate::time::lag_days;
 use crate::values::Text;
@@ -98,6 +98,9 @@ pub struct AdministrativeProcedure {
     pub received: Option<DossierReceived>,
     pub decided: Option<DossierDecided>,
     pub latest: Option<DateTime<Utc>>,
+    /// The business time of the record's first event, which every later one follows.
+    #[serde(default)]
+    pub opened_at: Option<DateTime<Utc>>,
 }
 
 impl AdministrativeProcedure {
@@ -200,7 +203,12 @@ impl Aggregate for AdministrativeProcedure {
                         ),
                     ));
                 }
-                not_before(self.latest, occurred_at, "the decision")?;
+                not_before_its(
+                    self.opened_at,
+                    occurred_at,
+                    "the decision",
+                    "the dossier's receipt",
+                )?;
                 let event = DossierDecided {
                     outcome,
                     decided_on,
@@ -215,7 +223,8 @@ impl Aggregate for AdministrativeProcedure {
     }
 
     fn apply(&mut self, event: Timed<ProcedureEvent>) {
-        self.latest = Some(event.occurred_at);
+        self.latest = self.latest.max(Some(event.occurred_at));
+        self.opened_at = self.opened_at.or(Some(event.occurred_at));
         match event.body {
             ProcedureEvent::DossierReceived(e) => self.received = Some(e),
             ProcedureEvent::DossierDecided(e) => self.decided = Some(e),

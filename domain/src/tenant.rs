@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::deps::{Breach, LegalRules};
-use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before};
+use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed};
 use crate::limits;
 use crate::time::local_date;
 use crate::values::{EnterpriseCode, Text, VsicCode};
@@ -103,14 +103,17 @@ pub struct Tenant {
 }
 
 impl Tenant {
-    fn require(&self, tenant_id: Uuid, occurred_at: DateTime<Utc>) -> Result<(), DomainError> {
+    /// Refuses a step on a tenant never registered. Its permits, commitments and reports are facts
+    /// of their own: one may be dated before earlier-recorded ones (a late report entered after a
+    /// later-dated permit) and is recorded; a late report is judged.
+    fn require(&self, tenant_id: Uuid) -> Result<(), DomainError> {
         if self.registered.is_none() {
             return Err(DomainError::NotFound {
                 kind: AggregateKind::Tenant,
                 id: tenant_id,
             });
         }
-        not_before(self.latest, occurred_at, "this tenant event")
+        Ok(())
     }
 }
 
@@ -154,7 +157,7 @@ impl Aggregate for Tenant {
                 occurred_at,
                 event,
             } => {
-                self.require(tenant_id, occurred_at)?;
+                self.require(tenant_id)?;
                 if event.valid_to.is_some_and(|to| to < event.valid_from) {
                     return Err(DomainError::invalid(
                         "valid_to",
@@ -177,7 +180,7 @@ impl Aggregate for Tenant {
                 occurred_at,
                 event,
             } => {
-                self.require(tenant_id, occurred_at)?;
+                self.require(tenant_id)?;
                 if self
                     .commitments
                     .iter()
@@ -199,7 +202,7 @@ impl Aggregate for Tenant {
                 year,
                 submitted_on,
             } => {
-                self.require(tenant_id, occurred_at)?;
+                self.require(tenant_id)?;
                 let local = local_date(occurred_at);
                 if submitted_on.is_some_and(|d| d != local) {
                     return Err(DomainError::invalid(
@@ -232,7 +235,7 @@ impl Aggregate for Tenant {
     }
 
     fn apply(&mut self, event: Timed<TenantEvent>) {
-        self.latest = Some(event.occurred_at);
+        self.latest = self.latest.max(Some(event.occurred_at));
         match event.body {
             TenantEvent::TenantRegistered(e) => self.registered = Some(e),
             TenantEvent::EnvironmentalPermitRecorded(e) => self.permits.push(e),
@@ -248,6 +251,21 @@ impl LedgerAggregate for Tenant {
 
     fn park_id(&self, _id: Uuid) -> Option<Uuid> {
         self.registered.as_ref().map(|r| r.park_id)
+    }
+
+    /// An enterprise is a tenant of a park once: its enterprise code is unique within the park (the
+    /// same enterprise may operate in several parks).
+    fn unique_keys(_id: Uuid, new: &[Timed<TenantEvent>]) -> Vec<crate::UniqueKey> {
+        new.iter()
+            .filter_map(|e| match &e.body {
+                TenantEvent::TenantRegistered(r) => Some(crate::UniqueKey {
+                    scope: "tenant_enterprise_code",
+                    key: format!("{}/{}", r.park_id, r.enterprise_code.as_str()),
+                    field: "enterprise_code",
+                }),
+                _ => None,
+            })
+            .collect()
     }
 
     fn judge(&self, new: &[Timed<TenantEvent>], rules: &LegalRules) -> Vec<Breach> {

@@ -64,6 +64,10 @@ pub trait AppendTx: Send {
         principal: &str,
         request_id: &str,
     ) -> Result<Option<RequestRecord>, StoreError>;
+    /// The aggregate that holds a unique key, if any.
+    async fn find_unique(&mut self, scope: &str, key: &str) -> Result<Option<String>, StoreError>;
+    /// Records unique keys (scope, key, aggregate id); a key already held is left as it is.
+    async fn insert_unique(&mut self, keys: &[(String, String, String)]) -> Result<(), StoreError>;
     /// All events of one aggregate, in version order.
     async fn load_stream(
         &mut self,

@@ -31,6 +31,14 @@ pub enum StoreError {
         size: usize,
         limit: usize,
     },
+    /// A key only one aggregate may hold (a park's code, an enterprise code) is already held.
+    #[error("{field} {key:?} is already registered, to {existing_id}")]
+    KeyTaken {
+        scope: String,
+        field: String,
+        key: String,
+        existing_id: String,
+    },
     /// The database cannot be reached or is overloaded; the command may be retried.
     #[error("the event store is unavailable: {0}")]
     Unavailable(String),

@@ -116,6 +116,78 @@ pub fn decode<A: LedgerAggregate>(e: &StoredEvent) -> Result<Timed<A::Body>, Sto
     Ok(Timed { occurred_at, body })
 }
 
+/// The marker of [`claim_recorded_keys`] in `unique_keys`: present once the keys of the
+/// registrations recorded before the table existed have been claimed.
+const KEYS_CLAIMED: (&str, &str) = ("_ledger", "recorded registrations claimed");
+
+/// Claims, once, the unique keys of registrations recorded before the store decided them (a log
+/// written by an older version): in log order, so the first registration of a code keeps it. A code
+/// registered twice before stays so in the log (both are facts); only new registrations are refused.
+/// Runs under the log's write lock, so two servers starting together claim once.
+async fn claim_recorded_keys(backend: &dyn Backend) -> Result<(), StoreError> {
+    let mut tx = backend.begin_append().await?;
+    if tx
+        .find_unique(KEYS_CLAIMED.0, KEYS_CLAIMED.1)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let mut keys = Vec::new();
+    keys.extend(recorded_keys::<Park>(backend).await?);
+    keys.extend(recorded_keys::<kcn_domain::company::InfrastructureCompany>(backend).await?);
+    keys.extend(recorded_keys::<kcn_domain::tenant::Tenant>(backend).await?);
+    keys.sort_by_key(|(position, _)| *position);
+    let mut rows: Vec<(String, String, String)> = Vec::with_capacity(keys.len() + 1);
+    let mut seen = std::collections::HashSet::new();
+    for (_, (scope, key, id)) in keys {
+        if seen.insert((scope.clone(), key.clone())) {
+            rows.push((scope, key, id));
+        }
+    }
+    let claimed = rows.len();
+    rows.push((
+        KEYS_CLAIMED.0.to_owned(),
+        KEYS_CLAIMED.1.to_owned(),
+        String::new(),
+    ));
+    tx.insert_unique(&rows).await?;
+    tx.commit().await?;
+    tracing::info!(
+        keys = claimed,
+        "unique codes of recorded registrations claimed"
+    );
+    Ok(())
+}
+
+/// The unique keys one aggregate type's recorded events claim, with the position that claimed each.
+async fn recorded_keys<A: LedgerAggregate>(
+    backend: &dyn Backend,
+) -> Result<Vec<(u64, (String, String, String))>, StoreError> {
+    let mut keys = Vec::new();
+    for e in backend.load_aggregate_type(A::TYPE).await? {
+        // Only registrations claim keys; an event this version cannot read claims nothing and does
+        // not stop the start (its aggregate refuses commands until it is read again).
+        if !e.event_type.ends_with("Registered") {
+            continue;
+        }
+        let (Ok(id), Ok(event)) = (Uuid::parse_str(&e.aggregate_id), decode::<A>(&e)) else {
+            tracing::warn!(
+                position = e.position,
+                "a registration that cannot be read claims no key"
+            );
+            continue;
+        };
+        for k in A::unique_keys(id, &[event]) {
+            keys.push((
+                e.position,
+                (k.scope.to_owned(), k.key, e.aggregate_id.clone()),
+            ));
+        }
+    }
+    Ok(keys)
+}
+
 impl EventStore {
     /// Starts the store's writer task over a backend.
     pub async fn start(
@@ -123,6 +195,7 @@ impl EventStore {
         clock: Arc<dyn Clock>,
         rules: LegalRules,
     ) -> Result<Self, StoreError> {
+        claim_recorded_keys(backend.as_ref()).await?;
         let size = backend.head().await?;
         let (head_tx, head) = watch::channel(Head { size, root: None });
         let (sealed_tx, sealed) = watch::channel(None);
@@ -331,6 +404,7 @@ where
         let agreements = agreements_in_force(backend, park.unwrap_or_default()).await?;
         breaches.extend(before.judge_against_agreements(&events, &deps.rules, &agreements));
     }
+    let claims = A::unique_keys(id, &events);
     let events = events
         .into_iter()
         .map(|e| DecidedEvent {
@@ -344,6 +418,7 @@ where
         events,
         breaches,
         acting_authority_id,
+        claims,
     })
 }
 

@@ -201,6 +201,35 @@ impl AppendTx for PostgresAppend {
         .transpose()
     }
 
+    async fn find_unique(&mut self, scope: &str, key: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT aggregate_id FROM unique_keys WHERE scope = $1 AND key = $2")
+            .bind(scope)
+            .bind(key)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    async fn insert_unique(&mut self, keys: &[(String, String, String)]) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let scopes: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+        let values: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
+        let ids: Vec<&str> = keys.iter().map(|k| k.2.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO unique_keys (scope, key, aggregate_id) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]) \
+             ON CONFLICT (scope, key) DO NOTHING",
+        )
+        .bind(scopes)
+        .bind(values)
+        .bind(ids)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
     async fn load_stream(
         &mut self,
         aggregate_type: &str,

@@ -199,6 +199,30 @@ impl AppendTx for SqliteAppend {
         .transpose()
     }
 
+    async fn find_unique(&mut self, scope: &str, key: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT aggregate_id FROM unique_keys WHERE scope = ?1 AND key = ?2")
+            .bind(scope)
+            .bind(key)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    async fn insert_unique(&mut self, keys: &[(String, String, String)]) -> Result<(), StoreError> {
+        for chunk in keys.chunks(ROWS_PER_INSERT) {
+            let mut q =
+                QueryBuilder::<Sqlite>::new("INSERT INTO unique_keys (scope, key, aggregate_id) ");
+            q.push_values(chunk, |mut row, (scope, key, id)| {
+                row.push_bind(scope.clone())
+                    .push_bind(key.clone())
+                    .push_bind(id.clone());
+            });
+            q.push(" ON CONFLICT (scope, key) DO NOTHING");
+            q.build().execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
     async fn load_stream(
         &mut self,
         aggregate_type: &str,

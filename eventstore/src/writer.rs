@@ -46,6 +46,8 @@ pub struct Decision {
     pub events: Vec<DecidedEvent>,
     pub breaches: Vec<Breach>,
     pub acting_authority_id: Option<Uuid>,
+    /// The unique keys the events claim; the command is refused if another aggregate holds one.
+    pub claims: Vec<kcn_domain::UniqueKey>,
 }
 
 /// Decides a command given the aggregate id and its events so far (committed and earlier in the batch).
@@ -239,6 +241,8 @@ struct Batch {
     requests: Vec<RequestRecord>,
     /// Events of this batch per stream, so a later command in the batch sees an earlier one's.
     pending: HashMap<(&'static str, Uuid), Vec<StoredEvent>>,
+    /// The unique keys this batch claims: (scope, key, aggregate id).
+    unique: Vec<(String, String, String)>,
     recorded_at: String,
 }
 
@@ -300,6 +304,7 @@ async fn run_batch(
         events: Vec::new(),
         requests: Vec::new(),
         pending: HashMap::new(),
+        unique: Vec::new(),
         recorded_at: format_timestamp(clock.now()),
     };
     let mut replies = Vec::with_capacity(size);
@@ -403,6 +408,7 @@ async fn commit(
         (appended.root, appended.hashes)
     };
     tx.insert(&batch.events, &batch.requests, &hashes).await?;
+    tx.insert_unique(&batch.unique).await?;
     let signed = match sign {
         Some((seal, issued_at)) => {
             let size = batch.next_position - 1;
@@ -486,6 +492,32 @@ async fn decide_one(
     })
     .map_err(internal)?;
 
+    // Unique keys: held in this batch or by a committed aggregate (read under the log's write
+    // lock, so a concurrent registration in another process has committed or waits for us).
+    let mut claimed = Vec::with_capacity(decision.claims.len());
+    for claim in &decision.claims {
+        let held = match batch
+            .unique
+            .iter()
+            .find(|(s, k, _)| s == claim.scope && *k == claim.key)
+        {
+            Some((_, _, holder)) => Some(holder.clone()),
+            None => tx.find_unique(claim.scope, &claim.key).await?,
+        };
+        match held {
+            Some(holder) if holder != id_text => {
+                return Err(StoreError::KeyTaken {
+                    scope: claim.scope.to_owned(),
+                    field: claim.field.to_owned(),
+                    key: claim.key.clone(),
+                    existing_id: holder,
+                });
+            }
+            Some(_) => {}
+            None => claimed.push((claim.scope.to_owned(), claim.key.clone(), id_text.clone())),
+        }
+    }
+
     // Refused before anything of the command enters the batch, so the rest of the batch goes on.
     for e in &decision.events {
         let size = e.payload.len().saturating_add(metadata.len());
@@ -536,6 +568,7 @@ async fn decide_one(
         .or_default()
         .extend(stored.iter().cloned());
     batch.events.extend(stored);
+    batch.unique.extend(claimed);
     batch.requests.push(RequestRecord {
         principal: principal.to_owned(),
         request_id: request_id.to_owned(),

@@ -1001,17 +1001,22 @@ async fn an_abandoned_append_rolls_back_and_releases_the_lock(h: &Harness) {
 }
 
 /// Registers a company whose name alone makes an event of about `bytes` bytes: the domain's own
-/// limit on names is bypassed (`Text::parse` with no maximum) to reach the store's.
+/// limit on names is bypassed (`Text::parse` with no maximum) to reach the store's. Each company
+/// gets its own enterprise code (from its id), as codes are unique.
 fn register_with_name_of(bytes: usize) -> impl Fn(Uuid) -> CompanyCommand + Send + Sync + 'static {
-    let event = CompanyRegistered {
-        enterprise_code: EnterpriseCode::parse("3700123456").unwrap(),
-        name: Text::parse(&"n".repeat(bytes), usize::MAX).unwrap(),
-        address: None,
-    };
+    let name = Text::parse(&"n".repeat(bytes), usize::MAX).unwrap();
     move |company_id| CompanyCommand::Register {
         company_id,
         occurred_at: at(OCCURRED_AT),
-        event: event.clone(),
+        event: CompanyRegistered {
+            enterprise_code: EnterpriseCode::parse(&format!(
+                "{:010}",
+                company_id.as_u128() % 10_000_000_000
+            ))
+            .unwrap(),
+            name: name.clone(),
+            address: None,
+        },
     }
 }
 

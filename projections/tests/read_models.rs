@@ -89,8 +89,14 @@ async fn establish(store: &EventStore, request_id: &str) -> Outcome {
 }
 
 async fn register(store: &EventStore, request_id: &str) -> Outcome {
+    let code = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        request_id.hash(&mut h);
+        (3_700_000_000 + h.finish() % 100_000_000).to_string()
+    };
     let event = CompanyRegistered {
-        enterprise_code: EnterpriseCode::parse("3700123456").unwrap(),
+        enterprise_code: EnterpriseCode::parse(&code).unwrap(),
         name: Text::name(&format!("Company {request_id}")).unwrap(),
         address: None,
     };

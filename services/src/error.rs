@@ -148,6 +148,28 @@ pub fn store(e: StoreError) -> Status {
                 ]),
             ),
         ),
+        StoreError::KeyTaken {
+            scope,
+            field,
+            key,
+            existing_id,
+        } => Status::with_error_details(
+            Code::AlreadyExists,
+            format!(
+                "{field} {key:?} is already registered, to {existing_id} ({scope} is unique); \
+                 use that registration (the directory finds it by code) or register another code"
+            ),
+            ErrorDetails::with_error_info(
+                "CODE_TAKEN",
+                ERROR_DOMAIN,
+                HashMap::from([
+                    ("field".to_owned(), field),
+                    ("code".to_owned(), key),
+                    ("scope".to_owned(), scope),
+                    ("existing_id".to_owned(), existing_id),
+                ]),
+            ),
+        ),
         StoreError::Unavailable(detail) => unavailable(&detail),
         StoreError::Internal(detail) => internal(&detail),
     }

@@ -14,7 +14,7 @@ use crate::harness::{TestServer, header, seed};
 fn company(tag: &str, i: u64) -> proto::RegisterCompanyRequest {
     proto::RegisterCompanyRequest {
         header: header("2025-04-01T02:10:00Z"),
-        enterprise_code: format!("{:010}", 3_700_000_000u64 + i),
+        enterprise_code: crate::harness::enterprise_code(&format!("{tag} {i}")),
         name: format!("Công ty {tag} {i}"),
         address: "Thuận An".into(),
     }

@@ -26,7 +26,7 @@ use proptest::test_runner::{Config, TestRunner};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
-use crate::harness::{TestServer, at, header, seed, ts, wait_until};
+use crate::harness::{TestServer, at, header, ts, wait_until};
 
 /// Cases per command: a few dozen, so that the whole test stays well under a minute.
 const CASES: u32 = 24;
@@ -408,7 +408,10 @@ async fn prepare(server: &TestServer, w: &mut World, command: &str) {
 }
 
 async fn world(server: &TestServer) -> World {
-    let p = seed(server).await;
+    // Each world is a province of its own, with codes of its own (codes are unique).
+    static WORLDS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = WORLDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let p = crate::harness::seed_another(server, n).await;
     let c = server.channel.clone();
     // The agreement every later command is judged against holds the longest service levels, so
     // that the read models compute deadlines from the ends of those ranges too.

@@ -206,6 +206,18 @@ pub fn precondition_types(status: &tonic::Status) -> Vec<String> {
         .collect()
 }
 
+/// A well-formed enterprise code of ten digits derived from `seed`: the same seed gives the same
+/// code (so a retried request is the same command), different seeds different codes (codes are
+/// unique), and none is the seeded company's or tenant's.
+#[allow(dead_code)]
+pub fn enterprise_code(seed: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    seed.hash(&mut h);
+    // 3800000000-3899999999: outside the seeded codes (37…).
+    format!("{}", 3_800_000_000u64 + h.finish() % 100_000_000)
+}
+
 /// A small province: the Board, a company, a park under both, and a tenant.
 pub struct Province {
     pub board: String,
@@ -216,6 +228,33 @@ pub struct Province {
 }
 
 pub async fn seed(server: &TestServer) -> Province {
+    seed_coded(server, "3700146225", "DONGAN-1", "3702345678").await
+}
+
+/// Another small province on the same server, the `n`th: its company, park and tenant have codes of
+/// their own (codes are unique).
+#[allow(dead_code)]
+pub async fn seed_another(server: &TestServer, n: u32) -> Province {
+    let company = format!("{}", 3_600_000_000u64 + u64::from(n));
+    let park = format!("DONGAN-{}", 100 + n);
+    let tenant = format!("{}", 3_500_000_000u64 + u64::from(n));
+    seed_coded(server, &company, &park, &tenant).await
+}
+
+/// A fresh enterprise code on every call in this test process (codes are unique).
+#[allow(dead_code)]
+pub fn fresh_enterprise_code() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(3_900_000_000);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        .to_string()
+}
+
+async fn seed_coded(
+    server: &TestServer,
+    company_code: &str,
+    park_code: &str,
+    tenant_code: &str,
+) -> Province {
     let mut reg = server.registry();
     let board = reg
         .establish_authority(proto::EstablishAuthorityRequest {
@@ -234,7 +273,7 @@ pub async fn seed(server: &TestServer) -> Province {
     let company = reg
         .register_company(proto::RegisterCompanyRequest {
             header: header("2025-04-01T02:10:00Z"),
-            enterprise_code: "3700146225".into(),
+            enterprise_code: company_code.into(),
             name: "CTCP TM-SX Hưng Thịnh".into(),
             address: "Thuận An".into(),
         })
@@ -246,7 +285,7 @@ pub async fn seed(server: &TestServer) -> Province {
     let park = reg
         .register_park(proto::RegisterParkRequest {
             header: header("2025-04-01T02:20:00Z"),
-            code: "DONGAN-1".into(),
+            code: park_code.into(),
             name: "KCN Đồng An".into(),
             area_ha: "138.7".into(),
             location: "Thuận An, Bình Dương".into(),
@@ -276,7 +315,7 @@ pub async fn seed(server: &TestServer) -> Province {
         .register_tenant(proto::RegisterTenantRequest {
             header: header("2025-04-02T03:00:00Z"),
             park_id: park.aggregate_id.clone(),
-            enterprise_code: "3702345678".into(),
+            enterprise_code: tenant_code.into(),
             name: "Công ty TNHH Gỗ Minh Phát".into(),
             investment_registration_no: "9876543210".into(),
             vsic_codes: vec![proto::VsicCode {

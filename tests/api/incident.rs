@@ -67,7 +67,7 @@ fn classify(id: &str, when: &str, level: proto::IncidentLevel) -> proto::Classif
     }
 }
 
-fn resolve(id: &str, when: &str) -> proto::ResolveIncidentRequest {
+pub fn resolve(id: &str, when: &str) -> proto::ResolveIncidentRequest {
     proto::ResolveIncidentRequest {
         header: header(when),
         incident_id: id.to_owned(),
@@ -256,7 +256,7 @@ async fn a_district_level_classification_is_refused_from_1_july_2025_but_valid_b
 }
 
 #[tokio::test]
-async fn a_second_resolution_and_any_step_but_the_review_after_it_are_refused() {
+async fn a_second_resolution_and_a_containment_after_it_are_refused() {
     let server = TestServer::start().await;
     let p = seed(&server).await;
     let mut c = incidents(&server);

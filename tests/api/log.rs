@@ -15,7 +15,7 @@ use crate::harness::{
 fn company(request_id: &str, name: &str) -> proto::RegisterCompanyRequest {
     proto::RegisterCompanyRequest {
         header: header_with_id("2025-04-01T02:10:00.123456789Z", request_id),
-        enterprise_code: "3700146225".into(),
+        enterprise_code: crate::harness::enterprise_code(request_id),
         name: name.into(),
         address: String::new(),
     }

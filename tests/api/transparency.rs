@@ -26,7 +26,7 @@ use crate::harness::{TestServer, header, seed, violated_fields, wait_until};
 fn company(i: usize) -> proto::RegisterCompanyRequest {
     proto::RegisterCompanyRequest {
         header: header("2025-04-01T02:10:00Z"),
-        enterprise_code: format!("{:010}", 3_700_000_000u64 + i as u64),
+        enterprise_code: crate::harness::fresh_enterprise_code(),
         name: format!("Công ty số {i}"),
         address: "Thuận An".into(),
     }

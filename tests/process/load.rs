@@ -63,6 +63,15 @@ fn header(request_id: &str, occurred_at: &str) -> Option<proto::CommandHeader> {
     })
 }
 
+/// A ten-digit enterprise code of the request: a retried request is the same command, and two
+/// requests register two codes (codes are unique).
+fn code_of(request_id: &str, base: u64) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    request_id.hash(&mut h);
+    (base + h.finish() % 100_000_000).to_string()
+}
+
 pub fn park(request_id: &str) -> Command {
     Command::Park(proto::RegisterParkRequest {
         header: header(request_id, "2025-04-01T02:20:00Z"),
@@ -86,7 +95,7 @@ pub fn nth(request_id: &str, k: usize, park_id: &str, last_company: Option<&str>
         (2, _) => Command::Tenant(proto::RegisterTenantRequest {
             header: header(request_id, "2025-04-02T03:00:00Z"),
             park_id: park_id.to_owned(),
-            enterprise_code: "3702345678".into(),
+            enterprise_code: code_of(request_id, 3_800_000_000),
             name: format!("Tenant {request_id}"),
             investment_registration_no: "9876543210".into(),
             vsic_codes: vec![proto::VsicCode {
@@ -105,7 +114,7 @@ pub fn nth(request_id: &str, k: usize, park_id: &str, last_company: Option<&str>
         }),
         _ => Command::Company(proto::RegisterCompanyRequest {
             header: header(request_id, "2025-04-01T02:10:00Z"),
-            enterprise_code: "3700146225".into(),
+            enterprise_code: code_of(request_id, 3_700_000_000),
             name: format!("Company {request_id}"),
             address: String::new(),
         }),

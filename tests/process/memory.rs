@@ -63,7 +63,8 @@ async fn fill(dir: &std::path::Path) {
     let name = Text::parse(&"n".repeat(MAX_EVENT_BYTES - 1_024), usize::MAX).unwrap();
     for i in 0..EVENTS {
         let event = CompanyRegistered {
-            enterprise_code: EnterpriseCode::parse("3700123456").unwrap(),
+            enterprise_code: EnterpriseCode::parse(&format!("{}", 3_700_000_000u64 + i as u64))
+                .unwrap(),
             name: name.clone(),
             address: None,
         };

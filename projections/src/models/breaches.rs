@@ -57,7 +57,7 @@ const INSPECTIONS: &str = "breach_inspections";
 const TENANTS: &str = "breach_tenants";
 const REGISTRY: Registry = Registry { prefix: "breach" };
 /// The model's own version, before the rules' fingerprint.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// What an obligation is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +67,8 @@ pub enum Obligation {
     Delivery,
     Duration,
     Extension,
+    /// An announced inspection that started before its decision was delivered.
+    Start,
     Remediation,
     Task,
     Dossier,
@@ -81,6 +83,7 @@ impl Obligation {
             Self::Delivery => "delivery",
             Self::Duration => "duration",
             Self::Extension => "extension",
+            Self::Start => "start",
             Self::Remediation => "remediation",
             Self::Task => "task",
             Self::Dossier => "dossier",
@@ -95,6 +98,7 @@ impl Obligation {
             "delivery" => Self::Delivery,
             "duration" => Self::Duration,
             "extension" => Self::Extension,
+            "start" => Self::Start,
             "remediation" => Self::Remediation,
             "task" => Self::Task,
             "dossier" => Self::Dossier,
@@ -211,7 +215,7 @@ impl ReadModel for BreachesModel {
             format!(
                 "CREATE TABLE IF NOT EXISTS {} (inspection_id TEXT PRIMARY KEY, park_id TEXT NOT NULL, \
                  tenant_ids TEXT NOT NULL, announced BIGINT NOT NULL, entities BIGINT NOT NULL, \
-                 extensions TEXT NOT NULL, findings TEXT NOT NULL)",
+                 extensions TEXT NOT NULL, findings TEXT NOT NULL, started_on TEXT, delivered_on TEXT)",
                 g.table(INSPECTIONS)
             ),
             format!(
@@ -466,6 +470,11 @@ impl BreachesModel {
                     );
                     fulfil_on(conn, g, &o.id, e, d.delivered_on, judged.breach).await?;
                 }
+                let i = inspection(conn, g, e).await?;
+                save_inspection_day(conn, g, id, "delivered_on", d.delivered_on).await?;
+                if let Some(started) = i.started_on {
+                    early_start(conn, g, e, &i, started, d.delivered_on).await?;
+                }
             }
             Event::Inspection(InspectionEvent::InspectionStarted(s)) => {
                 let i = inspection(conn, g, e).await?;
@@ -485,6 +494,10 @@ impl BreachesModel {
                 );
                 n.facts.started_on = Some(s.started_on);
                 insert(conn, g, n).await?;
+                save_inspection_day(conn, g, id, "started_on", s.started_on).await?;
+                if let Some(delivered) = i.delivered_on {
+                    early_start(conn, g, e, &i, s.started_on, delivered).await?;
+                }
             }
             Event::Inspection(InspectionEvent::InspectionExtended(x)) => {
                 let mut i = inspection(conn, g, e).await?;
@@ -657,6 +670,8 @@ struct InspectionRow {
     entities: usize,
     extensions: Vec<u32>,
     findings: std::collections::BTreeMap<String, String>,
+    started_on: Option<NaiveDate>,
+    delivered_on: Option<NaiveDate>,
 }
 
 impl InspectionRow {
@@ -676,8 +691,8 @@ async fn inspection(
 ) -> Result<InspectionRow, ProjectionError> {
     let mut args = Args::default();
     let statement = format!(
-        "SELECT park_id, tenant_ids, announced, entities, extensions, findings FROM {} \
-         WHERE inspection_id = {}",
+        "SELECT park_id, tenant_ids, announced, entities, extensions, findings, started_on, \
+         delivered_on FROM {} WHERE inspection_id = {}",
         g.table(INSPECTIONS),
         args.text(e.aggregate_id())
     );
@@ -693,7 +708,56 @@ async fn inspection(
         entities: usize::try_from(r.try_get::<i64, _>(3)?).unwrap_or(usize::MAX),
         extensions: serde_json::from_str(&json(4)?).map_err(corrupt)?,
         findings: serde_json::from_str(&json(5)?).map_err(corrupt)?,
+        started_on: opt_day(r.try_get(6)?)?,
+        delivered_on: opt_day(r.try_get(7)?)?,
     })
+}
+
+async fn save_inspection_day(
+    conn: &mut AnyConnection,
+    g: &Generation,
+    id: &str,
+    column: &'static str,
+    on: NaiveDate,
+) -> Result<(), ProjectionError> {
+    Args::default()
+        .execute_with(conn, |a| {
+            format!(
+                "UPDATE {} SET {column} = {} WHERE inspection_id = {}",
+                g.table(INSPECTIONS),
+                a.text(day(on)),
+                a.text(id)
+            )
+        })
+        .await
+}
+
+/// Registers an announced inspection that started before its decision was delivered, judged by the
+/// domain's rule when the second of the two is recorded.
+async fn early_start(
+    conn: &mut AnyConnection,
+    g: &Generation,
+    e: &Envelope,
+    i: &InspectionRow,
+    started_on: NaiveDate,
+    delivered_on: NaiveDate,
+) -> Result<(), ProjectionError> {
+    let Some(b) = limits::started_before_delivery(i.announced, started_on, delivered_on) else {
+        return Ok(());
+    };
+    let on = started_on.max(delivered_on);
+    let mut n = Opening::new(
+        format!("start:{}", e.aggregate_id()),
+        Obligation::Start,
+        e,
+        on,
+    );
+    n.park_id = Some(i.park_id.clone());
+    n.tenant_id = i.single_tenant();
+    n.due_on = Some(delivered_on);
+    n.open = false;
+    n.done = Some((on, b));
+    insert(conn, g, n).await
 }
 
 async fn save_extensions(
@@ -1262,6 +1326,7 @@ pub const CODES: &[&str] = &[
     "inspection_too_long",
     "inspection_overrunning",
     "inspection_extension_too_long",
+    "inspection_started_before_delivery",
     "second_extension",
     "remediation_verified_late",
     "remediation_overdue",
@@ -1417,7 +1482,7 @@ fn record(
                     }
                     _ => None,
                 },
-                Obligation::Extension | Obligation::Report => None,
+                Obligation::Extension | Obligation::Start | Obligation::Report => None,
             };
             let breach = owed.ok_or_else(|| {
                 corrupt(format!(

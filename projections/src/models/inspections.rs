@@ -822,6 +822,13 @@ fn judge(
         i.duration_days = duration.days;
         i.under_way = duration.under_way;
         breaches.extend(duration.breach);
+        if let Some(delivered) = i.delivered_on {
+            breaches.extend(limits::started_before_delivery(
+                !unannounced,
+                started,
+                delivered,
+            ));
+        }
     }
     i.breaches = breaches;
 }
