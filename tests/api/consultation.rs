@@ -314,3 +314,77 @@ async fn a_malformed_vsic_code_or_an_unspecified_pollution_level_is_invalid() {
     );
     assert_eq!(server.read_log().await.len() as u64, p.last_position);
 }
+
+/// Question 4 flags a favourable determination for an industry outside the park's allowed list, not
+/// only an excluded one: the rules allow wood (16) and name no exclusion; a metal-plating investor
+/// (2592) is found suitable, and flagged.
+async fn a_suitable_industry_outside_the_allowed_list_is_flagged(server: TestServer) {
+    let p = seed(&server).await;
+    server
+        .registry()
+        .set_park_industry_rules(proto::SetParkIndustryRulesRequest {
+            header: header("2025-04-20T02:00:00Z"),
+            park_id: p.park.clone(),
+            allowed_vsic_codes: vec![vsic("16")],
+            excluded_vsic_codes: vec![],
+            highest_pollution_level: proto::PollutionLevel::I as i32,
+            effective_from: "2025-01-01".into(),
+            legal_basis: "Quy hoạch chi tiết KCN Đồng An".into(),
+        })
+        .await
+        .unwrap();
+    let mut c = consultations(&server);
+    let wood = open(&server, &p, "2025-05-02T02:00:00Z").await;
+    let mut plating = opening(&p, "2025-05-03T02:00:00Z");
+    plating.vsic_code = Some(vsic("2592"));
+    plating.project = "Metal plating".into();
+    let plating = c
+        .open_consultation(plating)
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap()
+        .aggregate_id;
+    let mut last = 0;
+    for id in [&wood, &plating] {
+        last = c
+            .determine_suitability(determining(
+                id,
+                proto::Suitability::Suitable,
+                &[],
+                "2025-05-12T02:00:00Z",
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .outcome
+            .unwrap()
+            .last_position;
+    }
+    let ask = |only_flagged| proto::ListConsultationsRequest {
+        park_id: p.park.clone(),
+        only_flagged,
+        min_position: last,
+        ..Default::default()
+    };
+    let mut q = kcn_services::proto::audit_query_service_client::AuditQueryServiceClient::new(
+        server.channel.clone(),
+    );
+    let all = q.list_consultations(ask(false)).await.unwrap().into_inner();
+    let verdicts: Vec<(bool, bool, bool)> = all
+        .consultations
+        .iter()
+        .map(|k| (k.excluded_by.is_some(), k.outside_allowed, k.flagged))
+        .collect();
+    assert_eq!(verdicts, [(false, false, false), (false, true, true)]);
+    let flagged = q.list_consultations(ask(true)).await.unwrap().into_inner();
+    let ids: Vec<&str> = flagged
+        .consultations
+        .iter()
+        .map(|k| k.consultation_id.as_str())
+        .collect();
+    assert_eq!(ids, [plating.as_str()]);
+}
+
+crate::harness::on_both_backends!(a_suitable_industry_outside_the_allowed_list_is_flagged);

@@ -112,6 +112,11 @@ impl ReadModel for ConsultationsModel {
         Self::NAME
     }
 
+    /// 2: an industry outside the allowed list is flagged too (stored in `flagged`).
+    fn version(&self) -> u32 {
+        2
+    }
+
     fn tables(&self) -> &'static [&'static str] {
         TABLES
     }
@@ -354,7 +359,10 @@ async fn judge(
             }
         }
     };
-    let flagged = favourable && (verdict.excluded_by.is_some() || verdict.pollution_exceeds);
+    // "Not in line with planning": an industry the rules exclude, one outside the industries they
+    // allow, or one more polluting than the park admits.
+    let flagged = favourable
+        && (verdict.excluded_by.is_some() || verdict.outside_allowed || verdict.pollution_exceeds);
     sqlx::query(sql(format!(
         "UPDATE {c} SET rules_effective_from = $2, excluded_by_code = $3, excluded_by_version = $4, \
          outside_allowed = $5, highest_allowed = $6, pollution_exceeds = $7, flagged = $8 \
