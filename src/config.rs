@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use kcn_domain::LegalRules;
+use kcn_domain::calendar::Calendar;
 use kcn_eventstore::SqliteDurability;
 use kcn_eventstore::checkpoint::{IdentityConfig, KeySeed};
 use serde::{Deserialize, Serialize};
@@ -58,6 +59,10 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
     /// The legal limits the domain judges against.
     pub rules: LegalRules,
+    /// A holiday calendar replacing the built-in one (`domain/data/vn-calendar.json`, 2024–2027):
+    /// the same JSON shape, with each day's source decision. Working days are counted with it for
+    /// administrative procedures, and for every day-counted limit with `rules.calendar_days = false`.
+    pub calendar_file: Option<PathBuf>,
     /// The first line of every signed checkpoint. Default: generated on first start
     /// (`kcn-ledger.local/<random>`) and kept in the data directory.
     pub checkpoint_origin: Option<String>,
@@ -109,6 +114,7 @@ impl Default for Config {
             log_format: LogFormat::Auto,
             shutdown_grace_seconds: 30,
             rules: LegalRules::default(),
+            calendar_file: None,
             checkpoint_origin: None,
             checkpoint_key_name: None,
             checkpoint_key_seed_file: None,
@@ -151,6 +157,20 @@ impl Config {
             ),
             Err(_) => None,
         };
+        if let Some(path) = &config.calendar_file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Box::new(figment::Error::from(format!(
+                    "calendar_file {}: {e}",
+                    path.display()
+                )))
+            })?;
+            config.rules.calendar = Calendar::parse(&text).map_err(|e| {
+                Box::new(figment::Error::from(format!(
+                    "calendar_file {}: {e}",
+                    path.display()
+                )))
+            })?;
+        }
         Ok(config)
     }
 
@@ -173,6 +193,46 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn working_days_and_an_updated_calendar_are_read_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let calendar = dir.path().join("calendar.json");
+        std::fs::write(
+            &calendar,
+            r#"{"first_year": 2028, "last_year": 2028, "days": [
+                {"date": "2028-01-03", "kind": "holiday", "name": "x", "source": "a notice"}]}"#,
+        )
+        .unwrap();
+        let file = dir.path().join("kcn.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "calendar_file = {:?}\n[rules]\ncalendar_days = false\n",
+                calendar.display().to_string()
+            ),
+        )
+        .unwrap();
+        let config = Config::load(Some(&file), Figment::new()).unwrap();
+        assert!(!config.rules.calendar_days);
+        assert_eq!(config.rules.calendar.covers(), Some((2028, 2028)));
+        let monday = chrono::NaiveDate::from_ymd_opt(2028, 1, 3).unwrap();
+        assert!(!config.rules.calendar.is_working_day(monday));
+        // A calendar with a typo is refused, naming the file and the day.
+        std::fs::write(
+            &calendar,
+            r#"{"first_year": 2028, "last_year": 2028, "days": [
+                {"date": "2028-01-01", "kind": "holiday", "name": "x", "source": "y"}]}"#,
+        )
+        .unwrap();
+        let err = Config::load(Some(&file), Figment::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("calendar.json") && err.contains("2028-01-01"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn unknown_keys_are_an_error() {

@@ -8,6 +8,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::calendar::{Calendar, DayCount};
 use crate::error::DomainError;
 use crate::event::AggregateKind;
 
@@ -31,8 +32,9 @@ pub struct LegalRules {
     pub tenant_annual_report_due_day: u32,
     /// Day of January by which an infrastructure company files its park's report (verified: 20).
     pub park_annual_report_due_day: u32,
-    /// Whether legal limits count calendar days (`true`, the default) or working days; the legal
-    /// framework leaves it unverified. Only calendar days are implemented.
+    /// Whether legal limits count calendar days (`true`, the default) or working days of
+    /// [`LegalRules::calendar`]; the legal framework leaves it unverified. Administrative procedures
+    /// count working days either way (their processing times are set in working days).
     pub calendar_days: bool,
     /// Days within which an inspection decision reaches the inspected entity, as a difference of
     /// local dates; unannounced inspections are exempt (verified: 5).
@@ -53,6 +55,27 @@ pub struct LegalRules {
     /// (`incident_notification_hours`, the key's former name, is read as the same policy.)
     #[serde(alias = "incident_notification_hours")]
     pub policy_incident_notification_hours: Option<u32>,
+    /// The holidays and make-up days working days are counted with: the built-in calendar, or the
+    /// file the configuration names (`calendar_file`). Not part of the rules' configuration keys;
+    /// read models fingerprint it with the rules, so one judged with another calendar is rebuilt.
+    #[serde(skip)]
+    pub calendar: Calendar,
+}
+
+impl LegalRules {
+    /// How the legal limits count days (calendar days unless `calendar_days` is off).
+    pub fn days(&self) -> DayCount<'_> {
+        if self.calendar_days {
+            DayCount::Calendar
+        } else {
+            DayCount::Working(&self.calendar)
+        }
+    }
+
+    /// How administrative procedures count days: always in working days.
+    pub fn procedure_days(&self) -> DayCount<'_> {
+        DayCount::Working(&self.calendar)
+    }
 }
 
 impl Default for LegalRules {
@@ -67,6 +90,7 @@ impl Default for LegalRules {
             inspection_several_entities_days: 30,
             inspection_several_entities_extension_days: 15,
             policy_incident_notification_hours: None,
+            calendar: Calendar::default(),
         }
     }
 }

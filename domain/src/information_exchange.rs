@@ -347,7 +347,7 @@ impl LedgerAggregate for InformationExchange {
     fn judge_against_agreements(
         &self,
         new: &[Timed<ExchangeEvent>],
-        _rules: &LegalRules,
+        rules: &LegalRules,
         agreements: &AgreementsInForce,
     ) -> Vec<Breach> {
         let (Some(request), Some(requested_at)) = (&self.request, self.requested_at) else {
@@ -363,7 +363,7 @@ impl LedgerAggregate for InformationExchange {
         agreements
             .levels_at(requested_on)
             .and_then(|(_, levels)| {
-                limits::answer_due_by_agreement(requested_on, levels.information_answer_days)
+                limits::answer_due_by_agreement(rules, requested_on, levels.information_answer_days)
             })
             .and_then(|due| limits::answered_late(due.late_from, answered_at))
             .into_iter()

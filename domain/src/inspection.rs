@@ -874,6 +874,7 @@ impl LedgerAggregate for Inspection {
                 InspectionEvent::InspectionConcluded(c) => {
                     if let Some(started) = &self.started {
                         let duration = limits::inspection_duration(
+                            rules,
                             self.limits(rules),
                             self.counted_extension_days(rules),
                             started.started_on,

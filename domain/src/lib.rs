@@ -8,6 +8,7 @@
 pub mod agreement;
 pub mod annual_plan;
 pub mod authority;
+pub mod calendar;
 pub mod catalogue;
 pub mod company;
 pub mod consultation;

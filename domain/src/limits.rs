@@ -9,7 +9,7 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use crate::deps::{Breach, LegalRules};
-use crate::time::{inclusive_days, lag_days, local_date, vietnam};
+use crate::time::{lag_days, local_date, vietnam};
 
 fn breach(limit: &str, detail: String) -> Breach {
     Breach {
@@ -143,24 +143,26 @@ pub fn decision_delivery(
     let limit = rules.inspection_decision_delivery_days;
     let allowed = i64::from(limit);
     let judged = !unannounced;
-    let lag = delivered_on.map(|d| lag_days(issued_on, d));
+    let count = rules.days();
+    let unit = count.unit();
+    let lag = delivered_on.map(|d| count.lag(issued_on, d));
     let breach = match (delivered_on, as_of) {
         (Some(delivered), _) => {
-            let lag = lag_days(issued_on, delivered);
+            let lag = count.lag(issued_on, delivered);
             (judged && lag > allowed).then(|| {
                 breach(
                     "inspection_decision_delivered_late",
                     format!(
-                        "issued on {issued_on} and delivered on {delivered}, {lag} days later; the limit is {allowed}"
+                        "issued on {issued_on} and delivered on {delivered}, {lag} {unit} later; the limit is {allowed}"
                     ),
                 )
             })
         }
-        (None, Some(as_of)) if judged && lag_days(issued_on, as_of) > allowed => Some(breach(
+        (None, Some(as_of)) if judged && count.lag(issued_on, as_of) > allowed => Some(breach(
             "inspection_decision_delivery_overdue",
             format!(
-                "issued on {issued_on} and not delivered by {as_of}, {} days later; the limit is {allowed}",
-                lag_days(issued_on, as_of)
+                "issued on {issued_on} and not delivered by {as_of}, {} {unit} later; the limit is {allowed}",
+                count.lag(issued_on, as_of)
             ),
         )),
         (None, _) => None,
@@ -218,6 +220,7 @@ pub struct InspectionDuration {
 /// An inspection lasts at most its limit, counted inclusively in local days from its start to its
 /// conclusion; with `as_of`, one still under way past its limit is overrunning.
 pub fn inspection_duration(
+    rules: &LegalRules,
     limits: InspectionLimits,
     counted_extension_days: u32,
     started_on: NaiveDate,
@@ -226,9 +229,11 @@ pub fn inspection_duration(
 ) -> InspectionDuration {
     let limit = limits.limit_days(counted_extension_days);
     let base = limits.base_days;
+    let count = rules.days();
+    let unit = count.unit();
     match (concluded_on, as_of) {
         (Some(concluded), _) => {
-            let days = inclusive_days(started_on, concluded);
+            let days = count.inclusive(started_on, concluded);
             InspectionDuration {
                 days: Some(days),
                 under_way: false,
@@ -236,14 +241,14 @@ pub fn inspection_duration(
                     breach(
                         "inspection_too_long",
                         format!(
-                            "started on {started_on} and concluded on {concluded}, {days} days; the limit is {limit} ({base} plus {counted_extension_days} of extension)"
+                            "started on {started_on} and concluded on {concluded}, {days} {unit}; the limit is {limit} ({base} plus {counted_extension_days} of extension)"
                         ),
                     )
                 }),
             }
         }
         (None, Some(as_of)) if as_of >= started_on => {
-            let days = inclusive_days(started_on, as_of);
+            let days = count.inclusive(started_on, as_of);
             InspectionDuration {
                 days: Some(days),
                 under_way: true,
@@ -251,7 +256,7 @@ pub fn inspection_duration(
                     breach(
                         "inspection_overrunning",
                         format!(
-                            "started on {started_on} and not concluded by {as_of}, {days} days; the limit is {limit}"
+                            "started on {started_on} and not concluded by {as_of}, {days} {unit}; the limit is {limit}"
                         ),
                     )
                 }),
@@ -357,8 +362,12 @@ pub fn answer_due_by_request(due_at: DateTime<Utc>) -> Option<AnswerDue> {
 /// A request without a `due_at`, under an agreement that gives `days` to answer: the answer is due by
 /// the local date `requested_on + days`, so it is late from the start of the next local day. `None`
 /// when that lies beyond the calendar.
-pub fn answer_due_by_agreement(requested_on: NaiveDate, days: u32) -> Option<AnswerDue> {
-    let due_on = requested_on.checked_add_days(chrono::Days::new(u64::from(days)))?;
+pub fn answer_due_by_agreement(
+    rules: &LegalRules,
+    requested_on: NaiveDate,
+    days: u32,
+) -> Option<AnswerDue> {
+    let due_on = rules.days().add(requested_on, days)?;
     Some(AnswerDue {
         due_on,
         late_from: start_of_next_local_day(due_on)?,
@@ -433,24 +442,26 @@ pub fn task_completed_late(
     })
 }
 
-/// A dossier's processing days: the difference of its received and decided local dates.
-pub fn dossier_days(received_on: NaiveDate, decided_on: NaiveDate) -> i64 {
-    lag_days(received_on, decided_on)
+/// A dossier's processing days: the working days after its received local date up to its decided
+/// one (administrative procedures count working days).
+pub fn dossier_days(rules: &LegalRules, received_on: NaiveDate, decided_on: NaiveDate) -> i64 {
+    rules.procedure_days().lag(received_on, decided_on)
 }
 
 /// A dossier decided after the processing time promised at receipt.
 pub fn dossier_decided_late(
+    rules: &LegalRules,
     procedure_code: &str,
     promised_days: u32,
     received_on: NaiveDate,
     decided_on: NaiveDate,
 ) -> Option<Breach> {
-    let days = dossier_days(received_on, decided_on);
+    let days = dossier_days(rules, received_on, decided_on);
     (days > i64::from(promised_days)).then(|| {
         breach(
             "dossier_decided_late",
             format!(
-                "procedure {procedure_code} promises {promised_days} days; the dossier took {days} (received {received_on}, decided {decided_on})"
+                "procedure {procedure_code} promises {promised_days} working days; the dossier took {days} (received {received_on}, decided {decided_on})"
             ),
         )
     })
@@ -535,37 +546,46 @@ pub fn task_overdue(task_id: &str, due_on: NaiveDate, as_of: NaiveDate) -> Optio
 }
 
 /// The last on-time date of a dossier promised in `promised_days`; `None` beyond the calendar.
-pub fn dossier_due(received_on: NaiveDate, promised_days: u32) -> Option<NaiveDate> {
-    received_on.checked_add_days(chrono::Days::new(u64::from(promised_days)))
+pub fn dossier_due(
+    rules: &LegalRules,
+    received_on: NaiveDate,
+    promised_days: u32,
+) -> Option<NaiveDate> {
+    rules.procedure_days().add(received_on, promised_days)
 }
 
 /// A dossier not decided by `as_of`, past its promised processing time.
 pub fn dossier_overdue(
+    rules: &LegalRules,
     procedure_code: &str,
     promised_days: u32,
     received_on: NaiveDate,
     as_of: NaiveDate,
 ) -> Option<Breach> {
-    let due = dossier_due(received_on, promised_days)?;
+    let due = dossier_due(rules, received_on, promised_days)?;
     (as_of > due).then(|| {
         breach(
             "dossier_overdue",
-            format!("procedure {procedure_code} promises {promised_days} days; the dossier received {received_on} was not decided by {as_of}"),
+            format!("procedure {procedure_code} promises {promised_days} working days; the dossier received {received_on} was not decided by {as_of}"),
         )
     })
 }
 
 /// The last local date on which an inspection of `limit_days` started on `started_on` may be
 /// concluded (the duration counts both ends); `None` beyond the calendar.
-pub fn inspection_last_day(started_on: NaiveDate, limit_days: u32) -> Option<NaiveDate> {
-    started_on.checked_add_days(chrono::Days::new(u64::from(limit_days.saturating_sub(1))))
+pub fn inspection_last_day(
+    rules: &LegalRules,
+    started_on: NaiveDate,
+    limit_days: u32,
+) -> Option<NaiveDate> {
+    rules.days().last_of(started_on, limit_days)
 }
 
 /// The last local date on which a decision issued on `issued_on` is delivered on time.
 pub fn delivery_last_day(rules: &LegalRules, issued_on: NaiveDate) -> Option<NaiveDate> {
-    issued_on.checked_add_days(chrono::Days::new(u64::from(
-        rules.inspection_decision_delivery_days,
-    )))
+    rules
+        .days()
+        .add(issued_on, rules.inspection_decision_delivery_days)
 }
 
 #[cfg(test)]
@@ -621,11 +641,32 @@ mod tests {
     #[test]
     fn durations_count_both_ends() {
         let limits = InspectionLimits::for_entities(&LegalRules::default(), 1);
-        let ok = inspection_duration(limits, 0, d("2025-05-09"), Some(d("2025-05-15")), None);
+        let ok = inspection_duration(
+            &LegalRules::default(),
+            limits,
+            0,
+            d("2025-05-09"),
+            Some(d("2025-05-15")),
+            None,
+        );
         assert_eq!((ok.days, ok.breach), (Some(7), None));
-        let long = inspection_duration(limits, 0, d("2025-05-09"), Some(d("2025-05-16")), None);
+        let long = inspection_duration(
+            &LegalRules::default(),
+            limits,
+            0,
+            d("2025-05-09"),
+            Some(d("2025-05-16")),
+            None,
+        );
         assert_eq!(long.breach.unwrap().limit, "inspection_too_long");
-        let running = inspection_duration(limits, 7, d("2025-05-09"), None, Some(d("2025-05-30")));
+        let running = inspection_duration(
+            &LegalRules::default(),
+            limits,
+            7,
+            d("2025-05-09"),
+            None,
+            Some(d("2025-05-30")),
+        );
         assert!(running.under_way);
         assert_eq!(running.breach.unwrap().limit, "inspection_overrunning");
     }
@@ -652,8 +693,14 @@ mod tests {
         assert_eq!(notification_deadline(far, u32::MAX), None);
         let n = notification(far, u32::MAX, "x", Some(far), Some(far));
         assert!(!n.late && !n.overdue);
-        assert_eq!(answer_due_by_agreement(d("2025-05-01"), u32::MAX), None);
-        assert_eq!(answer_due_by_agreement(NaiveDate::MAX, 0), None);
+        assert_eq!(
+            answer_due_by_agreement(&LegalRules::default(), d("2025-05-01"), u32::MAX),
+            None
+        );
+        assert_eq!(
+            answer_due_by_agreement(&LegalRules::default(), NaiveDate::MAX, 0),
+            None
+        );
         assert_eq!(annual_report_due(u32::MAX, 15), None);
         assert!(remediation_overdue_days(NaiveDate::MIN, NaiveDate::MAX).is_some());
         assert_eq!(
@@ -676,12 +723,15 @@ mod tests {
             task_overdue("T-1", due, d("2025-05-11")).unwrap().limit,
             "task_overdue"
         );
-        assert_eq!(dossier_due(d("2025-05-01"), 15), Some(d("2025-05-16")));
-        assert!(dossier_overdue("P", 15, d("2025-05-01"), d("2025-05-16")).is_none());
-        assert!(dossier_overdue("P", 15, d("2025-05-01"), d("2025-05-17")).is_some());
+        // Working days: 1–2 May 2025 are holidays and 3–4 a weekend, so the 15th working day after
+        // 1 May is Friday 23 May.
+        let r = LegalRules::default();
+        assert_eq!(dossier_due(&r, d("2025-05-01"), 15), Some(d("2025-05-23")));
+        assert!(dossier_overdue(&r, "P", 15, d("2025-05-01"), d("2025-05-23")).is_none());
+        assert!(dossier_overdue(&r, "P", 15, d("2025-05-01"), d("2025-05-24")).is_some());
         // Seven days from the 9th end on the 15th; five days after the 1st is the 6th.
         assert_eq!(
-            inspection_last_day(d("2025-05-09"), 7),
+            inspection_last_day(&LegalRules::default(), d("2025-05-09"), 7),
             Some(d("2025-05-15"))
         );
         assert_eq!(
@@ -696,7 +746,7 @@ mod tests {
 
     #[test]
     fn an_agreement_due_date_is_late_from_the_next_local_midnight() {
-        let due = answer_due_by_agreement(d("2025-05-01"), 7).unwrap();
+        let due = answer_due_by_agreement(&LegalRules::default(), d("2025-05-01"), 7).unwrap();
         assert_eq!(due.due_on, d("2025-05-08"));
         assert_eq!(due.late_from, at("2025-05-08T17:00:00Z"));
         let own = answer_due_by_request(at("2025-05-08T10:00:00Z")).unwrap();

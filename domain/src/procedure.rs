@@ -12,7 +12,6 @@ use crate::agreement::act_date;
 use crate::deps::{Breach, LegalRules};
 use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before_its};
 use crate::limits;
-use crate::time::lag_days;
 use crate::values::Text;
 use crate::{Deps, DomainError, events};
 
@@ -104,9 +103,11 @@ pub struct AdministrativeProcedure {
 }
 
 impl AdministrativeProcedure {
-    /// Days from receipt to decision, as a difference of local dates.
-    pub fn processing_days(&self) -> Option<i64> {
-        Some(lag_days(
+    /// Working days from receipt to decision (the working days after the received local date up
+    /// to the decided one): administrative procedures count working days.
+    pub fn processing_days(&self, rules: &LegalRules) -> Option<i64> {
+        Some(limits::dossier_days(
+            rules,
             self.received.as_ref()?.received_on,
             self.decided.as_ref()?.decided_on,
         ))
@@ -240,8 +241,9 @@ impl LedgerAggregate for AdministrativeProcedure {
         self.received.as_ref().map(|r| r.park_id)
     }
 
-    /// A decision that took longer than the processing time promised at receipt is named.
-    fn judge(&self, new: &[Timed<ProcedureEvent>], _rules: &LegalRules) -> Vec<Breach> {
+    /// A decision that took longer than the processing time promised at receipt (in working days)
+    /// is named.
+    fn judge(&self, new: &[Timed<ProcedureEvent>], rules: &LegalRules) -> Vec<Breach> {
         let Some(received) = &self.received else {
             return Vec::new();
         };
@@ -251,6 +253,7 @@ impl LedgerAggregate for AdministrativeProcedure {
         new.iter()
             .filter_map(|e| match &e.body {
                 ProcedureEvent::DossierDecided(d) => limits::dossier_decided_late(
+                    rules,
                     received.procedure_code.as_str(),
                     promised,
                     received.received_on,
@@ -407,12 +410,23 @@ mod tests {
     fn a_decision_after_the_promised_days_is_judged_late() {
         let mut dossier = AdministrativeProcedure::default();
         dossier.apply(received());
-        let late = [decided("2025-03-19T02:00:00Z", "2025-03-19")];
+        // Received Monday 3 March 2025 with 15 working days promised: due Monday 24 March.
+        let on_the_day = [decided("2025-03-24T02:00:00Z", "2025-03-24")];
+        assert!(
+            dossier
+                .judge(&on_the_day, &LegalRules::default())
+                .is_empty()
+        );
+        let late = [decided("2025-03-25T02:00:00Z", "2025-03-25")];
         let breaches = dossier.judge(&late, &LegalRules::default());
         assert_eq!(breaches.len(), 1);
         assert_eq!(breaches[0].limit, "dossier_decided_late");
+        assert_eq!(
+            breaches[0].detail,
+            "procedure 1.009775 promises 15 working days; the dossier took 16 (received 2025-03-03, decided 2025-03-25)"
+        );
         dossier.apply(late[0].clone());
-        assert_eq!(dossier.processing_days(), Some(16));
+        assert_eq!(dossier.processing_days(&LegalRules::default()), Some(16));
     }
 
     #[test]

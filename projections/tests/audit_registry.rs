@@ -823,7 +823,8 @@ fn dossiers(log: &mut Fixtures) {
             );
         }
     };
-    // 1.004227, before 1 July: 7, 5, 12 days.
+    // 1.004227, before 1 July: 5, 3, 9 working days (7 April is Giỗ Tổ Hùng Vương, outside the
+    // second's span; weekends never count).
     dossier(
         log,
         "1.004227",
@@ -845,7 +846,8 @@ fn dossiers(log: &mut Fixtures) {
         "2025-05-05",
         Some(("2025-05-17T02:00:00Z", "2025-05-17")),
     );
-    // After: received 30 June 18:00Z = 1 July local, decided 5 July: 4 days, on the "after" side.
+    // After: received 30 June 18:00Z = 1 July local, decided Saturday 5 July: 3 working days, on the
+    // "after" side; then 3; 4 (2 September is Quốc khánh); 4.
     dossier(
         log,
         "1.004227",
@@ -876,7 +878,7 @@ fn dossiers(log: &mut Fixtures) {
     );
     // Undecided: counts nowhere.
     dossier(log, "1.004227", "2025-09-20T02:00:00Z", "2025-09-20", None);
-    // 2.000584, before: 15 and 10 days.
+    // 2.000584, before: 12 working days (Saturday 15 February 2025 was a make-up working day) and 7.
     dossier(
         log,
         "2.000584",
@@ -1441,7 +1443,7 @@ async fn question_10_procedures(db: TestDatabase) {
     assert_eq!(all.len(), 2);
     let a = &all[0];
     assert_eq!(a.procedure_code, "1.004227");
-    // Before: 5, 7, 12 → median 7.
+    // Before: 5, 3, 9 working days → median 5.
     assert_eq!(
         (
             a.before.decided,
@@ -1449,10 +1451,10 @@ async fn question_10_procedures(db: TestDatabase) {
             a.before.min_days,
             a.before.max_days
         ),
-        (3, Some("7"), Some(5), Some(12))
+        (3, Some("5"), Some(3), Some(9))
     );
-    // After (received on or after 1 July local, the 30 June 18:00Z one included): 3, 4, 4, 6 → (4 + 4) / 2
-    // = 4. The undecided dossier counts nowhere.
+    // After (received on or after 1 July local, the 30 June 18:00Z one included): 3, 3, 4, 4 →
+    // (3 + 4) / 2 = 3.5. The undecided dossier counts nowhere.
     assert_eq!(
         (
             a.after.decided,
@@ -1460,19 +1462,19 @@ async fn question_10_procedures(db: TestDatabase) {
             a.after.min_days,
             a.after.max_days
         ),
-        (4, Some("4"), Some(3), Some(6))
+        (4, Some("3.5"), Some(3), Some(4))
     );
     let b = &all[1];
     assert_eq!(b.procedure_code, "2.000584");
-    // 10 and 15 → 12.5; nothing after.
+    // 12 and 7 → 9.5; nothing after.
     assert_eq!(
         (b.before.decided, b.before.median_days.as_deref()),
-        (2, Some("12.5"))
+        (2, Some("9.5"))
     );
     assert_eq!((b.after.decided, b.after.median_days.as_deref()), (0, None));
 
-    // Split on 1 April instead: before, only the 3 March dossier (7); after 5, 12, 4, 3, 6, 4, that is
-    // 3 4 4 5 6 12 → (4 + 5) / 2 = 4.5.
+    // Split on 1 April instead: before, only the 3 March dossier (5); after 3, 9, 3, 3, 4, 4, that is
+    // 3 3 3 4 4 9 → (3 + 4) / 2 = 3.5.
     let a = &read
         .procedures()
         .processing_times(head, date("2025-04-01"), Some("1.004227"), None, 50)
@@ -1480,11 +1482,11 @@ async fn question_10_procedures(db: TestDatabase) {
         .unwrap()[0];
     assert_eq!(
         (a.before.decided, a.before.median_days.as_deref()),
-        (1, Some("7"))
+        (1, Some("5"))
     );
     assert_eq!(
         (a.after.decided, a.after.median_days.as_deref()),
-        (6, Some("4.5"))
+        (6, Some("3.5"))
     );
 
     // Pages of one code.

@@ -32,6 +32,9 @@ impl ProcedureService for Procedures {
         request: Request<proto::GetDossierRequest>,
     ) -> Result<Response<proto::GetDossierResponse>, Status> {
         let id = &request.get_ref().dossier_id;
-        self.0.get("dossier_id", id, wire::dossier).await
+        let rules = self.0.store.rules().clone();
+        self.0
+            .get("dossier_id", id, |id, d, v| wire::dossier(id, d, v, &rules))
+            .await
     }
 }

@@ -110,13 +110,6 @@ impl fmt::Display for Storage {
 impl Config {
     /// The storage this configuration chooses: PostgreSQL when `database_url` is set, else SQLite.
     pub fn storage(&self) -> anyhow::Result<Storage> {
-        // Legal limits in working days need the official calendar of holidays, which the ledger does
-        // not have yet: refuse the setting rather than silently count calendar days.
-        anyhow::ensure!(
-            self.rules.calendar_days,
-            "rules.calendar_days = false (working days) is not supported yet; legal limits are counted \
-             in calendar days"
-        );
         match &self.database_url {
             None => Ok(Storage::Sqlite(self.database_path())),
             Some(url) if url.is_postgres() => {
@@ -144,14 +137,6 @@ mod tests {
     use figment::providers::Serialized;
 
     use super::*;
-
-    #[test]
-    fn working_days_are_refused_rather_than_silently_counted_as_calendar_days() {
-        let mut config = Config::default();
-        config.rules.calendar_days = false;
-        let err = config.storage().unwrap_err().to_string();
-        assert!(err.contains("calendar_days"), "{err}");
-    }
 
     #[test]
     fn the_password_is_redacted_wherever_the_url_is_printed() {

@@ -582,8 +582,9 @@ pub(crate) async fn story(server: &TestServer) -> World {
     .await
     .unwrap();
 
-    // Dossiers of two procedures. 1.004227 before 1 July: 7, 5, 12 days; after: received 30 June
-    // 18:00Z (1 July local) and decided 5 July: 4; then 3, 6, 4; one undecided.
+    // Dossiers of two procedures, counted in working days. 1.004227 before 1 July: 5 (7 April is Giỗ
+    // Tổ Hùng Vương), 4, 9; after: received 30 June 18:00Z (1 July local) and decided Saturday 5
+    // July: 3; then 3, 4 (2 September is Quốc khánh), 4; one undecided.
     for (received, decided) in [
         ("2025-04-07T02:00:00Z", Some("2025-04-14T02:00:00Z")),
         ("2025-05-05T02:00:00Z", Some("2025-05-10T02:00:00Z")),
@@ -602,7 +603,7 @@ pub(crate) async fn story(server: &TestServer) -> World {
         };
         dossier(server, &p, board, "1.004227", received, decided).await;
     }
-    // 2.000584 before 1 July: 15 and 10 days.
+    // 2.000584 before 1 July: 11 working days, and 5 (1–2 May are holidays).
     dossier(
         server,
         &p,
@@ -1144,7 +1145,7 @@ async fn check_procedures(server: &TestServer, w: &World) {
     assert_eq!(codes, ["1.004227", "2.000584"]);
     let a = &r.procedures[0];
     let (before, after) = (a.before.as_ref().unwrap(), a.after.as_ref().unwrap());
-    // Before: 5, 7, 12 → 7. After: 3, 4, 4, 6 → 4 (the undecided dossier counts nowhere).
+    // Before: 5, 4, 9 → 5. After: 3, 3, 4, 4 → 3.5 (the undecided dossier counts nowhere).
     assert_eq!(
         (
             before.decided_count,
@@ -1152,7 +1153,7 @@ async fn check_procedures(server: &TestServer, w: &World) {
             before.min_days,
             before.max_days
         ),
-        (3, "7", Some(5), Some(12))
+        (3, "5", Some(4), Some(9))
     );
     assert_eq!(
         (
@@ -1161,11 +1162,11 @@ async fn check_procedures(server: &TestServer, w: &World) {
             after.min_days,
             after.max_days
         ),
-        (4, "4", Some(3), Some(6))
+        (4, "3.5", Some(3), Some(4))
     );
     let b = &r.procedures[1];
-    // 10 and 15 → 12.5; nothing after.
-    assert_eq!(b.before.as_ref().unwrap().median_days, "12.5");
+    // 11 and 5 → 8; nothing after.
+    assert_eq!(b.before.as_ref().unwrap().median_days, "8");
     assert_eq!(
         (
             b.after.as_ref().unwrap().decided_count,

@@ -57,7 +57,7 @@ async fn year(server: &TestServer) -> Year {
     // The regulation of 11 April 2025: two hours to notify an incident, seven days to answer.
     let agreement = crate::agreement::sign(server, &p).await;
 
-    // A dossier received on 3 March, promised in 15 days (by 18 March), decided on 25 March.
+    // A dossier received on 3 March, promised in 15 working days (by 24 March), decided on 25 March.
     let dossier = receive(server, &p, "2025-03-03T02:00:00Z").await;
     let decided = procedures(server)
         .decide_dossier(deciding(&dossier, "2025-03-25T02:00:00Z"))
@@ -195,8 +195,8 @@ async fn a_year_of_late_and_missing_acts_is_in_the_register_in_deadline_order(se
     let y = year(&server).await;
     let all = register(&server, asking(&y, "2025-10-10T00:00:00Z")).await;
     let expected = vec![
-        // Promised by 18 March, decided on the 25th.
-        ("2025-03-18", &y.dossier, "dossier_decided_late", LATE),
+        // Promised in 15 working days, by Monday 24 March, decided on the 25th.
+        ("2025-03-24", &y.dossier, "dossier_decided_late", LATE),
         // Due at 17:00 local on 10 May, answered on the 12th.
         ("2025-05-10", &y.exchange, "information_answered_late", LATE),
         // Due at 01:30Z (08:30 local) on 11 June, notified at 02:30Z.

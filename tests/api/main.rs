@@ -34,3 +34,4 @@ mod succession;
 mod transparency;
 mod unique_codes;
 mod validation;
+mod working_days;

@@ -54,17 +54,18 @@ async fn a_dossier_decided_after_the_promised_days_is_accepted_and_named() {
     let mut procs = procedures(&server);
     let on_time = receive(&server, &p, "2025-03-03T02:00:00Z").await;
     let outcome = procs
-        .decide_dossier(deciding(&on_time, "2025-03-18T09:00:00Z"))
+        .decide_dossier(deciding(&on_time, "2025-03-24T09:00:00Z"))
         .await
         .unwrap()
         .into_inner()
         .outcome
         .unwrap();
-    assert!(outcome.breaches.is_empty(), "15 days, as promised");
+    // Received Monday 3 March 2025, 15 working days promised: Monday 24 March is the 15th.
+    assert!(outcome.breaches.is_empty(), "15 working days, as promised");
 
     let late = receive(&server, &p, "2025-03-03T02:00:00Z").await;
     let outcome = procs
-        .decide_dossier(deciding(&late, "2025-03-19T02:00:00Z"))
+        .decide_dossier(deciding(&late, "2025-03-25T02:00:00Z"))
         .await
         .unwrap()
         .into_inner()

@@ -31,7 +31,6 @@ use kcn_domain::tenant::TenantEvent;
 use kcn_domain::time::local_date;
 use kcn_domain::{Breach, Event, LegalRules, limits};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -152,10 +151,7 @@ impl ReadModel for BreachesModel {
 
     /// The model's own version and a fingerprint of the rules it judges with.
     fn version(&self) -> u32 {
-        let rules = serde_json::to_vec(&self.rules).unwrap_or_default();
-        let digest = Sha256::digest(&rules);
-        let print = u32::from_be_bytes([digest[0], digest[1], digest[2], 0]) >> 8;
-        VERSION * 100_000_000 + print % 100_000_000
+        super::rules_versioned(VERSION, &self.rules)
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -489,6 +485,7 @@ impl BreachesModel {
                 n.park_id = Some(i.park_id.clone());
                 n.tenant_id = i.single_tenant();
                 n.due_on = limits::inspection_last_day(
+                    &self.rules,
                     s.started_on,
                     bounds.limit_days(counted.counted_total),
                 );
@@ -526,6 +523,7 @@ impl BreachesModel {
                 {
                     let counted = limits::extensions(bounds, &i.extensions);
                     let due = limits::inspection_last_day(
+                        &self.rules,
                         started,
                         bounds.limit_days(counted.counted_total),
                     );
@@ -540,6 +538,7 @@ impl BreachesModel {
                     let bounds = limits::InspectionLimits::for_entities(&self.rules, i.entities);
                     let counted = limits::extensions(bounds, &i.extensions);
                     let judged = limits::inspection_duration(
+                        &self.rules,
                         bounds,
                         counted.counted_total,
                         started,
@@ -625,7 +624,7 @@ impl BreachesModel {
                     n.park_id = Some(d.park_id.to_string());
                     n.tenant_id = Some(d.tenant_id.to_string());
                     n.authority_id = Some(d.authority_id.to_string());
-                    n.due_on = limits::dossier_due(d.received_on, promised);
+                    n.due_on = limits::dossier_due(&self.rules, d.received_on, promised);
                     n.facts.procedure_code = Some(d.procedure_code.as_str().to_owned());
                     n.facts.promised_days = Some(promised);
                     n.facts.received_on = Some(d.received_on);
@@ -640,7 +639,13 @@ impl BreachesModel {
                         o.facts.received_on,
                     )
                 {
-                    let b = limits::dossier_decided_late(code, promised, received, d.decided_on);
+                    let b = limits::dossier_decided_late(
+                        &self.rules,
+                        code,
+                        promised,
+                        received,
+                        d.decided_on,
+                    );
                     fulfil_on(conn, g, &o.id, e, d.decided_on, b).await?;
                 }
             }
@@ -1046,6 +1051,7 @@ async fn judge(
                                     agreement_id = Some(agreement.agreement_id);
                                     levels.and_then(|l| {
                                         limits::answer_due_by_agreement(
+                                            rules,
                                             o.on_date,
                                             l.information_answer_days,
                                         )
@@ -1468,7 +1474,8 @@ fn record(
                         base_days: limit_days,
                         extension_cap: 0,
                     };
-                    limits::inspection_duration(bounds, 0, started, None, Some(as_of_on)).breach
+                    limits::inspection_duration(rules, bounds, 0, started, None, Some(as_of_on))
+                        .breach
                 }),
                 Obligation::Remediation => limits::remediation_overdue(item, due_on, as_of_on),
                 Obligation::Task => limits::task_overdue(item, due_on, as_of_on),
@@ -1478,7 +1485,7 @@ fn record(
                     facts.received_on,
                 ) {
                     (Some(code), Some(promised), Some(received)) => {
-                        limits::dossier_overdue(code, promised, received, as_of_on)
+                        limits::dossier_overdue(rules, code, promised, received, as_of_on)
                     }
                     _ => None,
                 },

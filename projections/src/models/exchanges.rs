@@ -38,10 +38,14 @@ use super::stored::{day, enum_name, instant, parse_day, parse_instant};
 use super::{Envelope, Generation, ReadModel};
 use crate::error::ProjectionError;
 use crate::{Named, Queries};
+use kcn_domain::LegalRules;
 
 /// The read model of audit question 6.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ExchangesModel;
+#[derive(Debug, Default, Clone)]
+pub struct ExchangesModel {
+    /// The rules an answer's due date is counted with (calendar or working days).
+    pub rules: LegalRules,
+}
 
 impl Named for ExchangesModel {
     const NAME: &'static str = "exchanges";
@@ -76,6 +80,11 @@ fn requests(g: &Generation) -> String {
 impl ReadModel for ExchangesModel {
     fn name(&self) -> &'static str {
         Self::NAME
+    }
+
+    /// A fingerprint of the rules due dates are counted with: other rules rebuild the model.
+    fn version(&self) -> u32 {
+        super::rules_versioned(1, &self.rules)
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -137,11 +146,11 @@ impl ReadModel for ExchangesModel {
         for e in events {
             if is_registry_event(&e.event) {
                 if let Some(change) = Self::REGISTRY.apply(conn, g, e).await? {
-                    rejudge(conn, g, &change).await?;
+                    rejudge(conn, g, &self.rules, &change).await?;
                 }
                 continue;
             }
-            apply_exchange(conn, g, e).await?;
+            apply_exchange(conn, g, &self.rules, e).await?;
         }
         Ok(())
     }
@@ -150,6 +159,7 @@ impl ReadModel for ExchangesModel {
 async fn apply_exchange(
     conn: &mut AnyConnection,
     g: &Generation,
+    rules: &LegalRules,
     e: &Envelope,
 ) -> Result<(), ProjectionError> {
     let r = requests(g);
@@ -184,7 +194,7 @@ async fn apply_exchange(
             })
             .execute(&mut *conn)
             .await?;
-            judge(conn, g, id).await?;
+            judge(conn, g, rules, id).await?;
         }
         Event::InformationExchange(ExchangeEvent::InformationProvided(_)) => {
             // Only the first answer stops the clock; later ones (after a clarification) do not move it.
@@ -233,6 +243,7 @@ async fn apply_exchange(
 async fn rejudge(
     conn: &mut AnyConnection,
     g: &Generation,
+    rules: &LegalRules,
     change: &Change,
 ) -> Result<(), ProjectionError> {
     let r = requests(g);
@@ -258,7 +269,7 @@ async fn rejudge(
         };
     for row in rows {
         let id: String = row.try_get(0)?;
-        judge(conn, g, &id).await?;
+        judge(conn, g, rules, &id).await?;
     }
     Ok(())
 }
@@ -267,6 +278,7 @@ async fn rejudge(
 async fn judge(
     conn: &mut AnyConnection,
     g: &Generation,
+    rules: &LegalRules,
     exchange_id: &str,
 ) -> Result<(), ProjectionError> {
     let reg = ExchangesModel::REGISTRY;
@@ -337,7 +349,8 @@ async fn judge(
             .levels_at(conn, g, &agreement.agreement_id, requested_on)
             .await?
     {
-        let limit = limits::answer_due_by_agreement(requested_on, levels.information_answer_days);
+        let limit =
+            limits::answer_due_by_agreement(rules, requested_on, levels.information_answer_days);
         due = Due {
             source: DUE_FROM_AGREEMENT,
             due_on: limit.map(|l| l.due_on),

@@ -813,6 +813,7 @@ fn judge(
     }
     if let Some(started) = i.started_on {
         let duration = limits::inspection_duration(
+            rules,
             bounds,
             counted.counted_total,
             started,

@@ -148,6 +148,17 @@ pub fn all() -> Vec<Arc<dyn ReadModel>> {
     with_rules(&LegalRules::default())
 }
 
+/// A model's own version with a fingerprint of the rules it judges with, so that a model built with
+/// other rules (another calendar, other limits) is rebuilt at start.
+pub(crate) fn rules_versioned(version: u32, rules: &LegalRules) -> u32 {
+    use sha2::{Digest, Sha256};
+    let mut bytes = serde_json::to_vec(rules).unwrap_or_default();
+    bytes.extend(serde_json::to_vec(&rules.calendar).unwrap_or_default());
+    let digest = Sha256::digest(&bytes);
+    let print = u32::from_be_bytes([digest[0], digest[1], digest[2], 0]) >> 8;
+    version * 100_000_000 + print % 100_000_000
+}
+
 /// Every read model, in the order the engine applies them, judging legal limits with `rules` (the
 /// server's configured ones). Each model file adds its line here.
 pub fn with_rules(rules: &LegalRules) -> Vec<Arc<dyn ReadModel>> {
@@ -157,10 +168,14 @@ pub fn with_rules(rules: &LegalRules) -> Vec<Arc<dyn ReadModel>> {
         Arc::new(incidents::Incidents),
         Arc::new(alerts::Alerts),
         Arc::new(consultations::ConsultationsModel),
-        Arc::new(exchanges::ExchangesModel),
+        Arc::new(exchanges::ExchangesModel {
+            rules: rules.clone(),
+        }),
         Arc::new(responsibility::ResponsibilityModel),
         Arc::new(annual_reports::AnnualReportsModel::default()),
-        Arc::new(procedures::ProceduresModel),
+        Arc::new(procedures::ProceduresModel {
+            rules: rules.clone(),
+        }),
         Arc::new(directory::Directory),
         Arc::new(breaches::BreachesModel::new(rules.clone())),
     ]

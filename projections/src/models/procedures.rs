@@ -13,6 +13,7 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use kcn_domain::Event;
+use kcn_domain::LegalRules;
 use kcn_domain::limits::dossier_days;
 use kcn_domain::procedure::ProcedureEvent;
 use sqlx::{AnyConnection, Row};
@@ -24,8 +25,11 @@ use crate::error::ProjectionError;
 use crate::{Named, Queries};
 
 /// The read model of audit question 10.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ProceduresModel;
+#[derive(Debug, Default, Clone)]
+pub struct ProceduresModel {
+    /// The calendar processing days are counted with (working days).
+    pub rules: LegalRules,
+}
 
 impl Named for ProceduresModel {
     const NAME: &'static str = "procedures";
@@ -41,6 +45,11 @@ fn t(g: &Generation, base: &str) -> String {
 impl ReadModel for ProceduresModel {
     fn name(&self) -> &'static str {
         Self::NAME
+    }
+
+    /// 2: processing days are working days; with a fingerprint of the calendar counted with.
+    fn version(&self) -> u32 {
+        super::rules_versioned(2, &self.rules)
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -75,7 +84,7 @@ impl ReadModel for ProceduresModel {
         events: &[Envelope],
     ) -> Result<(), ProjectionError> {
         for e in events {
-            apply_one(conn, g, e).await?;
+            apply_one(conn, g, &self.rules, e).await?;
         }
         Ok(())
     }
@@ -84,6 +93,7 @@ impl ReadModel for ProceduresModel {
 async fn apply_one(
     conn: &mut AnyConnection,
     g: &Generation,
+    rules: &LegalRules,
     e: &Envelope,
 ) -> Result<(), ProjectionError> {
     let d = t(g, "procedure_dossiers");
@@ -122,7 +132,7 @@ async fn apply_one(
                 // A dossier is decided once; never count it twice.
                 return Ok(());
             }
-            let days = dossier_days(parse_day(&received_on)?, p.decided_on);
+            let days = dossier_days(rules, parse_day(&received_on)?, p.decided_on);
             sqlx::query(sql(format!(
                 "UPDATE {d} SET decided_on = $2, outcome = $3, processing_days = $4 WHERE dossier_id = $1"
             )))

@@ -75,7 +75,12 @@ pub fn decide(r: proto::DecideDossierRequest, f: &mut Fields) -> Option<Cmd> {
 }
 
 /// The dossier as the wire's answer.
-pub fn dossier(id: Uuid, d: &AdministrativeProcedure, version: u64) -> proto::GetDossierResponse {
+pub fn dossier(
+    id: Uuid,
+    d: &AdministrativeProcedure,
+    version: u64,
+    rules: &kcn_domain::LegalRules,
+) -> proto::GetDossierResponse {
     proto::GetDossierResponse {
         dossier_id: id.to_string(),
         version,
@@ -95,7 +100,7 @@ pub fn dossier(id: Uuid, d: &AdministrativeProcedure, version: u64) -> proto::Ge
             note: x.note.as_ref().map(ToString::to_string),
         }),
         processing_days: d
-            .processing_days()
+            .processing_days(rules)
             .and_then(|days| u32::try_from(days).ok()),
     }
 }
