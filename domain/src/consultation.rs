@@ -404,6 +404,38 @@ impl LedgerAggregate for IndustryConsultation {
     fn park_id(&self, _id: Uuid) -> Option<Uuid> {
         self.opened.as_ref().map(|o| o.park_id)
     }
+
+    const JUDGED_AGAINST_AGREEMENTS: bool = true;
+
+    /// A determination after the `consultation_answer_days` of the agreement governing the park on
+    /// the opening's local date (none is judged without an agreement or that level).
+    fn judge_against_agreements(
+        &self,
+        new: &[Timed<ConsultationEvent>],
+        rules: &crate::LegalRules,
+        agreements: &crate::agreement::AgreementsInForce,
+    ) -> Vec<crate::Breach> {
+        let Some(opened_at) = self.opened_at else {
+            return Vec::new();
+        };
+        let opened_on = crate::time::local_date(opened_at);
+        new.iter()
+            .filter_map(|e| match &e.body {
+                ConsultationEvent::SuitabilityDetermined(d) => agreements
+                    .levels_at(opened_on)
+                    .and_then(|(_, levels)| levels.consultation_answer_days)
+                    .and_then(|days| {
+                        crate::limits::consultation_determined_late(
+                            rules,
+                            opened_on,
+                            d.decided_on,
+                            days,
+                        )
+                    }),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -185,6 +185,64 @@ pub fn unannounced_grounds(unannounced: bool, grounds_recorded: bool) -> Option<
     })
 }
 
+/// A consultation determined after the days the coordination agreement gives the Board
+/// (`consultation_answer_days`), counted from its opening's local date.
+pub fn consultation_determined_late(
+    rules: &LegalRules,
+    opened_on: NaiveDate,
+    decided_on: NaiveDate,
+    days: u32,
+) -> Option<Breach> {
+    let count = rules.days();
+    let lag = count.lag(opened_on, decided_on);
+    (lag > i64::from(days)).then(|| {
+        breach(
+            "consultation_determined_late",
+            format!(
+                "opened on {opened_on} and determined on {decided_on}, {lag} {} later; the coordination agreement allows {days}",
+                count.unit()
+            ),
+        )
+    })
+}
+
+/// A consultation not determined by `as_of`, past the agreement's days.
+pub fn consultation_overdue(
+    opened_on: NaiveDate,
+    due_on: NaiveDate,
+    as_of: NaiveDate,
+) -> Option<Breach> {
+    (as_of > due_on).then(|| {
+        breach(
+            "consultation_determination_overdue",
+            format!(
+                "opened on {opened_on}, due by {due_on} under the coordination agreement, and not determined by {as_of}"
+            ),
+        )
+    })
+}
+
+/// Infrastructure information (`EnvironmentalInfrastructureReported`) delivered more than the
+/// agreement's `infrastructure_information_days` after the date it describes.
+pub fn infrastructure_information_late(
+    rules: &LegalRules,
+    as_of: NaiveDate,
+    reported_on: NaiveDate,
+    days: u32,
+) -> Option<Breach> {
+    let count = rules.days();
+    let lag = count.lag(as_of, reported_on);
+    (lag > i64::from(days)).then(|| {
+        breach(
+            "infrastructure_information_late",
+            format!(
+                "infrastructure as of {as_of} reported on {reported_on}, {lag} {} later; the coordination agreement allows {days}",
+                count.unit()
+            ),
+        )
+    })
+}
+
 /// The code of an announced inspection that started before its decision reached the inspected
 /// entity.
 pub const STARTED_BEFORE_DELIVERY: &str = "inspection_started_before_delivery";

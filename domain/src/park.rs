@@ -611,6 +611,34 @@ impl LedgerAggregate for Park {
         Some(id)
     }
 
+    const JUDGED_AGAINST_AGREEMENTS: bool = true;
+
+    /// Infrastructure information delivered after the `infrastructure_information_days` of the
+    /// agreement governing the park on the date it describes (none is judged without one).
+    fn judge_against_agreements(
+        &self,
+        new: &[Timed<ParkEvent>],
+        rules: &LegalRules,
+        agreements: &crate::agreement::AgreementsInForce,
+    ) -> Vec<Breach> {
+        new.iter()
+            .filter_map(|e| match &e.body {
+                ParkEvent::EnvironmentalInfrastructureReported(r) => agreements
+                    .levels_at(r.as_of)
+                    .and_then(|(_, levels)| levels.infrastructure_information_days)
+                    .and_then(|days| {
+                        limits::infrastructure_information_late(
+                            rules,
+                            r.as_of,
+                            local_date(e.occurred_at),
+                            days,
+                        )
+                    }),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// A park's code is unique in the province.
     fn unique_keys(_id: Uuid, new: &[Timed<ParkEvent>]) -> Vec<crate::UniqueKey> {
         new.iter()

@@ -163,7 +163,7 @@ async fn year(server: &TestServer) -> Year {
     }
 }
 
-async fn register(
+pub async fn register(
     server: &TestServer,
     request: proto::ListBreachesRequest,
 ) -> Vec<proto::RegisteredBreach> {

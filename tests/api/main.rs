@@ -30,6 +30,7 @@ mod procedure;
 mod rebuild;
 mod registry;
 mod schema;
+mod service_levels;
 mod succession;
 mod transparency;
 mod unique_codes;

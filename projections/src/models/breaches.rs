@@ -22,6 +22,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use kcn_domain::annual_plan::AnnualPlanEvent;
+use kcn_domain::consultation::ConsultationEvent;
 use kcn_domain::incident::IncidentEvent;
 use kcn_domain::information_exchange::{ExchangeEvent, OrganisationKind};
 use kcn_domain::inspection::{InspectionEvent, InspectionKind};
@@ -56,7 +57,7 @@ const INSPECTIONS: &str = "breach_inspections";
 const TENANTS: &str = "breach_tenants";
 const REGISTRY: Registry = Registry { prefix: "breach" };
 /// The model's own version, before the rules' fingerprint.
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 
 /// What an obligation is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +69,10 @@ pub enum Obligation {
     Extension,
     /// An announced inspection that started before its decision was delivered.
     Start,
+    /// A consultation's determination, by the agreement's `consultation_answer_days`.
+    Consultation,
+    /// Infrastructure information, by the agreement's `infrastructure_information_days`.
+    Infrastructure,
     Remediation,
     Task,
     Dossier,
@@ -83,6 +88,8 @@ impl Obligation {
             Self::Duration => "duration",
             Self::Extension => "extension",
             Self::Start => "start",
+            Self::Consultation => "consultation",
+            Self::Infrastructure => "infrastructure",
             Self::Remediation => "remediation",
             Self::Task => "task",
             Self::Dossier => "dossier",
@@ -98,6 +105,8 @@ impl Obligation {
             "duration" => Self::Duration,
             "extension" => Self::Extension,
             "start" => Self::Start,
+            "consultation" => Self::Consultation,
+            "infrastructure" => Self::Infrastructure,
             "remediation" => Self::Remediation,
             "task" => Self::Task,
             "dossier" => Self::Dossier,
@@ -134,6 +143,9 @@ struct Facts {
     promised_days: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     received_on: Option<NaiveDate>,
+    /// Infrastructure information: the day it was reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reported_on: Option<NaiveDate>,
 }
 
 impl BreachesModel {
@@ -237,7 +249,10 @@ impl ReadModel for BreachesModel {
                 // A park's annual report is a park event too.
                 if !matches!(
                     &e.event,
-                    Event::Park(ParkEvent::ParkAnnualEnvironmentalReportSubmitted(_))
+                    Event::Park(
+                        ParkEvent::ParkAnnualEnvironmentalReportSubmitted(_)
+                            | ParkEvent::EnvironmentalInfrastructureReported(_)
+                    )
                 ) {
                     continue;
                 }
@@ -418,6 +433,41 @@ impl BreachesModel {
                 ExchangeEvent::ExchangeWithdrawn(_) | ExchangeEvent::ExchangeClosed(_),
             ) => {
                 close(conn, g, &format!("answer:{id}")).await?;
+            }
+            Event::IndustryConsultation(ConsultationEvent::ConsultationOpened(c)) => {
+                let obligation = format!("consultation:{id}");
+                let mut n = Opening::new(obligation.clone(), Obligation::Consultation, e, on);
+                n.park_id = Some(c.park_id.to_string());
+                insert(conn, g, n).await?;
+                judge(conn, g, &self.rules, &obligation).await?;
+            }
+            Event::IndustryConsultation(ConsultationEvent::SuitabilityDetermined(_)) => {
+                fulfil_at(
+                    conn,
+                    g,
+                    &self.rules,
+                    &format!("consultation:{id}"),
+                    e,
+                    e.occurred_at,
+                )
+                .await?;
+            }
+            Event::IndustryConsultation(ConsultationEvent::ConsultationWithdrawn(_)) => {
+                close(conn, g, &format!("consultation:{id}")).await?;
+            }
+            Event::Park(ParkEvent::EnvironmentalInfrastructureReported(r)) => {
+                // Owed only once reported: the obligation is closed at once, late or not.
+                let obligation = format!("infrastructure:{id}:{}", e.position_i64());
+                let mut n =
+                    Opening::new(obligation.clone(), Obligation::Infrastructure, e, r.as_of);
+                n.park_id = Some(id.to_owned());
+                n.company_id = Some(r.company_id.to_string());
+                n.item_id = Some(r.as_of.to_string());
+                n.open = false;
+                n.facts.reported_on = Some(on);
+                insert(conn, g, n).await?;
+                fulfil_on(conn, g, &obligation, e, on, None).await?;
+                judge(conn, g, &self.rules, &obligation).await?;
             }
             Event::Inspection(InspectionEvent::InspectionPlanned(p)) => {
                 let tenants: Vec<String> = p.tenant_ids.iter().map(|t| t.to_string()).collect();
@@ -1085,6 +1135,56 @@ async fn judge(
             };
             set_late(conn, g, id, late_limit, late_detail).await?;
         }
+        Obligation::Consultation | Obligation::Infrastructure => {
+            let days = match (&authority, &company) {
+                (Some(a), Some(c)) => match REGISTRY
+                    .agreement_in_force(conn, g, a, c, o.on_date)
+                    .await?
+                {
+                    Some((agreement, _)) => REGISTRY
+                        .levels_at(conn, g, &agreement.agreement_id, o.on_date)
+                        .await?
+                        .and_then(|l| {
+                            if o.kind == Obligation::Consultation {
+                                l.consultation_answer_days
+                            } else {
+                                l.infrastructure_information_days
+                            }
+                        })
+                        .map(|days| (days, agreement.agreement_id)),
+                    None => None,
+                },
+                _ => None,
+            };
+            let Some((days, agreement_id)) = days else {
+                set_due(conn, g, id, None, None, None).await?;
+                return set_late(conn, g, id, None, None).await;
+            };
+            // The last on-time date: `days` after the opening, or after the date the
+            // infrastructure information describes.
+            let due_on = rules.days().add(o.on_date, days);
+            set_due(conn, g, id, due_on, None, Some(agreement_id)).await?;
+            let late = if o.kind == Obligation::Consultation {
+                match &o.done_at {
+                    Some(done) => limits::consultation_determined_late(
+                        rules,
+                        o.on_date,
+                        local_date(parse_instant(done)?),
+                        days,
+                    ),
+                    None => None,
+                }
+            } else {
+                o.facts.reported_on.and_then(|reported| {
+                    limits::infrastructure_information_late(rules, o.on_date, reported, days)
+                })
+            };
+            let (l, d) = match late {
+                Some(b) => (Some(b.limit), Some(b.detail)),
+                None => (None, None),
+            };
+            set_late(conn, g, id, l, d).await?;
+        }
         _ => {}
     }
     Ok(())
@@ -1241,7 +1341,8 @@ async fn rejudge(
             args.text(day(*from))
         ),
         Change::Everywhere { from } => format!(
-            "SELECT obligation_id FROM {} WHERE kind IN ('notification', 'answer') AND on_date >= {}",
+            "SELECT obligation_id FROM {} WHERE kind IN ('notification', 'answer', 'consultation', \
+             'infrastructure') AND on_date >= {}",
             g.table(OBLIGATIONS),
             args.text(day(*from))
         ),
@@ -1313,6 +1414,7 @@ pub struct BreachRecord {
 const OVERDUE: &[(&str, &str)] = &[
     ("notification", "incident_notification_overdue"),
     ("answer", "information_answer_overdue"),
+    ("consultation", "consultation_determination_overdue"),
     ("delivery", "inspection_decision_delivery_overdue"),
     ("duration", "inspection_overrunning"),
     ("remediation", "remediation_overdue"),
@@ -1333,6 +1435,9 @@ pub const CODES: &[&str] = &[
     "inspection_overrunning",
     "inspection_extension_too_long",
     "inspection_started_before_delivery",
+    "consultation_determined_late",
+    "consultation_determination_overdue",
+    "infrastructure_information_late",
     "second_extension",
     "remediation_verified_late",
     "remediation_overdue",
@@ -1418,7 +1523,7 @@ async fn register(
     let statement = format!(
         "SELECT obligation_id, kind, aggregate_type, aggregate_id, item_id, park_id, tenant_id, \
          company_id, authority_id, due_on, due_at, done_on, done_at, late_limit, late_detail, \
-         facts, first_position, done_position, agreement_id FROM {} WHERE {} \
+         facts, first_position, done_position, agreement_id, on_date FROM {} WHERE {} \
          ORDER BY due_on, obligation_id LIMIT {}",
         g.table(OBLIGATIONS),
         clauses.join(" AND "),
@@ -1489,7 +1594,14 @@ fn record(
                     }
                     _ => None,
                 },
-                Obligation::Extension | Obligation::Start | Obligation::Report => None,
+                Obligation::Consultation => {
+                    let opened_on = opt_day(r.try_get(19)?)?;
+                    opened_on.and_then(|o| limits::consultation_overdue(o, due_on, as_of_on))
+                }
+                Obligation::Extension
+                | Obligation::Start
+                | Obligation::Report
+                | Obligation::Infrastructure => None,
             };
             let breach = owed.ok_or_else(|| {
                 corrupt(format!(
