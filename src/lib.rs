@@ -6,6 +6,7 @@ pub mod audit_cli;
 pub mod backup;
 pub mod config;
 pub mod connections;
+pub mod export;
 pub mod progress;
 pub mod projections_cli;
 pub mod telemetry;

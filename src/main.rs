@@ -1,6 +1,7 @@
 //! The `kcn-ledger` command line: `serve` runs the server; `verify` checks a stored log offline,
-//! `audit` checks a running server against a trusted checkpoint, and `backup` copies a serving
-//! SQLite store and verifies the copy. Flags override the configuration file and the `KCN_*`
+//! `audit` checks a running server against a trusted checkpoint, `backup` copies a serving SQLite
+//! store and verifies the copy, and `export` writes a period's events with their proofs into one
+//! file that `verify-export` checks offline. Flags override the configuration file and the `KCN_*`
 //! environment variables.
 
 use std::net::SocketAddr;
@@ -9,11 +10,12 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use clap::{Parser, Subcommand};
+use chrono::NaiveDate;
+use clap::{ArgGroup, Parser, Subcommand};
 use figment::Figment;
 use figment::providers::Serialized;
 use kcn_ledger::config::{Config, LogFormat};
-use kcn_ledger::{audit_cli, verify};
+use kcn_ledger::{audit_cli, export, verify};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -103,6 +105,53 @@ enum Command {
         #[arg(long)]
         without_key: bool,
     },
+    /// Export the events of a business period (their occurred_at on local dates, UTC+7) or of a
+    /// range of positions into one JSON Lines file, each with every field of its leaf and its
+    /// inclusion proof against the latest signed checkpoint, which the file holds. An auditor checks
+    /// it offline with `verify-export`. Fails when no signed checkpoint covers the selection yet.
+    #[command(group(ArgGroup::new("selection").required(true).args(["from_date", "from_position"])))]
+    Export {
+        /// The file to write (it must not exist).
+        out: PathBuf,
+        /// The period's first local date, YYYY-MM-DD (with --to-date).
+        #[arg(long, value_parser = parse_date, requires = "to_date", conflicts_with = "from_position")]
+        from_date: Option<NaiveDate>,
+        /// The period's last local date, included.
+        #[arg(long, value_parser = parse_date, requires = "from_date")]
+        to_date: Option<NaiveDate>,
+        /// The first position (with --to-position).
+        #[arg(long, requires = "to_position", conflicts_with = "to_date")]
+        from_position: Option<u64>,
+        /// The last position, included.
+        #[arg(long, requires = "from_position")]
+        to_position: Option<u64>,
+        /// The log's verifier key, when neither the configuration nor the data directory holds
+        /// the log's key (a PostgreSQL store without its configured seed).
+        #[arg(long, conflicts_with = "verifier_key_file")]
+        verifier_key: Option<String>,
+        /// A file holding the verifier key.
+        #[arg(long)]
+        verifier_key_file: Option<PathBuf>,
+        /// The store: --database-url, or --data-dir (a data directory or its SQLite file).
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Verify an export offline (no store, no server): the checkpoint's signature with the log's
+    /// published key, every event's leaf recomputed from its fields, every inclusion proof, the
+    /// selection and the file's completeness. Exits 1 naming the first bad position otherwise.
+    VerifyExport {
+        /// The export file.
+        file: PathBuf,
+        /// The log's published verifier key (<name>+<hex id>+<base64 key>).
+        #[arg(long, required_unless_present = "verifier_key_file")]
+        verifier_key: Option<String>,
+        /// A file holding the verifier key.
+        #[arg(long, conflicts_with = "verifier_key")]
+        verifier_key_file: Option<PathBuf>,
+        /// The origin the checkpoint must name (default: the one the export names).
+        #[arg(long)]
+        origin: Option<String>,
+    },
     /// Apply the event log's and the read models' migrations to the store, without serving (for a
     /// deployment that migrates before it starts servers).
     Migrate {
@@ -170,6 +219,21 @@ fn verifier_key(inline: Option<String>, file: Option<PathBuf>) -> anyhow::Result
             .map(|k| Some(k.trim().to_owned()))
             .with_context(|| format!("cannot read the verifier key from {}", path.display())),
         (None, None) => Ok(None),
+    }
+}
+
+/// A strict `YYYY-MM-DD` business date, as the API reads one.
+fn parse_date(text: &str) -> Result<NaiveDate, String> {
+    kcn_domain::values::date(text).map_err(|e| e.0)
+}
+
+/// The store a maintenance command names: the PostgreSQL URL when one is configured, else the
+/// data directory's SQLite file (or the SQLite file given as the data directory).
+fn store_source(config: &Config) -> verify::Source {
+    match &config.database_url {
+        Some(url) => verify::Source::parse(url.expose()),
+        None if config.data_dir.is_file() => verify::Source::Sqlite(config.data_dir.clone()),
+        None => verify::Source::Sqlite(config.database_path()),
     }
 }
 
@@ -281,6 +345,86 @@ async fn run() -> anyhow::Result<ExitCode> {
             }
             println!("{}", backup.summary());
             Ok(if backup.report.is_ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Export {
+            out,
+            from_date,
+            to_date,
+            from_position,
+            to_position,
+            verifier_key: key,
+            verifier_key_file,
+            store,
+        } => {
+            let config = store.config(cli.config.as_deref())?;
+            let _logging = init_logging(config.log_format)?;
+            let selection = match (from_date, to_date, from_position, to_position) {
+                (Some(from_date), Some(to_date), None, None) => {
+                    anyhow::ensure!(
+                        from_date <= to_date,
+                        "--to-date {to_date} is before --from-date {from_date}"
+                    );
+                    export::Selection::Period {
+                        from_date,
+                        to_date,
+                        utc_offset: export::Offset::Vietnam,
+                    }
+                }
+                (None, None, Some(from_position), Some(to_position)) => {
+                    anyhow::ensure!(from_position >= 1, "--from-position starts at 1");
+                    anyhow::ensure!(
+                        from_position <= to_position,
+                        "--to-position {to_position} is before --from-position {from_position}"
+                    );
+                    export::Selection::Positions {
+                        from_position,
+                        to_position,
+                    }
+                }
+                _ => anyhow::bail!(
+                    "give --from-date and --to-date, or --from-position and --to-position"
+                ),
+            };
+            let summary = export::export(&export::Options {
+                source: store_source(&config),
+                out,
+                selection,
+                verifier_key: verifier_key(key, verifier_key_file)?,
+                identity: config.identity(),
+                progress: true,
+            })
+            .await?;
+            println!("{}", summary.summary());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::VerifyExport {
+            file,
+            verifier_key: key,
+            verifier_key_file,
+            origin,
+        } => {
+            let _logging = init_logging(LogFormat::Auto)?;
+            let key = verifier_key(key, verifier_key_file)?
+                .context("a verifier key is required (--verifier-key or --verifier-key-file)")?;
+            let verifier = key
+                .trim()
+                .parse()
+                .context("the verifier key is not <name>+<hex id>+<base64 key>")?;
+            let report = export::check::verify_export(&export::check::Options {
+                file,
+                verifier,
+                origin,
+                progress: true,
+            })?;
+            for finding in &report.findings {
+                tracing::error!(%finding, "export finding");
+            }
+            println!("{}", report.verdict());
+            Ok(if report.is_ok() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

@@ -71,6 +71,23 @@ impl Source {
             Self::Postgres(_) => None,
         }
     }
+
+    /// Opens the stored log read-only: a SQLite file that must exist, or PostgreSQL sessions that
+    /// cannot write.
+    ///
+    /// # Errors
+    ///
+    /// No such file, no connection.
+    pub async fn open(&self) -> anyhow::Result<Archive> {
+        match self {
+            Self::Sqlite(path) => Archive::open_sqlite(path)
+                .await
+                .with_context(|| format!("cannot open {}", path.display())),
+            Self::Postgres(url) => Archive::open_postgres(url)
+                .await
+                .context("cannot connect to the PostgreSQL database"),
+        }
+    }
 }
 
 /// What to verify, and against which key.
@@ -330,25 +347,40 @@ impl Report {
 /// Resolves the key to check signatures with: the given verifier key, else the configured or
 /// kept identity.
 fn resolve_verifier(options: &Options) -> anyhow::Result<(Verifier, Option<String>)> {
-    if let Some(vkey) = &options.verifier_key {
+    let (verifier, origin) = log_key(
+        &options.source,
+        options.verifier_key.as_deref(),
+        &options.identity,
+    )?;
+    Ok((verifier, options.origin.clone().or(origin)))
+}
+
+/// The log's verifier: `verifier_key` when given (and no origin: the checkpoints name it), else
+/// the configured identity or the one kept beside a SQLite store, with its origin.
+///
+/// # Errors
+///
+/// A key that does not parse, an identity that cannot be read, or no key at all.
+pub(crate) fn log_key(
+    source: &Source,
+    verifier_key: Option<&str>,
+    identity: &IdentityConfig,
+) -> anyhow::Result<(Verifier, Option<String>)> {
+    if let Some(vkey) = verifier_key {
         let verifier: Verifier = vkey
             .trim()
             .parse()
             .context("the verifier key is not <name>+<hex id>+<base64 key>")?;
-        return Ok((verifier, options.origin.clone()));
+        return Ok((verifier, None));
     }
-    let identity = LogIdentity::load_existing(options.source.data_dir(), &options.identity)
+    let identity = LogIdentity::load_existing(source.data_dir(), identity)
         .context("cannot read the log's identity")?
         .ok_or_else(|| {
             anyhow::anyhow!(
                 "no verifier key: pass --verifier-key (the key the log publishes), or configure the signing key"
             )
         })?;
-    let origin = options
-        .origin
-        .clone()
-        .or_else(|| Some(identity.origin().to_owned()));
-    Ok((identity.verifier(), origin))
+    Ok((identity.verifier(), Some(identity.origin().to_owned())))
 }
 
 /// Verifies the stored log; `Ok` carries the findings (check [`Report::is_ok`]), `Err` means the
@@ -358,14 +390,7 @@ fn resolve_verifier(options: &Options) -> anyhow::Result<(Verifier, Option<Strin
 ///
 /// The database cannot be opened or read, or no verifier key can be found.
 pub async fn verify(options: &Options) -> anyhow::Result<Report> {
-    let archive = match &options.source {
-        Source::Sqlite(path) => Archive::open_sqlite(path)
-            .await
-            .with_context(|| format!("cannot open {}", path.display()))?,
-        Source::Postgres(url) => Archive::open_postgres(url)
-            .await
-            .context("cannot connect to the PostgreSQL database")?,
-    };
+    let archive = options.source.open().await?;
     let (verifier, origin) = match resolve_verifier(options) {
         Ok(found) => found,
         Err(e) => {

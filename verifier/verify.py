@@ -11,6 +11,14 @@ repository's proto files with grpcio-tools, into a temporary directory.
 
     python verify.py --server http://127.0.0.1:50051 --verifier-key 'name+1234abcd+AQ...'
 
+With --export it checks, offline, a file written by `kcn-ledger export` (JSON Lines: a header with the
+signed checkpoint, one line per event with its fields and inclusion proof, an end line): the
+checkpoint's signature, every leaf recomputed from the exported fields, every inclusion proof against
+the signed root, the selection (local dates in UTC+7, or a gap-free range of positions) and the count.
+Only cryptography is needed for it.
+
+    python verify.py --export period.jsonl --verifier-key 'name+1234abcd+AQ...'
+
 Exit status: 0 when everything verifies, 1 when anything does not (an event that changed, a log
 rolled back to before a trusted checkpoint, a fork that no longer extends it), 2 when the check could
 not run (bad arguments, a server that fails a request).
@@ -19,6 +27,7 @@ not run (bad arguments, a server that fails a request).
 import argparse
 import base64
 import binascii
+import datetime
 import hashlib
 import importlib
 import json
@@ -29,6 +38,7 @@ import struct
 import sys
 import tempfile
 import uuid
+from types import SimpleNamespace
 
 LEAF_DOMAIN = "kcn-ledger/event/v1"
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
@@ -278,8 +288,6 @@ def open_checkpoint(note, key):
 
 def self_test(path):
     """Reproduces integrity-vectors.json: leaves, roots, proofs, key id and the signed note."""
-    from types import SimpleNamespace
-
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     with open(path, encoding="utf-8") as f:
@@ -331,6 +339,204 @@ def self_test(path):
         return 1
     print(f"ok: {run.checks} vector checks passed")
     return 0
+
+
+# --- an export file (kcn-ledger export) ------------------------------------------------------------
+
+EXPORT_FORMAT = "kcn-ledger/export/v1"
+VIETNAM = datetime.timezone(datetime.timedelta(hours=7))
+MAX_LINE = 4 << 20
+
+
+def local_date(timestamp):
+    """The local (UTC+7) date of a canonical RFC 3339 UTC timestamp."""
+    t = datetime.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+    return t.astimezone(VIETNAM).date()
+
+
+def period_of(selection):
+    """The period's first and last local dates, written YYYY-MM-DD."""
+    dates = []
+    for name in ("from_date", "to_date"):
+        text = selection[name]
+        if not isinstance(text, str) or not re.match(r"^\d{4}-\d{2}-\d{2}$", text):
+            raise Failure(f"{name} {text!r} is not YYYY-MM-DD")
+        dates.append(datetime.date.fromisoformat(text))
+    return dates[0], dates[1]
+
+
+def b64(text, what):
+    if not isinstance(text, str):
+        raise Failure(f"{what} is not a base64 string")
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raise Failure(f"{what} is not base64") from None
+
+
+def verify_export(path, vkey_text, expected_origin):
+    """Checks an export file line by line; returns the exit status (0 ok, 1 findings)."""
+    run = Run()
+    bad_positions = []
+
+    def bad(position, what):
+        bad_positions.append(position)
+        run.check(False, f"position {position}: {what}")
+
+    try:
+        key = VerifierKey(vkey_text)
+    except Failure as f:
+        print(f"FAILED: {f}")
+        return 1
+    header = None
+    tree = None  # (size, root)
+    events = proven = 0
+    last = None
+    ended = False
+    with open(path, "rb") as f:
+        number = 0
+        while True:
+            raw = f.readline(MAX_LINE + 1)
+            if not raw:
+                break
+            number += 1
+            if ended:
+                run.check(False, f"line {number} follows the end line: the file holds more than it says")
+                break
+            if len(raw) > MAX_LINE:
+                run.check(False, f"line {number} is longer than {MAX_LINE} bytes")
+                break
+            run.check(raw.endswith(b"\n"), f"line {number} does not end with a line feed: the file was cut")
+            try:
+                line = json.loads(raw.decode("utf-8"))
+                kind = line["type"]
+            except (UnicodeDecodeError, ValueError, KeyError, TypeError):
+                run.check(False, f"line {number} is not an export line (JSON with a type)")
+                if number == 1:
+                    break
+                continue
+            if number == 1:
+                if not run.check(kind == "header", "the first line is not the export's header"):
+                    break
+                header = line
+                try:
+                    tree = check_export_header(run, header, key, vkey_text, expected_origin)
+                except (Failure, KeyError, TypeError, ValueError) as e:
+                    run.check(False, f"header: {e}")
+                    break
+                continue
+            if kind == "end":
+                ended = True
+                run.check(line.get("events") == events, f"the end line counts {line.get('events')} events, the file holds {events}")
+                continue
+            if kind != "event":
+                run.check(False, f"line {number} is a {kind!r} line, not an event")
+                continue
+            events += 1
+            position = line.get("position")
+            if not isinstance(position, int) or position < 1:
+                run.check(False, f"line {number}: no position")
+                continue
+            selection = header["selection"]
+            if last is not None and position <= last:
+                bad(position, f"out of order or repeated (after {last})")
+            if selection["by"] == "positions":
+                expected = selection["from_position"] if last is None else last + 1
+                if position > expected:
+                    bad(expected, f"missing from the export (the next event is at {position})")
+                if not selection["from_position"] <= position <= selection["to_position"]:
+                    bad(position, "outside the exported range")
+            else:
+                occurred = line.get("occurred_at", "")
+                if not isinstance(occurred, str) or not TIMESTAMP.match(occurred):
+                    bad(position, f"occurred_at {occurred!r} is not a canonical timestamp")
+                else:
+                    d = local_date(occurred)
+                    first, last_day = period_of(selection)
+                    if not first <= d <= last_day:
+                        bad(position, f"occurred_at {occurred} is on the local date {d}, outside the period")
+            last = position if last is None else max(last, position)
+            try:
+                event = SimpleNamespace(
+                    position=position,
+                    event_id=line["event_id"],
+                    aggregate_type=line["aggregate_type"],
+                    aggregate_id=line["aggregate_id"],
+                    aggregate_version=line["aggregate_version"],
+                    event_type=line["event_type"],
+                    schema_version=line["schema_version"],
+                    occurred_at=line["occurred_at"],
+                    recorded_at=line["recorded_at"],
+                    payload=b64(line["payload_base64"], "payload_base64"),
+                    metadata=b64(line["metadata_base64"], "metadata_base64"),
+                )
+                proof = [b64(h, "an inclusion proof hash") for h in line["inclusion_proof_base64"]]
+                exported_leaf = b64(line["leaf_hash_base64"], "leaf_hash_base64")
+                if any(len(h) != 32 for h in proof):
+                    raise Failure("an inclusion proof hash is not 32 bytes")
+                wrong = check_event_form(event, position)
+                for w in wrong:
+                    bad(position, w)
+                if wrong:
+                    continue
+                leaf = leaf_hash(leaf_input(event))
+            except (Failure, KeyError, TypeError, ValueError, struct.error) as e:
+                bad(position, str(e))
+                continue
+            if tree is None:
+                continue
+            size, root = tree
+            if position > size:
+                bad(position, f"not in the checkpoint's tree of size {size}")
+            elif verify_inclusion(leaf, position - 1, size, proof, root):
+                if exported_leaf == leaf:
+                    proven += 1
+                else:
+                    bad(position, "proven, but its exported leaf hash is not its leaf")
+            elif exported_leaf != leaf:
+                bad(position, f"the event was altered: its fields hash to the leaf {base64.b64encode(leaf).decode()}, not to the exported leaf hash")
+            else:
+                bad(position, f"its inclusion proof does not lead to the signed root at tree size {size}: the proof was altered")
+    if number == 0:
+        run.check(False, "the file is empty")
+    elif header is not None and not ended:
+        run.check(False, "the file has no end line: it was cut short")
+    if header is not None and header.get("selection", {}).get("by") == "positions":
+        nxt = header["selection"]["from_position"] if last is None else last + 1
+        if nxt <= header["selection"]["to_position"]:
+            bad(nxt, f"missing from the export: the range ends at {header['selection']['to_position']}")
+    if run.failures:
+        first = f"; the first bad position is {min(bad_positions)}" if bad_positions else ""
+        print(f"FAILED: {len(run.failures)} of {run.checks} checks failed{first}; first: {run.failures[0]}")
+        return 1
+    print(f"ok: {proven} events proven against the checkpoint of {header['origin']} at tree size {tree[0]} ({run.checks} checks)")
+    return 0
+
+
+def check_export_header(run, header, key, vkey_text, expected_origin):
+    """The header's checks; returns the signed (size, root), or None when the signature fails."""
+    run.check(header["format"] == EXPORT_FORMAT, f"format {header['format']!r} is not {EXPORT_FORMAT!r}")
+    run.check(header["verifier_key"] == vkey_text.strip(), f"checkpoint: the export names the verifier key {header['verifier_key']}, not the given one")
+    selection = header["selection"]
+    if selection["by"] == "period":
+        run.check(selection["utc_offset"] == "+07:00", f"the period's offset is {selection['utc_offset']!r}, not +07:00")
+        first, last = period_of(selection)
+        run.check(first <= last, "the period is empty")
+    elif selection["by"] == "positions":
+        run.check(1 <= selection["from_position"] <= selection["to_position"], "the range is empty")
+    else:
+        raise Failure(f"unknown selection {selection['by']!r}")
+    try:
+        origin, size, root = open_checkpoint(header["checkpoint"], key)
+    except Failure as f:
+        run.check(False, f"checkpoint: {f}; no event of the export is proven")
+        return None
+    want = expected_origin or header["origin"]
+    run.check(origin == want, f"checkpoint: it names origin {origin!r}, not {want!r}")
+    run.check(origin == header["origin"], f"checkpoint: it names origin {origin!r}, the header {header['origin']!r}")
+    run.check(size == header["tree_size"], f"checkpoint: it signs tree size {size}, the header says {header['tree_size']}")
+    print(f"checkpoint: {origin} size {size} root {root.hex()} (signature verified)")
+    return size, root
 
 
 # --- talking to the server -------------------------------------------------------------------------
@@ -406,9 +612,18 @@ def main(argv=None):
     ap.add_argument("--proto-root", default=os.path.join(here, "..", "proto"), help="where kcn/ledger/v1/audit.proto is")
     ap.add_argument("--seed", type=int, default=None, help="seed of the random sample, to repeat a run")
     ap.add_argument("--vectors", help="only check this verifier against integrity-vectors.json, offline")
+    ap.add_argument("--export", help="only check this file written by `kcn-ledger export`, offline (needs --verifier-key)")
     args = ap.parse_args(argv)
     if args.vectors:
         return self_test(args.vectors)
+    if args.export:
+        if not args.verifier_key:
+            ap.error("--export needs --verifier-key: the log's published key")
+        try:
+            return verify_export(args.export, args.verifier_key, args.origin)
+        except OSError as e:
+            print(f"error: cannot read the export: {e}", file=sys.stderr)
+            return 2
 
     import grpc
 

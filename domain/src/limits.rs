@@ -9,7 +9,7 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use crate::deps::{Breach, LegalRules};
-use crate::time::{lag_days, local_date, vietnam};
+use crate::time::{lag_days, local_date, start_of_local_day};
 
 fn breach(limit: &str, detail: String) -> Breach {
     Breach {
@@ -434,11 +434,7 @@ pub fn answer_due_by_agreement(
 
 /// The first instant of the local (UTC+7) day after `date`.
 pub fn start_of_next_local_day(date: NaiveDate) -> Option<DateTime<Utc>> {
-    let next = date.succ_opt()?;
-    next.and_hms_opt(0, 0, 0)?
-        .and_local_timezone(vietnam())
-        .single()
-        .map(|t| t.with_timezone(&Utc))
+    start_of_local_day(date.succ_opt()?)
 }
 
 // ---------------------------------------------------------------------------------------------

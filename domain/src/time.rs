@@ -13,6 +13,15 @@ pub fn local_date(instant: DateTime<Utc>) -> NaiveDate {
     instant.with_timezone(&vietnam()).date_naive()
 }
 
+/// The first instant of a local (Vietnam) calendar date: 15 January begins at 2025-01-14T17:00Z.
+/// `None` only where chrono's calendar ends.
+pub fn start_of_local_day(date: NaiveDate) -> Option<DateTime<Utc>> {
+    date.and_hms_opt(0, 0, 0)?
+        .and_local_timezone(vietnam())
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 /// Truncates an instant to microseconds; finer precision from a caller is dropped, never rounded.
 pub fn truncate_micros(instant: DateTime<Utc>) -> DateTime<Utc> {
     instant.trunc_subsecs(6)
@@ -51,6 +60,18 @@ mod tests {
         assert_eq!(
             local_date(at("2025-01-15T16:59:59Z")),
             NaiveDate::from_ymd_opt(2025, 1, 15).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_local_day_begins_at_five_in_the_afternoon_utc_the_day_before() {
+        let d = NaiveDate::from_ymd_opt(2025, 1, 15).unwrap();
+        let start = start_of_local_day(d).unwrap();
+        assert_eq!(start, at("2025-01-14T17:00:00Z"));
+        assert_eq!(local_date(start), d);
+        assert_eq!(
+            local_date(start - chrono::Duration::microseconds(1)),
+            d.pred_opt().unwrap()
         );
     }
 

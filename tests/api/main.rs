@@ -12,6 +12,7 @@ mod connections;
 mod consultation;
 mod directory;
 mod dissemination;
+mod export;
 mod extremes;
 mod golden;
 mod harness;

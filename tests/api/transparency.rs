@@ -77,7 +77,7 @@ async fn latest_checkpoint(server: &TestServer) -> proto::GetCheckpointResponse 
 }
 
 /// Asks for the newest checkpoint until it covers `size` (default: the log's head).
-async fn checkpoint_covering(
+pub(crate) async fn checkpoint_covering(
     audit: &mut proto::audit_service_client::AuditServiceClient<tonic::transport::Channel>,
     size: Option<u64>,
 ) -> proto::GetCheckpointResponse {
@@ -132,7 +132,7 @@ fn hashes(raw: &[Vec<u8>]) -> Vec<Hash> {
 }
 
 /// The database of a stopped server, opened for writing as an attacker with file access would.
-async fn attacker(dir: &Path) -> SqlitePool {
+pub(crate) async fn attacker(dir: &Path) -> SqlitePool {
     let options = SqliteConnectOptions::new().filename(dir.join("kcn-ledger.sqlite"));
     let pool = SqlitePool::connect_with(options).await.unwrap();
     for trigger in ["events_are_immutable_update", "events_are_immutable_delete"] {

@@ -1,5 +1,6 @@
-//! Read-only access to a stored log for the offline verifier: events, stored tree hashes and every
-//! issued checkpoint, each in pages and in order, with the raw column values as they are on disk.
+//! Read-only access to a stored log for the offline verifier and the export: events (by position,
+//! or by business time for a period), stored tree hashes and every issued checkpoint, each in pages
+//! and in order, with the raw column values as they are on disk.
 //!
 //! It deliberately does not go through [`crate::Backend`]: it never creates a database or runs a
 //! migration (pointing it at a wrong path must fail, not verify an empty log), it opens SQLite
@@ -42,18 +43,45 @@ pub struct RawCheckpoint {
 }
 
 /// Every event column, spelled out (not `*`), so that a column added later cannot shift the row.
+macro_rules! event_columns {
+    () => {
+        concat!(
+            "SELECT position, event_id, aggregate_type, aggregate_id, aggregate_version, ",
+            "event_type, schema_version, occurred_at, recorded_at, payload, metadata FROM events "
+        )
+    };
+}
+
 macro_rules! select_events {
     ($param_from:literal, $param_limit:literal) => {
         concat!(
-            "SELECT position, event_id, aggregate_type, aggregate_id, aggregate_version, ",
-            "event_type, schema_version, occurred_at, recorded_at, payload, metadata ",
-            "FROM events WHERE position >= ",
+            event_columns!(),
+            "WHERE position >= ",
             $param_from,
             " ORDER BY position LIMIT ",
             $param_limit
         )
     };
 }
+
+/// Events after a position, up to another, whose stored `occurred_at` text lies in `[from, until)`.
+/// The text is canonical RFC 3339 UTC of one width, so byte order is time order; PostgreSQL is told
+/// to compare bytes (`COLLATE "C"`) whatever the database's locale.
+const SELECT_OCCURRED_SQLITE: &str = concat!(
+    event_columns!(),
+    "WHERE position > ?1 AND position <= ?2 AND occurred_at >= ?3 AND occurred_at < ?4 ",
+    "ORDER BY position LIMIT ?5"
+);
+const SELECT_OCCURRED_POSTGRES: &str = concat!(
+    event_columns!(),
+    "WHERE position > $1 AND position <= $2 ",
+    "AND occurred_at COLLATE \"C\" >= $3 AND occurred_at COLLATE \"C\" < $4 ",
+    "ORDER BY position LIMIT $5"
+);
+const COUNT_OCCURRED_SQLITE: &str = "SELECT COUNT(*), COALESCE(MAX(position), 0) FROM events \
+     WHERE occurred_at >= ?1 AND occurred_at < ?2";
+const COUNT_OCCURRED_POSTGRES: &str = "SELECT COUNT(*), COALESCE(MAX(position), 0) FROM events \
+     WHERE occurred_at COLLATE \"C\" >= $1 AND occurred_at COLLATE \"C\" < $2";
 
 /// A stored log opened for reading only.
 #[derive(Debug, Clone)]
@@ -214,6 +242,137 @@ impl Archive {
             }
         };
         Ok(rows)
+    }
+
+    /// Events with `after < position <= up_to` whose stored `occurred_at` text lies in
+    /// `[from, until)` (canonical timestamps, see [`kcn_integrity::format_timestamp`]), in position
+    /// order, at most `limit`: a page of the events that happened in a period, for an export.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn events_occurred_in(
+        &self,
+        from: &str,
+        until: &str,
+        after: u64,
+        up_to: u64,
+        limit: u32,
+    ) -> Result<Vec<RawEvent>, StoreError> {
+        let events = match self {
+            Self::Sqlite(pool) => {
+                sqlx::query_as(SELECT_OCCURRED_SQLITE)
+                    .bind(to_i64(after))
+                    .bind(to_i64(up_to))
+                    .bind(from)
+                    .bind(until)
+                    .bind(i64::from(limit))
+                    .fetch_all(pool)
+                    .await?
+            }
+            Self::Postgres(pool) => {
+                sqlx::query_as(SELECT_OCCURRED_POSTGRES)
+                    .bind(to_i64(after))
+                    .bind(to_i64(up_to))
+                    .bind(from)
+                    .bind(until)
+                    .bind(i64::from(limit))
+                    .fetch_all(pool)
+                    .await?
+            }
+        };
+        Ok(events)
+    }
+
+    /// How many events have a stored `occurred_at` text in `[from, until)`, and the highest
+    /// position among them (0 when there is none), without reading their payloads.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn count_occurred_in(
+        &self,
+        from: &str,
+        until: &str,
+    ) -> Result<(u64, u64), StoreError> {
+        let (count, last): (i64, i64) = match self {
+            Self::Sqlite(pool) => {
+                sqlx::query_as(COUNT_OCCURRED_SQLITE)
+                    .bind(from)
+                    .bind(until)
+                    .fetch_one(pool)
+                    .await?
+            }
+            Self::Postgres(pool) => {
+                sqlx::query_as(COUNT_OCCURRED_POSTGRES)
+                    .bind(from)
+                    .bind(until)
+                    .fetch_one(pool)
+                    .await?
+            }
+        };
+        Ok((
+            u64::try_from(count).unwrap_or(0),
+            u64::try_from(last).unwrap_or(0),
+        ))
+    }
+
+    /// Stored tree hashes `(idx, hash bytes)` at the given indexes, in one query (rows that do not
+    /// exist are simply absent), for building proofs from a stored log.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn tree_hashes_at(&self, indexes: &[u64]) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        let wanted: Vec<i64> = indexes
+            .iter()
+            .filter_map(|i| i64::try_from(*i).ok())
+            .collect();
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = match self {
+            Self::Sqlite(pool) => {
+                // One bound JSON array rather than one variable per index: no variable limit.
+                let list = serde_json::to_string(&wanted)
+                    .map_err(|e| StoreError::Internal(e.to_string()))?;
+                sqlx::query(
+                    "SELECT idx, hash FROM tree_hashes \
+                     WHERE idx IN (SELECT value FROM json_each(?1)) ORDER BY idx",
+                )
+                .bind(list)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()?
+            }
+            Self::Postgres(pool) => {
+                sqlx::query("SELECT idx, hash FROM tree_hashes WHERE idx = ANY($1) ORDER BY idx")
+                    .bind(wanted)
+                    .fetch_all(pool)
+                    .await?
+                    .iter()
+                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                    .collect::<Result<Vec<_>, sqlx::Error>>()?
+            }
+        };
+        Ok(rows)
+    }
+
+    /// The stored checkpoint of the largest tree size, if any was stored.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn latest_checkpoint(&self) -> Result<Option<RawCheckpoint>, StoreError> {
+        let sql = "SELECT tree_size, root_hash, note, issued_at FROM checkpoints \
+                   ORDER BY tree_size DESC LIMIT 1";
+        let row = match self {
+            Self::Sqlite(pool) => sqlx::query_as(sql).fetch_optional(pool).await?,
+            Self::Postgres(pool) => sqlx::query_as(sql).fetch_optional(pool).await?,
+        };
+        Ok(row)
     }
 
     /// Writes a copy of the SQLite database to the new file `dest` with `VACUUM INTO`: one
