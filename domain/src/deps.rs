@@ -20,6 +20,8 @@ pub trait Lookups: Send + Sync {
     /// The local date from which an authority has been succeeded (`AuthoritySucceeded` on its own
     /// stream), or `None` while it has not been.
     async fn succeeded_on(&self, authority_id: Uuid) -> Result<Option<NaiveDate>, DomainError>;
+    /// The ids of the environmental commitments recorded for a tenant.
+    async fn tenant_commitments(&self, tenant_id: Uuid) -> Result<Vec<String>, DomainError>;
 }
 
 /// The legal limits the domain judges against. Numbers marked unverified in the legal framework are
@@ -113,6 +115,25 @@ pub struct Deps {
 }
 
 impl Deps {
+    /// Refuses a reference to an environmental commitment the tenant does not have on record
+    /// (`unknown_commitment`).
+    pub async fn require_commitment(
+        &self,
+        tenant_id: Uuid,
+        commitment_id: &str,
+    ) -> Result<(), DomainError> {
+        let known = self.lookups.tenant_commitments(tenant_id).await?;
+        if known.iter().any(|c| c == commitment_id) {
+            return Ok(());
+        }
+        Err(DomainError::rule(
+            "unknown_commitment",
+            format!(
+                "tenant {tenant_id} has no environmental commitment {commitment_id:?} on record; record it first, or leave commitment_id empty"
+            ),
+        ))
+    }
+
     /// Refuses the command unless the referenced aggregate exists.
     pub async fn require(
         &self,

@@ -127,6 +127,11 @@ pub struct FindingRecorded {
     pub severity: FindingSeverity,
     /// What the team observed.
     pub description: Text,
+    /// The tenant's environmental commitment the finding breaches, when it breaches one
+    /// (`EnvironmentalCommitmentRecorded.commitment_id`), so "which commitments were violated" has
+    /// an answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commitment_id: Option<Text>,
 }
 impl EventPayload for FindingRecorded {}
 
@@ -611,6 +616,10 @@ impl Aggregate for Inspection {
                 }
                 self.require_under_way("a finding")?;
                 self.not_before_start(occurred_at, "a finding")?;
+                if let Some(commitment) = &event.commitment_id {
+                    deps.require_commitment(event.tenant_id, commitment.as_str())
+                        .await?;
+                }
                 if self.finding(&event.finding_id).is_some() {
                     return Err(DomainError::rule(
                         "finding_already_recorded",

@@ -24,6 +24,11 @@ impl Lookups for Known {
     async fn succeeded_on(&self, authority_id: Uuid) -> Result<Option<NaiveDate>, DomainError> {
         Ok(self.1.get(&authority_id).copied())
     }
+
+    /// Every tenant of the tests has commitment `C-1`.
+    async fn tenant_commitments(&self, _tenant_id: Uuid) -> Result<Vec<String>, DomainError> {
+        Ok(vec!["C-1".to_owned()])
+    }
 }
 
 /// Deps in which exactly the given aggregates exist.

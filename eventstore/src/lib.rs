@@ -87,6 +87,21 @@ impl Lookups for StoreLookups {
             fold::<Authority>(&events).map_err(|e| DomainError::Lookup(e.to_string()))?;
         Ok(authority.succeeded_on())
     }
+
+    async fn tenant_commitments(&self, tenant_id: Uuid) -> Result<Vec<String>, DomainError> {
+        use kcn_domain::tenant::Tenant;
+        let events = self
+            .0
+            .load_stream(Tenant::TYPE, &tenant_id.to_string())
+            .await
+            .map_err(|e| DomainError::Lookup(e.to_string()))?;
+        let tenant = fold::<Tenant>(&events).map_err(|e| DomainError::Lookup(e.to_string()))?;
+        Ok(tenant
+            .commitments
+            .iter()
+            .map(|c| c.commitment_id.as_str().to_owned())
+            .collect())
+    }
 }
 
 /// Rebuilds an aggregate from its stored events, upcasting older schema versions on the way.

@@ -123,6 +123,7 @@ fn finding(id: &str, tenant: &str, finding_id: &str, when: &str) -> proto::Recor
         severity: proto::FindingSeverity::Major as i32,
         description: "Process water discharged through a secondary pipe into the stormwater drain"
             .into(),
+        commitment_id: String::new(),
     }
 }
 

@@ -281,6 +281,7 @@ async fn prepare(server: &TestServer, w: &mut World, command: &str) {
                     requirement: "Giấy phép".into(),
                     severity: proto::FindingSeverity::Major as i32,
                     description: "Thiếu".into(),
+                    commitment_id: String::new(),
                 })
                 .await
                 .map(drop),
@@ -1302,6 +1303,7 @@ async fn send(c: &Channel, w: &World, e: &Ends, command: &str) -> Result<(), Sta
                 requirement: e.text(NOTE),
                 severity: e.variant(3),
                 description: e.text(BODY),
+                commitment_id: String::new(),
             }
         ),
         "ConcludeInspection" => call!(

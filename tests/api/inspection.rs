@@ -65,6 +65,7 @@ fn finding(id: &str, p: &Province, finding_id: &str, when: &str) -> proto::Recor
         description: "Process water from the planing line discharged through a secondary pipe \
                       into the stormwater drain"
             .into(),
+        commitment_id: String::new(),
     }
 }
 
@@ -592,3 +593,65 @@ async fn an_inspection_of_an_unknown_tenant_is_an_unknown_reference() {
     assert_eq!(precondition_types(&status), ["UNKNOWN_REFERENCE"]);
     assert_eq!(server.read_log().await.len(), before);
 }
+
+/// A finding names the tenant's environmental commitment it breaches, so question 2 answers
+/// "which commitments were violated"; a commitment the tenant does not have on record is refused
+/// and leaves nothing.
+async fn a_finding_names_the_commitment_it_breaches(server: TestServer) {
+    let p = seed(&server).await;
+    server
+        .registry()
+        .record_environmental_commitment(proto::RecordEnvironmentalCommitmentRequest {
+            header: header("2025-04-20T02:00:00Z"),
+            tenant_id: p.tenant.clone(),
+            commitment_id: "CK-3".into(),
+            requirement: "All process wastewater to the central treatment plant".into(),
+        })
+        .await
+        .unwrap();
+    let id = under_way(&server, &p).await;
+    let mut c = inspections(&server);
+    let before = server.read_log().await.len();
+    let status = c
+        .record_finding(proto::RecordFindingRequest {
+            commitment_id: "CK-9".into(),
+            ..finding(&id, &p, "F-1", "2025-05-10T02:00:00Z")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(precondition_types(&status), ["UNKNOWN_COMMITMENT"]);
+    assert!(status.message().contains("CK-9"), "{status:?}");
+    assert_eq!(server.read_log().await.len(), before);
+    let outcome = c
+        .record_finding(proto::RecordFindingRequest {
+            commitment_id: "CK-3".into(),
+            ..finding(&id, &p, "F-1", "2025-05-10T02:00:00Z")
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    c.record_finding(finding(&id, &p, "F-2", "2025-05-10T03:00:00Z"))
+        .await
+        .unwrap();
+    let record = kcn_services::proto::audit_query_service_client::AuditQueryServiceClient::new(
+        server.channel.clone(),
+    )
+    .get_tenant_inspection_record(proto::GetTenantInspectionRecordRequest {
+        tenant_id: p.tenant.clone(),
+        min_position: outcome.last_position + 1,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner();
+    let violated: Vec<(&str, &str)> = record.inspections[0]
+        .findings
+        .iter()
+        .map(|f| (f.finding_id.as_str(), f.commitment_id.as_str()))
+        .collect();
+    assert_eq!(violated, [("F-1", "CK-3"), ("F-2", "")]);
+}
+
+crate::harness::on_both_backends!(a_finding_names_the_commitment_it_breaches);

@@ -60,6 +60,11 @@ impl ReadModel for Inspections {
         NAME
     }
 
+    /// 2: findings keep the commitment they breach.
+    fn version(&self) -> u32 {
+        2
+    }
+
     fn tables(&self) -> &'static [&'static str] {
         &[INSPECTIONS, SUBJECTS, FINDINGS, REPEATS, PARK_COMPANIES]
     }
@@ -130,6 +135,7 @@ impl ReadModel for Inspections {
                     verified_on TEXT,
                     referred_on TEXT,
                     referred_to TEXT,
+                    commitment_id TEXT,
                     PRIMARY KEY (inspection_id, finding_id)
                 )"
             ),
@@ -296,8 +302,8 @@ async fn apply_inspection(
         Event::Inspection(InspectionEvent::FindingRecorded(f)) => {
             sqlx::query(sql(format!(
                 "INSERT INTO {findings} (inspection_id, finding_id, tenant_id, requirement, severity,
-                    description, found_on)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                    description, found_on, commitment_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                  ON CONFLICT (inspection_id, finding_id) DO NOTHING"
             )))
             .bind(id.to_owned())
@@ -307,6 +313,7 @@ async fn apply_inspection(
             .bind(enum_name(&f.severity))
             .bind(f.description.as_str().to_owned())
             .bind(on.to_string())
+            .bind(f.commitment_id.as_ref().map(|c| c.as_str().to_owned()))
             .execute(&mut *conn)
             .await?;
         }
@@ -575,6 +582,8 @@ pub struct FindingRecord {
     pub verified_late: bool,
     pub referred_on: Option<NaiveDate>,
     pub referred_to: Option<String>,
+    /// The tenant's environmental commitment the finding breaches, when it names one.
+    pub commitment_id: Option<String>,
     /// Days past the due date on the as-of date, when overdue.
     pub days_overdue: u32,
 }
@@ -704,7 +713,7 @@ async fn tenant_record(
         let ids: Vec<String> = items.iter().map(|i| b.text(&i.inspection_id)).collect();
         let statement = format!(
             "SELECT inspection_id, finding_id, requirement, severity, description, found_on,
-                required_on, due_on, action, verified_on, referred_on, referred_to
+                required_on, due_on, action, verified_on, referred_on, referred_to, commitment_id
              FROM {findings} WHERE inspection_id IN ({ids}) AND tenant_id = {tenant}
              ORDER BY inspection_id, found_on, finding_id",
             findings = g.table(FINDINGS),
@@ -871,6 +880,7 @@ fn finding_from_row(row: &AnyRow, as_of: NaiveDate) -> Result<FindingRecord, Pro
         verified_late: matches!((verified_on, due_on), (Some(v), Some(d)) if v > d),
         referred_on,
         referred_to: row.try_get(11)?,
+        commitment_id: row.try_get(12)?,
         days_overdue,
     })
 }

@@ -144,6 +144,7 @@ fn finding(f: FindingRecord) -> proto::InspectionFindingRecord {
         referred_on: date_text(f.referred_on),
         referred_to_authority_id: f.referred_to.unwrap_or_default(),
         days_overdue: f.days_overdue,
+        commitment_id: f.commitment_id.unwrap_or_default(),
     }
 }
 

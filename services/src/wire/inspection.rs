@@ -153,12 +153,17 @@ pub fn record_finding(r: proto::RecordFindingRequest, f: &mut Fields) -> Option<
     let requirement = f.check("requirement", Text::note(&r.requirement));
     let severity = f.check("severity", severity(r.severity));
     let description = f.check("description", Text::body(&r.description));
+    let commitment_id = f.check(
+        "commitment_id",
+        fields::optional(&r.commitment_id, Text::code),
+    );
     let event = FindingRecorded {
         finding_id: finding_id?,
         tenant_id: tenant_id?,
         requirement: requirement?,
         severity: severity?,
         description: description?,
+        commitment_id: commitment_id?,
     };
     Some(Cmd::on(id?, move |inspection_id, occurred_at| {
         InspectionCommand::RecordFinding {
@@ -276,6 +281,11 @@ fn finding_to_proto(f: &Finding) -> proto::InspectionFinding {
             requirement: r.requirement.to_string(),
             severity: severity_to_proto(r.severity),
             description: r.description.to_string(),
+            commitment_id: r
+                .commitment_id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
         }),
         found_on: f.found_on.to_string(),
         remediation: f.remediation.as_ref().map(|m| proto::RemediationRequired {
