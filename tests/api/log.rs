@@ -448,7 +448,74 @@ async fn read_your_writes_waits_for_the_projection_and_status_reports_no_lag(ser
     assert_eq!(crate::harness::violated_fields(&status), ["min_position"]);
 }
 
+/// An authority is a subject: its own events and every event naming it, each with its actor.
+async fn an_authority_timeline_holds_what_names_it_with_each_actor(server: TestServer) {
+    let p = seed(&server).await;
+    let agreement = crate::agreement::agreements(&server)
+        .sign_agreement(crate::agreement::signing(&p, "2025-04-11T02:00:00Z"))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    let requested = server
+        .exchanges()
+        .request_information(proto::RequestInformationRequest {
+            header: header("2025-05-01T02:00:00Z"),
+            from: Some(proto::OrganisationRef {
+                kind: proto::OrganisationKind::Authority as i32,
+                id: p.board.clone(),
+            }),
+            to: Some(proto::OrganisationRef {
+                kind: proto::OrganisationKind::InfrastructureCompany as i32,
+                id: p.company.clone(),
+            }),
+            park_id: p.park.clone(),
+            subject: "Occupancy".into(),
+            body: "Report occupancy as of 30 April.".into(),
+            due_at: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    let all = server
+        .audit()
+        .get_timeline(proto::GetTimelineRequest {
+            subject_type: proto::SubjectType::Authority as i32,
+            subject_id: p.board.clone(),
+            min_position: requested.last_position,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let types: Vec<&str> = all.entries.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "AuthorityEstablished",
+            "JurisdictionAssigned",
+            "AgreementSigned",
+            "InformationRequested"
+        ]
+    );
+    assert_eq!(all.entries[2].aggregate_id, agreement.aggregate_id);
+    for e in &all.entries {
+        let actor = e.actor.as_ref().expect("every entry carries its actor");
+        assert_eq!(
+            (actor.principal.as_str(), actor.authentication.as_str()),
+            ("local-operator", "local_principal"),
+            "{e:?}"
+        );
+    }
+    // The information request acts for the Board, the park's authority.
+    assert_eq!(all.entries[3].acting_authority_id, p.board);
+}
+
 on_both_backends!(
+    an_authority_timeline_holds_what_names_it_with_each_actor,
     replaying_the_log_returns_exactly_what_was_appended_even_after_a_restart,
     a_retried_request_returns_the_first_outcome_and_is_not_appended_twice,
     a_request_id_reused_for_a_different_command_is_already_exists,

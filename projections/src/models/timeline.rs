@@ -28,6 +28,7 @@ pub enum Subject {
     Park,
     Company,
     Tenant,
+    Authority,
 }
 
 impl Subject {
@@ -36,6 +37,7 @@ impl Subject {
             Self::Park => "park",
             Self::Company => "company",
             Self::Tenant => "tenant",
+            Self::Authority => "authority",
         }
     }
 
@@ -44,6 +46,7 @@ impl Subject {
             "park" => Some(Self::Park),
             "company" => Some(Self::Company),
             "tenant" => Some(Self::Tenant),
+            "authority" => Some(Self::Authority),
             _ => None,
         }
     }
@@ -54,6 +57,7 @@ impl Subject {
             Event::Park(_) => Some(Self::Park),
             Event::InfrastructureCompany(_) => Some(Self::Company),
             Event::Tenant(_) => Some(Self::Tenant),
+            Event::Authority(_) => Some(Self::Authority),
             _ => None,
         }
     }
@@ -69,6 +73,10 @@ fn referenced(payload: &Value, out: &mut SubjectSet) {
             "park_id" | "park_ids" => Some(Subject::Park),
             "company_id" | "company_ids" => Some(Subject::Company),
             "tenant_id" | "tenant_ids" => Some(Subject::Tenant),
+            // An authority named as such, or as a successor or predecessor in a succession.
+            "authority_id" | "authority_ids" | "successor" | "predecessors" => {
+                Some(Subject::Authority)
+            }
             _ => None,
         };
         match (subject, value) {
@@ -83,12 +91,14 @@ fn referenced(payload: &Value, out: &mut SubjectSet) {
                 );
             }
             (None, Value::Object(inner)) => {
-                // An organisation reference: {"kind": "ORGANISATION_KIND_INFRASTRUCTURE_COMPANY", "id": ...}.
-                if inner.get("kind").and_then(Value::as_str)
-                    == Some("ORGANISATION_KIND_INFRASTRUCTURE_COMPANY")
-                    && let Some(id) = inner.get("id").and_then(Value::as_str)
-                {
-                    out.insert((Subject::Company, id.to_owned()));
+                // An organisation reference: {"kind": "ORGANISATION_KIND_…", "id": ...}.
+                let kind = match inner.get("kind").and_then(Value::as_str) {
+                    Some("ORGANISATION_KIND_INFRASTRUCTURE_COMPANY") => Some(Subject::Company),
+                    Some("ORGANISATION_KIND_AUTHORITY") => Some(Subject::Authority),
+                    _ => None,
+                };
+                if let (Some(kind), Some(id)) = (kind, inner.get("id").and_then(Value::as_str)) {
+                    out.insert((kind, id.to_owned()));
                 }
             }
             _ => {}
@@ -155,8 +165,9 @@ fn named(e: &Envelope, payload: &Value) -> SubjectSet {
 }
 
 /// Decides the rows a batch adds, in log order, as if each event were applied after the one before:
-/// an event's subjects are those it names, those earlier events of its aggregate established, and the
-/// park of every tenant among them. `known` holds what the database knew before the batch for every
+/// an event's subjects are those it names, those earlier events of its aggregate established (parks,
+/// companies and tenants; an authority only where an event names it), and the park of every tenant
+/// among them. `known` holds what the database knew before the batch for every
 /// aggregate the batch asks about, and learns as the batch goes.
 fn plan(events: &[Envelope], payloads: &[Value], known: &mut Known) -> Additions {
     let mut out = Additions::default();
@@ -180,7 +191,9 @@ fn plan(events: &[Envelope], payloads: &[Value], known: &mut Known) -> Additions
         }
         let remembered = known.entry(key).or_default();
         for (s, id) in &subjects {
-            if remembered.insert((*s, id.clone())) {
+            // An authority's timeline holds the events that name it, not every later event of
+            // their aggregates: a park keeps its events after its jurisdiction moves to another.
+            if *s != Subject::Authority && remembered.insert((*s, id.clone())) {
                 out.links.push(SubjectLink {
                     aggregate_type: e.stored.aggregate_type.clone(),
                     aggregate_id: e.stored.aggregate_id.clone(),
@@ -244,6 +257,11 @@ fn subjects(g: &Generation) -> String {
 impl ReadModel for Timeline {
     fn name(&self) -> &'static str {
         Self::NAME
+    }
+
+    /// 2: authorities are a subject.
+    fn version(&self) -> u32 {
+        2
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -505,6 +523,8 @@ pub struct TimelineRow {
     pub aggregate_type: String,
     pub aggregate_id: String,
     pub payload: Vec<u8>,
+    /// The event's metadata bytes as stored (its actor and acting authority).
+    pub metadata: Vec<u8>,
 }
 
 /// Runs a timeline query; returns at most `limit` rows in `(occurred_at, position)` order.
@@ -516,7 +536,7 @@ async fn query(
     let mut args = Args::default();
     let mut sql = format!(
         "SELECT t.position, t.occurred_at, e.recorded_at, t.event_type, t.aggregate_type, \
-         t.aggregate_id, e.payload FROM {} t JOIN events e ON e.position = t.position \
+         t.aggregate_id, e.payload, e.metadata FROM {} t JOIN events e ON e.position = t.position \
          WHERE t.subject_type = {} AND t.subject_id = {}",
         entries(g),
         args.text(q.subject.as_str()),
@@ -560,6 +580,7 @@ async fn query(
                 aggregate_type: r.try_get(4)?,
                 aggregate_id: r.try_get(5)?,
                 payload: r.try_get(6)?,
+                metadata: r.try_get(7)?,
             })
         })
         .collect()

@@ -20,10 +20,12 @@ fn subject(f: &mut Fields, raw: i32) -> Option<Subject> {
         Ok(proto::SubjectType::Park) => Some(Subject::Park),
         Ok(proto::SubjectType::Company) => Some(Subject::Company),
         Ok(proto::SubjectType::Tenant) => Some(Subject::Tenant),
+        Ok(proto::SubjectType::Authority) => Some(Subject::Authority),
         _ => {
             f.violation(
                 "subject_type",
-                "must be SUBJECT_TYPE_PARK, SUBJECT_TYPE_COMPANY or SUBJECT_TYPE_TENANT",
+                "must be SUBJECT_TYPE_PARK, SUBJECT_TYPE_COMPANY, SUBJECT_TYPE_TENANT or \
+                 SUBJECT_TYPE_AUTHORITY",
             );
             None
         }
@@ -56,7 +58,20 @@ fn event_types(f: &mut Fields, raw: &[String]) -> Vec<String> {
 
 fn entry(row: &TimelineRow) -> proto::TimelineEntry {
     let ts = |s: &str| parse_timestamp(s).ok().map(fields::timestamp);
+    // The metadata is the writer's own JSON; one that does not read leaves the actor empty.
+    let metadata = serde_json::from_slice::<kcn_eventstore::Metadata>(&row.metadata).ok();
     proto::TimelineEntry {
+        actor: metadata.as_ref().map(|m| proto::TimelineActor {
+            principal: m.actor.principal.clone(),
+            organisation: m.actor.organisation.clone().unwrap_or_default(),
+            role: m.actor.role.clone().unwrap_or_default(),
+            authentication: m.actor.authentication.clone(),
+        }),
+        acting_authority_id: metadata
+            .as_ref()
+            .and_then(|m| m.acting_authority_id)
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
         position: row.position,
         occurred_at: ts(&row.occurred_at),
         recorded_at: ts(&row.recorded_at),
