@@ -986,6 +986,7 @@ mod tests {
             requirement: text("Connect all process wastewater to the central plant"),
             severity: FindingSeverity::Major,
             description: text("Process water overflowing into the stormwater drain"),
+            commitment_id: None,
         }
     }
 
@@ -1076,6 +1077,26 @@ mod tests {
             occurred_at: at(when),
             event: f,
         }
+    }
+
+    #[test]
+    fn a_finding_names_only_a_commitment_the_tenant_has_on_record() {
+        // The test lookups give every tenant commitment C-1.
+        let naming = |c: &str| FindingRecorded {
+            commitment_id: Some(text(c)),
+            ..finding("F-1", TENANT)
+        };
+        assert_eq!(
+            rule_of(when(
+                record(naming("C-9"), "2025-05-10T02:00:00Z"),
+                under_way()
+            )),
+            "unknown_commitment"
+        );
+        TestFramework::<Inspection>::with(no_deps())
+            .given(under_way())
+            .when(record(naming("C-1"), "2025-05-10T02:00:00Z"))
+            .then_expect_events(vec![Timed::new(at("2025-05-10T02:00:00Z"), naming("C-1"))]);
     }
 
     fn close(when: &str) -> InspectionCommand {

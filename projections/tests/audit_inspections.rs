@@ -196,6 +196,7 @@ fn finding(finding_id: &str, tenant: u64) -> InspectionEvent {
         description: text(
             "Process water discharged through a secondary pipe into the stormwater drain",
         ),
+        commitment_id: None,
     }
     .into()
 }
