@@ -27,12 +27,11 @@ pub enum Command {
 
 impl Command {
     /// How many timeline entries the command's one event makes: a park, a company and its renames
-    /// are on their own timelines, a tenant on its own and its park's, an authority on none.
+    /// are on their own timelines, a tenant on its own and its park's, an authority on its own.
     pub fn timeline_entries(&self) -> usize {
         match self {
-            Self::Park(_) | Self::Company(_) | Self::Rename(_) => 1,
+            Self::Park(_) | Self::Company(_) | Self::Rename(_) | Self::Authority(_) => 1,
             Self::Tenant(_) => 2,
-            Self::Authority(_) => 0,
         }
     }
 
