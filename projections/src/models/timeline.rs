@@ -701,11 +701,16 @@ mod tests {
             both,
             "a later event follows its aggregate"
         );
-        assert!(
-            on(&additions, 4).is_empty(),
-            "an authority is no timeline subject"
+        assert_eq!(
+            on(&additions, 4),
+            [("authority".to_owned(), board.to_string())],
+            "an authority is on its own timeline"
         );
-        assert_eq!(additions.links.len(), 4, "each link is remembered once");
+        assert_eq!(
+            additions.links.len(),
+            4,
+            "each link is remembered once; an authority's is not remembered"
+        );
     }
 
     #[test]
@@ -724,6 +729,8 @@ mod tests {
             (Subject::Tenant, "t1".to_owned()),
             (Subject::Tenant, "t2".to_owned()),
             (Subject::Company, "c1".to_owned()),
+            (Subject::Authority, "a1".to_owned()),
+            (Subject::Authority, "a2".to_owned()),
         ]
         .into_iter()
         .collect();
