@@ -253,10 +253,12 @@ async fn concurrent_engines_apply_every_event_exactly_once(db: TestDatabase) {
         .await
         .unwrap();
     let snapshot = caught_up_snapshot(&engine_b, head).await;
+    // One entry per event: a company on its own timeline, an authority on its own.
+    assert_eq!(companies, 160);
     assert_eq!(
         snapshot.entries.len(),
-        companies,
-        "one timeline entry per registered company"
+        240,
+        "one timeline entry per registered company and per established authority"
     );
 }
 
@@ -290,7 +292,11 @@ async fn a_rebuild_gives_the_rows_of_the_live_read_model(db: TestDatabase) {
             .unwrap();
     }
     let live = caught_up_snapshot(engine, last).await;
-    assert_eq!(live.entries.len(), 45, "30 registrations and 15 renames");
+    assert_eq!(
+        live.entries.len(),
+        60,
+        "30 registrations, 15 renames and 15 authorities"
+    );
     assert_eq!(replayed(&db, &log).await, live);
 
     // Beside the live tables, while the engine keeps running and more events arrive: the switch
@@ -327,7 +333,7 @@ async fn a_rebuild_gives_the_rows_of_the_live_read_model(db: TestDatabase) {
             );
         }
         let rebuilt = caught_up_snapshot(engine, during).await;
-        assert_eq!(rebuilt.entries.len(), 45 + 6 * (round + 1));
+        assert_eq!(rebuilt.entries.len(), 60 + 6 * (round + 1));
         assert_eq!(replayed(&db, &log).await, rebuilt);
     }
     read.stop();
