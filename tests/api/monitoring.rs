@@ -283,3 +283,104 @@ async fn a_resolution_with_neither_a_link_nor_a_reason_is_invalid() {
         .unwrap_err();
     assert_eq!(violated_fields(&status), ["reason"]);
 }
+
+/// Question 7 through the API, hand-computed with N = 7: a follow-up counts only when it concerns
+/// the alert's subject within the N days, or when the alert's resolution names it.
+/// - A1, at tenant Minh Phát's outlet on 10 June, is followed by the inspection of that tenant
+///   planned on 12 June;
+/// - A2, at the central plant's outlet (no tenant) on 10 June, is not followed by that same
+///   inspection, which is about a tenant;
+/// - A3, at the tenant's outlet on 1 July, is not followed by an inspection planned on 20 July
+///   (19 days later);
+/// - A4, on 10 June at another station, is followed because its resolution names an incident.
+async fn question_7_counts_only_follow_ups_of_the_alerts_subject_within_the_days(
+    server: TestServer,
+) {
+    let p = seed(&server).await;
+    let mut m = monitoring(&server);
+    let at_tenant = |station: &str, measured: &str, when: &str| proto::ReceiveExceedanceRequest {
+        tenant_id: p.tenant.clone(),
+        station_id: station.into(),
+        measured_at: Some(ts(measured)),
+        ..cod(&p, "", when)
+    };
+    let id = |o: Option<proto::CommandOutcome>| o.unwrap().aggregate_id;
+    let a1 = id(m
+        .receive_exceedance(at_tenant(
+            "S-MP-1",
+            "2025-06-10T01:00:00Z",
+            "2025-06-10T01:05:00Z",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome);
+    let a2 = open_alert(&server, &p).await;
+    let a3 = id(m
+        .receive_exceedance(at_tenant(
+            "S-MP-2",
+            "2025-07-01T01:00:00Z",
+            "2025-07-01T01:05:00Z",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome);
+    let a4 = id(m
+        .receive_exceedance(proto::ReceiveExceedanceRequest {
+            station_id: "S-3".into(),
+            ..cod(&p, "", "2025-06-10T23:00:00Z")
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome);
+    let mut c = crate::inspection::inspections(&server);
+    for when in ["2025-06-12T02:00:00Z", "2025-07-20T02:00:00Z"] {
+        c.plan_inspection(crate::inspection::plan(
+            &p,
+            proto::InspectionKind::PostCheck,
+            when,
+        ))
+        .await
+        .unwrap();
+    }
+    let incident = crate::incident::report_overflow(&server, &p).await;
+    let resolved = m
+        .resolve_alert(proto::ResolveAlertRequest {
+            header: header("2025-06-11T05:00:00Z"),
+            alert_id: a4.clone(),
+            inspection_id: String::new(),
+            incident_id: incident,
+            reason: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    let answer = kcn_services::proto::audit_query_service_client::AuditQueryServiceClient::new(
+        server.channel.clone(),
+    )
+    .list_unfollowed_alerts(proto::ListUnfollowedAlertsRequest {
+        park_id: p.park.clone(),
+        within_days: Some(7),
+        as_of_date: "2025-08-01".into(),
+        min_position: resolved.last_position,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner();
+    let listed: Vec<&str> = answer.alerts.iter().map(|a| a.alert_id.as_str()).collect();
+    assert_eq!(
+        listed,
+        [a2.as_str(), a3.as_str()],
+        "A1 {a1} and A4 {a4} were followed"
+    );
+    assert_eq!(answer.alerts[1].window_ends_on, "2025-07-08");
+}
+
+crate::harness::on_both_backends!(
+    question_7_counts_only_follow_ups_of_the_alerts_subject_within_the_days
+);
