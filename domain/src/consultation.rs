@@ -405,7 +405,10 @@ impl LedgerAggregate for IndustryConsultation {
         self.opened.as_ref().map(|o| o.park_id)
     }
 
-    const JUDGED_AGAINST_AGREEMENTS: bool = true;
+    fn judged_against_agreements(new: &[Timed<ConsultationEvent>]) -> bool {
+        new.iter()
+            .any(|e| matches!(e.body, ConsultationEvent::SuitabilityDetermined(_)))
+    }
 
     /// A determination after the `consultation_answer_days` of the agreement governing the park on
     /// the opening's local date (none is judged without an agreement or that level).

@@ -200,9 +200,13 @@ pub trait LedgerAggregate:
         Vec::new()
     }
 
-    /// Whether [`LedgerAggregate::judge_against_agreements`] has anything to judge: the command path
-    /// then loads the coordination agreements that applied to the aggregate's park.
-    const JUDGED_AGAINST_AGREEMENTS: bool = false;
+    /// Whether [`LedgerAggregate::judge_against_agreements`] has anything to judge in the new
+    /// events: only then does the command path load the coordination agreements that applied to
+    /// the aggregate's park.
+    fn judged_against_agreements(new: &[Timed<Self::Body>]) -> bool {
+        let _ = new;
+        false
+    }
 
     /// The limits that the coordination agreement in force sets (service levels), judged on the
     /// state before the new events, with the agreements that applied to the aggregate's park.

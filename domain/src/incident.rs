@@ -596,8 +596,11 @@ impl LedgerAggregate for Incident {
         self.reported.as_ref().map(|r| r.park_id)
     }
 
-    /// The first notification is judged against the hours allowed from detection.
-    const JUDGED_AGAINST_AGREEMENTS: bool = true;
+    /// A notification is judged against the hours allowed from detection.
+    fn judged_against_agreements(new: &[Timed<IncidentEvent>]) -> bool {
+        new.iter()
+            .any(|e| matches!(e.body, IncidentEvent::IncidentNotificationSent(_)))
+    }
 
     /// The first notification's lag from detection, against the hours of the coordination agreement
     /// governing the park on the detection date (local; [`crate::governing`]), or the Board's own

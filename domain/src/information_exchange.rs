@@ -339,7 +339,10 @@ impl LedgerAggregate for InformationExchange {
         }
     }
 
-    const JUDGED_AGAINST_AGREEMENTS: bool = true;
+    fn judged_against_agreements(new: &[Timed<ExchangeEvent>]) -> bool {
+        new.iter()
+            .any(|e| matches!(e.body, ExchangeEvent::InformationProvided(_)))
+    }
 
     /// The first answer to a request without a due time, after the answer days of the agreement in
     /// force for the park on the request's local date (none is judged without a park or an

@@ -611,7 +611,10 @@ impl LedgerAggregate for Park {
         Some(id)
     }
 
-    const JUDGED_AGAINST_AGREEMENTS: bool = true;
+    fn judged_against_agreements(new: &[Timed<ParkEvent>]) -> bool {
+        new.iter()
+            .any(|e| matches!(e.body, ParkEvent::EnvironmentalInfrastructureReported(_)))
+    }
 
     /// Infrastructure information delivered after the `infrastructure_information_days` of the
     /// agreement governing the park on the date it describes (none is judged without one).

@@ -415,7 +415,7 @@ where
         (_, Some(first), Some(park)) => park.jurisdiction_at(local_date(first.occurred_at)),
         _ => None,
     };
-    if A::JUDGED_AGAINST_AGREEMENTS && !events.is_empty() {
+    if A::judged_against_agreements(&events) {
         let agreements = agreements_in_force(backend, park.unwrap_or_default()).await?;
         breaches.extend(before.judge_against_agreements(&events, &deps.rules, &agreements));
     }

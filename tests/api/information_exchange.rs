@@ -4,7 +4,11 @@ use kcn_services::proto;
 
 use crate::harness::{TestServer, header, on_both_backends, precondition_types, seed, ts};
 
-fn board_to_company(board: &str, company: &str, park: &str) -> proto::RequestInformationRequest {
+pub fn board_to_company(
+    board: &str,
+    company: &str,
+    park: &str,
+) -> proto::RequestInformationRequest {
     proto::RequestInformationRequest {
         header: header("2025-05-01T02:00:00Z"),
         from: Some(proto::OrganisationRef {

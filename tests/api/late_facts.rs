@@ -138,19 +138,8 @@ async fn an_answer_dated_before_its_request_is_refused(server: TestServer) {
     let mut x = server.exchanges();
     let id = x
         .request_information(proto::RequestInformationRequest {
-            header: header("2025-05-01T02:00:00Z"),
-            from: Some(proto::OrganisationRef {
-                kind: proto::OrganisationKind::Authority as i32,
-                id: p.board.clone(),
-            }),
-            to: Some(proto::OrganisationRef {
-                kind: proto::OrganisationKind::InfrastructureCompany as i32,
-                id: p.company.clone(),
-            }),
-            park_id: p.park.clone(),
-            subject: "Central wastewater plant capacity".into(),
-            body: "Please report capacity and load.".into(),
             due_at: None,
+            ..crate::information_exchange::board_to_company(&p.board, &p.company, &p.park)
         })
         .await
         .unwrap()

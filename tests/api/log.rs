@@ -460,21 +460,9 @@ async fn an_authority_timeline_holds_what_names_it_with_each_actor(server: TestS
         .unwrap();
     let requested = server
         .exchanges()
-        .request_information(proto::RequestInformationRequest {
-            header: header("2025-05-01T02:00:00Z"),
-            from: Some(proto::OrganisationRef {
-                kind: proto::OrganisationKind::Authority as i32,
-                id: p.board.clone(),
-            }),
-            to: Some(proto::OrganisationRef {
-                kind: proto::OrganisationKind::InfrastructureCompany as i32,
-                id: p.company.clone(),
-            }),
-            park_id: p.park.clone(),
-            subject: "Occupancy".into(),
-            body: "Report occupancy as of 30 April.".into(),
-            due_at: None,
-        })
+        .request_information(crate::information_exchange::board_to_company(
+            &p.board, &p.company, &p.park,
+        ))
         .await
         .unwrap()
         .into_inner()

@@ -10,6 +10,17 @@ use crate::breaches::{assert_registered, register};
 use crate::consultation::{consultations, determining, open};
 use crate::harness::{TestServer, header, seed, ts};
 
+/// Determines a consultation suitable at `when`; returns the outcome.
+async fn determine(server: &TestServer, id: &str, when: &str) -> proto::CommandOutcome {
+    consultations(server)
+        .determine_suitability(determining(id, proto::Suitability::Suitable, &[], when))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap()
+}
+
 fn limits(outcome: &proto::CommandOutcome) -> Vec<(&str, &str)> {
     outcome
         .breaches
@@ -24,18 +35,7 @@ async fn the_consultation_and_infrastructure_days_of_the_agreement_are_judged(se
 
     // Opened on 2 May, determined on 20 May: 18 days, the agreement allows 15.
     let late = open(&server, &p, "2025-05-02T02:00:00Z").await;
-    let outcome = consultations(&server)
-        .determine_suitability(determining(
-            &late,
-            proto::Suitability::Suitable,
-            &[],
-            "2025-05-20T02:00:00Z",
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .outcome
-        .unwrap();
+    let outcome = determine(&server, &late, "2025-05-20T02:00:00Z").await;
     assert_eq!(
         limits(&outcome),
         [(
@@ -46,18 +46,7 @@ async fn the_consultation_and_infrastructure_days_of_the_agreement_are_judged(se
     assert_registered(&server, &outcome).await;
     // Opened on 5 May, determined on the 20th: 15 days, on time.
     let on_time = open(&server, &p, "2025-05-05T02:00:00Z").await;
-    let outcome = consultations(&server)
-        .determine_suitability(determining(
-            &on_time,
-            proto::Suitability::Suitable,
-            &[],
-            "2025-05-20T03:00:00Z",
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .outcome
-        .unwrap();
+    let outcome = determine(&server, &on_time, "2025-05-20T03:00:00Z").await;
     assert!(outcome.breaches.is_empty(), "{outcome:?}");
     // Opened on 6 May and never determined: due by 21 May, owed from the 22nd.
     let silent = open(&server, &p, "2025-05-06T02:00:00Z").await;
