@@ -3,11 +3,11 @@
 //! proof from the trusted size, and says whether the log only grew: every event the trusted
 //! checkpoint covered is still there, unchanged and in the same order.
 
+use crate::client::AuthChannel;
 use anyhow::Context as _;
 use kcn_integrity::{Checkpoint, Hash, Verifier, open_checkpoint, verify_consistency};
 use kcn_services::proto;
 use kcn_services::proto::audit_service_client::AuditServiceClient;
-use tonic::transport::Channel;
 
 /// What the audit concluded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,18 +56,18 @@ impl Audit {
     }
 }
 
-/// Connects to a server at `http://host:port`.
+/// Connects to a server at `http://host:port` with the caller's token.
 ///
 /// # Errors
 ///
-/// An unusable URL or a refused connection.
-pub async fn connect(server: &str) -> anyhow::Result<AuditServiceClient<Channel>> {
-    let channel = Channel::from_shared(server.to_owned())
-        .with_context(|| format!("{server:?} is not a server URL such as http://127.0.0.1:50051"))?
-        .connect()
-        .await
-        .with_context(|| format!("cannot connect to {server}"))?;
-    Ok(AuditServiceClient::new(channel))
+/// An unusable URL, a refused connection or an unusable token.
+pub async fn connect(
+    server: &str,
+    token: Option<&str>,
+) -> anyhow::Result<AuditServiceClient<AuthChannel>> {
+    Ok(AuditServiceClient::new(
+        crate::client::connect(server, token).await?,
+    ))
 }
 
 fn hashes(raw: &[Vec<u8>]) -> anyhow::Result<Vec<Hash>> {
@@ -86,7 +86,7 @@ fn hashes(raw: &[Vec<u8>]) -> anyhow::Result<Vec<Hash>> {
 ///
 /// As above.
 pub async fn audit(
-    client: &mut AuditServiceClient<Channel>,
+    client: &mut AuditServiceClient<AuthChannel>,
     trusted_note: Option<&str>,
     verifier: &Verifier,
 ) -> anyhow::Result<Audit> {

@@ -50,10 +50,10 @@ pub struct Config {
     pub database_max_connections: u32,
     /// How far in the future an event's `occurred_at` may lie, in seconds.
     pub max_future_skew_seconds: u64,
-    /// The principal every event records as its actor until callers authenticate.
-    pub principal: String,
-    pub organisation: Option<String>,
-    pub role: Option<String>,
+    /// On the first start over a log with no principal, the first administrator's bearer token is
+    /// read from this file if it exists, or generated and written to it (mode 0600) if it does not.
+    /// Unset: the token is generated and printed once on standard error.
+    pub bootstrap_token_file: Option<PathBuf>,
     pub log_format: LogFormat,
     /// How long in-flight requests may take to finish after SIGINT/SIGTERM, in seconds.
     pub shutdown_grace_seconds: u64,
@@ -97,6 +97,11 @@ pub struct Config {
     /// sources so that it can never appear in a file, a flag or a dump of the configuration.
     #[serde(skip)]
     pub checkpoint_key_seed: Option<KeySeed>,
+    /// A program that embeds the server (a test harness) may give it an in-process credential that
+    /// calls every method as `embedded`; never read from a file, a flag or the environment, so the
+    /// `kcn-ledger` binary never has one.
+    #[serde(skip)]
+    pub embedded_token: Option<String>,
 }
 
 impl Default for Config {
@@ -108,9 +113,7 @@ impl Default for Config {
             database_url: None,
             database_max_connections: DEFAULT_MAX_CONNECTIONS,
             max_future_skew_seconds: 300,
-            principal: "local-operator".to_owned(),
-            organisation: None,
-            role: None,
+            bootstrap_token_file: None,
             log_format: LogFormat::Auto,
             shutdown_grace_seconds: 30,
             rules: LegalRules::default(),
@@ -127,6 +130,7 @@ impl Default for Config {
             metrics_listen: None,
             otlp_endpoint: None,
             checkpoint_key_seed: None,
+            embedded_token: None,
         }
     }
 }
@@ -249,14 +253,14 @@ mod tests {
         let file = dir.path().join("kcn.toml");
         std::fs::write(
             &file,
-            "principal = \"from-file\"\nmax_future_skew_seconds = 60\n",
+            "shutdown_grace_seconds = 7\nmax_future_skew_seconds = 60\n",
         )
         .unwrap();
-        let flags = Figment::new().merge(Serialized::default("principal", "from-flag"));
+        let flags = Figment::new().merge(Serialized::default("shutdown_grace_seconds", 9));
         let config = Config::load(Some(&file), flags).unwrap();
-        assert_eq!(config.principal, "from-flag");
+        assert_eq!(config.shutdown_grace_seconds, 9);
         assert_eq!(config.max_future_skew_seconds, 60);
-        assert_eq!(config.shutdown_grace_seconds, 30);
+        assert_eq!(config.checkpoint_interval_ms, 1_000);
     }
 
     #[test]

@@ -4,9 +4,12 @@
 
 pub mod audit_cli;
 pub mod backup;
+pub mod bootstrap;
+pub mod client;
 pub mod config;
 pub mod connections;
 pub mod export;
+pub mod principals_cli;
 pub mod progress;
 pub mod projections_cli;
 pub mod telemetry;
@@ -20,7 +23,7 @@ use anyhow::Context;
 use kcn_domain::time::Clock;
 use kcn_eventstore::SystemClock;
 use kcn_eventstore::{
-    Actor, Backend, Checkpointer, EventStore, LogIdentity, PostgresBackend, SqliteBackend,
+    Backend, Checkpointer, EventStore, LogIdentity, PostgresBackend, SqliteBackend,
 };
 use kcn_projections::{ReadDatabase, ReadSide};
 use kcn_services::Ledger;
@@ -28,6 +31,7 @@ use kcn_services::agreement::Agreements;
 use kcn_services::annual_plan::AnnualPlans;
 use kcn_services::audit::Audit;
 use kcn_services::audit_query::AuditQueries;
+use kcn_services::auth::{AuthLayer, Authenticator};
 use kcn_services::consultation::Consultations;
 use kcn_services::directory::Directory;
 use kcn_services::dissemination::Disseminations;
@@ -35,6 +39,7 @@ use kcn_services::exchange::Exchanges;
 use kcn_services::incident::Incidents;
 use kcn_services::inspection::Inspections;
 use kcn_services::monitoring::Monitoring;
+use kcn_services::principal::Principals;
 use kcn_services::procedure::Procedures;
 use kcn_services::proto::agreement_service_server::AgreementServiceServer;
 use kcn_services::proto::annual_plan_service_server::AnnualPlanServiceServer;
@@ -47,6 +52,7 @@ use kcn_services::proto::industry_consultation_service_server::IndustryConsultat
 use kcn_services::proto::information_exchange_service_server::InformationExchangeServiceServer;
 use kcn_services::proto::inspection_service_server::InspectionServiceServer;
 use kcn_services::proto::monitoring_service_server::MonitoringServiceServer;
+use kcn_services::proto::principal_service_server::PrincipalServiceServer;
 use kcn_services::proto::procedure_service_server::ProcedureServiceServer;
 use kcn_services::proto::registry_service_server::RegistryServiceServer;
 use kcn_services::registry::Registry;
@@ -89,7 +95,8 @@ pub async fn start(
     let endpoints = Endpoints::open(&config, listener).await?;
     let metrics_addr = endpoints.metrics_addr()?;
     let ledger = open(&config, clock).await?;
-    let task = tokio::spawn(serve(ledger, endpoints, async {
+    let auth = authenticator(&config, &ledger).await?;
+    let task = tokio::spawn(serve(ledger, auth, endpoints, async {
         let _ = stopped.await;
     }));
     Ok(Running {
@@ -140,12 +147,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let endpoints = Endpoints::open(&config, listener).await?;
     let metrics_addr = endpoints.metrics_addr()?;
     let ledger = open(&config, Arc::new(SystemClock)).await?;
+    let auth = authenticator(&config, &ledger).await?;
     if let Some(metrics_addr) = metrics_addr {
         tracing::info!(addr = %metrics_addr, "metrics serving on /metrics");
     }
     tracing::info!(addr = %addr, data_dir = %config.data_dir.display(), "kcn-ledger serving");
     let (signalled_tx, signalled_rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(serve(ledger, endpoints, async move {
+    let server = tokio::spawn(serve(ledger, auth, endpoints, async move {
         shutdown_signal().await;
         let _ = signalled_tx.send(());
     }));
@@ -233,12 +241,6 @@ async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Ledger> 
         read,
         clock,
         max_future_skew: chrono::Duration::seconds(skew),
-        actor: Actor {
-            principal: config.principal.clone(),
-            organisation: config.organisation.clone(),
-            role: config.role.clone(),
-            authentication: "local_principal".to_owned(),
-        },
         checkpoints,
         pages,
         rules: config.rules.clone(),
@@ -267,8 +269,24 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Who may call: the log's principals, the first administrator created on a first start, and an
+/// embedding program's own credential when it has one.
+async fn authenticator(config: &Config, ledger: &Ledger) -> anyhow::Result<Authenticator> {
+    let mut auth = Authenticator::new(ledger.store.clone(), ledger.clock.clone());
+    if let Some(token) = &config.embedded_token {
+        auth = auth.with_embedded(token, "embedded");
+    }
+    // An embedding program that brings its own credential creates the first administrator only
+    // when asked to (with a token file); a server always does.
+    if config.embedded_token.is_none() || config.bootstrap_token_file.is_some() {
+        bootstrap::first_administrator(config, ledger).await?;
+    }
+    Ok(auth)
+}
+
 async fn serve(
     ledger: Ledger,
+    auth: Authenticator,
     endpoints: Endpoints,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -310,6 +328,9 @@ async fn serve(
     health
         .set_serving::<DirectoryServiceServer<Directory>>()
         .await;
+    health
+        .set_serving::<PrincipalServiceServer<Principals>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(kcn_services::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -343,6 +364,8 @@ async fn serve(
         .layer(tower::util::MapResponseLayer::new(
             kcn_services::error::undecodable_is_invalid_argument,
         ))
+        // Every call but health's is authenticated and its role checked before its body is read.
+        .layer(AuthLayer::new(auth))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(RegistryServiceServer::new(Registry(ledger.clone())))
@@ -363,6 +386,7 @@ async fn serve(
         )))
         .add_service(ProcedureServiceServer::new(Procedures(ledger.clone())))
         .add_service(DirectoryServiceServer::new(Directory(ledger.clone())))
+        .add_service(PrincipalServiceServer::new(Principals(ledger.clone())))
         .add_service(AuditServiceServer::new(Audit(ledger)))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await

@@ -89,6 +89,10 @@ enum Command {
         /// as --checkpoint, to keep the newest trusted checkpoint).
         #[arg(long)]
         save: Option<PathBuf>,
+        /// A file holding the caller's token (default: the KCN_TOKEN environment variable); any
+        /// principal may read checkpoints and proofs.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
     },
     /// Back up the SQLite store while the server serves: an online, consistent copy (SQLite's
     /// VACUUM INTO) written into DEST as a new data directory, with the log's origin and signing
@@ -163,6 +167,65 @@ enum Command {
         #[command(subcommand)]
         command: ProjectionsCommand,
     },
+    /// Issue, list, change and revoke the principals that may call a running server (an
+    /// administrator's token in KCN_TOKEN or --token-file).
+    Principals {
+        /// The server's URL.
+        #[arg(long, global = true, default_value = "http://127.0.0.1:50051")]
+        server: String,
+        /// A file holding the caller's token (default: the KCN_TOKEN environment variable).
+        #[arg(long, global = true)]
+        token_file: Option<PathBuf>,
+        #[command(subcommand)]
+        command: PrincipalsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PrincipalsCommand {
+    /// Issue a principal and print its token once (the server keeps only its hash).
+    Add {
+        /// Who it is, as an auditor should read it ("Phòng Môi trường – Ban Quản lý").
+        #[arg(long)]
+        name: String,
+        /// board_officer, company_officer, auditor, integration or administrator.
+        #[arg(long, value_parser = kcn_ledger::principals_cli::parse_role)]
+        role: kcn_domain::principal::Role,
+        /// The authority (Board officer) or infrastructure company (company officer) it acts for.
+        #[arg(long)]
+        organisation: Option<uuid::Uuid>,
+        /// When its token stops working (RFC 3339).
+        #[arg(long)]
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// Write the token to this new file (mode 0600) instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// List the principals, or those that could act for an organisation at an instant.
+    List {
+        #[arg(long)]
+        organisation: Option<uuid::Uuid>,
+        /// RFC 3339: only those whose grant was active then, with that grant.
+        #[arg(long)]
+        active_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a principal another role or organisation, from now on.
+    Role {
+        principal_id: String,
+        #[arg(long, value_parser = kcn_ledger::principals_cli::parse_role)]
+        role: kcn_domain::principal::Role,
+        #[arg(long)]
+        organisation: Option<uuid::Uuid>,
+    },
+    /// Revoke a principal: its token stops working on the next call.
+    Revoke {
+        principal_id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 /// Which store a maintenance command works on.
@@ -222,6 +285,22 @@ fn verifier_key(inline: Option<String>, file: Option<PathBuf>) -> anyhow::Result
     }
 }
 
+/// Writes a token to a new file only its owner can read.
+fn write_secret(path: &std::path::Path, token: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    writeln!(file, "{token}").with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// A strict `YYYY-MM-DD` business date, as the API reads one.
 fn parse_date(text: &str) -> Result<NaiveDate, String> {
     kcn_domain::values::date(text).map_err(|e| e.0)
@@ -257,6 +336,58 @@ async fn main() -> ExitCode {
 async fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Principals {
+            server,
+            token_file,
+            command,
+        } => {
+            use kcn_ledger::principals_cli as cli;
+            let token = kcn_ledger::client::token(token_file.as_deref())?;
+            let channel = kcn_ledger::client::connect(&server, token.as_deref()).await?;
+            match command {
+                PrincipalsCommand::Add {
+                    name,
+                    role,
+                    organisation,
+                    expires_at,
+                    out,
+                } => {
+                    let new = cli::NewPrincipal {
+                        name,
+                        role,
+                        organisation_id: organisation,
+                        expires_at,
+                    };
+                    let (id, token) = cli::add(channel, new).await?;
+                    match out {
+                        Some(path) => {
+                            write_secret(&path, &token)?;
+                            println!("{id}");
+                        }
+                        None => println!("{id} {token}"),
+                    }
+                }
+                PrincipalsCommand::List {
+                    organisation,
+                    active_at,
+                    json,
+                } => {
+                    for line in cli::list(channel, organisation, active_at, json).await? {
+                        println!("{line}");
+                    }
+                }
+                PrincipalsCommand::Role {
+                    principal_id,
+                    role,
+                    organisation,
+                } => cli::change_role(channel, &principal_id, role, organisation).await?,
+                PrincipalsCommand::Revoke {
+                    principal_id,
+                    reason,
+                } => cli::revoke(channel, &principal_id, reason).await?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve {
             listen,
             data_dir,
@@ -462,6 +593,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             verifier_key: key,
             verifier_key_file,
             save,
+            token_file,
         } => {
             let _logging = init_logging(LogFormat::Auto)?;
             let key = verifier_key(key, verifier_key_file)?
@@ -476,7 +608,8 @@ async fn run() -> anyhow::Result<ExitCode> {
                     })
                 })
                 .transpose()?;
-            let mut client = audit_cli::connect(&server).await?;
+            let token = kcn_ledger::client::token(token_file.as_deref())?;
+            let mut client = audit_cli::connect(&server, token.as_deref()).await?;
             let audit = audit_cli::audit(&mut client, trusted.as_deref(), &verifier).await?;
             println!("{}", audit.summary());
             if !audit.is_consistent() {

@@ -542,6 +542,35 @@ def check_export_header(run, header, key, vkey_text, expected_origin):
 # --- talking to the server -------------------------------------------------------------------------
 
 
+def _bearer_class():
+    import grpc
+
+    class Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+        """Adds `authorization: Bearer <token>` to every call."""
+
+        def __init__(self, token):
+            self.metadata = ("authorization", f"Bearer {token}")
+
+        def _with_token(self, details):
+            metadata = list(details.metadata or []) + [self.metadata]
+            return details._replace(metadata=metadata) if hasattr(details, "_replace") else SimpleNamespace(
+                method=details.method, timeout=details.timeout, metadata=metadata,
+                credentials=details.credentials, wait_for_ready=getattr(details, "wait_for_ready", None),
+                compression=getattr(details, "compression", None))
+
+        def intercept_unary_unary(self, continuation, details, request):
+            return continuation(self._with_token(details), request)
+
+        def intercept_unary_stream(self, continuation, details, request):
+            return continuation(self._with_token(details), request)
+
+    return Bearer
+
+
+def _Bearer(token):
+    return _bearer_class()(token)
+
+
 def load_stubs(proto_root, out_dir):
     import grpc_tools
     from grpc_tools import protoc
@@ -630,6 +659,11 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="kcn-verify-") as tmp:
         pb, pb_grpc = load_stubs(os.path.abspath(args.proto_root), tmp)
         channel = grpc.insecure_channel(target_of(args.server), options=[("grpc.max_receive_message_length", 64 << 20)])
+        token = os.environ.get("KCN_TOKEN", "")
+        if token:
+            # Every call but health's needs a principal's bearer token (an auditor's, or any
+            # principal's for checkpoints and proofs); it is read from KCN_TOKEN, never a flag.
+            channel = grpc.intercept_channel(channel, _Bearer(token))
         audit = pb_grpc.AuditServiceStub(channel)
         run = Run()
         rng = random.Random(args.seed)

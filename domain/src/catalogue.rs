@@ -15,6 +15,7 @@ use crate::information_exchange::ExchangeEvent;
 use crate::inspection::InspectionEvent;
 use crate::monitoring::MonitoringEvent;
 use crate::park::ParkEvent;
+use crate::principal::PrincipalEvent;
 use crate::procedure::ProcedureEvent;
 use crate::tenant::TenantEvent;
 
@@ -88,6 +89,7 @@ catalogue!(
     MonitoringAlert(MonitoringEvent),
     Dissemination(DisseminationEvent),
     AdministrativeProcedure(ProcedureEvent),
+    Principal(PrincipalEvent),
 );
 
 #[cfg(test)]
@@ -112,10 +114,10 @@ mod tests {
     #[test]
     fn the_catalogue_names_every_event_once() {
         let mut names: Vec<&str> = Event::event_types().collect();
-        assert_eq!(names.len(), 61, "the catalogue's events");
+        assert_eq!(names.len(), 64, "the catalogue's events");
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 61, "no name is used twice");
+        assert_eq!(names.len(), 64, "no name is used twice");
         assert!(names.contains(&"JurisdictionAssigned"));
     }
 

@@ -29,6 +29,7 @@ pub enum AggregateKind {
     MonitoringAlert,
     Dissemination,
     AdministrativeProcedure,
+    Principal,
 }
 
 impl AggregateKind {
@@ -46,6 +47,7 @@ impl AggregateKind {
         Self::MonitoringAlert,
         Self::Dissemination,
         Self::AdministrativeProcedure,
+        Self::Principal,
     ];
 
     /// The catalogue name, as stored in the log (`Park`).
@@ -64,6 +66,7 @@ impl AggregateKind {
             Self::MonitoringAlert => "MonitoringAlert",
             Self::Dissemination => "Dissemination",
             Self::AdministrativeProcedure => "AdministrativeProcedure",
+            Self::Principal => "Principal",
         }
     }
 

@@ -23,6 +23,7 @@ pub mod inspection;
 pub mod limits;
 pub mod monitoring;
 pub mod park;
+pub mod principal;
 pub mod procedure;
 pub mod tenant;
 pub mod time;

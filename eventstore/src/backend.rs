@@ -145,4 +145,15 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// The stored checkpoint note for a tree size, or the latest one.
     async fn checkpoint(&self, tree_size: Option<u64>)
     -> Result<Option<(u64, String)>, StoreError>;
+    /// Stores a credential: the SHA-256 (hex) of a principal's bearer token (never the token).
+    async fn put_credential(
+        &self,
+        token_sha256: &str,
+        principal_id: &str,
+        created_at: &str,
+    ) -> Result<(), StoreError>;
+    /// The principal a token's SHA-256 belongs to, with the stored hash to compare.
+    async fn credential(&self, token_sha256: &str) -> Result<Option<(String, String)>, StoreError>;
+    /// Removes a credential (one whose principal was never recorded).
+    async fn delete_credential(&self, token_sha256: &str) -> Result<(), StoreError>;
 }

@@ -71,6 +71,7 @@ pub fn state_json(
         AggregateKind::MonitoringAlert => json_of::<MonitoringAlert>(events),
         AggregateKind::Dissemination => json_of::<Dissemination>(events),
         AggregateKind::AdministrativeProcedure => json_of::<AdministrativeProcedure>(events),
+        AggregateKind::Principal => json_of::<kcn_domain::principal::Principal>(events),
     }
 }
 

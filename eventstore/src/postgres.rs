@@ -428,6 +428,44 @@ impl Backend for PostgresBackend {
         rows.iter().map(event_from_row).collect()
     }
 
+    async fn put_credential(
+        &self,
+        token_sha256: &str,
+        principal_id: &str,
+        created_at: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO credentials (token_sha256, principal_id, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(token_sha256)
+        .bind(principal_id)
+        .bind(created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn credential(&self, token_sha256: &str) -> Result<Option<(String, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT token_sha256, principal_id FROM credentials WHERE token_sha256 = $1",
+        )
+        .bind(token_sha256)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(row) => Some((row.try_get(0)?, row.try_get(1)?)),
+            None => None,
+        })
+    }
+
+    async fn delete_credential(&self, token_sha256: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM credentials WHERE token_sha256 = $1")
+            .bind(token_sha256)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn stream_exists(
         &self,
         aggregate_type: &str,

@@ -52,7 +52,9 @@ pub struct Actor {
     pub organisation: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
-    /// How the actor was established. Until callers authenticate this is `local_principal`: the
+    /// How the actor was established: `bearer_token` (a principal's token), `embedded` (the
+    /// in-process identity of a program embedding the server) or `first_start` (the first
+    /// administrator, created by the server itself). Older events say `local_principal`: the
     /// server's configured principal, not a verified caller.
     pub authentication: String,
 }

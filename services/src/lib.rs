@@ -3,10 +3,12 @@
 //! [`fields`]), hands them to the event store, and maps every outcome and failure once ([`error`]).
 //! A gRPC method is one call: [`Ledger::command`] or [`Ledger::get`] with its `wire` function.
 
+pub mod access;
 pub mod agreement;
 pub mod annual_plan;
 pub mod audit;
 pub mod audit_query;
+pub mod auth;
 pub mod consultation;
 pub mod directory;
 pub mod dissemination;
@@ -17,6 +19,7 @@ pub mod incident;
 pub mod inspection;
 pub mod monitoring;
 pub mod page;
+pub mod principal;
 pub mod procedure;
 pub mod registry;
 pub mod wire;
@@ -26,7 +29,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use kcn_domain::LedgerAggregate;
 use kcn_domain::time::Clock;
-use kcn_eventstore::{Actor, Checkpointer, CommandContext, EventStore, Outcome, Source, Target};
+use kcn_eventstore::{Checkpointer, CommandContext, EventStore, Outcome, Source, Target};
 use kcn_projections::ReadSide;
 use serde::Serialize;
 use tonic::{Request, Response, Status};
@@ -56,8 +59,6 @@ pub struct Ledger {
     pub clock: Arc<dyn Clock>,
     /// How far in the future an `occurred_at` may lie (clock skew between systems).
     pub max_future_skew: chrono::Duration,
-    /// The actor every event records until callers authenticate.
-    pub actor: Actor,
     /// Signed checkpoints and proofs over the log's Merkle tree.
     pub checkpoints: Checkpointer,
     /// The legal limits as configured, which the audit queries judge against.
@@ -73,8 +74,14 @@ pub struct Header {
 }
 
 impl Ledger {
-    /// Parses and validates a command header; violations are named `header.<field>`.
-    pub fn header(&self, header: Option<&proto::CommandHeader>, f: &mut Fields) -> Option<Header> {
+    /// Parses and validates a command header; violations are named `header.<field>`. The actor is
+    /// the authenticated caller, never a field of the request.
+    pub fn header(
+        &self,
+        caller: &access::Identity,
+        header: Option<&proto::CommandHeader>,
+        f: &mut Fields,
+    ) -> Option<Header> {
         let Some(h) = header else {
             f.violation("header", "is required (request_id and occurred_at)");
             return None;
@@ -125,7 +132,7 @@ impl Ledger {
             occurred_at: occurred_at?,
             expected_version: h.expected_version,
             context: CommandContext {
-                actor: self.actor.clone(),
+                actor: caller.actor(),
                 request_id,
                 correlation_id: correlation_id?,
                 causation_id: causation_id?,
@@ -151,9 +158,10 @@ impl Ledger {
         A: LedgerAggregate + Clone + 'static,
         A::Command: Serialize + Send + 'static,
     {
+        let caller = caller(&request)?;
         let r = request.into_inner();
         let mut f = Fields::default();
-        let header = self.header(r.header(), &mut f);
+        let header = self.header(&caller, r.header(), &mut f);
         let command = convert(r, &mut f);
         f.finish()?;
         let (Some(header), Some(command)) = (header, command) else {
@@ -219,7 +227,16 @@ impl Ledger {
     }
 }
 
-fn outcome_to_proto(o: Outcome) -> proto::CommandOutcome {
+/// The caller the authentication layer established for a request ([`auth::AuthLayer`]).
+pub fn caller<R>(request: &Request<R>) -> Result<access::Identity, Status> {
+    request
+        .extensions()
+        .get::<access::Identity>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("the server authenticated no caller for this call"))
+}
+
+pub(crate) fn outcome_to_proto(o: Outcome) -> proto::CommandOutcome {
     proto::CommandOutcome {
         aggregate_type: o.aggregate_type,
         aggregate_id: o.aggregate_id.to_string(),

@@ -2,9 +2,9 @@
 //! 2025, amended, and replaced by the city's regulation after the merger; and the rules that refuse
 //! an incoherent step.
 
+use crate::harness::Channel;
 use kcn_services::proto;
 use kcn_services::proto::agreement_service_client::AgreementServiceClient;
-use tonic::transport::Channel;
 
 use crate::harness::{Province, TestServer, header, precondition_types, seed, violated_fields};
 

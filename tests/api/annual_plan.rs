@@ -1,9 +1,9 @@
 //! Annual task direction through the real server: the Board issues the 2025 tasks, the company
 //! reports progress and completes them; a late completion is accepted and its breach named.
 
+use crate::harness::Channel;
 use kcn_services::proto;
 use kcn_services::proto::annual_plan_service_client::AnnualPlanServiceClient;
-use tonic::transport::Channel;
 
 use crate::harness::{Province, TestServer, header, precondition_types, seed, violated_fields};
 

@@ -7,11 +7,11 @@
 //!
 //! The same story runs on SQLite and on PostgreSQL (where the elected process runs the projectors).
 
+use crate::harness::Channel;
 use kcn_services::proto;
 use kcn_services::proto::audit_query_service_client::AuditQueryServiceClient;
 use kcn_services::proto::monitoring_service_client::MonitoringServiceClient;
 use tonic::Code;
-use tonic::transport::Channel;
 
 use crate::agreement::{agreements, levels, signing};
 use crate::harness::{Province, TestServer, at, header, seed, ts, violated_fields};

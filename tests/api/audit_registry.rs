@@ -7,10 +7,10 @@
 //!
 //! The same story runs on SQLite and on PostgreSQL (where the elected process runs the projectors).
 
+use crate::harness::Channel;
 use kcn_services::proto;
 use kcn_services::proto::audit_query_service_client::AuditQueryServiceClient;
 use tonic::Code;
-use tonic::transport::Channel;
 
 use crate::agreement::{agreements, levels};
 use crate::consultation::consultations;

@@ -60,7 +60,9 @@ async fn a_backup_taken_under_load_restores_to_a_server_that_serves_and_proves_t
     }
     let url = format!("http://{}", server.running.as_ref().unwrap().addr);
     let held = loop {
-        let mut client = audit_cli::connect(&url).await.unwrap();
+        let mut client = audit_cli::connect(&url, Some(crate::harness::EMBEDDED_TOKEN))
+            .await
+            .unwrap();
         let audit = audit_cli::audit(&mut client, None, &key).await.unwrap();
         if audit.latest.size >= 26 {
             break audit.latest_note;
@@ -150,7 +152,9 @@ async fn a_backup_taken_under_load_restores_to_a_server_that_serves_and_proves_t
 
     // The auditor's checkpoint from the original is proved against the restored server.
     let restored_url = format!("http://{}", restored.running.as_ref().unwrap().addr);
-    let mut client = audit_cli::connect(&restored_url).await.unwrap();
+    let mut client = audit_cli::connect(&restored_url, Some(crate::harness::EMBEDDED_TOKEN))
+        .await
+        .unwrap();
     let audit = audit_cli::audit(&mut client, Some(&held), &key)
         .await
         .unwrap();

@@ -2,9 +2,9 @@
 //! and missing acts, each found in the register under the code the command named, with its deadline,
 //! its parties and the events that opened and fulfilled it.
 
+use crate::harness::Channel;
 use kcn_services::proto;
 use kcn_services::proto::audit_query_service_client::AuditQueryServiceClient;
-use tonic::transport::Channel;
 
 use crate::annual_plan::{complete, issue, plans};
 use crate::harness::{Province, TestServer, header, on_both_backends, seed, ts, violated_fields};

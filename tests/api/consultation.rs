@@ -3,9 +3,9 @@
 //! Decree 08/2022), the Board determines it suitable with conditions, and the consultation is linked
 //! to the tenant it brought in. Industries are taken from the province's profile (industries.csv).
 
+use crate::harness::Channel;
 use kcn_services::proto;
 use kcn_services::proto::industry_consultation_service_client::IndustryConsultationServiceClient;
-use tonic::transport::Channel;
 
 use crate::harness::{Province, TestServer, header, precondition_types, seed, violated_fields};
 

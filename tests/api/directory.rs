@@ -1,9 +1,9 @@
 //! The directory through the real server: authorities, companies, parks and tenants found by exact
 //! code, by name with or without Vietnamese marks, tenants by park, page after page.
 
+use crate::harness::Channel;
 use kcn_services::proto;
 use kcn_services::proto::directory_service_client::DirectoryServiceClient;
-use tonic::transport::Channel;
 
 use crate::harness::{TestServer, header, seed, violated_fields};
 

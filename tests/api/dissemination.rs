@@ -1,9 +1,9 @@
 //! Dissemination of environmental law through the real server: a training the Board held for the
 //! park's companies and tenants, and a guidance document it issued.
 
+use crate::harness::Channel;
 use kcn_services::proto;
 use kcn_services::proto::dissemination_service_client::DisseminationServiceClient;
-use tonic::transport::Channel;
 
 use crate::harness::{Province, TestServer, header, precondition_types, seed, violated_fields};
 

@@ -9,6 +9,7 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::harness::Channel;
 use kcn_domain::values::{DayOfMonth, NotificationHours, ServiceDays, max_chars, max_items};
 use kcn_services::proto;
 use kcn_services::proto::agreement_service_client::AgreementServiceClient;
@@ -23,7 +24,6 @@ use kcn_services::proto::procedure_service_client::ProcedureServiceClient;
 use kcn_services::proto::registry_service_client::RegistryServiceClient;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::harness::{TestServer, at, header, ts, wait_until};

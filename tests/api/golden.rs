@@ -12,9 +12,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use crate::harness::Channel;
 use kcn_services::proto;
 use kcn_services::proto::audit_query_service_client::AuditQueryServiceClient;
-use tonic::transport::Channel;
 
 use crate::harness::{TestServer, ts};
 

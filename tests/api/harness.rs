@@ -13,8 +13,26 @@ use kcn_services::proto::audit_service_client::AuditServiceClient;
 use kcn_services::proto::information_exchange_service_client::InformationExchangeServiceClient;
 use kcn_services::proto::registry_service_client::RegistryServiceClient;
 use kcn_testkit::PgTestDatabase;
-use tonic::transport::Channel;
 use tonic_types::StatusExt;
+
+/// The in-process credential every test server accepts as its embedding program's own identity
+/// (every method, recorded as `embedded`); the binary never has one. Tests of who may call what
+/// use real principals and their tokens instead.
+pub const EMBEDDED_TOKEN: &str = "kcn_test-harness-embedded-credential-not-a-real-token";
+
+/// A channel that sends a bearer token on every call.
+pub type Channel = tonic::service::interceptor::InterceptedService<
+    tonic::transport::Channel,
+    kcn_ledger::client::Bearer,
+>;
+
+/// A channel that sends `token` (or no credential) on every call.
+pub fn with_token(raw: &tonic::transport::Channel, token: Option<&str>) -> Channel {
+    tonic::service::interceptor::InterceptedService::new(
+        raw.clone(),
+        kcn_ledger::client::Bearer::new(token).unwrap(),
+    )
+}
 
 /// A clock the test sets.
 #[derive(Debug)]
@@ -37,7 +55,10 @@ pub struct TestServer {
     pub running: Option<Running>,
     pub dir: tempfile::TempDir,
     pub clock: Arc<TestClock>,
+    /// A channel authenticated as the embedding harness.
     pub channel: Channel,
+    /// The same connection without a credential.
+    pub raw_channel: tonic::transport::Channel,
     /// The PostgreSQL database the server runs on, if not SQLite; dropped with its last handle.
     pub postgres: Option<Arc<PgTestDatabase>>,
 }
@@ -87,6 +108,7 @@ impl TestServer {
                 .map(|_| kcn_eventstore::checkpoint::KeySeed::new([7; 32])),
             ..Config::default()
         };
+        config.embedded_token = Some(EMBEDDED_TOKEN.to_owned());
         configure(&mut config);
         let clock = Arc::new(TestClock(Mutex::new(at("2026-01-01T00:00:00Z"))));
         // Bind before spawning, so the client can connect at once: no sleeps.
@@ -94,16 +116,18 @@ impl TestServer {
         let running = kcn_ledger::start(config, listener, clock.clone())
             .await
             .unwrap();
-        let channel = Channel::from_shared(format!("http://{}", running.addr))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
+        let raw_channel =
+            tonic::transport::Channel::from_shared(format!("http://{}", running.addr))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
         Self {
             running: Some(running),
             dir,
             clock,
-            channel,
+            channel: with_token(&raw_channel, Some(EMBEDDED_TOKEN)),
+            raw_channel,
             postgres,
         }
     }

@@ -74,9 +74,9 @@ async fn a_company_reads_as_it_was_known_at_a_position_and_at_a_recorded_time() 
     assert_eq!(
         who,
         [
-            ("CompanyRegistered", "local-operator"),
-            ("CompanyDetailsChanged", "local-operator"),
-            ("CompanyDetailsChanged", "local-operator")
+            ("CompanyRegistered", "embedded"),
+            ("CompanyDetailsChanged", "embedded"),
+            ("CompanyDetailsChanged", "embedded")
         ]
     );
     assert_eq!(now.entries[1].occurred_at, Some(ts("2025-06-01T00:00:00Z")));

@@ -17,18 +17,23 @@ async fn hostile_requests_get_actionable_statuses_and_leave_the_log_empty() {
     let server = TestServer::start().await;
     let addr = server.running.as_ref().unwrap().addr;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/hostile.py");
-    let output = tokio::process::Command::new(&python)
-        .arg(&script)
-        .arg(format!("http://{addr}"))
-        .output()
-        .await
-        .expect("the venv's python runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "hostile.py found problems:\n{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(stdout.contains(" 0 failures"), "{stdout}");
+    // Authenticated (as the harness, which may call everything) and with no credential at all.
+    for token in [Some(crate::harness::EMBEDDED_TOKEN), None] {
+        let mut command = tokio::process::Command::new(&python);
+        command.arg(&script).arg(format!("http://{addr}"));
+        match token {
+            Some(t) => command.env("KCN_TOKEN", t),
+            None => command.env_remove("KCN_TOKEN"),
+        };
+        let output = command.output().await.expect("the venv's python runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "hostile.py (token: {}) found problems:\n{stdout}{}",
+            token.is_some(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains(" 0 failures"), "{stdout}");
+    }
     assert!(server.read_log().await.is_empty());
 }

@@ -1,9 +1,9 @@
 //! Environmental incidents through the real server: a wastewater overflow from report to review, and
 //! the rules that refuse or judge its steps.
 
+use crate::harness::Channel;
 use kcn_services::proto;
 use kcn_services::proto::incident_service_client::IncidentServiceClient;
-use tonic::transport::Channel;
 
 use crate::harness::{Province, TestServer, header, precondition_types, seed, ts, violated_fields};
 

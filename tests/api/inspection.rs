@@ -1,9 +1,9 @@
 //! Inspections through the real server: an unannounced post-check after an overflow, from plan to
 //! closing, and the rules that refuse a step or name the legal limit it breaches.
 
+use crate::harness::Channel;
 use kcn_services::proto;
 use kcn_services::proto::inspection_service_client::InspectionServiceClient;
-use tonic::transport::Channel;
 
 use crate::harness::{Province, TestServer, header, precondition_types, seed, violated_fields};
 use crate::incident::overflow_story;

@@ -494,7 +494,7 @@ async fn an_authority_timeline_holds_what_names_it_with_each_actor(server: TestS
         let actor = e.actor.as_ref().expect("every entry carries its actor");
         assert_eq!(
             (actor.principal.as_str(), actor.authentication.as_str()),
-            ("local-operator", "local_principal"),
+            ("embedded", "embedded"),
             "{e:?}"
         );
     }

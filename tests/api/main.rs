@@ -6,6 +6,7 @@ mod agreement;
 mod annual_plan;
 mod audit_inspections;
 mod audit_registry;
+mod auth;
 mod backup;
 mod breaches;
 mod connections;

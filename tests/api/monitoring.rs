@@ -1,9 +1,9 @@
 //! Monitoring alerts through the real server: exceedances at the central plant's outlet, an
 //! interruption of the station's data, and the alert's resolution by the incident it led to.
 
+use crate::harness::Channel;
 use kcn_services::proto;
 use kcn_services::proto::monitoring_service_client::MonitoringServiceClient;
-use tonic::transport::Channel;
 
 use crate::harness::{Province, TestServer, header, precondition_types, seed, ts, violated_fields};
 use crate::incident::report_overflow;

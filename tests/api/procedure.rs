@@ -1,9 +1,9 @@
 //! Administrative procedures through the real server: a tenant's dossier received and decided, the
 //! days it took counted against the processing time the regulation promises.
 
+use crate::harness::Channel;
 use kcn_services::proto;
 use kcn_services::proto::procedure_service_client::ProcedureServiceClient;
-use tonic::transport::Channel;
 
 use crate::harness::{Province, TestServer, header, precondition_types, seed, violated_fields};
 

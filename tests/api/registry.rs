@@ -235,8 +235,8 @@ async fn a_tenant_event_records_the_authority_with_jurisdiction_over_its_park() 
         .unwrap();
     let metadata: serde_json::Value = serde_json::from_slice(&tenant_registered.metadata).unwrap();
     assert_eq!(metadata["acting_authority_id"], p.board.as_str());
-    assert_eq!(metadata["actor"]["principal"], "local-operator");
-    assert_eq!(metadata["actor"]["authentication"], "local_principal");
+    assert_eq!(metadata["actor"]["principal"], "embedded");
+    assert_eq!(metadata["actor"]["authentication"], "embedded");
     // The company's registration is not tied to a park: no acting authority, and no null either.
     let company = log
         .iter()

@@ -78,7 +78,7 @@ async fn latest_checkpoint(server: &TestServer) -> proto::GetCheckpointResponse 
 
 /// Asks for the newest checkpoint until it covers `size` (default: the log's head).
 pub(crate) async fn checkpoint_covering(
-    audit: &mut proto::audit_service_client::AuditServiceClient<tonic::transport::Channel>,
+    audit: &mut proto::audit_service_client::AuditServiceClient<crate::harness::Channel>,
     size: Option<u64>,
 ) -> proto::GetCheckpointResponse {
     let head = match size {
@@ -918,7 +918,9 @@ async fn the_audit_catches_a_server_whose_history_no_longer_extends_a_trusted_ch
     // While the log only grows, the audit passes.
     append_companies(&server, 3, 1).await;
     latest_checkpoint(&server).await;
-    let mut client = audit_cli::connect(&url).await.unwrap();
+    let mut client = audit_cli::connect(&url, Some(crate::harness::EMBEDDED_TOKEN))
+        .await
+        .unwrap();
     let audit = audit_cli::audit(&mut client, Some(&trusted.note), &key)
         .await
         .unwrap();
@@ -946,7 +948,9 @@ async fn the_audit_catches_a_server_whose_history_no_longer_extends_a_trusted_ch
     append_companies(&server, 2, 1).await;
     latest_checkpoint(&server).await;
     let url = format!("http://{}", server.running.as_ref().unwrap().addr);
-    let mut client = audit_cli::connect(&url).await.unwrap();
+    let mut client = audit_cli::connect(&url, Some(crate::harness::EMBEDDED_TOKEN))
+        .await
+        .unwrap();
     let audit = audit_cli::audit(&mut client, Some(&trusted.note), &key)
         .await
         .unwrap();
@@ -1067,15 +1071,17 @@ async fn a_postgres_log_needs_its_origin_and_key_and_verifies_offline_by_url() {
         checkpoint_origin: Some("pg.example/log".into()),
         checkpoint_key_name: Some("pg.example".into()),
         checkpoint_key_seed: Some(kcn_eventstore::checkpoint::KeySeed::new(seed_bytes)),
+        embedded_token: Some(crate::harness::EMBEDDED_TOKEN.to_owned()),
         ..config
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let running = kcn_ledger::start(config, listener, clock).await.unwrap();
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", running.addr))
+    let raw = tonic::transport::Channel::from_shared(format!("http://{}", running.addr))
         .unwrap()
         .connect()
         .await
         .unwrap();
+    let channel = crate::harness::with_token(&raw, Some(crate::harness::EMBEDDED_TOKEN));
     let mut registry = proto::registry_service_client::RegistryServiceClient::new(channel.clone());
     for i in 0..40 {
         registry.register_company(company(i)).await.unwrap();
@@ -1212,6 +1218,7 @@ async fn the_independent_python_verifier_checks_ten_thousand_events() {
         let mut command = tokio::process::Command::new(&python);
         command
             .arg(&script)
+            .env("KCN_TOKEN", crate::harness::EMBEDDED_TOKEN)
             .args(["--server", &format!("http://{addr}"), "--verifier-key", key])
             .args(["--seed", "1"])
             .args(extra);
@@ -1260,6 +1267,7 @@ async fn the_independent_python_verifier_checks_ten_thousand_events() {
     let other_addr = format!("http://{}", other.running.as_ref().unwrap().addr);
     let output = tokio::process::Command::new(&python)
         .arg(&script)
+        .env("KCN_TOKEN", crate::harness::EMBEDDED_TOKEN)
         .args(["--server", &other_addr, "--verifier-key", &key])
         .args(["--trusted-checkpoint", &trusted_arg])
         .output()

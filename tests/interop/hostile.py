@@ -13,6 +13,7 @@ Usage: python hostile.py http://127.0.0.1:PORT
 """
 
 import base64
+import os
 import pathlib
 import re
 import socket
@@ -70,18 +71,24 @@ def methods(root: pathlib.Path):
                 yield f"kcn.ledger.v1.{service}", name, messages.get(request, ""), bool(stream)
 
 
+# With KCN_TOKEN set every call carries it; without, every call but health's must be refused as
+# UNAUTHENTICATED before its body is looked at.
+TOKEN = os.environ.get("KCN_TOKEN", "")
+METADATA = [("authorization", f"Bearer {TOKEN}")] if TOKEN else []
+
+
 def call(channel, path, payload, streaming):
     if streaming:
         rpc = channel.unary_stream(path)
         try:
-            for _ in rpc(payload, timeout=10):
+            for _ in rpc(payload, timeout=10, metadata=METADATA):
                 pass
             return grpc.StatusCode.OK, ""
         except grpc.RpcError as e:
             return e.code(), e.details()
     rpc = channel.unary_unary(path)
     try:
-        rpc(payload, timeout=10)
+        rpc(payload, timeout=10, metadata=METADATA)
         return grpc.StatusCode.OK, ""
     except grpc.RpcError as e:
         return e.code(), e.details()
@@ -100,7 +107,8 @@ def raw_call(sock, conn, path: str, frame: bytes) -> dict:
             (":authority", "kcn-ledger"),
             ("content-type", "application/grpc"),
             ("te", "trailers"),
-        ],
+        ]
+        + [(k, v) for k, v in METADATA],
     )
     conn.send_data(stream_id, frame, end_stream=True)
     sock.sendall(conn.data_to_send())
@@ -175,15 +183,25 @@ def main() -> int:
         for label, payload in cases:
             calls += 1
             code, details = call(channel, path, payload, streaming)
+            if not TOKEN:
+                if code != grpc.StatusCode.UNAUTHENTICATED:
+                    failures.append(f"{path} ({label}) without a token: {code.name} {details}")
+                continue
             if code not in ACCEPTABLE:
                 failures.append(f"{path} ({label}): {code.name} {details}")
+    if not TOKEN:
+        # Refused before the body is read: the framing of a message is never looked at.
+        for f in failures:
+            print("FAIL", f)
+        print(f"{calls} hostile calls, {len(failures)} failures")
+        return 1 if failures else 0
     more, framing_failures = framing_cases(
         target, [f"/{service}/{name}" for service, name, _, _ in methods(root)]
     )
     calls += more
     failures += framing_failures
     # Nothing above may have been appended.
-    events = list(channel.unary_stream("/kcn.ledger.v1.AuditService/ReadLog")(b"", timeout=10))
+    events = list(channel.unary_stream("/kcn.ledger.v1.AuditService/ReadLog")(b"", timeout=10, metadata=METADATA))
     if events:
         failures.append(f"the log holds {len(events)} events after refused commands")
     for f in failures:

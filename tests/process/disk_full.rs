@@ -97,7 +97,7 @@ fn assert_unavailable(status: &tonic::Status) {
 /// One client sending the load's commands in turn, keeping what it learned.
 struct Client {
     registry: kcn_services::proto::registry_service_client::RegistryServiceClient<
-        tonic::transport::Channel,
+        kcn_ledger::client::AuthChannel,
     >,
     park_id: String,
     k: usize,

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use kcn_eventstore::Backend;
+use kcn_ledger::client::AuthChannel as Channel;
 use kcn_projections::{Engine, ReadDatabase, ReadSide, models};
 use kcn_services::proto;
 use kcn_services::proto::registry_service_client::RegistryServiceClient;
-use tonic::transport::Channel;
 
 use crate::server::{ServerProcess, Storage, empty_like};
 
@@ -201,6 +201,10 @@ pub async fn collect(mut set: tokio::task::JoinSet<Ledger>, into: &mut Ledger) {
 
 /// Checks the stored log against what was acknowledged: positions exactly 1..N, and every
 /// acknowledged command's events at the positions its outcome named. Returns N.
+/// The events a fresh log holds before any command: the first administrator's `PrincipalIssued`.
+pub const FIRST_START_EVENTS: u64 = 1;
+
+/// Checks the log against the acknowledged commands and answers its head.
 pub async fn check_log(log: &dyn Backend, ledger: &Ledger) -> u64 {
     let head = log.head().await.unwrap();
     let events = log

@@ -150,8 +150,10 @@ async fn every_rpc_writes_one_json_line_with_method_request_id_status_and_durati
                 .starts_with("127.0.0.1:")
         );
         assert!(
-            record["span"].get("principal").is_none(),
-            "no principal before authentication"
+            record["span"]["principal"]
+                .as_str()
+                .is_some_and(|p| !p.is_empty()),
+            "the line names the authenticated principal: {record}"
         );
         record
     };

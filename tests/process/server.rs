@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kcn_eventstore::{Backend, PostgresBackend, SqliteBackend, SqliteDurability};
+use kcn_ledger::client::{AuthChannel, Bearer};
 use kcn_projections::ReadDatabase;
 use kcn_services::proto::audit_service_client::AuditServiceClient;
 use kcn_services::proto::registry_service_client::RegistryServiceClient;
@@ -18,10 +19,14 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions as _, Connection as _};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 /// Notes past the test harness's capture, as every suite writes them.
 pub use kcn_testkit::postgres::note;
+
+/// The token of every test server's first administrator (`bootstrap_token_file`).
+pub const ADMIN_TOKEN: &str = "kcn_process-test-first-administrator-token-0000";
 
 /// How long a server may take to open its database and listen.
 const READY_DEADLINE: Duration = Duration::from_secs(30);
@@ -47,7 +52,7 @@ pub struct ServerProcess {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
-    pub channel: Channel,
+    pub channel: AuthChannel,
     /// Every stderr line so far (JSON log records).
     lines: Arc<Mutex<Vec<String>>>,
     pub name: String,
@@ -100,7 +105,14 @@ impl ServerProcess {
                 .env("KCN_DATABASE_URL", url)
                 .env("KCN_DATABASE_MAX_CONNECTIONS", "6");
         }
+        // The first administrator's token, known to the test: it keeps the registry and reads
+        // the log (a file another process of the same log already wrote is read, not replaced).
+        let token_file = data_dir.join("admin.token");
+        if !token_file.exists() {
+            std::fs::write(&token_file, ADMIN_TOKEN).unwrap();
+        }
         command
+            .env("KCN_BOOTSTRAP_TOKEN_FILE", &token_file)
             .env("KCN_LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
             .env(
@@ -146,11 +158,12 @@ impl ServerProcess {
                 lines.lock().unwrap().join("\n")
             );
         };
-        let channel = Channel::from_shared(format!("http://{addr}"))
+        let raw = Channel::from_shared(format!("http://{addr}"))
             .unwrap()
             .connect()
             .await
             .unwrap();
+        let channel = InterceptedService::new(raw, Bearer::new(Some(ADMIN_TOKEN)).unwrap());
         Self {
             child,
             addr,
@@ -165,11 +178,11 @@ impl ServerProcess {
         self.child.id().expect("the process is running")
     }
 
-    pub fn registry(&self) -> RegistryServiceClient<Channel> {
+    pub fn registry(&self) -> RegistryServiceClient<AuthChannel> {
         RegistryServiceClient::new(self.channel.clone())
     }
 
-    pub fn audit(&self) -> AuditServiceClient<Channel> {
+    pub fn audit(&self) -> AuditServiceClient<AuthChannel> {
         AuditServiceClient::new(self.channel.clone())
     }
 

@@ -12,6 +12,7 @@ pub mod exchange;
 pub mod incident;
 pub mod inspection;
 pub mod monitoring;
+pub mod principal;
 pub mod procedure;
 pub mod registry;
 
@@ -94,6 +95,8 @@ macro_rules! command_messages {
 }
 
 command_messages!(
+    ChangePrincipalRoleRequest => ChangePrincipalRoleResponse,
+    RevokePrincipalRequest => RevokePrincipalResponse,
     SignAgreementRequest => SignAgreementResponse,
     AmendAgreementRequest => AmendAgreementResponse,
     SupersedeAgreementRequest => SupersedeAgreementResponse,
