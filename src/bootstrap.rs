@@ -33,7 +33,10 @@ pub async fn first_administrator(config: &Config, ledger: &Ledger) -> anyhow::Re
     tracing::info!(%principal_id, "created the first administrator of this log");
     match (&config.bootstrap_token_file, from_file) {
         (Some(_), Some(_)) => {}
-        (Some(path), None) => write_token(path, &token)?,
+        (Some(path), None) => {
+            write_secret(path, &token)?;
+            tracing::info!(path = %path.display(), "wrote the first administrator's token");
+        }
         (None, _) => {
             // Shown this once: the store keeps only its hash.
             let mut err = std::io::stderr().lock();
@@ -60,7 +63,12 @@ fn read_token(path: &Path) -> anyhow::Result<String> {
     Ok(token)
 }
 
-fn write_token(path: &Path, token: &str) -> anyhow::Result<()> {
+/// Writes a token to a new file only its owner can read (never over an existing one).
+///
+/// # Errors
+///
+/// A file that exists already or cannot be written.
+pub fn write_secret(path: &Path, token: &str) -> anyhow::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -70,9 +78,6 @@ fn write_token(path: &Path, token: &str) -> anyhow::Result<()> {
     }
     let mut file = options
         .open(path)
-        .with_context(|| format!("cannot write the bootstrap token to {}", path.display()))?;
-    writeln!(file, "{token}")
-        .with_context(|| format!("cannot write the bootstrap token to {}", path.display()))?;
-    tracing::info!(path = %path.display(), "wrote the first administrator's token");
-    Ok(())
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    writeln!(file, "{token}").with_context(|| format!("cannot write {}", path.display()))
 }

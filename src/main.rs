@@ -285,22 +285,6 @@ fn verifier_key(inline: Option<String>, file: Option<PathBuf>) -> anyhow::Result
     }
 }
 
-/// Writes a token to a new file only its owner can read.
-fn write_secret(path: &std::path::Path, token: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    writeln!(file, "{token}").with_context(|| format!("cannot write {}", path.display()))
-}
-
 /// A strict `YYYY-MM-DD` business date, as the API reads one.
 fn parse_date(text: &str) -> Result<NaiveDate, String> {
     kcn_domain::values::date(text).map_err(|e| e.0)
@@ -361,7 +345,7 @@ async fn run() -> anyhow::Result<ExitCode> {
                     let (id, token) = cli::add(channel, new).await?;
                     match out {
                         Some(path) => {
-                            write_secret(&path, &token)?;
+                            kcn_ledger::bootstrap::write_secret(&path, &token)?;
                             println!("{id}");
                         }
                         None => println!("{id} {token}"),

@@ -154,6 +154,4 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
     /// The principal a token's SHA-256 belongs to, with the stored hash to compare.
     async fn credential(&self, token_sha256: &str) -> Result<Option<(String, String)>, StoreError>;
-    /// Removes a credential (one whose principal was never recorded).
-    async fn delete_credential(&self, token_sha256: &str) -> Result<(), StoreError>;
 }

@@ -458,14 +458,6 @@ impl Backend for PostgresBackend {
         })
     }
 
-    async fn delete_credential(&self, token_sha256: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM credentials WHERE token_sha256 = $1")
-            .bind(token_sha256)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     async fn stream_exists(
         &self,
         aggregate_type: &str,
