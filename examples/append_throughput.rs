@@ -62,6 +62,8 @@ async fn run(
             let mut latencies = Vec::with_capacity(each);
             for i in 0..each {
                 let context = CommandContext {
+                    scope: Default::default(),
+                    occurred_at: None,
                     actor: Actor {
                         principal: "bench".into(),
                         organisation: None,

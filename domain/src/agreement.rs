@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before_its};
+use crate::information_exchange::OrganisationRef;
+use crate::scope::Acting;
 use crate::time::local_date;
 use crate::values::{DayOfMonth, NotificationHours, ServiceDays, Sha256Hex, Text};
 use crate::{Deps, DomainError, events};
@@ -445,6 +447,21 @@ impl LedgerAggregate for CoordinationAgreement {
     /// An agreement binds an authority and several companies, not one park.
     fn park_id(&self, _id: Uuid) -> Option<Uuid> {
         None
+    }
+
+    /// Signed, amended and superseded by one of its parties; its authority acts.
+    fn acting_for(&self, _id: Uuid, _new: &[Timed<AgreementEvent>]) -> Acting {
+        let Some(signed) = &self.signed else {
+            return Acting::default();
+        };
+        let mut parties = vec![OrganisationRef::authority(signed.authority_id)];
+        parties.extend(
+            signed
+                .company_ids
+                .iter()
+                .map(|c| OrganisationRef::company(*c)),
+        );
+        Acting::parties(parties, None)
     }
 }
 

@@ -13,7 +13,9 @@ use uuid::Uuid;
 use crate::agreement::act_date;
 use crate::deps::{Breach, LegalRules};
 use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before_its};
+use crate::information_exchange::OrganisationRef;
 use crate::limits;
+use crate::scope::Acting;
 use crate::values::Text;
 use crate::{Deps, DomainError, events};
 
@@ -336,6 +338,36 @@ impl LedgerAggregate for AnnualPlan {
     /// A plan spans every park of the authority; its tasks name their own parks.
     fn park_id(&self, _id: Uuid) -> Option<Uuid> {
         None
+    }
+
+    /// The issuing authority issues and completes tasks; a task's assignee reports its progress,
+    /// on the task's park when it names one.
+    fn acting_for(&self, _id: Uuid, new: &[Timed<AnnualPlanEvent>]) -> Acting {
+        let Some(authority) = self.authority_id else {
+            return Acting::default();
+        };
+        let board = OrganisationRef::authority(authority);
+        if new.is_empty() {
+            let mut parties = vec![board];
+            parties.extend(
+                self.tasks
+                    .iter()
+                    .map(|t| OrganisationRef::company(t.task.assignee_company_id)),
+            );
+            return Acting::parties(parties, None);
+        }
+        let reported = new.iter().find_map(|e| match &e.body {
+            AnnualPlanEvent::TaskProgressReported(p) => Some(&p.task_id),
+            _ => None,
+        });
+        match reported.and_then(|id| self.tasks.iter().find(|t| t.task.task_id == *id)) {
+            Some(t) => Acting::parties(
+                vec![OrganisationRef::company(t.task.assignee_company_id)],
+                t.task.park_id,
+            )
+            .acting_authority(authority),
+            None => Acting::parties(vec![board], None),
+        }
     }
 
     /// A task completed after its due date (local dates) is recorded and named.

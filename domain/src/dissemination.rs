@@ -224,6 +224,21 @@ impl LedgerAggregate for Dissemination {
             _ => None,
         }
     }
+
+    /// The authority that held the training or issued the guidance.
+    fn acting_for(&self, _id: Uuid, _new: &[Timed<DisseminationEvent>]) -> crate::scope::Acting {
+        let authority = match (&self.training, &self.guidance) {
+            (Some(t), _) => t.authority_id,
+            (_, Some(g)) => g.authority_id,
+            _ => return crate::scope::Acting::default(),
+        };
+        crate::scope::Acting::parties(
+            vec![crate::information_exchange::OrganisationRef::authority(
+                authority,
+            )],
+            None,
+        )
+    }
 }
 
 #[cfg(test)]

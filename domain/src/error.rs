@@ -30,6 +30,10 @@ pub enum DomainError {
         field: &'static str,
         message: String,
     },
+    /// The caller's organisation does not perform this act, or not on this park
+    /// (`PERMISSION_DENIED`); `rule` is a stable code ([`crate::scope`]).
+    #[error("{message}")]
+    Forbidden { rule: &'static str, message: String },
     /// A lookup the rules needed could not be made (`UNAVAILABLE`).
     #[error("lookup failed: {0}")]
     Lookup(String),

@@ -188,6 +188,15 @@ pub trait LedgerAggregate:
     /// The park this aggregate belongs to, whose jurisdiction names the acting authority.
     fn park_id(&self, id: Uuid) -> Option<Uuid>;
 
+    /// On whose behalf the new events are recorded (`new` is empty when the command path asks of
+    /// the record as it stands, before deciding): by default the park's side. The command path
+    /// checks it against the caller's scope ([`crate::scope::check`]) and takes the event's
+    /// acting authority from it.
+    fn acting_for(&self, id: Uuid, new: &[Timed<Self::Body>]) -> crate::scope::Acting {
+        let _ = new;
+        crate::scope::Acting::park(self.park_id(id))
+    }
+
     /// The legal limits that the new events breach, judged on the state before them. Breaches are
     /// named in the command's answer; they never refuse the command.
     fn judge(&self, new: &[Timed<Self::Body>], rules: &LegalRules) -> Vec<Breach> {

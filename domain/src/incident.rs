@@ -596,6 +596,18 @@ impl LedgerAggregate for Incident {
         self.reported.as_ref().map(|r| r.park_id)
     }
 
+    /// The park's side; an escalation's acting authority is the authority it escalates to.
+    fn acting_for(&self, id: Uuid, new: &[Timed<IncidentEvent>]) -> crate::scope::Acting {
+        let acting = crate::scope::Acting::park(self.park_id(id));
+        match new.iter().find_map(|e| match &e.body {
+            IncidentEvent::IncidentEscalated(e) => Some(e.authority_id),
+            _ => None,
+        }) {
+            Some(target) => acting.acting_authority(target),
+            None => acting,
+        }
+    }
+
     /// A notification is judged against the hours allowed from detection.
     fn judged_against_agreements(new: &[Timed<IncidentEvent>]) -> bool {
         new.iter()

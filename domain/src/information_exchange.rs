@@ -39,6 +39,22 @@ pub struct OrganisationRef {
     pub id: Uuid,
 }
 
+impl OrganisationRef {
+    pub fn authority(id: Uuid) -> Self {
+        Self {
+            kind: OrganisationKind::Authority,
+            id,
+        }
+    }
+
+    pub fn company(id: Uuid) -> Self {
+        Self {
+            kind: OrganisationKind::InfrastructureCompany,
+            id,
+        }
+    }
+}
+
 /// A document attached to an answer, identified by its content hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attachment {
@@ -323,6 +339,30 @@ impl LedgerAggregate for InformationExchange {
 
     fn park_id(&self, _id: Uuid) -> Option<Uuid> {
         self.request.as_ref().and_then(|r| r.park_id)
+    }
+
+    /// The requester asks, clarifies, closes and withdraws; the addressee answers. An authority
+    /// that is a party is the acting authority.
+    fn acting_for(&self, _id: Uuid, new: &[Timed<ExchangeEvent>]) -> crate::scope::Acting {
+        let Some(r) = &self.request else {
+            return crate::scope::Acting::default();
+        };
+        let parties = if new.is_empty() {
+            vec![r.from, r.to]
+        } else if new
+            .iter()
+            .any(|e| matches!(e.body, ExchangeEvent::InformationProvided(_)))
+        {
+            vec![r.to]
+        } else {
+            vec![r.from]
+        };
+        let mut acting = crate::scope::Acting::parties(parties, r.park_id);
+        acting.authority = [r.from, r.to]
+            .into_iter()
+            .find(|p| p.kind == OrganisationKind::Authority)
+            .map(|p| p.id);
+        acting
     }
 
     /// The first answer to a request with its own due time, after it.

@@ -25,6 +25,7 @@ pub mod monitoring;
 pub mod park;
 pub mod principal;
 pub mod procedure;
+pub mod scope;
 pub mod tenant;
 pub mod time;
 pub mod values;

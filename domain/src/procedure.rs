@@ -241,6 +241,19 @@ impl LedgerAggregate for AdministrativeProcedure {
         self.received.as_ref().map(|r| r.park_id)
     }
 
+    /// The receiving authority receives and decides the dossier, and is its acting authority.
+    fn acting_for(&self, _id: Uuid, _new: &[Timed<ProcedureEvent>]) -> crate::scope::Acting {
+        match &self.received {
+            Some(r) => crate::scope::Acting::parties(
+                vec![crate::information_exchange::OrganisationRef::authority(
+                    r.authority_id,
+                )],
+                Some(r.park_id),
+            ),
+            None => crate::scope::Acting::default(),
+        }
+    }
+
     /// A decision that took longer than the processing time promised at receipt (in working days)
     /// is named.
     fn judge(&self, new: &[Timed<ProcedureEvent>], rules: &LegalRules) -> Vec<Breach> {

@@ -17,6 +17,7 @@ pub mod record;
 pub mod sqlite;
 pub mod writer;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -24,6 +25,7 @@ use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
 use kcn_domain::agreement::{AgreementsInForce, CoordinationAgreement};
 use kcn_domain::park::Park;
+use kcn_domain::scope::{self, Acting, Scope};
 use kcn_domain::time::{Clock, local_date};
 use kcn_domain::{
     AggregateKind, Deps, DomainError, EventBody, LedgerAggregate, LegalRules, Lookups, Timed,
@@ -319,10 +321,20 @@ impl EventStore {
         };
         let deps = self.deps.clone();
         let backend = self.backend.clone();
-        let decide: writer::Decide = Box::new(move |id, history| {
-            Box::pin(
-                async move { decide::<A>(id, &history, build(id), &deps, backend.as_ref()).await },
-            )
+        let scope = context.scope;
+        let business_date = context.occurred_at.map(local_date);
+        let decide: writer::Decide = Box::new(move |id, history, now| {
+            Box::pin(async move {
+                let command = build(id);
+                let judge = Judge {
+                    deps: &deps,
+                    backend: backend.as_ref(),
+                    scope,
+                    today: local_date(now),
+                    business_date,
+                };
+                decide::<A>(id, &history, command, &judge).await
+            })
         });
         let (reply, answer) = oneshot::channel();
         self.writer
@@ -384,24 +396,101 @@ impl EventStore {
     }
 }
 
-/// Runs one command against an aggregate's history: fold, handle, judge, serialise.
+/// What a command is decided with besides its aggregate: the domain's services, the log, whom the
+/// caller acts for, and the local date of the batch.
+struct Judge<'a> {
+    deps: &'a Deps,
+    backend: &'a dyn Backend,
+    scope: Scope,
+    today: chrono::NaiveDate,
+    /// The local date of the command's header's business time.
+    business_date: Option<chrono::NaiveDate>,
+}
+
+impl Judge<'_> {
+    /// Refuses an act outside the caller's scope on any of `dates` (and today).
+    async fn check_scope(
+        &self,
+        acting: &Acting,
+        dates: &[chrono::NaiveDate],
+    ) -> Result<BTreeMap<Uuid, Park>, StoreError> {
+        let mut parks = BTreeMap::new();
+        if let Some(park_id) = acting.park {
+            let stream = self
+                .backend
+                .load_stream(Park::TYPE, &park_id.to_string())
+                .await?;
+            if !stream.is_empty() {
+                parks.insert(park_id, fold::<Park>(&stream)?);
+            }
+        }
+        if self.scope == Scope::Unrestricted {
+            return Ok(parks);
+        }
+        let successors = successors(self.backend).await?;
+        let successor = |a: Uuid| successors.get(&a).copied();
+        let mut dates = dates.to_vec();
+        dates.push(self.today);
+        dates.sort_unstable();
+        dates.dedup();
+        let record = scope::Record {
+            parks: &parks,
+            successor: &successor,
+        };
+        scope::check(self.scope, acting, &dates, &record)?;
+        Ok(parks)
+    }
+}
+
+/// Every recorded succession: the authority that succeeded each succeeded authority, and from when.
+async fn successors(
+    backend: &dyn Backend,
+) -> Result<BTreeMap<Uuid, (Uuid, chrono::NaiveDate)>, StoreError> {
+    let events = backend
+        .load_aggregate_type(kcn_domain::authority::Authority::TYPE)
+        .await?;
+    let mut successors = BTreeMap::new();
+    for stream in events.chunk_by(|a, b| a.aggregate_id == b.aggregate_id) {
+        let id = Uuid::parse_str(&stream[0].aggregate_id)
+            .map_err(|e| StoreError::Internal(format!("authority id: {e}")))?;
+        if let Some(s) = fold::<kcn_domain::authority::Authority>(stream)?.succeeded {
+            successors.insert(id, (s.successor, s.effective_date));
+        }
+    }
+    Ok(successors)
+}
+
+/// Runs one command against an aggregate's history: fold, check the caller's scope on the record
+/// as it stands, handle, check it again on the decided events (their business dates, and for a
+/// new aggregate what it will be), judge, serialise.
 async fn decide<A>(
     id: Uuid,
     history: &[StoredEvent],
     command: A::Command,
-    deps: &Deps,
-    backend: &dyn Backend,
+    judge: &Judge<'_>,
 ) -> Result<Decision, StoreError>
 where
     A: LedgerAggregate + Clone,
 {
+    let deps = judge.deps;
+    let backend = judge.backend;
     let mut aggregate = fold::<A>(history)?;
+    if !history.is_empty() && judge.scope != Scope::Unrestricted {
+        let dates: Vec<_> = judge.business_date.into_iter().collect();
+        judge
+            .check_scope(&aggregate.acting_for(id, &[]), &dates)
+            .await?;
+    }
     let before = aggregate.clone();
     let sink = EventSink::<A>::default();
     aggregate.handle(command, deps, &sink).await?;
     let events = sink.collect().await;
     let mut breaches = before.judge(&events, &deps.rules);
+    let acting = aggregate.acting_for(id, &events);
+    let dates: Vec<_> = events.iter().map(|e| local_date(e.occurred_at)).collect();
+    let mut parks = judge.check_scope(&acting, &dates).await?;
     let park = match (events.first(), aggregate.park_id(id)) {
+        (Some(_), Some(park_id)) if acting.park == Some(park_id) => parks.remove(&park_id),
         (Some(_), Some(park_id)) => {
             let stream = backend
                 .load_stream(Park::TYPE, &park_id.to_string())
@@ -412,6 +501,10 @@ where
     };
     let acting_authority_id = match (A::KIND, events.first(), &park) {
         (AggregateKind::Authority, _, _) => Some(id),
+        _ if acting.authority.is_some() => acting.authority,
+        // A Board officer acts for its own authority (the successor, on a park whose
+        // jurisdiction the ledger has not yet reassigned).
+        _ if let Scope::Authority(authority) = judge.scope => Some(authority),
         (_, Some(first), Some(park)) => park.jurisdiction_at(local_date(first.occurred_at)),
         _ => None,
     };

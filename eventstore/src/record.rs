@@ -88,6 +88,12 @@ pub struct Metadata {
 #[derive(Debug, Clone)]
 pub struct CommandContext {
     pub actor: Actor,
+    /// Whom the actor acts for: the command path refuses an act outside it
+    /// ([`kcn_domain::scope::check`]).
+    pub scope: kcn_domain::scope::Scope,
+    /// The command's business time, as its header gives it: the scope is checked on its date
+    /// before the command is decided, as well as on its events' dates after.
+    pub occurred_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The idempotency key, scoped to `actor.principal`.
     pub request_id: String,
     pub correlation_id: Option<String>,

@@ -52,7 +52,12 @@ pub struct Decision {
 
 /// Decides a command given the aggregate id and its events so far (committed and earlier in the batch).
 pub type Decide = Box<
-    dyn FnOnce(Uuid, Vec<StoredEvent>) -> BoxFuture<'static, Result<Decision, StoreError>> + Send,
+    dyn FnOnce(
+            Uuid,
+            Vec<StoredEvent>,
+            DateTime<Utc>,
+        ) -> BoxFuture<'static, Result<Decision, StoreError>>
+        + Send,
 >;
 
 /// Which aggregate a command addresses.
@@ -243,6 +248,8 @@ struct Batch {
     pending: HashMap<(&'static str, Uuid), Vec<StoredEvent>>,
     /// The unique keys this batch claims: (scope, key, aggregate id).
     unique: Vec<(String, String, String)>,
+    /// The batch's time: every event's `recorded_at`, and the "today" of the callers' scopes.
+    now: DateTime<Utc>,
     recorded_at: String,
 }
 
@@ -299,13 +306,15 @@ async fn run_batch(
             return;
         }
     };
+    let batch_now = clock.now();
     let mut batch = Batch {
         next_position: last + 1,
         events: Vec::new(),
         requests: Vec::new(),
         pending: HashMap::new(),
         unique: Vec::new(),
-        recorded_at: format_timestamp(clock.now()),
+        now: batch_now,
+        recorded_at: format_timestamp(batch_now),
     };
     let mut replies = Vec::with_capacity(size);
     for job in jobs {
@@ -481,7 +490,7 @@ async fn decide_one(
         });
     }
 
-    let decision = decide(aggregate_id, history).await?;
+    let decision = decide(aggregate_id, history, batch.now).await?;
     let metadata = serde_json::to_vec(&Metadata {
         actor: context.actor.clone(),
         acting_authority_id: decision.acting_authority_id,

@@ -240,6 +240,8 @@ fn at(text: &str) -> DateTime<Utc> {
 
 fn context_of(principal: &str, request_id: &str) -> CommandContext {
     CommandContext {
+        scope: Default::default(),
+        occurred_at: None,
         actor: Actor {
             principal: principal.to_owned(),
             organisation: None,

@@ -275,6 +275,8 @@ async fn append(store: &EventStore, n: usize) {
     for _ in 0..n {
         let i = SEQ.fetch_add(1, Ordering::Relaxed);
         let context = CommandContext {
+            scope: Default::default(),
+            occurred_at: None,
             actor: Actor {
                 principal: "test".into(),
                 organisation: None,

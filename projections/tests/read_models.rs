@@ -52,6 +52,8 @@ fn at(text: &str) -> DateTime<Utc> {
 
 fn context(request_id: &str) -> CommandContext {
     CommandContext {
+        scope: Default::default(),
+        occurred_at: None,
         actor: Actor {
             principal: "tester".to_owned(),
             organisation: None,

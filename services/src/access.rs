@@ -13,6 +13,7 @@
 //! to any authenticated caller.
 
 use kcn_domain::principal::Role;
+use kcn_domain::scope::Scope;
 use kcn_eventstore::Actor;
 use uuid::Uuid;
 
@@ -33,6 +34,18 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// Whom the caller acts for: a Board officer for its authority, a company officer for its
+    /// company (one without an organisation acts for none, and is refused every record); the other
+    /// roles are not narrowed to an organisation.
+    pub fn scope(&self) -> Scope {
+        let organisation = self.organisation_id.unwrap_or(Uuid::nil());
+        match self.role {
+            Some(Board) => Scope::Authority(organisation),
+            Some(Company) => Scope::Company(organisation),
+            _ => Scope::Unrestricted,
+        }
+    }
+
     /// The actor an event records for this caller.
     pub fn actor(&self) -> Actor {
         Actor {

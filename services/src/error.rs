@@ -72,6 +72,15 @@ pub fn domain(e: DomainError) -> Status {
             message.clone(),
             ErrorDetails::with_precondition_failure_violation(rule.to_uppercase(), rule, message),
         ),
+        DomainError::Forbidden { rule, message } => Status::with_error_details(
+            Code::PermissionDenied,
+            message,
+            ErrorDetails::with_error_info(
+                rule.to_uppercase(),
+                ERROR_DOMAIN,
+                HashMap::from([("rule".to_owned(), rule.to_owned())]),
+            ),
+        ),
         DomainError::Lookup(detail) => unavailable(&detail),
     }
 }

@@ -133,6 +133,8 @@ impl Ledger {
             expected_version: h.expected_version,
             context: CommandContext {
                 actor: caller.actor(),
+                scope: caller.scope(),
+                occurred_at,
                 request_id,
                 correlation_id: correlation_id?,
                 causation_id: causation_id?,

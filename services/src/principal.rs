@@ -59,6 +59,8 @@ pub async fn bootstrap(
         return Ok(None);
     }
     let context = CommandContext {
+        scope: Default::default(),
+        occurred_at: None,
         actor: Actor {
             principal: "kcn-ledger".to_owned(),
             organisation: None,

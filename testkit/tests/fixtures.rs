@@ -172,6 +172,8 @@ async fn typed_fixtures_are_stored_as_the_server_stores_events(db: TestDatabase)
 
 fn context(request_id: &str) -> CommandContext {
     CommandContext {
+        scope: Default::default(),
+        occurred_at: None,
         actor: Actor {
             principal: "tester".into(),
             organisation: None,

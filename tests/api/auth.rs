@@ -16,7 +16,7 @@ use crate::harness::{Channel, TestServer, header, with_token};
 const ADMIN: &str = "kcn_auth-test-first-administrator-token-000000000";
 
 /// Every method of the contract, with whether the server streams its answer.
-fn methods() -> Vec<(String, bool)> {
+pub(crate) fn methods() -> Vec<(String, bool)> {
     let pool = DescriptorPool::decode(proto::FILE_DESCRIPTOR_SET).unwrap();
     let mut all = Vec::new();
     for service in pool.services() {
@@ -49,14 +49,18 @@ async fn call(channel: &Channel, path: &str, streaming: bool) -> tonic::Status {
     answer.err().unwrap_or_else(|| tonic::Status::ok(""))
 }
 
-async fn start() -> TestServer {
+pub(crate) async fn start() -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("admin.token");
     std::fs::write(&file, ADMIN).unwrap();
     TestServer::start_configured(dir, None, |c| c.bootstrap_token_file = Some(file)).await
 }
 
-async fn issue(server: &TestServer, role: proto::Role, organisation_id: &str) -> (String, String) {
+pub(crate) async fn issue(
+    server: &TestServer,
+    role: proto::Role,
+    organisation_id: &str,
+) -> (String, String) {
     let mut admin = PrincipalServiceClient::new(with_token(&server.raw_channel, Some(ADMIN)));
     let answer = admin
         .issue_principal(proto::IssuePrincipalRequest {

@@ -20,6 +20,7 @@ use kcn_services::proto::industry_consultation_service_client::IndustryConsultat
 use kcn_services::proto::information_exchange_service_client::InformationExchangeServiceClient;
 use kcn_services::proto::inspection_service_client::InspectionServiceClient;
 use kcn_services::proto::monitoring_service_client::MonitoringServiceClient;
+use kcn_services::proto::principal_service_client::PrincipalServiceClient;
 use kcn_services::proto::procedure_service_client::ProcedureServiceClient;
 use kcn_services::proto::registry_service_client::RegistryServiceClient;
 use proptest::prelude::*;
@@ -36,15 +37,34 @@ const EVENT_CAP: usize = 256 * 1024;
 
 /// Which end of each range a case takes: one choice per value, consumed in order (low, high), so
 /// that proptest shrinks a failing case towards the low ends.
-struct Ends {
+pub(crate) struct Ends {
     bits: Vec<bool>,
     next: Cell<usize>,
     /// The local date of the header's `occurred_at`, once chosen.
     local: Cell<Option<chrono::NaiveDate>>,
+    /// Ordinary values instead of extremes: the low ends of every range, an ordinary instant after
+    /// the world was set up, and its local date for every date (the scope matrix's requests).
+    ordinary: bool,
 }
 
+/// The ordinary instant of the cases, after the world was set up.
+pub(crate) const ORDINARY_INSTANT: &str = "2025-06-01T00:00:00Z";
+
 impl Ends {
+    /// Ordinary values: every request the shortest valid one, dated [`ORDINARY_INSTANT`].
+    pub(crate) fn ordinary() -> Self {
+        Self {
+            bits: vec![false],
+            next: Cell::new(0),
+            local: Cell::new(None),
+            ordinary: true,
+        }
+    }
+
     fn high(&self) -> bool {
+        if self.ordinary {
+            return false;
+        }
         let i = self.next.get();
         self.next.set(i + 1);
         self.bits[i % self.bits.len()]
@@ -81,6 +101,12 @@ impl Ends {
     }
 
     fn date(&self) -> String {
+        if self.ordinary {
+            return self
+                .local
+                .get()
+                .map_or("2025-06-01".into(), |d| d.to_string());
+        }
         if self.high() {
             "9999-12-31"
         } else {
@@ -112,6 +138,9 @@ impl Ends {
     /// An instant at an end of the range (the last one whose local, UTC+7, date is still in 9999),
     /// one just past it (refused), or an ordinary one after the world was set up.
     fn instant(&self) -> prost_types::Timestamp {
+        if self.ordinary {
+            return ts(ORDINARY_INSTANT);
+        }
         match (self.high(), self.high()) {
             (false, false) => ts("1900-01-01T00:00:00Z"),
             (false, true) => ts("2025-06-01T00:00:00Z"),
@@ -198,9 +227,9 @@ impl Ends {
 }
 
 /// The aggregates every area's commands address, set up with ordinary values.
-struct World {
-    board: String,
-    company: String,
+pub(crate) struct World {
+    pub(crate) board: String,
+    pub(crate) company: String,
     park: String,
     tenant: String,
     agreement: String,
@@ -217,6 +246,8 @@ struct World {
     incident: String,
     alert: String,
     dossier: String,
+    /// An auditor's principal.
+    principal: String,
 }
 
 fn id(o: Option<proto::CommandOutcome>) -> String {
@@ -230,7 +261,7 @@ fn before() -> Option<proto::CommandHeader> {
 
 /// Takes the world's aggregates to where `command` applies, with ordinary values, so that the
 /// extremes reach the read models instead of only the consistency rules.
-async fn prepare(server: &TestServer, w: &mut World, command: &str) {
+pub(crate) async fn prepare(server: &TestServer, w: &mut World, command: &str) {
     let c = &server.channel;
     let inspections = || InspectionServiceClient::new(c.clone());
     let ladder: &[&str] = match command {
@@ -408,7 +439,7 @@ async fn prepare(server: &TestServer, w: &mut World, command: &str) {
     answer.unwrap_or_else(|s| panic!("preparing {command}: {s:?}"));
 }
 
-async fn world(server: &TestServer) -> World {
+pub(crate) async fn world(server: &TestServer) -> World {
     // Each world is a province of its own, with codes of its own (codes are unique).
     static WORLDS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = WORLDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -561,6 +592,17 @@ async fn world(server: &TestServer) -> World {
         .unwrap()
         .into_inner()
         .outcome;
+    let principal = PrincipalServiceClient::new(c.clone())
+        .issue_principal(proto::IssuePrincipalRequest {
+            header: header("2025-04-10T02:00:00Z"),
+            name: "Kiểm toán".into(),
+            role: proto::Role::Auditor as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .principal_id;
     World {
         board: p.board,
         company: p.company,
@@ -578,11 +620,16 @@ async fn world(server: &TestServer) -> World {
         incident: id(incident),
         alert: id(alert),
         dossier: id(dossier),
+        principal,
     }
 }
 
 /// The service areas and their commands.
-const AREAS: &[(&str, &[&str])] = &[
+pub(crate) const AREAS: &[(&str, &[&str])] = &[
+    (
+        "principals",
+        &["IssuePrincipal", "ChangePrincipalRole", "RevokePrincipal"],
+    ),
     (
         "registry",
         &[
@@ -677,7 +724,7 @@ const AREAS: &[(&str, &[&str])] = &[
 ];
 
 /// Sends one command, with every value at an end its case chose.
-async fn send(c: &Channel, w: &World, e: &Ends, command: &str) -> Result<(), Status> {
+pub(crate) async fn send(c: &Channel, w: &World, e: &Ends, command: &str) -> Result<(), Status> {
     use max_chars::{ADDRESS, AUDIENCE, BODY, CODE, CONDITION, NAME, NOTE, NUMBER, UNIT};
     let registry = || RegistryServiceClient::new(c.clone());
     let org = |e: &Ends| {
@@ -699,7 +746,54 @@ async fn send(c: &Channel, w: &World, e: &Ends, command: &str) -> Result<(), Sta
             $client.$method($request).await.map(drop)
         };
     }
+    let principals = || PrincipalServiceClient::new(c.clone());
+    // A role (all five, by their enum values) and the organisation it acts for.
+    let role = |e: &Ends| {
+        let role = e.variant(5);
+        let organisation = match role {
+            1 => w.board.clone(),
+            2 => w.company.clone(),
+            _ => String::new(),
+        };
+        (role, organisation)
+    };
     match command {
+        "IssuePrincipal" => {
+            let (role, organisation_id) = role(e);
+            call!(
+                principals(),
+                issue_principal,
+                proto::IssuePrincipalRequest {
+                    header: h,
+                    name: e.text(NAME),
+                    role,
+                    organisation_id,
+                    expires_at: e.optional_instant(),
+                }
+            )
+        }
+        "ChangePrincipalRole" => {
+            let (role, organisation_id) = role(e);
+            call!(
+                principals(),
+                change_principal_role,
+                proto::ChangePrincipalRoleRequest {
+                    header: h,
+                    principal_id: w.principal.clone(),
+                    role,
+                    organisation_id,
+                }
+            )
+        }
+        "RevokePrincipal" => call!(
+            principals(),
+            revoke_principal,
+            proto::RevokePrincipalRequest {
+                header: h,
+                principal_id: w.principal.clone(),
+                reason: e.text(NOTE),
+            }
+        ),
         "EstablishAuthority" => call!(
             registry(),
             establish_authority,
@@ -1074,7 +1168,7 @@ async fn send(c: &Channel, w: &World, e: &Ends, command: &str) -> Result<(), Sta
                 topic: e.text(NAME),
                 held_on: e.optional_date(),
                 audience: e.text(AUDIENCE),
-                attendee_count: e.num(0, 100_000),
+                attendee_count: if e.ordinary { 1 } else { e.num(0, 100_000) },
                 park_ids: e.list(0, max_items::PARKS, |_| w.park.clone()),
             }
         ),
@@ -1096,8 +1190,16 @@ async fn send(c: &Channel, w: &World, e: &Ends, command: &str) -> Result<(), Sta
             request_information,
             proto::RequestInformationRequest {
                 header: h,
+                // Ordinary: the Board asks the company.
                 from: Some(org(e)),
-                to: Some(org(e)),
+                to: Some(if e.ordinary {
+                    proto::OrganisationRef {
+                        kind: proto::OrganisationKind::InfrastructureCompany as i32,
+                        id: w.company.clone(),
+                    }
+                } else {
+                    org(e)
+                }),
                 park_id: if e.high() {
                     w.park.clone()
                 } else {
@@ -1493,6 +1595,7 @@ async fn run_area(area: &str, commands: &[&str], findings: &mut Findings) {
                 bits: bits.clone(),
                 next: Cell::new(0),
                 local: Cell::new(None),
+                ordinary: false,
             };
             let answer = tokio::task::block_in_place(|| {
                 handle.block_on(send(&server.channel, &w, &ends, command))

@@ -32,6 +32,7 @@ mod procedure;
 mod rebuild;
 mod registry;
 mod schema;
+mod scope;
 mod service_levels;
 mod succession;
 mod transparency;

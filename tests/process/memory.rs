@@ -69,6 +69,8 @@ async fn fill(dir: &std::path::Path) {
             address: None,
         };
         let context = CommandContext {
+            scope: Default::default(),
+            occurred_at: None,
             actor: Actor {
                 principal: "filler".into(),
                 organisation: None,
