@@ -93,6 +93,17 @@ pub struct Config {
     /// The OTLP/HTTP endpoint of an OpenTelemetry collector (`http://127.0.0.1:4318`); traces are
     /// posted to its `/v1/traces`. Unset (the default): nothing is exported.
     pub otlp_endpoint: Option<String>,
+    /// Calls in progress at once over all connections; a call beyond it is answered
+    /// `RESOURCE_EXHAUSTED` with a `RetryInfo` at once (never queued). `0`: no limit.
+    pub max_concurrent_calls: usize,
+    /// Calls each principal may start per second, sustained (a token bucket per principal); a call
+    /// beyond it is answered `RESOURCE_EXHAUSTED` with a `RetryInfo`. `0`: no limit.
+    pub rate_limit_per_second: u32,
+    /// Calls a principal may start at once above the sustained rate.
+    pub rate_limit_burst: u32,
+    /// The largest request message the server decodes, in bytes (a larger one is refused before
+    /// it is read whole). Every valid command fits in far less: an event is at most 256 KiB.
+    pub max_message_bytes: usize,
     /// The seed from `KCN_CHECKPOINT_KEY_SEED`, read by [`Config::load`] outside the layered
     /// sources so that it can never appear in a file, a flag or a dump of the configuration.
     #[serde(skip)]
@@ -129,6 +140,10 @@ impl Default for Config {
             connection_idle_timeout_seconds: 300,
             metrics_listen: None,
             otlp_endpoint: None,
+            max_concurrent_calls: 512,
+            rate_limit_per_second: 1_000,
+            rate_limit_burst: 2_000,
+            max_message_bytes: 1024 * 1024,
             checkpoint_key_seed: None,
             embedded_token: None,
         }

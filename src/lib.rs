@@ -2,6 +2,7 @@
 //! health and reflection, and a clean shutdown. The binary (`main.rs`) parses the command line and
 //! calls [`run`]; the end-to-end tests call [`start`] on a listener bound to `127.0.0.1:0`.
 
+pub mod admission;
 pub mod audit_cli;
 pub mod backup;
 pub mod bootstrap;
@@ -112,6 +113,7 @@ pub async fn start(
 struct Endpoints {
     grpc: TcpListener,
     connections: ConnectionOptions,
+    admission: admission::Admission,
     metrics: Option<TcpListener>,
 }
 
@@ -124,6 +126,12 @@ impl Endpoints {
         Ok(Self {
             grpc,
             connections: ConnectionOptions::from_config(config),
+            admission: admission::Admission {
+                max_concurrent_calls: config.max_concurrent_calls,
+                calls_per_second: config.rate_limit_per_second,
+                burst: config.rate_limit_burst,
+                max_message_bytes: config.max_message_bytes,
+            },
             metrics,
         })
     }
@@ -356,6 +364,13 @@ async fn serve(
         )
     });
     let incoming = connections::incoming(endpoints.grpc, &endpoints.connections);
+    let admission = endpoints.admission;
+    // Every service decodes requests up to the configured size only.
+    macro_rules! limited {
+        ($server:expr) => {
+            $server.max_decoding_message_size(admission.max_message_bytes)
+        };
+    }
     let served = endpoints
         .connections
         .apply(tonic::transport::Server::builder())
@@ -364,30 +379,54 @@ async fn serve(
         .layer(tower::util::MapResponseLayer::new(
             kcn_services::error::undecodable_is_invalid_argument,
         ))
+        // Calls beyond those in progress are shed before anything else is done for them.
+        .layer(admission.concurrency_limit())
         // Every call but health's is authenticated and its role checked before its body is read.
         .layer(AuthLayer::new(auth))
+        // Then each principal's rate, keyed by the caller the authentication established.
+        .layer(tower::util::option_layer(admission.rate_limit()))
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(RegistryServiceServer::new(Registry(ledger.clone())))
-        .add_service(InformationExchangeServiceServer::new(Exchanges(
+        .add_service(limited!(RegistryServiceServer::new(Registry(
+            ledger.clone()
+        ))))
+        .add_service(limited!(InformationExchangeServiceServer::new(Exchanges(
             ledger.clone(),
+        ))))
+        .add_service(limited!(AuditQueryServiceServer::new(AuditQueries(
+            ledger.clone()
+        ))))
+        .add_service(limited!(InspectionServiceServer::new(Inspections(
+            ledger.clone()
+        ))))
+        .add_service(limited!(IncidentServiceServer::new(Incidents(
+            ledger.clone()
+        ))))
+        .add_service(limited!(MonitoringServiceServer::new(Monitoring(
+            ledger.clone()
+        ))))
+        .add_service(limited!(AgreementServiceServer::new(Agreements(
+            ledger.clone()
+        ))))
+        .add_service(limited!(AnnualPlanServiceServer::new(AnnualPlans(
+            ledger.clone()
+        ))))
+        .add_service(limited!(IndustryConsultationServiceServer::new(
+            Consultations(ledger.clone(),)
         )))
-        .add_service(AuditQueryServiceServer::new(AuditQueries(ledger.clone())))
-        .add_service(InspectionServiceServer::new(Inspections(ledger.clone())))
-        .add_service(IncidentServiceServer::new(Incidents(ledger.clone())))
-        .add_service(MonitoringServiceServer::new(Monitoring(ledger.clone())))
-        .add_service(AgreementServiceServer::new(Agreements(ledger.clone())))
-        .add_service(AnnualPlanServiceServer::new(AnnualPlans(ledger.clone())))
-        .add_service(IndustryConsultationServiceServer::new(Consultations(
+        .add_service(limited!(DisseminationServiceServer::new(Disseminations(
             ledger.clone(),
-        )))
-        .add_service(DisseminationServiceServer::new(Disseminations(
-            ledger.clone(),
-        )))
-        .add_service(ProcedureServiceServer::new(Procedures(ledger.clone())))
-        .add_service(DirectoryServiceServer::new(Directory(ledger.clone())))
-        .add_service(PrincipalServiceServer::new(Principals(ledger.clone())))
-        .add_service(AuditServiceServer::new(Audit(ledger)))
+        ))))
+        .add_service(limited!(ProcedureServiceServer::new(Procedures(
+            ledger.clone()
+        ))))
+        .add_service(limited!(DirectoryServiceServer::new(Directory(
+            ledger.clone()
+        ))))
+        .add_service(limited!(PrincipalServiceServer::new(Principals(
+            ledger.clone()
+        ))))
+        .add_service(limited!(AuditServiceServer::new(Audit(ledger))))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .context("the gRPC server failed");

@@ -109,6 +109,9 @@ impl TestServer {
             ..Config::default()
         };
         config.embedded_token = Some(EMBEDDED_TOKEN.to_owned());
+        // The harness drives the server as fast as it can as one principal; the rate limit has
+        // tests of its own (tests/api/admission.rs), which set it.
+        config.rate_limit_per_second = 0;
         configure(&mut config);
         let clock = Arc::new(TestClock(Mutex::new(at("2026-01-01T00:00:00Z"))));
         // Bind before spawning, so the client can connect at once: no sleeps.

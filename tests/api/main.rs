@@ -2,6 +2,7 @@
 //! scenarios run by `on_both_backends!`, a fresh PostgreSQL database too), driven through real gRPC
 //! clients. All of them build into this one test binary.
 
+mod admission;
 mod agreement;
 mod annual_plan;
 mod audit_inspections;

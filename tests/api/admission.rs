@@ -1,0 +1,121 @@
+//! What the server admits at once (issue 11): a principal past its rate, calls past the
+//! concurrency limit and messages past the size limit are refused with a status a caller can act
+//! on, and other principals are served meanwhile.
+
+use std::time::Duration;
+
+use kcn_services::proto;
+use kcn_services::proto::principal_service_client::PrincipalServiceClient;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::harness::{Channel, TestServer, header, with_token};
+
+const ADMIN: &str = "kcn_admission-test-first-administrator-token-0000";
+
+async fn start(configure: impl FnOnce(&mut kcn_ledger::config::Config)) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("admin.token");
+    std::fs::write(&file, ADMIN).unwrap();
+    TestServer::start_configured(dir, None, |c| {
+        c.bootstrap_token_file = Some(file);
+        configure(c);
+    })
+    .await
+}
+
+async fn whoami(channel: &Channel) -> Result<(), tonic::Status> {
+    PrincipalServiceClient::new(channel.clone())
+        .get_caller(proto::GetCallerRequest {})
+        .await
+        .map(drop)
+}
+
+fn exhausted(status: &tonic::Status, reason: &str) -> Duration {
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert_eq!(status.get_details_error_info().unwrap().reason, reason);
+    let retry = status.get_details_retry_info().expect("RetryInfo");
+    retry.retry_delay.expect("a delay")
+}
+
+#[tokio::test]
+async fn a_principal_past_its_rate_waits_and_the_others_are_served() {
+    let server = start(|c| {
+        c.rate_limit_per_second = 1;
+        c.rate_limit_burst = 3;
+    })
+    .await;
+    let admin = with_token(&server.raw_channel, Some(ADMIN));
+    let mut refused = None;
+    for _ in 0..10 {
+        if let Err(status) = whoami(&server.channel).await {
+            refused = Some(status);
+            break;
+        }
+    }
+    let status = refused.expect("the embedded principal is limited within ten calls");
+    let delay = exhausted(&status, "RATE_LIMITED");
+    assert!(
+        delay > Duration::ZERO && delay <= Duration::from_secs(1),
+        "{delay:?}"
+    );
+    // Another principal has a bucket of its own.
+    whoami(&admin).await.expect("the administrator is served");
+    // After the delay the limited principal is served again.
+    tokio::time::sleep(delay).await;
+    whoami(&server.channel).await.expect("served after waiting");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_past_the_concurrency_limit_are_shed_at_once_with_a_retry_delay() {
+    let server = start(|c| c.max_concurrent_calls = 1).await;
+    // A token's call reads its credential and principal from the database: it holds its place.
+    let admin = with_token(&server.raw_channel, Some(ADMIN));
+    let calls: Vec<_> = (0..64)
+        .map(|_| {
+            let channel = admin.clone();
+            tokio::spawn(async move { whoami(&channel).await })
+        })
+        .collect();
+    let mut served = 0;
+    let mut shed = 0;
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(()) => served += 1,
+            Err(status) => {
+                exhausted(&status, "TOO_MANY_CALLS");
+                shed += 1;
+            }
+        }
+    }
+    assert!(served >= 1, "none served");
+    assert!(
+        shed >= 1,
+        "none of 64 concurrent calls was shed with one admitted at a time"
+    );
+}
+
+#[tokio::test]
+async fn a_message_past_the_size_limit_is_refused_and_records_nothing() {
+    let server = start(|c| c.max_message_bytes = 4096).await;
+    let p = crate::harness::seed(&server).await;
+    let before = server.read_log().await.len();
+    let status = proto::incident_service_client::IncidentServiceClient::new(server.channel.clone())
+        .report_incident(proto::ReportIncidentRequest {
+            header: header("2025-06-01T02:00:00Z"),
+            park_id: p.park.clone(),
+            description: "x".repeat(8192),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            status.code(),
+            Code::OutOfRange | Code::ResourceExhausted | Code::InvalidArgument
+        ),
+        "{status:?}"
+    );
+    assert!(status.message().contains("4096"), "{status:?}");
+    assert_eq!(server.read_log().await.len(), before);
+}
