@@ -39,6 +39,8 @@ impl AgreementService for Agreements {
         request: Request<proto::GetAgreementRequest>,
     ) -> Result<Response<proto::GetAgreementResponse>, Status> {
         let id = &request.get_ref().agreement_id;
-        self.0.get("agreement_id", id, wire::agreement).await
+        self.0
+            .get(&request, "agreement_id", id, wire::agreement)
+            .await
     }
 }

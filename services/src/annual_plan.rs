@@ -39,6 +39,6 @@ impl AnnualPlanService for AnnualPlans {
         request: Request<proto::GetAnnualPlanRequest>,
     ) -> Result<Response<proto::GetAnnualPlanResponse>, Status> {
         let id = &request.get_ref().plan_id;
-        self.0.get("plan_id", id, wire::plan).await
+        self.0.get(&request, "plan_id", id, wire::plan).await
     }
 }

@@ -53,6 +53,8 @@ impl IndustryConsultationService for Consultations {
         request: Request<proto::GetConsultationRequest>,
     ) -> Result<Response<proto::GetConsultationResponse>, Status> {
         let id = &request.get_ref().consultation_id;
-        self.0.get("consultation_id", id, wire::consultation).await
+        self.0
+            .get(&request, "consultation_id", id, wire::consultation)
+            .await
     }
 }

@@ -102,6 +102,41 @@ fn tenant(t: TenantEntry) -> proto::DirectoryTenant {
     }
 }
 
+impl Directory {
+    /// A company officer lists the tenants of one park its company runs today, named by
+    /// `park_id` (`PERMISSION_DENIED`, `OUTSIDE_ORGANISATION_SCOPE`, otherwise).
+    async fn company_lists_its_own_tenants(
+        &self,
+        caller: &crate::access::Identity,
+        park_id: &str,
+    ) -> Result<(), Status> {
+        let kcn_domain::scope::Scope::Company(company) = caller.scope() else {
+            return Ok(());
+        };
+        let today = kcn_domain::time::local_date(self.0.clock.now());
+        let runs = match uuid::Uuid::parse_str(park_id) {
+            Ok(park) => self
+                .0
+                .store
+                .load::<kcn_domain::park::Park>(park)
+                .await
+                .map_err(error::store)?
+                .is_some_and(|(p, _)| p.company_at(today) == Some(company)),
+            Err(_) => false,
+        };
+        if runs {
+            return Ok(());
+        }
+        Err(error::domain(kcn_domain::DomainError::Forbidden {
+            rule: "outside_organisation_scope",
+            message: format!(
+                "a company officer lists the tenants of a park its company {company} runs: give \
+                 that park's park_id"
+            ),
+        }))
+    }
+}
+
 #[tonic::async_trait]
 impl DirectoryService for Directory {
     async fn list_authorities(
@@ -175,7 +210,10 @@ impl DirectoryService for Directory {
         &self,
         request: Request<proto::ListTenantsRequest>,
     ) -> Result<Response<proto::ListTenantsResponse>, Status> {
+        let caller = crate::caller(&request)?;
         let r = request.into_inner();
+        self.company_lists_its_own_tenants(&caller, &r.park_id)
+            .await?;
         let (q, key, size) = find(
             &self.0,
             "tenants",

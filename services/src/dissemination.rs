@@ -33,7 +33,7 @@ impl DisseminationService for Disseminations {
     ) -> Result<Response<proto::GetDisseminationResponse>, Status> {
         let id = &request.get_ref().dissemination_id;
         self.0
-            .get("dissemination_id", id, wire::dissemination)
+            .get(&request, "dissemination_id", id, wire::dissemination)
             .await
     }
 }

@@ -53,6 +53,8 @@ impl InformationExchangeService for Exchanges {
         request: Request<proto::GetExchangeRequest>,
     ) -> Result<Response<proto::GetExchangeResponse>, Status> {
         let id = &request.get_ref().exchange_id;
-        self.0.get("exchange_id", id, wire::exchange).await
+        self.0
+            .get(&request, "exchange_id", id, wire::exchange)
+            .await
     }
 }

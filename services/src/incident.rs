@@ -74,6 +74,8 @@ impl IncidentService for Incidents {
         request: Request<proto::GetIncidentRequest>,
     ) -> Result<Response<proto::GetIncidentResponse>, Status> {
         let id = &request.get_ref().incident_id;
-        self.0.get("incident_id", id, wire::incident).await
+        self.0
+            .get(&request, "incident_id", id, wire::incident)
+            .await
     }
 }

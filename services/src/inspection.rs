@@ -95,6 +95,8 @@ impl InspectionService for Inspections {
         request: Request<proto::GetInspectionRequest>,
     ) -> Result<Response<proto::GetInspectionResponse>, Status> {
         let id = &request.get_ref().inspection_id;
-        self.0.get("inspection_id", id, wire::inspection).await
+        self.0
+            .get(&request, "inspection_id", id, wire::inspection)
+            .await
     }
 }

@@ -28,6 +28,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use kcn_domain::LedgerAggregate;
+use kcn_domain::information_exchange::OrganisationRef;
+use kcn_domain::park::Park;
+use kcn_domain::scope::Scope;
 use kcn_domain::time::Clock;
 use kcn_eventstore::{Checkpointer, CommandContext, EventStore, Outcome, Source, Target};
 use kcn_projections::ReadSide;
@@ -208,24 +211,78 @@ impl Ledger {
     }
 
     /// The one path of every `Get…` RPC: loads the aggregate named by the request's `field` (or
-    /// answers `NOT_FOUND`) and maps it with `respond` (id, state, version).
-    pub async fn get<A: LedgerAggregate, P>(
+    /// answers `NOT_FOUND`), refuses it to a caller who may not see it ([`Ledger::visible`]) and
+    /// maps it with `respond` (id, state, version).
+    pub async fn get<A: LedgerAggregate, P, R>(
         &self,
+        request: &Request<R>,
         field: &str,
         raw_id: &str,
         respond: impl FnOnce(Uuid, &A, u64) -> P,
     ) -> Result<Response<P>, Status> {
+        let caller = caller(request)?;
         let mut f = Fields::default();
         let id = f.check(field, fields::uuid(raw_id));
         f.finish()?;
         take!(id);
         match self.store.load::<A>(id).await.map_err(error::store)? {
-            Some((aggregate, version)) => Ok(Response::new(respond(id, &aggregate, version))),
+            Some((aggregate, version)) => {
+                self.visible(&caller, id, &aggregate).await?;
+                Ok(Response::new(respond(id, &aggregate, version)))
+            }
             None => Err(error::domain(kcn_domain::DomainError::NotFound {
                 kind: A::KIND,
                 id,
             })),
         }
+    }
+}
+
+impl Ledger {
+    /// Refuses a record to a company officer whose company is not a party to it and does not run
+    /// its park today (`PERMISSION_DENIED`, `OUTSIDE_ORGANISATION_SCOPE`). The registry of who is
+    /// who (authorities, companies, parks) and the Board's guidance and trainings are public to
+    /// every reader; Board officers, auditors and the administrator read every record.
+    pub async fn visible<A: LedgerAggregate>(
+        &self,
+        caller: &access::Identity,
+        id: Uuid,
+        aggregate: &A,
+    ) -> Result<(), Status> {
+        use kcn_domain::AggregateKind as Kind;
+        let Scope::Company(company) = caller.scope() else {
+            return Ok(());
+        };
+        if matches!(
+            A::KIND,
+            Kind::Authority | Kind::InfrastructureCompany | Kind::Park | Kind::Dissemination
+        ) {
+            return Ok(());
+        }
+        let acting = aggregate.acting_for(id, &[]);
+        let party = acting.parties.contains(&OrganisationRef::company(company));
+        let runs = match acting.park {
+            Some(park_id) => self
+                .store
+                .load::<Park>(park_id)
+                .await
+                .map_err(error::store)?
+                .is_some_and(|(park, _)| {
+                    park.company_at(kcn_domain::time::local_date(self.clock.now())) == Some(company)
+                }),
+            None => false,
+        };
+        if party || runs {
+            return Ok(());
+        }
+        Err(error::domain(kcn_domain::DomainError::Forbidden {
+            rule: "outside_organisation_scope",
+            message: format!(
+                "{} {id} is not a record of company {company}: a company officer reads the \
+                 records of the parks its company runs and of the acts it is a party to",
+                A::KIND
+            ),
+        }))
     }
 }
 

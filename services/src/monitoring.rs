@@ -46,6 +46,6 @@ impl MonitoringService for Monitoring {
         request: Request<proto::GetAlertRequest>,
     ) -> Result<Response<proto::GetAlertResponse>, Status> {
         let id = &request.get_ref().alert_id;
-        self.0.get("alert_id", id, wire::alert).await
+        self.0.get(&request, "alert_id", id, wire::alert).await
     }
 }

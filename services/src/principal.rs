@@ -168,11 +168,14 @@ impl PrincipalService for Principals {
     ) -> Result<Response<proto::GetPrincipalResponse>, Status> {
         let id = &request.get_ref().principal_id;
         self.0
-            .get("principal_id", id, |id, p: &Principal, version| {
-                proto::GetPrincipalResponse {
+            .get(
+                &request,
+                "principal_id",
+                id,
+                |id, p: &Principal, version| proto::GetPrincipalResponse {
                     principal: Some(wire::summary(id, p, version)),
-                }
-            })
+                },
+            )
             .await
     }
 

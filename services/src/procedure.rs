@@ -34,7 +34,9 @@ impl ProcedureService for Procedures {
         let id = &request.get_ref().dossier_id;
         let rules = self.0.store.rules().clone();
         self.0
-            .get("dossier_id", id, |id, d, v| wire::dossier(id, d, v, &rules))
+            .get(&request, "dossier_id", id, |id, d, v| {
+                wire::dossier(id, d, v, &rules)
+            })
             .await
     }
 }

@@ -145,7 +145,9 @@ impl RegistryService for Registry {
         request: Request<proto::GetAuthorityRequest>,
     ) -> Result<Response<proto::GetAuthorityResponse>, Status> {
         let id = &request.get_ref().authority_id;
-        self.0.get("authority_id", id, wire::authority).await
+        self.0
+            .get(&request, "authority_id", id, wire::authority)
+            .await
     }
 
     async fn get_company(
@@ -153,7 +155,7 @@ impl RegistryService for Registry {
         request: Request<proto::GetCompanyRequest>,
     ) -> Result<Response<proto::GetCompanyResponse>, Status> {
         let id = &request.get_ref().company_id;
-        self.0.get("company_id", id, wire::company).await
+        self.0.get(&request, "company_id", id, wire::company).await
     }
 
     async fn get_park(
@@ -161,7 +163,7 @@ impl RegistryService for Registry {
         request: Request<proto::GetParkRequest>,
     ) -> Result<Response<proto::GetParkResponse>, Status> {
         let id = &request.get_ref().park_id;
-        self.0.get("park_id", id, wire::park).await
+        self.0.get(&request, "park_id", id, wire::park).await
     }
 
     async fn get_tenant(
@@ -169,6 +171,6 @@ impl RegistryService for Registry {
         request: Request<proto::GetTenantRequest>,
     ) -> Result<Response<proto::GetTenantResponse>, Status> {
         let id = &request.get_ref().tenant_id;
-        self.0.get("tenant_id", id, wire::tenant).await
+        self.0.get(&request, "tenant_id", id, wire::tenant).await
     }
 }

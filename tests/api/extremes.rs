@@ -230,24 +230,24 @@ impl Ends {
 pub(crate) struct World {
     pub(crate) board: String,
     pub(crate) company: String,
-    park: String,
-    tenant: String,
-    agreement: String,
+    pub(crate) park: String,
+    pub(crate) tenant: String,
+    pub(crate) agreement: String,
     /// Another authority, company and agreement, for the commands that need a second one.
-    other_board: String,
-    other_company: String,
-    other_agreement: String,
+    pub(crate) other_board: String,
+    pub(crate) other_company: String,
+    pub(crate) other_agreement: String,
     /// Authorities merged with `board` in a succession.
-    predecessors: Vec<String>,
-    plan: String,
-    exchange: String,
-    consultation: String,
-    inspection: String,
-    incident: String,
-    alert: String,
-    dossier: String,
+    pub(crate) predecessors: Vec<String>,
+    pub(crate) plan: String,
+    pub(crate) exchange: String,
+    pub(crate) consultation: String,
+    pub(crate) inspection: String,
+    pub(crate) incident: String,
+    pub(crate) alert: String,
+    pub(crate) dossier: String,
     /// An auditor's principal.
-    principal: String,
+    pub(crate) principal: String,
 }
 
 fn id(o: Option<proto::CommandOutcome>) -> String {

@@ -316,3 +316,132 @@ async fn back_dating_opens_nothing_and_a_successor_acts_on_its_predecessors_park
     assert_eq!(last["actor"]["organisation"], successor);
     assert_eq!(last["acting_authority_id"], successor);
 }
+
+/// One `Get…` call of a world's record, as `channel`.
+async fn get(channel: &Channel, what: &str, w: &World) -> Result<(), tonic::Status> {
+    use proto::*;
+    let c = channel.clone();
+    match what {
+        "GetTenant" => registry_service_client::RegistryServiceClient::new(c)
+            .get_tenant(GetTenantRequest {
+                tenant_id: w.tenant.clone(),
+            })
+            .await
+            .map(drop),
+        "GetPark" => registry_service_client::RegistryServiceClient::new(c)
+            .get_park(GetParkRequest {
+                park_id: w.park.clone(),
+            })
+            .await
+            .map(drop),
+        "GetAuthority" => registry_service_client::RegistryServiceClient::new(c)
+            .get_authority(GetAuthorityRequest {
+                authority_id: w.board.clone(),
+            })
+            .await
+            .map(drop),
+        "GetAgreement" => agreement_service_client::AgreementServiceClient::new(c)
+            .get_agreement(GetAgreementRequest {
+                agreement_id: w.agreement.clone(),
+            })
+            .await
+            .map(drop),
+        "GetAnnualPlan" => annual_plan_service_client::AnnualPlanServiceClient::new(c)
+            .get_annual_plan(GetAnnualPlanRequest {
+                plan_id: w.plan.clone(),
+            })
+            .await
+            .map(drop),
+        "GetExchange" => {
+            information_exchange_service_client::InformationExchangeServiceClient::new(c)
+                .get_exchange(GetExchangeRequest {
+                    exchange_id: w.exchange.clone(),
+                })
+                .await
+                .map(drop)
+        }
+        "GetConsultation" => {
+            industry_consultation_service_client::IndustryConsultationServiceClient::new(c)
+                .get_consultation(GetConsultationRequest {
+                    consultation_id: w.consultation.clone(),
+                })
+                .await
+                .map(drop)
+        }
+        "GetInspection" => inspection_service_client::InspectionServiceClient::new(c)
+            .get_inspection(GetInspectionRequest {
+                inspection_id: w.inspection.clone(),
+            })
+            .await
+            .map(drop),
+        "GetIncident" => incident_service_client::IncidentServiceClient::new(c)
+            .get_incident(GetIncidentRequest {
+                incident_id: w.incident.clone(),
+            })
+            .await
+            .map(drop),
+        "GetAlert" => monitoring_service_client::MonitoringServiceClient::new(c)
+            .get_alert(GetAlertRequest {
+                alert_id: w.alert.clone(),
+            })
+            .await
+            .map(drop),
+        "GetDossier" => procedure_service_client::ProcedureServiceClient::new(c)
+            .get_dossier(GetDossierRequest {
+                dossier_id: w.dossier.clone(),
+            })
+            .await
+            .map(drop),
+        "ListTenants" => directory_service_client::DirectoryServiceClient::new(c)
+            .list_tenants(ListTenantsRequest {
+                park_id: w.park.clone(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        other => panic!("no request for {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_company_officer_reads_its_own_records_and_the_public_registry_only() {
+    let server = start().await;
+    let own = world(&server).await;
+    let other = world(&server).await;
+    let (_, token) = issue(&server, proto::Role::CompanyOfficer, &own.company).await;
+    let company = with_token(&server.raw_channel, Some(&token));
+    let (_, token) = issue(&server, proto::Role::BoardOfficer, &own.board).await;
+    let board = with_token(&server.raw_channel, Some(&token));
+    // The registry of who is who is public.
+    for what in ["GetPark", "GetAuthority"] {
+        for w in [&own, &other] {
+            get(&company, what, w).await.unwrap();
+        }
+    }
+    for what in [
+        "GetTenant",
+        "GetAgreement",
+        "GetAnnualPlan",
+        "GetExchange",
+        "GetConsultation",
+        "GetInspection",
+        "GetIncident",
+        "GetAlert",
+        "GetDossier",
+        "ListTenants",
+    ] {
+        get(&company, what, &own)
+            .await
+            .unwrap_or_else(|s| panic!("{what} of its own records: {s:?}"));
+        let refused = get(&company, what, &other).await;
+        assert_eq!(scope_rule(refused), "OUTSIDE_ORGANISATION_SCOPE", "{what}");
+        // A Board officer reads every record.
+        get(&board, what, &other).await.unwrap();
+    }
+    // Without a park, a company officer's list of tenants would be every company's.
+    let refused = proto::directory_service_client::DirectoryServiceClient::new(company.clone())
+        .list_tenants(proto::ListTenantsRequest::default())
+        .await
+        .map(drop);
+    assert_eq!(scope_rule(refused), "OUTSIDE_ORGANISATION_SCOPE");
+}
