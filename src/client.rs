@@ -68,14 +68,54 @@ pub fn token(file: Option<&Path>) -> anyhow::Result<Option<String>> {
         .filter(|t| !t.trim().is_empty()))
 }
 
-/// Connects to a server at `http://host:port` with a token.
+/// The client's TLS settings for an `https://` server: the certificate authority that signed the
+/// server's certificate (`KCN_TLS_CA_FILE`, PEM) and, for mutual TLS, the client's certificate and
+/// key (`KCN_TLS_CLIENT_CERT_FILE`, `KCN_TLS_CLIENT_KEY_FILE`).
+fn tls_from_env() -> anyhow::Result<tonic::transport::ClientTlsConfig> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let read = |var: &str| -> anyhow::Result<Option<Vec<u8>>> {
+        match std::env::var_os(var) {
+            Some(path) => std::fs::read(&path)
+                .map(Some)
+                .with_context(|| format!("cannot read {var} {}", Path::new(&path).display())),
+            None => Ok(None),
+        }
+    };
+    let mut tls = ClientTlsConfig::new();
+    match read("KCN_TLS_CA_FILE")? {
+        Some(ca) => tls = tls.ca_certificate(Certificate::from_pem(ca)),
+        None => anyhow::bail!(
+            "an https:// server needs KCN_TLS_CA_FILE: the certificate authority that signed its \
+             certificate (PEM)"
+        ),
+    }
+    match (
+        read("KCN_TLS_CLIENT_CERT_FILE")?,
+        read("KCN_TLS_CLIENT_KEY_FILE")?,
+    ) {
+        (Some(cert), Some(key)) => tls = tls.identity(Identity::from_pem(cert, key)),
+        (None, None) => {}
+        _ => anyhow::bail!("KCN_TLS_CLIENT_CERT_FILE and KCN_TLS_CLIENT_KEY_FILE go together"),
+    }
+    Ok(tls)
+}
+
+/// Connects to a server at `http://host:port` (or `https://`, see [`tls_from_env`]) with a
+/// token.
 ///
 /// # Errors
 ///
 /// An unusable URL, a refused connection or an unusable token.
 pub async fn connect(server: &str, token: Option<&str>) -> anyhow::Result<AuthChannel> {
-    let channel = Channel::from_shared(server.to_owned())
-        .with_context(|| format!("{server:?} is not a server URL such as http://127.0.0.1:50051"))?
+    let mut endpoint = Channel::from_shared(server.to_owned()).with_context(|| {
+        format!("{server:?} is not a server URL such as http://127.0.0.1:50051")
+    })?;
+    if server.starts_with("https://") {
+        endpoint = endpoint
+            .tls_config(tls_from_env()?)
+            .context("the TLS settings are not usable")?;
+    }
+    let channel = endpoint
         .connect()
         .await
         .with_context(|| format!("cannot connect to {server}"))?;

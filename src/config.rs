@@ -93,6 +93,16 @@ pub struct Config {
     /// The OTLP/HTTP endpoint of an OpenTelemetry collector (`http://127.0.0.1:4318`); traces are
     /// posted to its `/v1/traces`. Unset (the default): nothing is exported.
     pub otlp_endpoint: Option<String>,
+    /// The server's TLS certificate chain (PEM). With `tls_key`, the server speaks only TLS;
+    /// without both, plain HTTP/2 (for loopback, or behind a terminating proxy).
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `tls_cert` (PEM), readable by its owner only.
+    pub tls_key: Option<PathBuf>,
+    /// The certificate authorities (PEM) whose client certificates the server accepts (mutual
+    /// TLS). A client may then authenticate with a certificate registered to a principal
+    /// (`principals add --certificate`) instead of a bearer token; a client without one still
+    /// may use a token. Needs `tls_cert` and `tls_key`.
+    pub tls_client_ca: Option<PathBuf>,
     /// Calls in progress at once over all connections; a call beyond it is answered
     /// `RESOURCE_EXHAUSTED` with a `RetryInfo` at once (never queued). `0`: no limit.
     pub max_concurrent_calls: usize,
@@ -140,6 +150,9 @@ impl Default for Config {
             connection_idle_timeout_seconds: 300,
             metrics_listen: None,
             otlp_endpoint: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
             max_concurrent_calls: 512,
             rate_limit_per_second: 1_000,
             rate_limit_burst: 2_000,

@@ -110,10 +110,35 @@ pub async fn start(
 
 /// What a server listens on, bound before the store is opened so that a taken port fails at once:
 /// the gRPC listener with its connection options, and the metrics endpoint when configured.
+/// The server's TLS configuration, read from the configured files: `None` without `tls_cert` and
+/// `tls_key`.
+fn tls_config(config: &Config) -> anyhow::Result<Option<tonic::transport::ServerTlsConfig>> {
+    use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path).with_context(|| format!("cannot read the {what} {}", path.display()))
+    };
+    let (cert, key) = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => (read(cert, "TLS certificate")?, read(key, "TLS key")?),
+        (None, None) if config.tls_client_ca.is_some() => {
+            anyhow::bail!("tls_client_ca needs tls_cert and tls_key: mutual TLS is TLS first")
+        }
+        (None, None) => return Ok(None),
+        _ => anyhow::bail!("tls_cert and tls_key go together: set both, or neither"),
+    };
+    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
+    if let Some(ca) = &config.tls_client_ca {
+        tls = tls
+            .client_ca_root(Certificate::from_pem(read(ca, "client CA certificate")?))
+            .client_auth_optional(true);
+    }
+    Ok(Some(tls))
+}
+
 struct Endpoints {
     grpc: TcpListener,
     connections: ConnectionOptions,
     admission: admission::Admission,
+    tls: Option<tonic::transport::ServerTlsConfig>,
     metrics: Option<TcpListener>,
 }
 
@@ -126,6 +151,7 @@ impl Endpoints {
         Ok(Self {
             grpc,
             connections: ConnectionOptions::from_config(config),
+            tls: tls_config(config)?,
             admission: admission::Admission {
                 max_concurrent_calls: config.max_concurrent_calls,
                 calls_per_second: config.rate_limit_per_second,
@@ -371,9 +397,15 @@ async fn serve(
             $server.max_decoding_message_size(admission.max_message_bytes)
         };
     }
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = endpoints.tls {
+        builder = builder
+            .tls_config(tls)
+            .context("the TLS certificate or key is not usable")?;
+    }
     let served = endpoints
         .connections
-        .apply(tonic::transport::Server::builder())
+        .apply(builder)
         // Outermost, so that it sees every answer as the caller gets it.
         .layer(telemetry::rpc::RpcLayer::new(methods))
         .layer(tower::util::MapResponseLayer::new(

@@ -200,6 +200,10 @@ enum PrincipalsCommand {
         /// Write the token to this new file (mode 0600) instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// A client certificate (PEM) that identifies the principal over mutual TLS, besides its
+        /// token (the server's `tls_client_ca` must have signed it).
+        #[arg(long)]
+        certificate: Option<PathBuf>,
     },
     /// List the principals, or those that could act for an organisation at an instant.
     List {
@@ -335,12 +339,14 @@ async fn run() -> anyhow::Result<ExitCode> {
                     organisation,
                     expires_at,
                     out,
+                    certificate,
                 } => {
                     let new = cli::NewPrincipal {
                         name,
                         role,
                         organisation_id: organisation,
                         expires_at,
+                        certificate,
                     };
                     let (id, token) = cli::add(channel, new).await?;
                     match out {

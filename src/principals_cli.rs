@@ -68,6 +68,23 @@ pub struct NewPrincipal {
     pub role: kcn_domain::principal::Role,
     pub organisation_id: Option<uuid::Uuid>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// A client certificate (PEM) that identifies the principal over mutual TLS.
+    pub certificate: Option<std::path::PathBuf>,
+}
+
+/// The SHA-256 of the DER of the first certificate of a PEM file: how the server knows a client
+/// certificate.
+///
+/// # Errors
+///
+/// A file that cannot be read or holds no certificate.
+pub fn certificate_sha256(path: &std::path::Path) -> anyhow::Result<String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject as _;
+    use sha2::Digest as _;
+    let der = CertificateDer::from_pem_file(path)
+        .with_context(|| format!("{} holds no PEM certificate", path.display()))?;
+    Ok(hex::encode(sha2::Sha256::digest(der.as_ref())))
 }
 
 /// Issues a principal and answers its id and token.
@@ -76,6 +93,10 @@ pub struct NewPrincipal {
 ///
 /// The server's refusal.
 pub async fn add(channel: AuthChannel, new: NewPrincipal) -> anyhow::Result<(String, String)> {
+    let client_certificate_sha256 = match &new.certificate {
+        Some(path) => certificate_sha256(path)?,
+        None => String::new(),
+    };
     let mut client = PrincipalServiceClient::new(channel);
     let answer = client
         .issue_principal(proto::IssuePrincipalRequest {
@@ -90,6 +111,7 @@ pub async fn add(channel: AuthChannel, new: NewPrincipal) -> anyhow::Result<(Str
                 seconds: t.timestamp(),
                 nanos: 0,
             }),
+            client_certificate_sha256,
         })
         .await
         .map_err(status)?

@@ -85,6 +85,10 @@ pub struct PrincipalIssued {
     /// The administrator a server created on its first start, when the log held no principal.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub bootstrap: bool,
+    /// The SHA-256 of the DER of the client certificate that identifies the principal over mutual
+    /// TLS, when it has one (a certificate is public: its digest is no secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate_sha256: Option<crate::values::Sha256Hex>,
 }
 impl EventPayload for PrincipalIssued {}
 
@@ -342,13 +346,27 @@ impl LedgerAggregate for Principal {
     fn unique_keys(_id: Uuid, new: &[Timed<PrincipalEvent>]) -> Vec<crate::UniqueKey> {
         new.iter()
             .filter_map(|e| match &e.body {
-                PrincipalEvent::PrincipalIssued(p) if p.bootstrap => Some(crate::UniqueKey {
-                    scope: "bootstrap_administrator",
-                    key: "bootstrap".to_owned(),
-                    field: "bootstrap",
-                }),
+                PrincipalEvent::PrincipalIssued(p) => {
+                    Some(
+                        p.bootstrap
+                            .then(|| crate::UniqueKey {
+                                scope: "bootstrap_administrator",
+                                key: "bootstrap".to_owned(),
+                                field: "bootstrap",
+                            })
+                            .into_iter()
+                            .chain(p.client_certificate_sha256.as_ref().map(|c| {
+                                crate::UniqueKey {
+                                    scope: "client_certificate",
+                                    key: c.as_str().to_owned(),
+                                    field: "client_certificate_sha256",
+                                }
+                            })),
+                    )
+                }
                 _ => None,
             })
+            .flatten()
             .collect()
     }
 }
@@ -369,6 +387,7 @@ mod tests {
                 organisation_id,
                 expires_at: Some(at("2026-09-01T00:00:00Z")),
                 bootstrap: false,
+                client_certificate_sha256: None,
             },
         )
     }
@@ -386,6 +405,7 @@ mod tests {
                     organisation_id: Some(id(9)),
                     expires_at: None,
                     bootstrap: false,
+                    client_certificate_sha256: None,
                 },
             });
         assert!(matches!(

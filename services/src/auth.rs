@@ -21,6 +21,7 @@ use kcn_eventstore::EventStore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tonic::Status;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic_types::{ErrorDetails, StatusExt};
 use uuid::Uuid;
 
@@ -97,8 +98,27 @@ impl Authenticator {
         self
     }
 
-    /// The caller of a request with these headers, or why it is not authenticated.
-    pub async fn authenticate(&self, headers: &http::HeaderMap) -> Result<Identity, Status> {
+    /// The caller of a request with these headers and, over mutual TLS, this client certificate
+    /// (DER), or why it is not authenticated. A bearer token, when sent, is the credential; without
+    /// one, the certificate is.
+    pub async fn authenticate(
+        &self,
+        headers: &http::HeaderMap,
+        certificate: Option<&[u8]>,
+    ) -> Result<Identity, Status> {
+        if let (None, Some(der)) = (headers.get(http::header::AUTHORIZATION), certificate) {
+            let hash = hex::encode(Sha256::digest(der));
+            return self
+                .principal_of(&hash, "client_certificate", || {
+                    unauthenticated(
+                        "CREDENTIALS_UNKNOWN",
+                        "this client certificate identifies no principal; an administrator \
+                         registers it with `kcn-ledger principals add --certificate`"
+                            .to_owned(),
+                    )
+                })
+                .await;
+        }
         let Some(value) = headers.get(http::header::AUTHORIZATION) else {
             return Err(unauthenticated(
                 "CREDENTIALS_MISSING",
@@ -131,16 +151,26 @@ impl Authenticator {
                 authentication: "embedded",
             });
         }
-        let unknown = || {
+        self.principal_of(&hash, "bearer_token", || {
             unauthenticated(
                 "CREDENTIALS_UNKNOWN",
                 "this token is not known to the ledger; ask its administrator for one".to_owned(),
             )
-        };
+        })
+        .await
+    }
+
+    /// The active principal whose credential has this SHA-256, established by `authentication`.
+    async fn principal_of(
+        &self,
+        hash: &str,
+        authentication: &'static str,
+        unknown: impl Fn() -> Status,
+    ) -> Result<Identity, Status> {
         let stored = self
             .store
             .backend()
-            .credential(&hash)
+            .credential(hash)
             .await
             .map_err(error::store)?;
         let Some((stored_hash, principal)) = stored else {
@@ -166,7 +196,7 @@ impl Authenticator {
                 principal: principal_id.to_string(),
                 role: Some(grant.role),
                 organisation_id: grant.organisation_id,
-                authentication: "bearer_token",
+                authentication,
             }),
             Err(Inactive::Revoked(at)) => Err(unauthenticated(
                 "CREDENTIALS_REVOKED",
@@ -276,7 +306,15 @@ where
             if access::decide(&path) == Decision::Open {
                 return inner.call(request).await;
             }
-            let checked = match auth.authenticate(request.headers()).await {
+            let certificate = request
+                .extensions()
+                .get::<TlsConnectInfo<TcpConnectInfo>>()
+                .and_then(TlsConnectInfo::peer_certs)
+                .and_then(|certs| certs.first().map(|c| c.as_ref().to_vec()));
+            let checked = match auth
+                .authenticate(request.headers(), certificate.as_deref())
+                .await
+            {
                 Ok(identity) => Authenticator::authorize(&identity, &path).map(|()| identity),
                 Err(status) => Err(status),
             };

@@ -225,19 +225,27 @@ const CALLER_FRAMING_ERRORS: &[&str] = &[
     "protocol%20error:%20received%20message%20with%20invalid%20compression%20flag",
 ];
 
+/// tonic's `OUT_OF_RANGE` answer to a message larger than the server decodes (`max_message_bytes`).
+const TOO_LARGE: &str = "Error,%20decoded%20message%20length%20too%20large";
+
 /// Maps tonic's `INTERNAL` answers to a request the caller got wrong (a body that is not the
 /// expected protobuf message, a message flagged compressed without a `grpc-encoding`, a flag byte
-/// that is neither 0 nor 1) to `INVALID_ARGUMENT` with a `BadRequest` violation of the field
+/// that is neither 0 nor 1), and its `OUT_OF_RANGE` answer to a message above the size limit, to
+/// `INVALID_ARGUMENT` with a `BadRequest` violation of the field
 /// `request` that keeps tonic's description: the caller sent a bad argument, and `INTERNAL` is
 /// kept for faults of the server. Applied to every response as a tower layer.
 pub fn undecodable_is_invalid_argument<B>(mut response: http::Response<B>) -> http::Response<B> {
     const INTERNAL: &str = "13";
+    const OUT_OF_RANGE: &str = "11";
     let headers = response.headers_mut();
-    let framing = headers.get("grpc-status").is_some_and(|s| s == INTERNAL)
-        && headers
-            .get("grpc-message")
-            .and_then(|m| m.to_str().ok())
-            .is_some_and(|m| CALLER_FRAMING_ERRORS.iter().any(|e| m.starts_with(e)));
+    let message = headers.get("grpc-message").and_then(|m| m.to_str().ok());
+    let framing = match headers.get("grpc-status").and_then(|s| s.to_str().ok()) {
+        Some(INTERNAL) => {
+            message.is_some_and(|m| CALLER_FRAMING_ERRORS.iter().any(|e| m.starts_with(e)))
+        }
+        Some(OUT_OF_RANGE) => message.is_some_and(|m| m.starts_with(TOO_LARGE)),
+        _ => false,
+    };
     if !framing {
         return response;
     }

@@ -27,14 +27,14 @@ pub struct Principals(pub Ledger);
 /// Stores the token's hash for a principal whose `PrincipalIssued` has committed.
 async fn store_credential(
     store: &EventStore,
-    token: &str,
+    sha256: &str,
     principal_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(), Status> {
     store
         .backend()
         .put_credential(
-            &auth::token_sha256(token),
+            sha256,
             principal_id,
             &kcn_integrity::leaf::format_timestamp(now),
         )
@@ -86,6 +86,7 @@ pub async fn bootstrap(
                     organisation_id: None,
                     expires_at: None,
                     bootstrap: true,
+                    client_certificate_sha256: None,
                 },
             },
             context,
@@ -94,7 +95,7 @@ pub async fn bootstrap(
     match executed {
         Ok(outcome) if !outcome.replayed => {
             let id = outcome.aggregate_id;
-            store_credential(store, token, &id.to_string(), now).await?;
+            store_credential(store, &auth::token_sha256(token), &id.to_string(), now).await?;
             Ok(Some(id))
         }
         Ok(_) | Err(kcn_eventstore::StoreError::KeyTaken { .. }) => Ok(None),
@@ -110,6 +111,7 @@ impl PrincipalService for Principals {
     ) -> Result<Response<proto::IssuePrincipalResponse>, Status> {
         let identity = caller(&request)?;
         let r = request.into_inner();
+        let certificate = r.client_certificate_sha256.trim().to_ascii_lowercase();
         let mut f = Fields::default();
         let header = self.0.header(&identity, r.header.as_ref(), &mut f);
         let command = wire::issue(r, &mut f);
@@ -136,11 +138,22 @@ impl PrincipalService for Principals {
         }
         store_credential(
             &self.0.store,
-            &token,
+            &auth::token_sha256(&token),
             &outcome.aggregate_id,
             self.0.clock.now(),
         )
         .await?;
+        // The certificate's digest is its credential (the log's unique key made it this
+        // principal's alone).
+        if !certificate.is_empty() {
+            store_credential(
+                &self.0.store,
+                &certificate,
+                &outcome.aggregate_id,
+                self.0.clock.now(),
+            )
+            .await?;
+        }
         Ok(Response::new(proto::IssuePrincipalResponse {
             principal_id: outcome.aggregate_id.clone(),
             outcome: Some(outcome),

@@ -69,6 +69,7 @@ pub(crate) async fn issue(
             role: role as i32,
             organisation_id: organisation_id.to_owned(),
             expires_at: None,
+            client_certificate_sha256: String::new(),
         })
         .await
         .unwrap()
@@ -170,6 +171,7 @@ async fn principals_are_on_the_record_and_a_revoked_token_stops_at_the_next_call
             role: proto::Role::CompanyOfficer as i32,
             organisation_id: province.board.clone(),
             expires_at: None,
+            client_certificate_sha256: String::new(),
         })
         .await
         .unwrap_err();

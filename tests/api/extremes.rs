@@ -769,6 +769,7 @@ pub(crate) async fn send(c: &Channel, w: &World, e: &Ends, command: &str) -> Res
                     role,
                     organisation_id,
                     expires_at: e.optional_instant(),
+                    client_certificate_sha256: if e.high() { e.sha256() } else { String::new() },
                 }
             )
         }

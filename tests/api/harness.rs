@@ -39,6 +39,10 @@ pub fn with_token(raw: &tonic::transport::Channel, token: Option<&str>) -> Chann
 pub struct TestClock(Mutex<DateTime<Utc>>);
 
 impl TestClock {
+    pub fn at(t: DateTime<Utc>) -> Self {
+        Self(Mutex::new(t))
+    }
+
     pub fn set(&self, t: DateTime<Utc>) {
         *self.0.lock().unwrap() = t;
     }

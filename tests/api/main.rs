@@ -36,6 +36,7 @@ mod schema;
 mod scope;
 mod service_levels;
 mod succession;
+mod tls;
 mod transparency;
 mod unique_codes;
 mod validation;

@@ -2,11 +2,11 @@
 //! principal as `PrincipalSummary`.
 
 use kcn_domain::principal::{Principal, PrincipalCommand, PrincipalIssued, Role};
-use kcn_domain::values::{Text, max_chars};
+use kcn_domain::values::{Sha256Hex, Text, max_chars};
 use uuid::Uuid;
 
 use super::Command;
-use crate::fields::{self, Fields, optional_text};
+use crate::fields::{self, Fields, optional, optional_text};
 use crate::{proto, wire_enum};
 
 wire_enum!(
@@ -35,7 +35,12 @@ pub fn issue(r: proto::IssuePrincipalRequest, f: &mut Fields) -> Option<Cmd> {
         "expires_at",
         fields::optional_instant(r.expires_at.as_ref()),
     );
-    let (name, role, organisation_id, expires_at) = (name?, role?, organisation_id?, expires_at?);
+    let certificate = f.check(
+        "client_certificate_sha256",
+        optional(&r.client_certificate_sha256, Sha256Hex::parse),
+    );
+    let (name, role, organisation_id, expires_at, certificate) =
+        (name?, role?, organisation_id?, expires_at?, certificate?);
     Some(Cmd::new(move |principal_id, occurred_at| {
         PrincipalCommand::Issue {
             principal_id,
@@ -46,6 +51,7 @@ pub fn issue(r: proto::IssuePrincipalRequest, f: &mut Fields) -> Option<Cmd> {
                 organisation_id,
                 expires_at,
                 bootstrap: false,
+                client_certificate_sha256: certificate.clone(),
             },
         }
     }))
