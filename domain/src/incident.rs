@@ -128,18 +128,33 @@ pub struct IncidentClassified {
 }
 impl EventPayload for IncidentClassified {}
 
-/// `IncidentNotificationSent`: someone was notified of the incident.
+/// `IncidentNotificationSent`: an organisation notified an authority of the incident.
+///
+/// Version 2 names the sending organisation and the notified authority by reference; version 1
+/// named only the recipient, in words, which stays in `recipient` (upcasting adds nothing: the
+/// references of an old notification are not known).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IncidentNotificationSent {
-    /// Who was notified, in words.
-    pub recipient: Text,
+    /// The organisation that sent it: the caller's own (the command path refuses another).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<OrganisationRef>,
+    /// The authority notified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_authority_id: Option<Uuid>,
+    /// Whom at that authority, in words (an office, an officer); before version 2, the only
+    /// recipient.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<Text>,
     pub channel: NotificationChannel,
     /// When it was sent: always the event's `occurred_at`.
     pub sent_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<Text>,
 }
-impl EventPayload for IncidentNotificationSent {}
+
+impl EventPayload for IncidentNotificationSent {
+    const SCHEMA_VERSION: u32 = 2;
+}
 
 /// `ResponseActionTaken`: an action taken to respond.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -210,7 +225,10 @@ pub enum IncidentCommand {
     Notify {
         incident_id: Uuid,
         occurred_at: DateTime<Utc>,
-        recipient: Text,
+        /// The sending organisation; the command path refuses one that is not the caller's.
+        sender: OrganisationRef,
+        recipient_authority_id: Uuid,
+        recipient: Option<Text>,
         channel: NotificationChannel,
         /// When given, it must equal `occurred_at`.
         sent_at: Option<DateTime<Utc>>,
@@ -433,6 +451,8 @@ impl Aggregate for Incident {
             IncidentCommand::Notify {
                 incident_id,
                 occurred_at,
+                sender,
+                recipient_authority_id,
                 recipient,
                 channel,
                 sent_at,
@@ -441,6 +461,14 @@ impl Aggregate for Incident {
                 // A notification sent late, even after the resolution, is recorded and judged.
                 let reported = self.require_reported(incident_id)?;
                 after_detection(reported, occurred_at, "a notification")?;
+                deps.require("sender", sender.kind.aggregate(), sender.id)
+                    .await?;
+                deps.require(
+                    "recipient_authority_id",
+                    AggregateKind::Authority,
+                    recipient_authority_id,
+                )
+                .await?;
                 if sent_at.is_some_and(|s| s != occurred_at) {
                     return Err(DomainError::invalid(
                         "sent_at",
@@ -448,6 +476,8 @@ impl Aggregate for Incident {
                     ));
                 }
                 let event = IncidentNotificationSent {
+                    sender: Some(sender),
+                    recipient_authority_id: Some(recipient_authority_id),
                     recipient,
                     channel,
                     sent_at: occurred_at,
@@ -596,8 +626,15 @@ impl LedgerAggregate for Incident {
         self.reported.as_ref().map(|r| r.park_id)
     }
 
-    /// The park's side; an escalation's acting authority is the authority it escalates to.
+    /// The park's side; a notification by its sender; an escalation's acting authority is the
+    /// authority it escalates to.
     fn acting_for(&self, id: Uuid, new: &[Timed<IncidentEvent>]) -> crate::scope::Acting {
+        if let Some(sender) = new.iter().find_map(|e| match &e.body {
+            IncidentEvent::IncidentNotificationSent(n) => n.sender,
+            _ => None,
+        }) {
+            return crate::scope::Acting::parties(vec![sender], self.park_id(id));
+        }
         let acting = crate::scope::Acting::park(self.park_id(id));
         match new.iter().find_map(|e| match &e.body {
             IncidentEvent::IncidentEscalated(e) => Some(e.authority_id),
@@ -754,7 +791,9 @@ mod tests {
         Timed::new(
             at(when),
             IncidentNotificationSent {
-                recipient: text("Ban quản lý các KCN, Phòng Quản lý môi trường"),
+                sender: Some(OrganisationRef::company(id(COMPANY))),
+                recipient_authority_id: Some(id(BOARD)),
+                recipient: Some(text("Ban quản lý các KCN, Phòng Quản lý môi trường")),
                 channel: NotificationChannel::Phone,
                 sent_at: at(when),
                 message: None,
@@ -911,13 +950,51 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_notification_keeps_its_recipient_in_words_and_names_no_references() {
+        let v1 = r#"{"recipient":"Phòng Quản lý môi trường","channel":"NOTIFICATION_CHANNEL_PHONE","sent_at":"2025-06-11T00:20:00Z"}"#;
+        let n =
+            IncidentNotificationSent::decode("IncidentNotificationSent", 1, v1.as_bytes()).unwrap();
+        assert_eq!(
+            n.recipient.as_ref().map(Text::as_str),
+            Some("Phòng Quản lý môi trường")
+        );
+        assert_eq!((n.sender, n.recipient_authority_id), (None, None));
+    }
+
+    #[test]
+    fn a_notification_to_an_unknown_authority_is_an_unknown_reference() {
+        let result = when(
+            IncidentCommand::Notify {
+                incident_id: id(INCIDENT),
+                occurred_at: at("2025-06-11T00:20:00Z"),
+                sender: OrganisationRef::company(id(COMPANY)),
+                recipient_authority_id: id(999),
+                recipient: None,
+                channel: NotificationChannel::Phone,
+                sent_at: None,
+                message: None,
+            },
+            vec![reported()],
+        );
+        assert!(matches!(
+            result,
+            Err(DomainError::UnknownReference {
+                field: "recipient_authority_id",
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn a_notification_records_its_sending_time_as_occurred_at() {
         TestFramework::<Incident>::with(known())
             .given(vec![reported()])
             .when(IncidentCommand::Notify {
                 incident_id: id(INCIDENT),
                 occurred_at: at("2025-06-11T00:20:00Z"),
-                recipient: text("Ban quản lý các KCN, Phòng Quản lý môi trường"),
+                sender: OrganisationRef::company(id(COMPANY)),
+                recipient_authority_id: id(BOARD),
+                recipient: Some(text("Ban quản lý các KCN, Phòng Quản lý môi trường")),
                 channel: NotificationChannel::Phone,
                 sent_at: None,
                 message: None,
@@ -927,7 +1004,9 @@ mod tests {
             IncidentCommand::Notify {
                 incident_id: id(INCIDENT),
                 occurred_at: at("2025-06-11T00:20:00Z"),
-                recipient: text("Board"),
+                sender: OrganisationRef::company(id(COMPANY)),
+                recipient_authority_id: id(BOARD),
+                recipient: None,
                 channel: NotificationChannel::Phone,
                 sent_at: Some(at("2025-06-11T00:00:00Z")),
                 message: None,

@@ -245,7 +245,9 @@ fn reported(park: u64, tenant: Option<u64>, detected_at: &str, by: u64) -> Incid
 
 fn notified(sent_at: &str) -> IncidentEvent {
     IncidentNotificationSent {
-        recipient: text("Phòng Quản lý môi trường"),
+        sender: None,
+        recipient_authority_id: None,
+        recipient: Some(text("Phòng Quản lý môi trường")),
         channel: NotificationChannel::Phone,
         sent_at: at(sent_at),
         message: None,

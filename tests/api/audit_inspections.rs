@@ -163,7 +163,11 @@ fn incident_at(
     }
 }
 
-fn notify(id: &str, when: &str) -> proto::SendIncidentNotificationRequest {
+fn notify(
+    id: &str,
+    when: &str,
+    p: &crate::harness::Province,
+) -> proto::SendIncidentNotificationRequest {
     proto::SendIncidentNotificationRequest {
         header: header(when),
         incident_id: id.to_owned(),
@@ -171,6 +175,7 @@ fn notify(id: &str, when: &str) -> proto::SendIncidentNotificationRequest {
         channel: proto::NotificationChannel::Phone as i32,
         sent_at: None,
         message: "Overflow at the outfall".into(),
+        ..crate::incident::notify(id, when, p)
     }
 }
 
@@ -366,7 +371,7 @@ pub(crate) async fn build(server: &TestServer) -> World {
         "2025-06-20T05:01:00Z"
     )))
     .aggregate_id;
-    let o = done!(inc.send_incident_notification(notify(&i2, "2025-06-20T06:00:00Z")));
+    let o = done!(inc.send_incident_notification(notify(&i2, "2025-06-20T06:00:00Z", &p)));
     assert_eq!(limits(&o), ["incident_notification_late"]);
     crate::breaches::assert_registered(server, &o).await;
 
@@ -406,7 +411,7 @@ pub(crate) async fn build(server: &TestServer) -> World {
     .aggregate_id;
     // The city's board succeeded the Bình Dương Board on 28 July and takes over its obligations:
     // AG1 (4 hours since 15 June) governs, inherited; 10 hours is late, at command time too.
-    let o = done!(inc.send_incident_notification(notify(&i3, "2025-08-05T12:00:00Z")));
+    let o = done!(inc.send_incident_notification(notify(&i3, "2025-08-05T12:00:00Z", &p)));
     assert_eq!(limits(&o), ["incident_notification_late"]);
     assert!(
         o.breaches[0].detail.contains(&ag1),
@@ -454,7 +459,7 @@ pub(crate) async fn build(server: &TestServer) -> World {
         "2025-09-10T00:20:00Z"
     )))
     .aggregate_id;
-    done!(inc.send_incident_notification(notify(&i4, "2025-09-10T07:00:00Z")));
+    done!(inc.send_incident_notification(notify(&i4, "2025-09-10T07:00:00Z", &p)));
     let i5 = done!(inc.report_incident(incident_at(
         &p.park,
         &p.company,

@@ -117,7 +117,7 @@ async fn year(server: &TestServer) -> Year {
         .unwrap();
     let late_incident = reported.aggregate_id.clone();
     let notified = i
-        .send_incident_notification(notify(&late_incident, "2025-06-11T02:30:00Z"))
+        .send_incident_notification(notify(&late_incident, "2025-06-11T02:30:00Z", &p))
         .await
         .unwrap()
         .into_inner()

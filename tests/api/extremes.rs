@@ -1283,7 +1283,12 @@ pub(crate) async fn send(c: &Channel, w: &World, e: &Ends, command: &str) -> Res
             proto::SendIncidentNotificationRequest {
                 header: h,
                 incident_id: w.incident.clone(),
-                recipient: e.text(NAME),
+                sender: Some(proto::OrganisationRef {
+                    kind: proto::OrganisationKind::InfrastructureCompany as i32,
+                    id: w.company.clone(),
+                }),
+                recipient_authority_id: w.board.clone(),
+                recipient: e.optional_text(NAME),
                 channel: e.variant(6),
                 sent_at: e.optional_instant(),
                 message: e.optional_text(NOTE),

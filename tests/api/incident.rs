@@ -45,10 +45,20 @@ pub async fn report_overflow(server: &TestServer, p: &Province) -> String {
         .aggregate_id
 }
 
-pub fn notify(id: &str, when: &str) -> proto::SendIncidentNotificationRequest {
+/// The company's notification of the Board, at `when`.
+pub fn notify(
+    id: &str,
+    when: &str,
+    p: &crate::harness::Province,
+) -> proto::SendIncidentNotificationRequest {
     proto::SendIncidentNotificationRequest {
         header: header(when),
         incident_id: id.to_owned(),
+        sender: Some(proto::OrganisationRef {
+            kind: proto::OrganisationKind::InfrastructureCompany as i32,
+            id: p.company.clone(),
+        }),
+        recipient_authority_id: p.board.clone(),
         recipient: "Ban quản lý các KCN Bình Dương, Phòng Quản lý môi trường".into(),
         channel: proto::NotificationChannel::Phone as i32,
         sent_at: None,
@@ -96,7 +106,7 @@ pub async fn overflow_story(server: &TestServer, p: &Province) -> String {
     .await
     .unwrap();
     let notified = c
-        .send_incident_notification(notify(&id, "2025-06-11T01:30:00Z"))
+        .send_incident_notification(notify(&id, "2025-06-11T01:30:00Z", p))
         .await
         .unwrap()
         .into_inner()
@@ -205,7 +215,7 @@ async fn a_first_notification_after_the_allowed_hours_is_accepted_and_names_its_
     let before = server.read_log().await.len();
     // Detected at 23:30Z on 10 June; notified 26 hours later.
     let outcome = incidents(&server)
-        .send_incident_notification(notify(&id, "2025-06-12T01:30:00Z"))
+        .send_incident_notification(notify(&id, "2025-06-12T01:30:00Z", &p))
         .await
         .unwrap()
         .into_inner()
@@ -338,7 +348,7 @@ async fn the_notification_is_judged_against_the_hours_of_the_agreement_in_force(
     let id = report_overflow(&server, &p).await;
     // Detected at 23:30Z on 10 June; notified three hours later: past the agreement's two.
     let outcome = incidents(&server)
-        .send_incident_notification(notify(&id, "2025-06-11T02:30:00Z"))
+        .send_incident_notification(notify(&id, "2025-06-11T02:30:00Z", &p))
         .await
         .unwrap()
         .into_inner()
@@ -384,7 +394,7 @@ async fn with_no_agreement_nothing_is_invented(postgres: bool) {
     let id = report_overflow(&server, &p).await;
     // Detected 23:30Z on 10 June; notified 23:30Z on 13 June, 72 hours later.
     let o = incidents(&server)
-        .send_incident_notification(notify(&id, "2025-06-13T23:30:00Z"))
+        .send_incident_notification(notify(&id, "2025-06-13T23:30:00Z", &p))
         .await
         .unwrap()
         .into_inner()
@@ -434,7 +444,7 @@ async fn with_no_agreement_nothing_is_invented(postgres: bool) {
     let p = seed(&server).await;
     let id = report_overflow(&server, &p).await;
     let o = incidents(&server)
-        .send_incident_notification(notify(&id, "2025-06-11T11:31:00Z"))
+        .send_incident_notification(notify(&id, "2025-06-11T11:31:00Z", &p))
         .await
         .unwrap()
         .into_inner()

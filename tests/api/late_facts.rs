@@ -57,7 +57,7 @@ async fn a_notification_sent_after_the_resolution_is_recorded_and_judged(server:
         .await
         .unwrap();
     let outcome = c
-        .send_incident_notification(notify(&id, "2025-06-12T09:00:00Z"))
+        .send_incident_notification(notify(&id, "2025-06-12T09:00:00Z", &p))
         .await
         .unwrap()
         .into_inner()
@@ -69,7 +69,7 @@ async fn a_notification_sent_after_the_resolution_is_recorded_and_judged(server:
     // Nothing about an incident precedes its detection.
     let before = server.read_log().await.len();
     let status = c
-        .send_incident_notification(notify(&id, "2025-06-10T23:00:00Z"))
+        .send_incident_notification(notify(&id, "2025-06-10T23:00:00Z", &p))
         .await
         .unwrap_err();
     assert_eq!(precondition_types(&status), ["BUSINESS_TIME_GOES_BACK"]);

@@ -26,13 +26,16 @@ const SCOPE_RULES: &[&str] = &[
 
 /// Commands the table allows to both sides that one party of the record performs: the world's
 /// exchange is the Board's request to the company, which the company answers and the Board
-/// clarifies, closes or withdraws. The other side is refused as `NOT_A_PARTY`.
+/// clarifies, closes or withdraws; a notification is its sender's. The other side is refused as
+/// `NOT_A_PARTY`.
 const PERFORMED_BY: &[(&str, Role)] = &[
     ("RequestInformation", Role::BoardOfficer),
     ("ProvideInformation", Role::CompanyOfficer),
     ("RequestClarification", Role::BoardOfficer),
     ("CloseExchange", Role::BoardOfficer),
     ("WithdrawExchange", Role::BoardOfficer),
+    // The ordinary notification is the company's, to the Board.
+    ("SendIncidentNotification", Role::CompanyOfficer),
 ];
 
 /// Every command RPC of the contract: the methods whose request carries a command header.
@@ -444,4 +447,46 @@ async fn a_company_officer_reads_its_own_records_and_the_public_registry_only() 
         .await
         .map(drop);
     assert_eq!(scope_rule(refused), "OUTSIDE_ORGANISATION_SCOPE");
+}
+
+#[tokio::test]
+async fn a_notification_names_its_sender_as_the_caller_and_an_established_authority_as_recipient() {
+    let server = start().await;
+    let p = crate::harness::seed(&server).await;
+    let incident = crate::incident::report_overflow(&server, &p).await;
+    let (_, token) = issue(&server, proto::Role::CompanyOfficer, &p.company).await;
+    let company = with_token(&server.raw_channel, Some(&token));
+    let mut incidents = proto::incident_service_client::IncidentServiceClient::new(company);
+    let before = server.read_log().await.len();
+    // Claiming the Board as the sender is refused: the sender is the caller's own organisation.
+    let mut as_board = crate::incident::notify(&incident, "2025-06-11T01:30:00Z", &p);
+    as_board.sender = Some(proto::OrganisationRef {
+        kind: proto::OrganisationKind::Authority as i32,
+        id: p.board.clone(),
+    });
+    let refused = incidents
+        .send_incident_notification(as_board)
+        .await
+        .map(drop);
+    assert_eq!(scope_rule(refused), "NOT_A_PARTY");
+    assert_eq!(server.read_log().await.len(), before);
+    // As itself, to the Board.
+    incidents
+        .send_incident_notification(crate::incident::notify(
+            &incident,
+            "2025-06-11T01:30:00Z",
+            &p,
+        ))
+        .await
+        .unwrap();
+    let got = incidents
+        .get_incident(proto::GetIncidentRequest {
+            incident_id: incident.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let n = &got.notifications[0];
+    assert_eq!(n.sender.as_ref().unwrap().id, p.company);
+    assert_eq!(n.recipient_authority_id.as_deref(), Some(p.board.as_str()));
 }

@@ -395,7 +395,11 @@ fn incident_report(p: &Province, detected_at: &str) -> proto::ReportIncidentRequ
     }
 }
 
-fn notification(incident: &str, sent_at: &str) -> proto::SendIncidentNotificationRequest {
+fn notification(
+    incident: &str,
+    sent_at: &str,
+    p: &crate::harness::Province,
+) -> proto::SendIncidentNotificationRequest {
     proto::SendIncidentNotificationRequest {
         header: header(sent_at),
         incident_id: incident.to_owned(),
@@ -403,6 +407,7 @@ fn notification(incident: &str, sent_at: &str) -> proto::SendIncidentNotificatio
         channel: proto::NotificationChannel::Phone as i32,
         sent_at: None,
         message: "Overflow at the outfall".into(),
+        ..crate::incident::notify(incident, sent_at, p)
     }
 }
 
@@ -444,7 +449,7 @@ async fn a_park_still_naming_the_succeeded_board_is_governed_by_its_successor(se
     )
     .aggregate_id;
     let late = inc
-        .send_incident_notification(notification(&i1, "2025-08-05T05:00:00Z"))
+        .send_incident_notification(notification(&i1, "2025-08-05T05:00:00Z", &p))
         .await
         .unwrap()
         .into_inner()
@@ -481,7 +486,7 @@ async fn a_park_still_naming_the_succeeded_board_is_governed_by_its_successor(se
     )
     .aggregate_id;
     let on_time = inc
-        .send_incident_notification(notification(&i2, "2025-09-10T05:00:00Z"))
+        .send_incident_notification(notification(&i2, "2025-09-10T05:00:00Z", &p))
         .await
         .unwrap()
         .into_inner()

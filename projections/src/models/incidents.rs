@@ -170,7 +170,12 @@ async fn apply_incident(
             )))
             .bind(id)
             .bind(format_timestamp(n.sent_at))
-            .bind(n.recipient.as_str().to_owned())
+            // The notified authority's id; before schema version 2, the words that named it.
+            .bind(
+                n.recipient_authority_id
+                    .map(|a| a.to_string())
+                    .or_else(|| n.recipient.as_ref().map(|r| r.as_str().to_owned())),
+            )
             .bind(enum_name(&n.channel))
         }
         Event::Incident(IncidentEvent::ResponseActionTaken(_)) => sqlx::query(sql(format!(

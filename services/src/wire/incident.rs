@@ -105,15 +105,29 @@ pub fn classify(r: proto::ClassifyIncidentRequest, f: &mut Fields) -> Option<Cmd
 
 pub fn notify(r: proto::SendIncidentNotificationRequest, f: &mut Fields) -> Option<Cmd> {
     let id = incident_id(f, &r.incident_id);
-    let recipient = f.check("recipient", Text::name(&r.recipient));
+    let sender = super::organisation(f, "sender", r.sender.as_ref());
+    let recipient_authority_id = f.check(
+        "recipient_authority_id",
+        fields::uuid(&r.recipient_authority_id),
+    );
+    let recipient = f.check("recipient", optional_text(&r.recipient, max_chars::NAME));
     let channel = f.check("channel", channel(r.channel));
     let sent_at = f.check("sent_at", fields::optional_instant(r.sent_at.as_ref()));
     let message = f.check("message", optional_text(&r.message, max_chars::NOTE));
-    let (recipient, channel, sent_at, message) = (recipient?, channel?, sent_at?, message?);
+    let (sender, recipient_authority_id, recipient, channel, sent_at, message) = (
+        sender?,
+        recipient_authority_id?,
+        recipient?,
+        channel?,
+        sent_at?,
+        message?,
+    );
     Some(Cmd::on(id?, move |incident_id, occurred_at| {
         IncidentCommand::Notify {
             incident_id,
             occurred_at,
+            sender,
+            recipient_authority_id,
             recipient: recipient.clone(),
             channel,
             sent_at,
@@ -236,7 +250,9 @@ pub fn incident(id: Uuid, x: &Incident, version: u64) -> proto::GetIncidentRespo
             .notifications
             .iter()
             .map(|n| proto::IncidentNotificationSent {
-                recipient: n.recipient.to_string(),
+                recipient: n.recipient.as_ref().map(Text::to_string),
+                sender: n.sender.as_ref().map(super::organisation_to_proto),
+                recipient_authority_id: n.recipient_authority_id.map(|a| a.to_string()),
                 channel: channel_to_proto(n.channel),
                 sent_at: Some(ts(n.sent_at)),
                 message: n.message.as_ref().map(Text::to_string),
