@@ -343,52 +343,51 @@ pub const RULES: &[(&str, &[Role])] = &[
     ("/kcn.ledger.v1.AuditService/GetVerifierKey", EVERYONE),
     ("/kcn.ledger.v1.AuditService/GetInclusionProof", EVERYONE),
     ("/kcn.ledger.v1.AuditService/GetConsistencyProof", EVERYONE),
-    // The auditors' questions range over every organisation's records: until each answer is
-    // narrowed to what a caller may see, they are the Board's and the auditors' only.
+    // The auditors' questions. A company officer asks those it can narrow to its own records (a
+    // park it runs, its own company, a tenant or an incident of its park: audit_query.rs refuses
+    // the rest); the raw history of any aggregate and the Board's processing statistics stay the
+    // Board's and the auditors'.
     (
         "/kcn.ledger.v1.AuditQueryService/GetAggregateHistory",
         &[Board, Auditor],
     ),
     (
         "/kcn.ledger.v1.AuditQueryService/GetTenantInspectionRecord",
-        &[Board, Auditor],
+        READERS,
     ),
     (
         "/kcn.ledger.v1.AuditQueryService/ListRepeatedInspections",
-        &[Board, Auditor],
+        READERS,
     ),
     (
         "/kcn.ledger.v1.AuditQueryService/GetIncidentTimeline",
-        &[Board, Auditor],
+        READERS,
     ),
     (
         "/kcn.ledger.v1.AuditQueryService/ListUnfollowedAlerts",
-        &[Board, Auditor],
+        READERS,
     ),
     (
         "/kcn.ledger.v1.AuditQueryService/ListConsultations",
-        &[Board, Auditor],
+        READERS,
     ),
     (
         "/kcn.ledger.v1.AuditQueryService/ListLateInformationRequests",
-        &[Board, Auditor],
+        READERS,
     ),
     (
         "/kcn.ledger.v1.AuditQueryService/GetParkResponsibility",
-        &[Board, Auditor],
+        READERS,
     ),
     (
         "/kcn.ledger.v1.AuditQueryService/ListLateAnnualReports",
-        &[Board, Auditor],
+        READERS,
     ),
     (
         "/kcn.ledger.v1.AuditQueryService/GetProcedureProcessingTimes",
         &[Board, Auditor],
     ),
-    (
-        "/kcn.ledger.v1.AuditQueryService/ListBreaches",
-        &[Board, Auditor],
-    ),
+    ("/kcn.ledger.v1.AuditQueryService/ListBreaches", READERS),
     // Principals: issued, changed and revoked by the administrator; who could act, and when, is
     // also the auditors' question.
     ("/kcn.ledger.v1.PrincipalService/IssuePrincipal", &[Admin]),

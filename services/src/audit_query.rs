@@ -25,6 +25,83 @@ use crate::{Ledger, error, take};
 #[derive(Debug, Clone)]
 pub struct AuditQueries(pub Ledger);
 
+/// What a company officer's question must be narrowed to: every answer is then about records of a
+/// park its company runs today, or addressed to its company.
+enum Narrowed<'a> {
+    /// `park_id`, a park the company runs.
+    Park(&'a str),
+    /// `company_id`, the company itself.
+    Company(&'a str),
+    /// A tenant of a park the company runs.
+    Tenant(&'a str),
+    /// An incident at a park the company runs.
+    Incident(&'a str),
+}
+
+impl AuditQueries {
+    /// Refuses a company officer's question that is not narrowed to its own records
+    /// (`PERMISSION_DENIED`, `OUTSIDE_ORGANISATION_SCOPE`); every other caller's passes.
+    async fn narrowed<R>(&self, request: &Request<R>, to: Narrowed<'_>) -> Result<(), Status> {
+        let caller = crate::caller(request)?;
+        let kcn_domain::scope::Scope::Company(company) = caller.scope() else {
+            return Ok(());
+        };
+        let refuse = |what: &str| {
+            error::domain(kcn_domain::DomainError::Forbidden {
+                rule: "outside_organisation_scope",
+                message: format!(
+                    "a company officer asks this question of its own records only: {what} \
+                     (company {company})"
+                ),
+            })
+        };
+        let id =
+            |raw: &str, what: &str| uuid::Uuid::parse_str(raw.trim()).map_err(|_| refuse(what));
+        match to {
+            Narrowed::Park(raw) => {
+                let what = "give the park_id of a park your company runs";
+                let park = id(raw, what)?;
+                if !self.0.company_runs(company, park).await? {
+                    return Err(refuse(what));
+                }
+            }
+            Narrowed::Company(raw) => {
+                let what = "give your company's company_id";
+                if id(raw, what)? != company {
+                    return Err(refuse(what));
+                }
+            }
+            Narrowed::Tenant(raw) => {
+                let what = "name a tenant of a park your company runs";
+                let tenant = id(raw, what)?;
+                if let Some((t, _)) = self
+                    .0
+                    .store
+                    .load::<kcn_domain::tenant::Tenant>(tenant)
+                    .await
+                    .map_err(error::store)?
+                {
+                    self.0.visible(&caller, tenant, &t).await?;
+                }
+            }
+            Narrowed::Incident(raw) => {
+                let what = "name an incident at a park your company runs";
+                let incident = id(raw, what)?;
+                if let Some((i, _)) = self
+                    .0
+                    .store
+                    .load::<kcn_domain::incident::Incident>(incident)
+                    .await
+                    .map_err(error::store)?
+                {
+                    self.0.visible(&caller, incident, &i).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 fn stored_timestamp(text: &str) -> Option<prost_types::Timestamp> {
     parse_timestamp(text).ok().map(fields::timestamp)
 }
@@ -35,6 +112,8 @@ impl AuditQueryService for AuditQueries {
         &self,
         request: Request<proto::GetTenantInspectionRecordRequest>,
     ) -> Result<Response<proto::GetTenantInspectionRecordResponse>, Status> {
+        self.narrowed(&request, Narrowed::Tenant(&request.get_ref().tenant_id))
+            .await?;
         inspections::get_tenant_inspection_record(&self.0, request.into_inner())
             .await
             .map(Response::new)
@@ -44,6 +123,8 @@ impl AuditQueryService for AuditQueries {
         &self,
         request: Request<proto::ListRepeatedInspectionsRequest>,
     ) -> Result<Response<proto::ListRepeatedInspectionsResponse>, Status> {
+        self.narrowed(&request, Narrowed::Park(&request.get_ref().park_id))
+            .await?;
         inspections::list_repeated_inspections(&self.0, request.into_inner())
             .await
             .map(Response::new)
@@ -53,6 +134,8 @@ impl AuditQueryService for AuditQueries {
         &self,
         request: Request<proto::GetIncidentTimelineRequest>,
     ) -> Result<Response<proto::GetIncidentTimelineResponse>, Status> {
+        self.narrowed(&request, Narrowed::Incident(&request.get_ref().incident_id))
+            .await?;
         incidents::get_incident_timeline(&self.0, request.into_inner())
             .await
             .map(Response::new)
@@ -62,6 +145,8 @@ impl AuditQueryService for AuditQueries {
         &self,
         request: Request<proto::ListUnfollowedAlertsRequest>,
     ) -> Result<Response<proto::ListUnfollowedAlertsResponse>, Status> {
+        self.narrowed(&request, Narrowed::Park(&request.get_ref().park_id))
+            .await?;
         alerts::list_unfollowed_alerts(&self.0, request.into_inner())
             .await
             .map(Response::new)
@@ -71,6 +156,8 @@ impl AuditQueryService for AuditQueries {
         &self,
         request: Request<proto::ListConsultationsRequest>,
     ) -> Result<Response<proto::ListConsultationsResponse>, Status> {
+        self.narrowed(&request, Narrowed::Park(&request.get_ref().park_id))
+            .await?;
         consultations::list(&self.0, request.into_inner())
             .await
             .map(Response::new)
@@ -80,6 +167,8 @@ impl AuditQueryService for AuditQueries {
         &self,
         request: Request<proto::ListLateInformationRequestsRequest>,
     ) -> Result<Response<proto::ListLateInformationRequestsResponse>, Status> {
+        self.narrowed(&request, Narrowed::Company(&request.get_ref().company_id))
+            .await?;
         exchanges::list(&self.0, request.into_inner())
             .await
             .map(Response::new)
@@ -89,6 +178,8 @@ impl AuditQueryService for AuditQueries {
         &self,
         request: Request<proto::GetParkResponsibilityRequest>,
     ) -> Result<Response<proto::GetParkResponsibilityResponse>, Status> {
+        self.narrowed(&request, Narrowed::Park(&request.get_ref().park_id))
+            .await?;
         responsibility::get(&self.0, request.into_inner())
             .await
             .map(Response::new)
@@ -98,6 +189,8 @@ impl AuditQueryService for AuditQueries {
         &self,
         request: Request<proto::ListLateAnnualReportsRequest>,
     ) -> Result<Response<proto::ListLateAnnualReportsResponse>, Status> {
+        self.narrowed(&request, Narrowed::Park(&request.get_ref().park_id))
+            .await?;
         reports::list(&self.0, request.into_inner())
             .await
             .map(Response::new)
@@ -116,6 +209,8 @@ impl AuditQueryService for AuditQueries {
         &self,
         request: Request<proto::ListBreachesRequest>,
     ) -> Result<Response<proto::ListBreachesResponse>, Status> {
+        self.narrowed(&request, Narrowed::Park(&request.get_ref().park_id))
+            .await?;
         breaches::list(&self.0, request.into_inner())
             .await
             .map(Response::new)

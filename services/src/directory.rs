@@ -113,15 +113,8 @@ impl Directory {
         let kcn_domain::scope::Scope::Company(company) = caller.scope() else {
             return Ok(());
         };
-        let today = kcn_domain::time::local_date(self.0.clock.now());
         let runs = match uuid::Uuid::parse_str(park_id) {
-            Ok(park) => self
-                .0
-                .store
-                .load::<kcn_domain::park::Park>(park)
-                .await
-                .map_err(error::store)?
-                .is_some_and(|(p, _)| p.company_at(today) == Some(company)),
+            Ok(park) => self.0.company_runs(company, park).await?,
             Err(_) => false,
         };
         if runs {

@@ -239,6 +239,17 @@ impl Ledger {
 }
 
 impl Ledger {
+    /// Whether the company runs the park today.
+    pub async fn company_runs(&self, company: Uuid, park_id: Uuid) -> Result<bool, Status> {
+        let today = kcn_domain::time::local_date(self.clock.now());
+        Ok(self
+            .store
+            .load::<Park>(park_id)
+            .await
+            .map_err(error::store)?
+            .is_some_and(|(park, _)| park.company_at(today) == Some(company)))
+    }
+
     /// Refuses a record to a company officer whose company is not a party to it and does not run
     /// its park today (`PERMISSION_DENIED`, `OUTSIDE_ORGANISATION_SCOPE`). The registry of who is
     /// who (authorities, companies, parks) and the Board's guidance and trainings are public to
@@ -262,14 +273,7 @@ impl Ledger {
         let acting = aggregate.acting_for(id, &[]);
         let party = acting.parties.contains(&OrganisationRef::company(company));
         let runs = match acting.park {
-            Some(park_id) => self
-                .store
-                .load::<Park>(park_id)
-                .await
-                .map_err(error::store)?
-                .is_some_and(|(park, _)| {
-                    park.company_at(kcn_domain::time::local_date(self.clock.now())) == Some(company)
-                }),
+            Some(park_id) => self.company_runs(company, park_id).await?,
             None => false,
         };
         if party || runs {

@@ -490,3 +490,134 @@ async fn a_notification_names_its_sender_as_the_caller_and_an_established_author
     assert_eq!(n.sender.as_ref().unwrap().id, p.company);
     assert_eq!(n.recipient_authority_id.as_deref(), Some(p.board.as_str()));
 }
+
+/// One of the auditors' questions, narrowed to the world `w` (its park, company, tenant or
+/// incident), or not narrowed at all.
+async fn ask(
+    channel: &Channel,
+    question: &str,
+    w: &World,
+    narrowed: bool,
+) -> Result<(), tonic::Status> {
+    use proto::audit_query_service_client::AuditQueryServiceClient as Q;
+    use proto::*;
+    let mut q = Q::new(channel.clone());
+    let pick = |id: &String| if narrowed { id.clone() } else { String::new() };
+    match question {
+        "GetTenantInspectionRecord" => q
+            .get_tenant_inspection_record(GetTenantInspectionRecordRequest {
+                tenant_id: pick(&w.tenant),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        "ListRepeatedInspections" => q
+            .list_repeated_inspections(ListRepeatedInspectionsRequest {
+                from_year: 2025,
+                to_year: 2025,
+                park_id: pick(&w.park),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        "GetIncidentTimeline" => q
+            .get_incident_timeline(GetIncidentTimelineRequest {
+                incident_id: pick(&w.incident),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        "ListUnfollowedAlerts" => q
+            .list_unfollowed_alerts(ListUnfollowedAlertsRequest {
+                park_id: pick(&w.park),
+                within_days: Some(30),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        "ListConsultations" => q
+            .list_consultations(ListConsultationsRequest {
+                park_id: pick(&w.park),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        "ListLateInformationRequests" => q
+            .list_late_information_requests(ListLateInformationRequestsRequest {
+                company_id: pick(&w.company),
+                year: 2025,
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        "GetParkResponsibility" => q
+            .get_park_responsibility(GetParkResponsibilityRequest {
+                park_id: pick(&w.park),
+                date: "2025-06-01".into(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        "ListLateAnnualReports" => q
+            .list_late_annual_reports(ListLateAnnualReportsRequest {
+                year: 2025,
+                park_id: pick(&w.park),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        "ListBreaches" => {
+            let answer = q
+                .list_breaches(ListBreachesRequest {
+                    park_id: pick(&w.park),
+                    from_date: "2025-01-01".into(),
+                    to_date: "2026-12-31".into(),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            if narrowed {
+                assert!(answer.breaches.iter().all(|b| b.park_id == w.park));
+            }
+            Ok(())
+        }
+        other => panic!("no question {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_company_officer_asks_the_auditors_questions_of_its_own_records_only() {
+    let server = start().await;
+    let own = world(&server).await;
+    let other = world(&server).await;
+    let (_, token) = issue(&server, proto::Role::CompanyOfficer, &own.company).await;
+    let company = with_token(&server.raw_channel, Some(&token));
+    let (_, token) = issue(&server, proto::Role::BoardOfficer, &own.board).await;
+    let board = with_token(&server.raw_channel, Some(&token));
+    for question in [
+        "GetTenantInspectionRecord",
+        "ListRepeatedInspections",
+        "GetIncidentTimeline",
+        "ListUnfollowedAlerts",
+        "ListConsultations",
+        "ListLateInformationRequests",
+        "GetParkResponsibility",
+        "ListLateAnnualReports",
+        "ListBreaches",
+    ] {
+        ask(&company, question, &own, true)
+            .await
+            .unwrap_or_else(|s| panic!("{question} of its own records: {s:?}"));
+        for (w, narrowed) in [(&other, true), (&own, false)] {
+            let refused = ask(&company, question, w, narrowed).await;
+            assert_eq!(
+                scope_rule(refused),
+                "OUTSIDE_ORGANISATION_SCOPE",
+                "{question} narrowed {narrowed}"
+            );
+        }
+        ask(&board, question, &other, true)
+            .await
+            .unwrap_or_else(|s| panic!("the Board asks {question}: {s:?}"));
+    }
+}
