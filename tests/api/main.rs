@@ -30,6 +30,7 @@ mod metrics;
 mod monitoring;
 mod park_reports;
 mod procedure;
+mod readme;
 mod rebuild;
 mod registry;
 mod schema;
