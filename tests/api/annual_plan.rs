@@ -209,3 +209,36 @@ async fn a_plan_with_duplicate_task_ids_or_bad_fields_is_invalid() {
     assert_eq!(violated_fields(&status), vec!["issued_on"]);
     assert_eq!(server.read_log().await.len() as u64, p.last_position);
 }
+
+#[tokio::test]
+async fn the_plan_is_on_the_timelines_of_the_companies_and_parks_its_tasks_assign() {
+    let server = TestServer::start().await;
+    let p = seed(&server).await;
+    let outcome = plans(&server)
+        .issue_annual_tasks(issuing(&p))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    let mut audit = server.audit();
+    for (subject_type, subject_id) in [
+        (proto::SubjectType::Company, &p.company),
+        (proto::SubjectType::Park, &p.park),
+        (proto::SubjectType::Authority, &p.board),
+    ] {
+        let page = audit
+            .get_timeline(proto::GetTimelineRequest {
+                subject_type: subject_type as i32,
+                subject_id: subject_id.clone(),
+                min_position: outcome.last_position,
+                event_types: vec!["AnnualTasksIssued".into()],
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(page.entries.len(), 1, "{subject_type:?}");
+        assert_eq!(page.entries[0].aggregate_id, outcome.aggregate_id);
+    }
+}

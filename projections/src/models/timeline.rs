@@ -65,18 +65,33 @@ impl Subject {
 
 type SubjectSet = BTreeSet<(Subject, String)>;
 
-/// The subjects named by an event's payload.
+/// How deep `referenced` looks into a payload's nested objects and lists (an annual plan's tasks
+/// are one level down; nothing in the catalogue is deeper than two).
+const MAX_DEPTH: usize = 4;
+
+/// The subjects named by an event's payload, at its top level and in its nested objects and lists
+/// of objects (an annual plan's tasks name their assignees and parks).
 fn referenced(payload: &Value, out: &mut SubjectSet) {
+    referenced_within(payload, out, 0);
+}
+
+fn referenced_within(payload: &Value, out: &mut SubjectSet, depth: usize) {
     let Value::Object(map) = payload else { return };
+    if depth > MAX_DEPTH {
+        return;
+    }
     for (key, value) in map {
         let subject = match key.as_str() {
             "park_id" | "park_ids" => Some(Subject::Park),
-            "company_id" | "company_ids" => Some(Subject::Company),
+            "company_id" | "company_ids" | "assignee_company_id" => Some(Subject::Company),
             "tenant_id" | "tenant_ids" => Some(Subject::Tenant),
-            // An authority named as such, or as a successor or predecessor in a succession.
-            "authority_id" | "authority_ids" | "successor" | "predecessors" => {
-                Some(Subject::Authority)
-            }
+            // An authority named as such, as a successor or predecessor in a succession, or as
+            // the recipient of a notification.
+            "authority_id"
+            | "authority_ids"
+            | "successor"
+            | "predecessors"
+            | "recipient_authority_id" => Some(Subject::Authority),
             _ => None,
         };
         match (subject, value) {
@@ -97,8 +112,16 @@ fn referenced(payload: &Value, out: &mut SubjectSet) {
                     Some("ORGANISATION_KIND_AUTHORITY") => Some(Subject::Authority),
                     _ => None,
                 };
-                if let (Some(kind), Some(id)) = (kind, inner.get("id").and_then(Value::as_str)) {
-                    out.insert((kind, id.to_owned()));
+                match (kind, inner.get("id").and_then(Value::as_str)) {
+                    (Some(kind), Some(id)) => {
+                        out.insert((kind, id.to_owned()));
+                    }
+                    _ => referenced_within(value, out, depth + 1),
+                }
+            }
+            (None, Value::Array(items)) => {
+                for item in items {
+                    referenced_within(item, out, depth + 1);
                 }
             }
             _ => {}
@@ -259,9 +282,10 @@ impl ReadModel for Timeline {
         Self::NAME
     }
 
-    /// 2: authorities are a subject.
+    /// 2: authorities are a subject. 3: references inside nested objects and lists count (an
+    /// annual plan's tasks reach their assignees and parks), and a notification's recipient.
     fn version(&self) -> u32 {
-        2
+        3
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -731,6 +755,30 @@ mod tests {
             (Subject::Company, "c1".to_owned()),
             (Subject::Authority, "a1".to_owned()),
             (Subject::Authority, "a2".to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn an_annual_plan_reaches_the_companies_and_parks_its_tasks_assign() {
+        let payload = serde_json::json!({
+            "authority_id": "a1",
+            "year": 2025,
+            "tasks": [
+                {"task_id": "T1", "assignee_company_id": "c1", "park_id": "p1"},
+                {"task_id": "T2", "assignee_company_id": "c2"},
+            ],
+            "service_levels": {"information_answer_days": 10},
+        });
+        let mut out = SubjectSet::new();
+        referenced(&payload, &mut out);
+        let expected: SubjectSet = [
+            (Subject::Authority, "a1".to_owned()),
+            (Subject::Company, "c1".to_owned()),
+            (Subject::Company, "c2".to_owned()),
+            (Subject::Park, "p1".to_owned()),
         ]
         .into_iter()
         .collect();
