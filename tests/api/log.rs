@@ -502,7 +502,83 @@ async fn an_authority_timeline_holds_what_names_it_with_each_actor(server: TestS
     assert_eq!(all.entries[3].acting_authority_id, p.board);
 }
 
+/// An act that names a company and no park is on the timeline of each park the company ran on the
+/// act's date: the park changes hands on 1 July, and the Board's requests to each company, made
+/// without naming the park, land on the park's timeline only for the days the company ran it.
+async fn a_request_to_a_company_is_on_the_timelines_of_the_parks_it_ran_that_day(
+    server: TestServer,
+) {
+    let p = seed(&server).await;
+    let mut registry = server.registry();
+    let newcomer = registry
+        .register_company(proto::RegisterCompanyRequest {
+            header: header("2025-04-05T02:00:00Z"),
+            enterprise_code: crate::harness::fresh_enterprise_code(),
+            name: "CTCP Hạ tầng Mới".into(),
+            address: "Thuận An".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap()
+        .aggregate_id;
+    registry
+        .assign_infrastructure_company(proto::AssignInfrastructureCompanyRequest {
+            header: header("2025-04-05T02:10:00Z"),
+            park_id: p.park.clone(),
+            company_id: newcomer.clone(),
+            effective_from: "2025-07-01".into(),
+        })
+        .await
+        .unwrap();
+    let mut x = server.exchanges();
+    let request = |company: &str, when: &str| {
+        let mut r = crate::information_exchange::board_to_company(&p.board, company, "");
+        r.header = header(when);
+        r.due_at = None;
+        r
+    };
+    let mut ids = Vec::new();
+    for (company, when) in [
+        (&p.company, "2025-06-10T02:00:00Z"),
+        (&newcomer, "2025-06-20T02:00:00Z"),
+        (&p.company, "2025-07-10T02:00:00Z"),
+        (&newcomer, "2025-07-20T02:00:00Z"),
+    ] {
+        let outcome = x
+            .request_information(request(company, when))
+            .await
+            .unwrap()
+            .into_inner()
+            .outcome
+            .unwrap();
+        ids.push((outcome.aggregate_id, outcome.last_position));
+    }
+    let last = ids.last().unwrap().1;
+    let page = server
+        .audit()
+        .get_timeline(proto::GetTimelineRequest {
+            subject_type: proto::SubjectType::Park as i32,
+            subject_id: p.park.clone(),
+            event_types: vec!["InformationRequested".into()],
+            min_position: last,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let on_park: Vec<&str> = page
+        .entries
+        .iter()
+        .map(|e| e.aggregate_id.as_str())
+        .collect();
+    // The former company's request in June and the newcomer's in July; not the other two.
+    assert_eq!(on_park, [ids[0].0.as_str(), ids[3].0.as_str()]);
+}
+
 on_both_backends!(
+    a_request_to_a_company_is_on_the_timelines_of_the_parks_it_ran_that_day,
     an_authority_timeline_holds_what_names_it_with_each_actor,
     replaying_the_log_returns_exactly_what_was_appended_even_after_a_restart,
     a_retried_request_returns_the_first_outcome_and_is_not_appended_twice,

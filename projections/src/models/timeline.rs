@@ -12,6 +12,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use chrono::NaiveDate;
+
 use async_trait::async_trait;
 use kcn_domain::{AggregateKind, Event};
 use serde_json::Value;
@@ -161,6 +163,27 @@ pub struct SubjectLink {
 struct Additions {
     links: Vec<SubjectLink>,
     entries: Vec<TimelineEntry>,
+    /// Company assignments of parks: `(park_id, effective_from, company_id)`.
+    operators: Vec<(String, NaiveDate, String)>,
+}
+
+/// Which company ran each park from when: park id → `(effective_from, company_id)` in date order,
+/// for the parks a batch may need (those of the companies it names, and those it assigns).
+type Operators = HashMap<String, Vec<(NaiveDate, String)>>;
+
+/// The parks `company` ran on `date`.
+fn parks_run_by(operators: &Operators, company: &str, date: NaiveDate) -> Vec<String> {
+    operators
+        .iter()
+        .filter(|(_, timeline)| {
+            timeline
+                .iter()
+                .take_while(|(from, _)| *from <= date)
+                .last()
+                .is_some_and(|(_, c)| c == company)
+        })
+        .map(|(park, _)| park.clone())
+        .collect()
 }
 
 /// Bound values per statement: below SQLite's 32,766 and PostgreSQL's 65,535.
@@ -192,13 +215,38 @@ fn named(e: &Envelope, payload: &Value) -> SubjectSet {
 /// companies and tenants; an authority only where an event names it), and the park of every tenant
 /// among them. `known` holds what the database knew before the batch for every
 /// aggregate the batch asks about, and learns as the batch goes.
-fn plan(events: &[Envelope], payloads: &[Value], known: &mut Known) -> Additions {
+fn plan(
+    events: &[Envelope],
+    payloads: &[Value],
+    known: &mut Known,
+    operators: &mut Operators,
+) -> Additions {
     let mut out = Additions::default();
     for (e, payload) in events.iter().zip(payloads) {
         let key = key_of(e);
+        if let Some((company, from)) = assignment(e, payload) {
+            let timeline = operators.entry(e.stored.aggregate_id.clone()).or_default();
+            timeline.push((from, company.clone()));
+            timeline.sort();
+            out.operators
+                .push((e.stored.aggregate_id.clone(), from, company));
+        }
         let mut subjects = named(e, payload);
         if let Some(earlier) = known.get(&key) {
             subjects.extend(earlier.iter().cloned());
+        }
+        // An act that names a company and no park (an agreement, a request to the company, a
+        // plan's task) concerns each park the company ran on its date.
+        let mut ran: SubjectSet = SubjectSet::new();
+        if !subjects.iter().any(|(s, _)| *s == Subject::Park) {
+            let date = kcn_domain::time::local_date(e.occurred_at);
+            for (_, company) in subjects.iter().filter(|(s, _)| *s == Subject::Company) {
+                ran.extend(
+                    parks_run_by(operators, company, date)
+                        .into_iter()
+                        .map(|p| (Subject::Park, p)),
+                );
+            }
         }
         // A tenant's events concern its park too.
         let parks: Vec<(Subject, String)> = subjects
@@ -234,8 +282,30 @@ fn plan(events: &[Envelope], payloads: &[Value], known: &mut Known) -> Additions
                 aggregate_id: e.stored.aggregate_id.clone(),
             });
         }
+        // Not remembered for the aggregate: a later event of it has a date of its own.
+        for (s, id) in ran.difference(&subjects) {
+            out.entries.push(TimelineEntry {
+                subject_type: s.as_str().to_owned(),
+                subject_id: id.clone(),
+                position: e.position(),
+                occurred_at: e.stored.occurred_at.clone(),
+                event_type: e.stored.event_type.clone(),
+                aggregate_type: e.stored.aggregate_type.clone(),
+                aggregate_id: e.stored.aggregate_id.clone(),
+            });
+        }
     }
     out
+}
+
+/// A park's company assignment: the company and the date from which it runs the park.
+fn assignment(e: &Envelope, payload: &Value) -> Option<(String, NaiveDate)> {
+    if e.stored.event_type != "InfrastructureCompanyAssigned" {
+        return None;
+    }
+    let company = payload.get("company_id")?.as_str()?.to_owned();
+    let from = payload.get("effective_from")?.as_str()?.parse().ok()?;
+    Some((company, from))
 }
 
 /// The timeline read model.
@@ -266,7 +336,11 @@ impl Queries<'_, Timeline> {
     }
 }
 
-const TABLES: &[&str] = &["timeline_entries", "timeline_subjects"];
+const TABLES: &[&str] = &[
+    "timeline_entries",
+    "timeline_subjects",
+    "timeline_operators",
+];
 
 fn entries(g: &Generation) -> String {
     g.table("timeline_entries")
@@ -276,6 +350,10 @@ fn subjects(g: &Generation) -> String {
     g.table("timeline_subjects")
 }
 
+fn operators(g: &Generation) -> String {
+    g.table("timeline_operators")
+}
+
 #[async_trait]
 impl ReadModel for Timeline {
     fn name(&self) -> &'static str {
@@ -283,9 +361,10 @@ impl ReadModel for Timeline {
     }
 
     /// 2: authorities are a subject. 3: references inside nested objects and lists count (an
-    /// annual plan's tasks reach their assignees and parks), and a notification's recipient.
+    /// annual plan's tasks reach their assignees and parks), and a notification's recipient. 4: an
+    /// act naming a company and no park is on the timeline of each park the company ran that day.
     fn version(&self) -> u32 {
-        3
+        4
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -313,6 +392,16 @@ impl ReadModel for Timeline {
                  subject_type TEXT NOT NULL, subject_id TEXT NOT NULL, \
                  PRIMARY KEY (aggregate_type, aggregate_id, subject_type, subject_id))",
                 subjects(g)
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (park_id TEXT NOT NULL, effective_from TEXT NOT NULL, \
+                 company_id TEXT NOT NULL, PRIMARY KEY (park_id, effective_from))",
+                operators(g)
+            ),
+            format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {} (company_id)",
+                g.table("timeline_operators_by_company"),
+                operators(g)
             ),
         ]
     }
@@ -346,9 +435,79 @@ impl ReadModel for Timeline {
             }
         }
         load_known(conn, g, &tenants, &mut known).await?;
-        let additions = plan(events, &payloads, &mut known);
+        // The parks of every company the events may name, and of every park they assign.
+        let mut companies = BTreeSet::new();
+        let mut parks = BTreeSet::new();
+        for (e, payload) in events.iter().zip(&payloads) {
+            let earlier = known.get(&key_of(e)).into_iter().flatten();
+            for (s, id) in named(e, payload).iter().chain(earlier) {
+                if *s == Subject::Company {
+                    companies.insert(id.clone());
+                }
+            }
+            if assignment(e, payload).is_some() {
+                parks.insert(e.stored.aggregate_id.clone());
+            }
+        }
+        let mut operators = load_operators(conn, g, &companies, &parks).await?;
+        let additions = plan(events, &payloads, &mut known, &mut operators);
         write(conn, g, &additions).await
     }
+}
+
+/// The stored company assignments of the parks any of `companies` was assigned to, and of `parks`.
+async fn load_operators(
+    conn: &mut AnyConnection,
+    g: &Generation,
+    companies: &BTreeSet<String>,
+    parks: &BTreeSet<String>,
+) -> Result<Operators, ProjectionError> {
+    let mut out = Operators::new();
+    let companies: Vec<&String> = companies.iter().collect();
+    let parks: Vec<&String> = parks.iter().collect();
+    let mut queries = Vec::new();
+    for chunk in companies.chunks(MAX_BOUND) {
+        let mut args = Args::default();
+        let ids: Vec<String> = chunk.iter().map(|c| args.text(c.as_str())).collect();
+        queries.push((
+            args,
+            format!(
+                "SELECT park_id, effective_from, company_id FROM {0} WHERE park_id IN \
+                 (SELECT park_id FROM {0} WHERE company_id IN ({1}))",
+                operators(g),
+                ids.join(", ")
+            ),
+        ));
+    }
+    for chunk in parks.chunks(MAX_BOUND) {
+        let mut args = Args::default();
+        let ids: Vec<String> = chunk.iter().map(|p| args.text(p.as_str())).collect();
+        queries.push((
+            args,
+            format!(
+                "SELECT park_id, effective_from, company_id FROM {} WHERE park_id IN ({})",
+                operators(g),
+                ids.join(", ")
+            ),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    for (args, statement) in queries {
+        for r in args.fetch_all(conn, statement).await? {
+            let (park, from, company): (String, String, String) =
+                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+            let from: NaiveDate = from.parse().map_err(|e| {
+                crate::models::stored::corrupt(format!("timeline_operators.effective_from: {e}"))
+            })?;
+            if seen.insert((park.clone(), from)) {
+                out.entry(park).or_default().push((from, company));
+            }
+        }
+    }
+    for timeline in out.values_mut() {
+        timeline.sort();
+    }
+    Ok(out)
 }
 
 /// Adds to `known` the stored subjects of the given aggregates.
@@ -424,6 +583,29 @@ async fn write(
                 "INSERT INTO {} (aggregate_type, aggregate_id, subject_type, subject_id) VALUES {} \
                  ON CONFLICT DO NOTHING",
                 subjects(g),
+                rows.join(", ")
+            ),
+        )
+        .await?;
+    }
+    for chunk in add.operators.chunks(MAX_BOUND / 3) {
+        let mut args = Args::default();
+        let rows: Vec<String> = chunk
+            .iter()
+            .map(|(park, from, company)| {
+                format!(
+                    "({}, {}, {})",
+                    args.text(park.as_str()),
+                    args.text(from.to_string()),
+                    args.text(company.as_str())
+                )
+            })
+            .collect();
+        args.execute(
+            conn,
+            format!(
+                "INSERT INTO {} (park_id, effective_from, company_id) VALUES {}",
+                operators(g),
                 rows.join(", ")
             ),
         )
@@ -708,7 +890,7 @@ mod tests {
             .map(|e| serde_json::from_slice(&e.stored.payload).unwrap())
             .collect();
         let mut known = Known::new();
-        let additions = plan(&events, &payloads, &mut known);
+        let additions = plan(&events, &payloads, &mut known, &mut Operators::new());
         let mut both = vec![
             ("park".to_owned(), park.to_string()),
             ("tenant".to_owned(), tenant.to_string()),
