@@ -76,6 +76,79 @@ pub struct Header {
     pub context: CommandContext,
 }
 
+/// A command header's fields, each validated.
+#[derive(Debug, Clone)]
+pub struct ParsedHeader {
+    pub occurred_at: DateTime<Utc>,
+    pub expected_version: Option<u64>,
+    pub request_id: String,
+    pub correlation_id: Option<String>,
+    pub causation_id: Option<String>,
+    pub source: Option<Source>,
+}
+
+/// Parses and validates a command header, with `occurred_at` at most `latest` (the server's clock
+/// plus the skew it allows); violations are named `header.<field>`. Pure: the fuzz target
+/// (`wire::fuzzing`) runs it as the server does.
+pub fn parse_header(
+    header: Option<&proto::CommandHeader>,
+    latest: DateTime<Utc>,
+    f: &mut Fields,
+) -> Option<ParsedHeader> {
+    let Some(h) = header else {
+        f.violation("header", "is required (request_id and occurred_at)");
+        return None;
+    };
+    let request_id = f.check("header.request_id", fields::token(&h.request_id, true));
+    let correlation_id = f.check(
+        "header.correlation_id",
+        fields::token(&h.correlation_id, false),
+    );
+    let causation_id = f.check("header.causation_id", fields::token(&h.causation_id, false));
+    let source_system = f.check(
+        "header.source_system",
+        fields::token(&h.source_system, false),
+    );
+    let source_message_id = f.check(
+        "header.source_message_id",
+        fields::token(&h.source_message_id, false),
+    );
+    let occurred_at = match &h.occurred_at {
+        None => {
+            f.violation("header.occurred_at", "is required: when the act happened");
+            None
+        }
+        Some(ts) => f.check("header.occurred_at", fields::instant(ts)),
+    };
+    if let Some(t) = occurred_at
+        && t > latest
+    {
+        f.violation(
+            "header.occurred_at",
+            format!("{t} lies in the future (the server allows up to {latest})"),
+        );
+    }
+    if source_message_id.as_ref().is_some_and(Option::is_some)
+        && source_system.as_ref().is_some_and(Option::is_none)
+    {
+        f.violation(
+            "header.source_system",
+            "is required when source_message_id is given",
+        );
+    }
+    Some(ParsedHeader {
+        occurred_at: occurred_at?,
+        expected_version: h.expected_version,
+        request_id: request_id??,
+        correlation_id: correlation_id?,
+        causation_id: causation_id?,
+        source: source_system?.map(|system| Source {
+            system,
+            message_id: source_message_id.flatten(),
+        }),
+    })
+}
+
 impl Ledger {
     /// Parses and validates a command header; violations are named `header.<field>`. The actor is
     /// the authenticated caller, never a field of the request.
@@ -85,66 +158,22 @@ impl Ledger {
         header: Option<&proto::CommandHeader>,
         f: &mut Fields,
     ) -> Option<Header> {
-        let Some(h) = header else {
-            f.violation("header", "is required (request_id and occurred_at)");
-            return None;
-        };
-        let request_id = f.check("header.request_id", fields::token(&h.request_id, true));
-        let correlation_id = f.check(
-            "header.correlation_id",
-            fields::token(&h.correlation_id, false),
-        );
-        let causation_id = f.check("header.causation_id", fields::token(&h.causation_id, false));
-        let source_system = f.check(
-            "header.source_system",
-            fields::token(&h.source_system, false),
-        );
-        let source_message_id = f.check(
-            "header.source_message_id",
-            fields::token(&h.source_message_id, false),
-        );
-        let occurred_at = match &h.occurred_at {
-            None => {
-                f.violation("header.occurred_at", "is required: when the act happened");
-                None
-            }
-            Some(ts) => f.check("header.occurred_at", fields::instant(ts)),
-        };
-        if let Some(t) = occurred_at {
-            let limit = self.clock.now() + self.max_future_skew;
-            if t > limit {
-                f.violation(
-                    "header.occurred_at",
-                    format!("{t} lies in the future (the server allows up to {limit})"),
-                );
-            }
-        }
-        if source_message_id.as_ref().is_some_and(Option::is_some)
-            && source_system.as_ref().is_some_and(Option::is_none)
-        {
-            f.violation(
-                "header.source_system",
-                "is required when source_message_id is given",
-            );
-        }
-        let request_id = request_id??;
+        let latest = self.clock.now() + self.max_future_skew;
+        let parsed = parse_header(header, latest, f)?;
         // The request log's line for this RPC names the command it carried (the span is opened
         // by the server's RPC layer; outside one this does nothing).
-        tracing::Span::current().record("request_id", request_id.as_str());
+        tracing::Span::current().record("request_id", parsed.request_id.as_str());
         Some(Header {
-            occurred_at: occurred_at?,
-            expected_version: h.expected_version,
+            occurred_at: parsed.occurred_at,
+            expected_version: parsed.expected_version,
             context: CommandContext {
                 actor: caller.actor(),
                 scope: caller.scope(),
-                occurred_at,
-                request_id,
-                correlation_id: correlation_id?,
-                causation_id: causation_id?,
-                source: source_system?.map(|system| Source {
-                    system,
-                    message_id: source_message_id.flatten(),
-                }),
+                occurred_at: Some(parsed.occurred_at),
+                request_id: parsed.request_id,
+                correlation_id: parsed.correlation_id,
+                causation_id: parsed.causation_id,
+                source: parsed.source,
             },
         })
     }

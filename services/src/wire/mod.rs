@@ -9,6 +9,7 @@ pub mod annual_plan;
 pub mod consultation;
 pub mod dissemination;
 pub mod exchange;
+pub mod fuzzing;
 pub mod incident;
 pub mod inspection;
 pub mod monitoring;
