@@ -621,3 +621,61 @@ async fn a_company_officer_asks_the_auditors_questions_of_its_own_records_only()
             .unwrap_or_else(|s| panic!("the Board asks {question}: {s:?}"));
     }
 }
+
+/// Every read a company officer may call (from the descriptors and the role table) is either
+/// narrowed to its records, and checked above against another company's, or public by decision.
+#[test]
+fn every_read_served_to_company_officers_is_narrowed_or_public_by_decision() {
+    const NARROWED: &[&str] = &[
+        "GetTenant",
+        "GetAgreement",
+        "GetAnnualPlan",
+        "GetExchange",
+        "GetConsultation",
+        "GetInspection",
+        "GetIncident",
+        "GetAlert",
+        "GetDossier",
+        "ListTenants",
+        "GetTenantInspectionRecord",
+        "ListRepeatedInspections",
+        "GetIncidentTimeline",
+        "ListUnfollowedAlerts",
+        "ListConsultations",
+        "ListLateInformationRequests",
+        "GetParkResponsibility",
+        "ListLateAnnualReports",
+        "ListBreaches",
+    ];
+    // The registry of who is who, the Board's guidance, the caller itself, and the log's proofs
+    // (hashes only).
+    const PUBLIC: &[&str] = &[
+        "GetAuthority",
+        "GetCompany",
+        "GetPark",
+        "GetDissemination",
+        "ListAuthorities",
+        "ListCompanies",
+        "ListParks",
+        "GetCaller",
+        "GetCheckpoint",
+        "GetVerifierKey",
+        "GetInclusionProof",
+        "GetConsistencyProof",
+    ];
+    let pool = DescriptorPool::decode(proto::FILE_DESCRIPTOR_SET).unwrap();
+    for service in pool.services() {
+        for m in service.methods() {
+            let path = format!("/{}/{}", service.full_name(), m.name());
+            let reads = m.input().get_field_by_name("header").is_none();
+            let served =
+                matches!(decide(&path), Decision::Roles(r) if r.contains(&Role::CompanyOfficer));
+            if reads && served {
+                assert!(
+                    NARROWED.contains(&m.name()) || PUBLIC.contains(&m.name()),
+                    "{path} is served to company officers but neither narrowed nor public"
+                );
+            }
+        }
+    }
+}
