@@ -369,6 +369,31 @@ async fn seed_coded(
     }
 }
 
+/// Waits until every read model has applied the whole log (the questions then see every record),
+/// failing the test after ten seconds.
+#[allow(dead_code)]
+pub async fn read_models_at_head(server: &TestServer) {
+    let head = server.read_log().await.len() as u64;
+    let audit = server.audit();
+    let reached = wait_until(Duration::from_secs(10), || {
+        let mut audit = audit.clone();
+        async move {
+            audit
+                .get_projection_status(proto::GetProjectionStatusRequest {})
+                .await
+                .map(|s| {
+                    s.into_inner()
+                        .projections
+                        .iter()
+                        .all(|p| p.position >= head)
+                })
+                .unwrap_or(false)
+        }
+    })
+    .await;
+    assert!(reached, "the read models did not reach position {head}");
+}
+
 /// Polls `check` until it holds or `deadline` passes (for eventual consistency; never a fixed sleep).
 #[allow(dead_code)]
 pub async fn wait_until<F, Fut>(deadline: Duration, mut check: F) -> bool

@@ -415,6 +415,7 @@ async fn a_company_officer_reads_its_own_records_and_the_public_registry_only() 
     let company = with_token(&server.raw_channel, Some(&token));
     let (_, token) = issue(&server, proto::Role::BoardOfficer, &own.board).await;
     let board = with_token(&server.raw_channel, Some(&token));
+    crate::harness::read_models_at_head(&server).await;
     // The registry of who is who is public.
     for what in ["GetPark", "GetAuthority"] {
         for w in [&own, &other] {
@@ -594,6 +595,7 @@ async fn a_company_officer_asks_the_auditors_questions_of_its_own_records_only()
     let company = with_token(&server.raw_channel, Some(&token));
     let (_, token) = issue(&server, proto::Role::BoardOfficer, &own.board).await;
     let board = with_token(&server.raw_channel, Some(&token));
+    crate::harness::read_models_at_head(&server).await;
     for question in [
         "GetTenantInspectionRecord",
         "ListRepeatedInspections",
