@@ -115,3 +115,52 @@ async fn a_message_past_the_size_limit_is_refused_and_records_nothing() {
     assert!(status.message().contains("4096"), "{status:?}");
     assert_eq!(server.read_log().await.len(), before);
 }
+
+#[tokio::test]
+async fn the_server_ends_a_call_at_the_callers_deadline() {
+    let server = start(|_| {}).await;
+    let addr = server.running.as_ref().unwrap().addr;
+    // A raw HTTP/2 client (tonic's own would enforce the deadline itself): a deadline of 300 ms,
+    // and a request body that never comes.
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::builder()
+        .method("POST")
+        .uri(format!(
+            "http://{addr}/kcn.ledger.v1.PrincipalService/GetCaller"
+        ))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("grpc-timeout", "300m")
+        .header(
+            "authorization",
+            format!("Bearer {}", crate::harness::EMBEDDED_TOKEN),
+        )
+        .body(())
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (response, _body_never_sent) = client.send_request(request, false).unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(5), response)
+        .await
+        .expect("the server answered before the test's own bound")
+        .unwrap();
+    let (parts, mut body) = response.into_parts();
+    let status = match parts.headers.get("grpc-status") {
+        Some(s) => s.to_str().unwrap().to_owned(),
+        None => body
+            .trailers()
+            .await
+            .unwrap()
+            .and_then(|t| t.get("grpc-status").map(|s| s.to_str().unwrap().to_owned()))
+            .expect("a grpc-status"),
+    };
+    let elapsed = started.elapsed();
+    // tonic's server answers CANCELLED ("Timeout expired") when a call's deadline passes.
+    assert_eq!(status, "1", "grpc-status");
+    assert!(
+        elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(3),
+        "answered after {elapsed:?}"
+    );
+}
