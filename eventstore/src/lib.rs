@@ -332,6 +332,7 @@ impl EventStore {
                     scope,
                     today: local_date(now),
                     business_date,
+                    successors: tokio::sync::OnceCell::new(),
                 };
                 decide::<A>(id, &history, command, &judge).await
             })
@@ -405,9 +406,21 @@ struct Judge<'a> {
     today: chrono::NaiveDate,
     /// The local date of the command's header's business time.
     business_date: Option<chrono::NaiveDate>,
+    /// Every recorded succession, read once per command when first needed.
+    successors: tokio::sync::OnceCell<Successors>,
 }
 
+/// The authority that succeeded each succeeded authority, and from when.
+type Successors = BTreeMap<Uuid, (Uuid, chrono::NaiveDate)>;
+
 impl Judge<'_> {
+    /// Every recorded succession (read on the first call of the command, kept for the others).
+    async fn successors(&self) -> Result<&Successors, StoreError> {
+        self.successors
+            .get_or_try_init(|| successors(self.backend))
+            .await
+    }
+
     /// Refuses an act outside the caller's scope on any of `dates` (and today).
     async fn check_scope(
         &self,
@@ -427,7 +440,7 @@ impl Judge<'_> {
         if self.scope == Scope::Unrestricted {
             return Ok(parks);
         }
-        let successors = successors(self.backend).await?;
+        let successors = self.successors().await?;
         let successor = |a: Uuid| successors.get(&a).copied();
         let mut dates = dates.to_vec();
         dates.push(self.today);
@@ -443,9 +456,7 @@ impl Judge<'_> {
 }
 
 /// Every recorded succession: the authority that succeeded each succeeded authority, and from when.
-async fn successors(
-    backend: &dyn Backend,
-) -> Result<BTreeMap<Uuid, (Uuid, chrono::NaiveDate)>, StoreError> {
+async fn successors(backend: &dyn Backend) -> Result<Successors, StoreError> {
     let events = backend
         .load_aggregate_type(kcn_domain::authority::Authority::TYPE)
         .await?;
@@ -509,7 +520,9 @@ where
         _ => None,
     };
     if A::judged_against_agreements(&events) {
-        let agreements = agreements_in_force(backend, park.unwrap_or_default()).await?;
+        let agreements =
+            agreements_in_force(backend, park.unwrap_or_default(), judge.successors().await?)
+                .await?;
         breaches.extend(before.judge_against_agreements(&events, &deps.rules, &agreements));
     }
     let claims = A::unique_keys(id, &events);
@@ -534,6 +547,7 @@ where
 async fn agreements_in_force(
     backend: &dyn Backend,
     park: Park,
+    successors: &Successors,
 ) -> Result<AgreementsInForce, StoreError> {
     let events = backend
         .load_aggregate_type(CoordinationAgreement::TYPE)
@@ -546,21 +560,16 @@ async fn agreements_in_force(
     }
     // Every recorded succession: the governing agreement follows a succeeded authority's duties to
     // its successor (kcn_domain::governing).
-    let authorities = backend
-        .load_aggregate_type(kcn_domain::authority::Authority::TYPE)
-        .await?;
-    let mut successions = Vec::new();
-    for stream in authorities.chunk_by(|a, b| a.aggregate_id == b.aggregate_id) {
-        let id = Uuid::parse_str(&stream[0].aggregate_id)
-            .map_err(|e| StoreError::Internal(format!("authority id: {e}")))?;
-        if let Some(s) = fold::<kcn_domain::authority::Authority>(stream)?.succeeded {
-            successions.push(kcn_domain::governing::SuccessionFact {
-                authority_id: id,
-                successor: s.successor,
-                effective_date: s.effective_date,
-            });
-        }
-    }
+    let successions = successors
+        .iter()
+        .map(|(&authority_id, &(successor, effective_date))| {
+            kcn_domain::governing::SuccessionFact {
+                authority_id,
+                successor,
+                effective_date,
+            }
+        })
+        .collect();
     Ok(AgreementsInForce {
         park,
         agreements,
