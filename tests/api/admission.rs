@@ -14,14 +14,7 @@ use crate::harness::{Channel, TestServer, header, with_token};
 const ADMIN: &str = "kcn_admission-test-first-administrator-token-0000";
 
 async fn start(configure: impl FnOnce(&mut kcn_ledger::config::Config)) -> TestServer {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("admin.token");
-    std::fs::write(&file, ADMIN).unwrap();
-    TestServer::start_configured(dir, None, |c| {
-        c.bootstrap_token_file = Some(file);
-        configure(c);
-    })
-    .await
+    TestServer::with_first_administrator(ADMIN, configure).await
 }
 
 async fn whoami(channel: &Channel) -> Result<(), tonic::Status> {

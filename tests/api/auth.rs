@@ -50,10 +50,7 @@ async fn call(channel: &Channel, path: &str, streaming: bool) -> tonic::Status {
 }
 
 pub(crate) async fn start() -> TestServer {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("admin.token");
-    std::fs::write(&file, ADMIN).unwrap();
-    TestServer::start_configured(dir, None, |c| c.bootstrap_token_file = Some(file)).await
+    TestServer::with_first_administrator(ADMIN, |_| {}).await
 }
 
 pub(crate) async fn issue(

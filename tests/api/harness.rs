@@ -139,6 +139,22 @@ impl TestServer {
         }
     }
 
+    /// Starts a server on a fresh SQLite file whose first administrator has `token` (read from a
+    /// token file on the first start), with its configuration changed by `configure`.
+    pub async fn with_first_administrator(
+        token: &str,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("admin.token");
+        std::fs::write(&file, token).unwrap();
+        Self::start_configured(dir, None, |c| {
+            c.bootstrap_token_file = Some(file);
+            configure(c);
+        })
+        .await
+    }
+
     /// Stops the server cleanly and starts it again on the same database (SQLite or PostgreSQL).
     pub async fn restart(mut self) -> Self {
         let postgres = self.postgres.take();
@@ -270,6 +286,36 @@ pub async fn seed_another(server: &TestServer, n: u32) -> Province {
     let park = format!("DONGAN-{}", 100 + n);
     let tenant = format!("{}", 3_500_000_000u64 + u64::from(n));
     seed_coded(server, &company, &park, &tenant).await
+}
+
+/// Registers a new infrastructure company and hands `park` over to it from `effective_from`;
+/// answers the company's id.
+#[allow(dead_code)]
+pub async fn hand_over_park(server: &TestServer, park: &str, effective_from: &str) -> String {
+    let mut registry = server.registry();
+    let company = registry
+        .register_company(proto::RegisterCompanyRequest {
+            header: header("2025-04-05T02:00:00Z"),
+            enterprise_code: fresh_enterprise_code(),
+            name: "CTCP Hạ tầng Mới".into(),
+            address: "Thuận An".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap()
+        .aggregate_id;
+    registry
+        .assign_infrastructure_company(proto::AssignInfrastructureCompanyRequest {
+            header: header("2025-04-05T02:10:00Z"),
+            park_id: park.to_owned(),
+            company_id: company.clone(),
+            effective_from: effective_from.to_owned(),
+        })
+        .await
+        .unwrap();
+    company
 }
 
 /// A fresh enterprise code on every call in this test process (codes are unique).

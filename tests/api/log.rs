@@ -509,29 +509,7 @@ async fn a_request_to_a_company_is_on_the_timelines_of_the_parks_it_ran_that_day
     server: TestServer,
 ) {
     let p = seed(&server).await;
-    let mut registry = server.registry();
-    let newcomer = registry
-        .register_company(proto::RegisterCompanyRequest {
-            header: header("2025-04-05T02:00:00Z"),
-            enterprise_code: crate::harness::fresh_enterprise_code(),
-            name: "CTCP Hạ tầng Mới".into(),
-            address: "Thuận An".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .outcome
-        .unwrap()
-        .aggregate_id;
-    registry
-        .assign_infrastructure_company(proto::AssignInfrastructureCompanyRequest {
-            header: header("2025-04-05T02:10:00Z"),
-            park_id: p.park.clone(),
-            company_id: newcomer.clone(),
-            effective_from: "2025-07-01".into(),
-        })
-        .await
-        .unwrap();
+    let newcomer = crate::harness::hand_over_park(&server, &p.park, "2025-07-01").await;
     let mut x = server.exchanges();
     let request = |company: &str, when: &str| {
         let mut r = crate::information_exchange::board_to_company(&p.board, company, "");

@@ -72,11 +72,7 @@ async fn the_readme_walkthrough_runs_as_written() {
     let (alias, calls) = walkthrough();
     let alias: Vec<String> = alias.iter().map(|a| a.replace("$T", ADMIN)).collect();
     assert!(calls.len() >= 7, "{calls:?}");
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("admin.token");
-    std::fs::write(&file, ADMIN).unwrap();
-    let server =
-        TestServer::start_configured(dir, None, |c| c.bootstrap_token_file = Some(file)).await;
+    let server = TestServer::with_first_administrator(ADMIN, |_| {}).await;
     let url = format!("http://{}", server.running.as_ref().unwrap().addr);
     let mut ids: Vec<(&str, String)> = Vec::new();
     let mut answers = Vec::new();

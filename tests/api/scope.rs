@@ -186,28 +186,7 @@ async fn back_dating_opens_nothing_and_a_successor_acts_on_its_predecessors_park
     let p = crate::harness::seed(&server).await;
     let mut registry = server.registry();
     // The park changes hands on 2025-07-01.
-    let newcomer = registry
-        .register_company(proto::RegisterCompanyRequest {
-            header: crate::harness::header("2025-04-05T02:00:00Z"),
-            enterprise_code: crate::harness::fresh_enterprise_code(),
-            name: "CTCP Hạ tầng Mới".into(),
-            address: "Thuận An".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .outcome
-        .unwrap()
-        .aggregate_id;
-    registry
-        .assign_infrastructure_company(proto::AssignInfrastructureCompanyRequest {
-            header: crate::harness::header("2025-04-05T02:10:00Z"),
-            park_id: p.park.clone(),
-            company_id: newcomer.clone(),
-            effective_from: "2025-07-01".into(),
-        })
-        .await
-        .unwrap();
+    let newcomer = crate::harness::hand_over_park(&server, &p.park, "2025-07-01").await;
     let (_, former_token) = issue(&server, proto::Role::CompanyOfficer, &p.company).await;
     let (_, newcomer_token) = issue(&server, proto::Role::CompanyOfficer, &newcomer).await;
     let former = with_token(&server.raw_channel, Some(&former_token));
