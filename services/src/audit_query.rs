@@ -72,33 +72,30 @@ impl AuditQueries {
                 }
             }
             Narrowed::Tenant(raw) => {
-                let what = "name a tenant of a park your company runs";
-                let tenant = id(raw, what)?;
-                if let Some((t, _)) = self
-                    .0
-                    .store
-                    .load::<kcn_domain::tenant::Tenant>(tenant)
-                    .await
-                    .map_err(error::store)?
-                {
-                    self.0.visible(&caller, tenant, &t).await?;
-                }
+                let tenant = id(raw, "name a tenant of a park your company runs")?;
+                self.record_visible::<kcn_domain::tenant::Tenant>(&caller, tenant)
+                    .await?;
             }
             Narrowed::Incident(raw) => {
-                let what = "name an incident at a park your company runs";
-                let incident = id(raw, what)?;
-                if let Some((i, _)) = self
-                    .0
-                    .store
-                    .load::<kcn_domain::incident::Incident>(incident)
-                    .await
-                    .map_err(error::store)?
-                {
-                    self.0.visible(&caller, incident, &i).await?;
-                }
+                let incident = id(raw, "name an incident at a park your company runs")?;
+                self.record_visible::<kcn_domain::incident::Incident>(&caller, incident)
+                    .await?;
             }
         }
         Ok(())
+    }
+
+    /// Refuses a record the caller may not see ([`Ledger::visible`]); one that does not exist
+    /// passes (the question then answers it is unknown).
+    async fn record_visible<A: kcn_domain::LedgerAggregate>(
+        &self,
+        caller: &crate::access::Identity,
+        id: uuid::Uuid,
+    ) -> Result<(), Status> {
+        match self.0.store.load::<A>(id).await.map_err(error::store)? {
+            Some((record, _)) => self.0.visible(caller, id, &record).await,
+            None => Ok(()),
+        }
     }
 }
 
