@@ -404,6 +404,18 @@ impl AgreementsInForce {
     pub fn governing_at(&self, date: NaiveDate) -> Option<(Uuid, bool, &ServiceLevels)> {
         let authority = self.park.jurisdiction_at(date)?;
         let company = self.park.company_at(date)?;
+        self.governing_between(authority, company, date)
+    }
+
+    /// The agreement governing an authority's duties towards a company on a local date (the
+    /// authority followed through its successions), whether it was inherited, and its service
+    /// levels then: for an act that names its parties rather than a park, such as an annual task.
+    pub fn governing_between(
+        &self,
+        authority: Uuid,
+        company: Uuid,
+        date: NaiveDate,
+    ) -> Option<(Uuid, bool, &ServiceLevels)> {
         let facts: Vec<_> = self
             .agreements
             .iter()

@@ -12,10 +12,13 @@ use uuid::Uuid;
 
 use crate::agreement::act_date;
 use crate::deps::{Breach, LegalRules};
-use crate::event::{AggregateKind, EventPayload, LedgerAggregate, Timed, not_before_its};
+use crate::event::{
+    AggregateKind, EventPayload, LedgerAggregate, Timed, not_before_day, not_before_its,
+};
 use crate::information_exchange::OrganisationRef;
 use crate::limits;
 use crate::scope::Acting;
+use crate::time::local_date;
 use crate::values::Text;
 use crate::{Deps, DomainError, events};
 
@@ -50,6 +53,10 @@ pub struct AnnualTasksIssued {
 impl EventPayload for AnnualTasksIssued {}
 
 /// `TaskProgressReported`: the assignee reports how far a task has come.
+///
+/// Version 2 adds `quarter`: a report that names a quarter of the plan's year is the quarterly
+/// report the coordination agreement asks for, due on its `quarterly_report_due_day` of the month
+/// after the quarter. A version-1 report names none.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskProgressReported {
     pub task_id: Text,
@@ -57,8 +64,14 @@ pub struct TaskProgressReported {
     pub percent: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<Text>,
+    /// The quarter (1–4) of the plan's year this report covers, when it is a quarterly report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarter: Option<u32>,
 }
-impl EventPayload for TaskProgressReported {}
+
+impl EventPayload for TaskProgressReported {
+    const SCHEMA_VERSION: u32 = 2;
+}
 
 /// `TaskCompleted`: the task is done.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,6 +128,9 @@ pub struct TaskState {
     pub percent: u32,
     pub reports: u32,
     pub completed_on: Option<NaiveDate>,
+    /// The quarters a quarterly report has covered, each once, in the order first reported.
+    #[serde(default)]
+    pub quarters_reported: Vec<u32>,
 }
 
 /// A plan's current state.
@@ -263,6 +279,19 @@ impl Aggregate for AnnualPlan {
                 if event.percent > 100 {
                     return Err(DomainError::invalid("percent", "must be from 0 to 100"));
                 }
+                if let Some(quarter) = event.quarter {
+                    let year = i32::try_from(self.year).unwrap_or(i32::MAX);
+                    let Some((first, _)) = limits::quarter_bounds(year, quarter) else {
+                        return Err(DomainError::invalid("quarter", "must be from 1 to 4"));
+                    };
+                    // A report on a quarter cannot come before the quarter begins.
+                    not_before_day(
+                        Some(first),
+                        local_date(occurred_at),
+                        "a quarterly report",
+                        &format!("the first day of Q{quarter} {year}"),
+                    )?;
+                }
                 if event.percent < task.percent {
                     return Err(DomainError::rule(
                         "progress_decreases",
@@ -312,6 +341,7 @@ impl Aggregate for AnnualPlan {
                         percent: 0,
                         reports: 0,
                         completed_on: None,
+                        quarters_reported: Vec::new(),
                     })
                     .collect();
             }
@@ -319,6 +349,11 @@ impl Aggregate for AnnualPlan {
                 if let Some(t) = self.tasks.iter_mut().find(|t| t.task.task_id == e.task_id) {
                     t.percent = e.percent;
                     t.reports += 1;
+                    if let Some(q) = e.quarter
+                        && !t.quarters_reported.contains(&q)
+                    {
+                        t.quarters_reported.push(q);
+                    }
                 }
             }
             AnnualPlanEvent::TaskCompleted(e) => {
@@ -379,6 +414,51 @@ impl LedgerAggregate for AnnualPlan {
                     self.task(&c.task_id)?.task.due_on,
                     c.completed_on,
                 ),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn judged_against_agreements(new: &[Timed<AnnualPlanEvent>]) -> bool {
+        new.iter().any(
+            |e| matches!(&e.body, AnnualPlanEvent::TaskProgressReported(p) if p.quarter.is_some()),
+        )
+    }
+
+    /// A quarterly report filed after the `quarterly_report_due_day` of the agreement governing the
+    /// plan's authority and the task's assignee on the quarter's last day; only the first report
+    /// on a quarter answers for it, and none is judged where no agreement sets the day.
+    fn judge_against_agreements(
+        &self,
+        new: &[Timed<AnnualPlanEvent>],
+        _rules: &LegalRules,
+        agreements: &crate::agreement::AgreementsInForce,
+    ) -> Vec<Breach> {
+        let (Some(authority), Ok(year)) = (self.authority_id, i32::try_from(self.year)) else {
+            return Vec::new();
+        };
+        new.iter()
+            .filter_map(|e| match &e.body {
+                AnnualPlanEvent::TaskProgressReported(p) => {
+                    let quarter = p.quarter?;
+                    let task = self.task(&p.task_id)?;
+                    if task.quarters_reported.contains(&quarter) {
+                        return None;
+                    }
+                    let (_, last) = limits::quarter_bounds(year, quarter)?;
+                    let (_, _, levels) = agreements.governing_between(
+                        authority,
+                        task.task.assignee_company_id,
+                        last,
+                    )?;
+                    limits::quarterly_report_late(
+                        p.task_id.as_str(),
+                        year,
+                        quarter,
+                        levels.quarterly_report_due_day?,
+                        local_date(e.occurred_at),
+                    )
+                }
                 _ => None,
             })
             .collect()
@@ -449,6 +529,7 @@ mod tests {
                 task_id: text(task_id),
                 percent,
                 note: None,
+                quarter: None,
             },
         }
     }
@@ -460,6 +541,7 @@ mod tests {
                 task_id: text(task_id),
                 percent,
                 note: None,
+                quarter: None,
             },
         )
     }

@@ -86,16 +86,34 @@ pub struct InspectionDecisionIssued {
 }
 impl EventPayload for InspectionDecisionIssued {}
 
-/// `InspectionDecisionDelivered`: the decision reached the inspected entity.
+/// `InspectionDecisionDelivered`: the decision reached inspected entities.
+///
+/// Each tenant of a several-entity inspection has its own delivery, judged on its own against the
+/// 5-day limit. Version 2 names the tenants it reached; version 1 named none and reached every
+/// inspected tenant, which is how an empty list is read (upcasting adds nothing).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InspectionDecisionDelivered {
+    /// The inspected tenants it reached, none of them reached before; empty only in version 1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenant_ids: Vec<Uuid>,
     /// The local date of the event's `occurred_at`.
     pub delivered_on: NaiveDate,
     /// Who received it, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient: Option<Text>,
 }
-impl EventPayload for InspectionDecisionDelivered {}
+
+impl EventPayload for InspectionDecisionDelivered {
+    const SCHEMA_VERSION: u32 = 2;
+}
+
+/// The decision's delivery to one inspected tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantDelivery {
+    pub tenant_id: Uuid,
+    pub delivered_on: NaiveDate,
+    pub recipient: Option<Text>,
+}
 
 /// `InspectionStarted`: the inspection team began work on site.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -215,9 +233,12 @@ pub enum InspectionCommand {
         issued_on: Option<NaiveDate>,
         grounds: Option<Text>,
     },
+    /// Delivers the decision to `tenant_ids`, or when empty to every inspected tenant not yet
+    /// reached.
     DeliverDecision {
         inspection_id: Uuid,
         occurred_at: DateTime<Utc>,
+        tenant_ids: Vec<Uuid>,
         delivered_on: Option<NaiveDate>,
         recipient: Option<Text>,
     },
@@ -289,7 +310,8 @@ pub struct Inspection {
     pub planned: Option<InspectionPlanned>,
     pub planned_at: Option<DateTime<Utc>>,
     pub decision: Option<InspectionDecisionIssued>,
-    pub delivery: Option<InspectionDecisionDelivered>,
+    /// The decision's delivery to each inspected tenant reached so far, in the order delivered.
+    pub deliveries: Vec<TenantDelivery>,
     pub started: Option<InspectionStarted>,
     pub extensions: Vec<InspectionExtended>,
     pub findings: Vec<Finding>,
@@ -312,7 +334,20 @@ pub enum InspectionStatus {
 }
 
 impl Inspection {
-    /// The highest rung the inspection has reached.
+    /// The decision's delivery to `tenant_id`, once recorded.
+    pub fn delivery_to(&self, tenant_id: Uuid) -> Option<&TenantDelivery> {
+        self.deliveries.iter().find(|d| d.tenant_id == tenant_id)
+    }
+
+    /// Whether the decision has reached every inspected tenant.
+    pub fn delivered_to_all(&self) -> bool {
+        self.planned
+            .as_ref()
+            .is_some_and(|p| p.tenant_ids.iter().all(|t| self.delivery_to(*t).is_some()))
+    }
+
+    /// The highest rung the inspection has reached: `DecisionDelivered` once the decision has
+    /// reached every inspected tenant.
     pub fn status(&self) -> InspectionStatus {
         if self.closed_at.is_some() {
             InspectionStatus::Closed
@@ -320,7 +355,7 @@ impl Inspection {
             InspectionStatus::Concluded
         } else if self.started.is_some() {
             InspectionStatus::Started
-        } else if self.delivery.is_some() {
+        } else if self.delivered_to_all() {
             InspectionStatus::DecisionDelivered
         } else if self.decision.is_some() {
             InspectionStatus::DecisionIssued
@@ -428,6 +463,55 @@ impl Inspection {
         Ok(())
     }
 
+    /// The tenants a delivery reaches: those named, each inspected and not yet reached, or when none
+    /// is named every inspected tenant not yet reached.
+    fn delivery_targets(
+        &self,
+        planned: &InspectionPlanned,
+        named: Vec<Uuid>,
+    ) -> Result<Vec<Uuid>, DomainError> {
+        if named.is_empty() {
+            let open: Vec<Uuid> = planned
+                .tenant_ids
+                .iter()
+                .copied()
+                .filter(|t| self.delivery_to(*t).is_none())
+                .collect();
+            if open.is_empty() {
+                return Err(DomainError::rule(
+                    "decision_already_delivered",
+                    "the inspection decision is already delivered to every inspected tenant",
+                ));
+            }
+            return Ok(open);
+        }
+        let mut seen = std::collections::HashSet::new();
+        if !named.iter().all(|t| seen.insert(*t)) {
+            return Err(DomainError::invalid(
+                "tenant_ids",
+                "names the same tenant twice",
+            ));
+        }
+        for tenant_id in &named {
+            if !planned.tenant_ids.contains(tenant_id) {
+                return Err(DomainError::rule(
+                    "delivery_tenant_not_inspected",
+                    format!("tenant {tenant_id} is not among the inspected tenants"),
+                ));
+            }
+            if let Some(d) = self.delivery_to(*tenant_id) {
+                return Err(DomainError::rule(
+                    "decision_already_delivered",
+                    format!(
+                        "the inspection decision was already delivered to tenant {tenant_id} on {}",
+                        d.delivered_on
+                    ),
+                ));
+            }
+        }
+        Ok(named)
+    }
+
     /// Refuses a step on a finding that was never recorded.
     fn require_finding(&self, finding_id: &Text) -> Result<&Finding, DomainError> {
         self.finding(finding_id).ok_or_else(|| {
@@ -520,10 +604,11 @@ impl Aggregate for Inspection {
             InspectionCommand::DeliverDecision {
                 inspection_id,
                 occurred_at,
+                tenant_ids,
                 delivered_on,
                 recipient,
             } => {
-                self.require_open(inspection_id, occurred_at, "a delivery")?;
+                let planned = self.require_open(inspection_id, occurred_at, "a delivery")?;
                 let delivered_on = act_date("delivered_on", delivered_on, occurred_at)?;
                 if self.decision.is_none() {
                     return Err(DomainError::rule(
@@ -531,12 +616,7 @@ impl Aggregate for Inspection {
                         "no decision has been issued, so none can be delivered",
                     ));
                 }
-                if self.delivery.is_some() {
-                    return Err(DomainError::rule(
-                        "decision_already_delivered",
-                        "the inspection decision is already delivered",
-                    ));
-                }
+                let tenant_ids = self.delivery_targets(planned, tenant_ids)?;
                 not_before_day(
                     self.decision.as_ref().map(|d| d.issued_on),
                     delivered_on,
@@ -544,6 +624,7 @@ impl Aggregate for Inspection {
                     "the decision's issue",
                 )?;
                 let event = InspectionDecisionDelivered {
+                    tenant_ids,
                     delivered_on,
                     recipient,
                 };
@@ -797,7 +878,26 @@ impl Aggregate for Inspection {
                 self.planned_at = Some(at);
             }
             InspectionEvent::InspectionDecisionIssued(e) => self.decision = Some(e),
-            InspectionEvent::InspectionDecisionDelivered(e) => self.delivery = Some(e),
+            InspectionEvent::InspectionDecisionDelivered(e) => {
+                // Version 1 named no tenant and reached every inspected one.
+                let reached = if e.tenant_ids.is_empty() {
+                    self.planned
+                        .as_ref()
+                        .map(|p| p.tenant_ids.clone())
+                        .unwrap_or_default()
+                } else {
+                    e.tenant_ids
+                };
+                for tenant_id in reached {
+                    if self.delivery_to(tenant_id).is_none() {
+                        self.deliveries.push(TenantDelivery {
+                            tenant_id,
+                            delivered_on: e.delivered_on,
+                            recipient: e.recipient.clone(),
+                        });
+                    }
+                }
+            }
             InspectionEvent::InspectionStarted(e) => self.started = Some(e),
             InspectionEvent::InspectionExtended(e) => self.extensions.push(e),
             InspectionEvent::FindingRecorded(e) => self.findings.push(Finding {
@@ -864,11 +964,17 @@ impl LedgerAggregate for Inspection {
                     }
                 }
                 InspectionEvent::InspectionStarted(s) => {
-                    if let Some(delivery) = &self.delivery {
+                    // One breach per delivery date later than the start (tenants reached the same
+                    // day share it).
+                    let mut later: Vec<NaiveDate> =
+                        self.deliveries.iter().map(|d| d.delivered_on).collect();
+                    later.sort();
+                    later.dedup();
+                    for delivered_on in later {
                         breaches.extend(limits::started_before_delivery(
                             !unannounced,
                             s.started_on,
-                            delivery.delivered_on,
+                            delivered_on,
                         ));
                     }
                 }
@@ -950,9 +1056,14 @@ mod tests {
     }
 
     fn delivered(when: &str) -> Timed<InspectionEvent> {
+        delivered_to(&[TENANT], when)
+    }
+
+    fn delivered_to(tenants: &[u64], when: &str) -> Timed<InspectionEvent> {
         Timed::new(
             at(when),
             InspectionDecisionDelivered {
+                tenant_ids: tenants.iter().map(|t| id(*t)).collect(),
                 delivered_on: local_date(at(when)),
                 recipient: None,
             },
@@ -1268,6 +1379,7 @@ mod tests {
         let deliver = InspectionCommand::DeliverDecision {
             inspection_id: id(INSPECTION),
             occurred_at: at("2025-05-05T02:00:00Z"),
+            tenant_ids: vec![],
             delivered_on: None,
             recipient: None,
         };
@@ -1288,6 +1400,109 @@ mod tests {
                 ]
             )),
             "decision_already_delivered"
+        );
+    }
+
+    fn deliver_to(tenants: &[u64], when: &str) -> InspectionCommand {
+        InspectionCommand::DeliverDecision {
+            inspection_id: id(INSPECTION),
+            occurred_at: at(when),
+            tenant_ids: tenants.iter().map(|t| id(*t)).collect(),
+            delivered_on: None,
+            recipient: None,
+        }
+    }
+
+    #[test]
+    fn each_tenant_of_a_several_entity_inspection_has_its_own_delivery() {
+        let both = [TENANT, OTHER_TENANT];
+        let given = || vec![planned(InspectionKind::Planned, &both), issued(None)];
+        // Issued on 2 May: the first tenant on 5 May is on time, the second on 9 May is 7 days.
+        let mut first = given();
+        first.push(delivered_to(&[TENANT], "2025-05-05T02:00:00Z"));
+        assert!(judged(given(), delivered_to(&[TENANT], "2025-05-05T02:00:00Z")).is_empty());
+        assert_eq!(
+            judged(
+                first.clone(),
+                delivered_to(&[OTHER_TENANT], "2025-05-09T02:00:00Z")
+            ),
+            ["inspection_decision_delivered_late"]
+        );
+        // Half delivered is not delivered.
+        let mut state = Inspection::default();
+        for e in first.clone() {
+            state.apply(e);
+        }
+        assert_eq!(state.status(), InspectionStatus::DecisionIssued);
+        state.apply(delivered_to(&[OTHER_TENANT], "2025-05-09T02:00:00Z"));
+        assert_eq!(state.status(), InspectionStatus::DecisionDelivered);
+        assert_eq!(
+            state.delivery_to(id(OTHER_TENANT)).map(|d| d.delivered_on),
+            Some(date("2025-05-09"))
+        );
+        // Naming no tenant reaches the ones not yet reached.
+        TestFramework::<Inspection>::with(no_deps())
+            .given(first.clone())
+            .when(deliver_to(&[], "2025-05-06T02:00:00Z"))
+            .then_expect_events(vec![delivered_to(&[OTHER_TENANT], "2025-05-06T02:00:00Z")]);
+        // A tenant reached twice, a tenant not inspected, a tenant named twice.
+        assert_eq!(
+            rule_of(when(
+                deliver_to(&[TENANT], "2025-05-06T02:00:00Z"),
+                first.clone()
+            )),
+            "decision_already_delivered"
+        );
+        assert_eq!(
+            rule_of(when(
+                deliver_to(&[PARK], "2025-05-06T02:00:00Z"),
+                first.clone()
+            )),
+            "delivery_tenant_not_inspected"
+        );
+        assert!(matches!(
+            when(
+                deliver_to(&[OTHER_TENANT, OTHER_TENANT], "2025-05-06T02:00:00Z"),
+                first
+            ),
+            Err(DomainError::Invalid {
+                field: "tenant_ids",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_version_1_delivery_reached_every_inspected_tenant() {
+        let mut state = Inspection::default();
+        state.apply(planned(InspectionKind::Planned, &[TENANT, OTHER_TENANT]));
+        state.apply(issued(None));
+        state.apply(delivered_to(&[], "2025-05-05T02:00:00Z"));
+        assert_eq!(state.status(), InspectionStatus::DecisionDelivered);
+        assert_eq!(state.deliveries.len(), 2);
+    }
+
+    #[test]
+    fn an_announced_start_before_a_later_tenant_is_reached_is_named() {
+        let both = [TENANT, OTHER_TENANT];
+        let mut given = vec![
+            planned(InspectionKind::Planned, &both),
+            issued(None),
+            delivered_to(&[TENANT], "2025-05-05T02:00:00Z"),
+            started("2025-05-06T02:00:00Z"),
+        ];
+        assert_eq!(
+            judged(
+                given.clone(),
+                delivered_to(&[OTHER_TENANT], "2025-05-07T02:00:00Z")
+            ),
+            ["inspection_started_before_delivery"]
+        );
+        given.truncate(3);
+        given.push(delivered_to(&[OTHER_TENANT], "2025-05-07T02:00:00Z"));
+        assert_eq!(
+            judged(given, started("2025-05-06T02:00:00Z")),
+            ["inspection_started_before_delivery"]
         );
     }
 
@@ -1317,6 +1532,7 @@ mod tests {
             .when(InspectionCommand::DeliverDecision {
                 inspection_id: id(INSPECTION),
                 occurred_at: at("2025-05-20T02:00:00Z"),
+                tenant_ids: vec![],
                 delivered_on: Some(date("2025-05-20")),
                 recipient: None,
             })
@@ -1363,6 +1579,7 @@ mod tests {
                 InspectionCommand::DeliverDecision {
                     inspection_id: id(INSPECTION),
                     occurred_at: at("2025-05-01T12:00:00Z"),
+                    tenant_ids: vec![],
                     delivered_on: None,
                     recipient: None,
                 },

@@ -6,7 +6,7 @@
 //! All arithmetic on stored or configured values is checked: a limit whose date or instant falls
 //! outside the calendar is "never reached", never a panic.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 
 use crate::deps::{Breach, LegalRules};
 use crate::time::{lag_days, local_date, start_of_local_day};
@@ -599,6 +599,74 @@ pub fn task_overdue(task_id: &str, due_on: NaiveDate, as_of: NaiveDate) -> Optio
     })
 }
 
+// ---------------------------------------------------------------------------------------------
+// Quarterly reports (the coordination agreement's `quarterly_report_due_day`).
+// ---------------------------------------------------------------------------------------------
+
+/// The first and last local dates of quarter `quarter` (1–4) of `year`; `None` for another quarter
+/// or a year beyond the calendar.
+pub fn quarter_bounds(year: i32, quarter: u32) -> Option<(NaiveDate, NaiveDate)> {
+    if !(1..=4).contains(&quarter) {
+        return None;
+    }
+    let first = NaiveDate::from_ymd_opt(year, quarter * 3 - 2, 1)?;
+    let next = match quarter {
+        4 => NaiveDate::from_ymd_opt(year.checked_add(1)?, 1, 1)?,
+        q => NaiveDate::from_ymd_opt(year, q * 3 + 1, 1)?,
+    };
+    Some((first, next.pred_opt()?))
+}
+
+/// The last on-time date of the quarterly report on quarter `quarter` of `year`: day `due_day`
+/// (1–28) of the month after the quarter, as the coordination agreement sets it (a day of the
+/// month, not a count of days, so working days do not enter).
+pub fn quarterly_report_due(year: i32, quarter: u32, due_day: u32) -> Option<NaiveDate> {
+    let (_, last) = quarter_bounds(year, quarter)?;
+    let next = last.succ_opt()?;
+    NaiveDate::from_ymd_opt(next.year(), next.month(), due_day)
+}
+
+/// A quarterly report on a task filed after the agreement's due day.
+pub fn quarterly_report_late(
+    task_id: &str,
+    year: i32,
+    quarter: u32,
+    due_day: u32,
+    reported_on: NaiveDate,
+) -> Option<Breach> {
+    let due_on = quarterly_report_due(year, quarter, due_day)?;
+    let late = days_late(due_on, reported_on);
+    (late > 0).then(|| {
+        breach(
+            "quarterly_report_late",
+            format!(
+                "the report on task {task_id} for Q{quarter} {year} was due on {due_on} (day \
+                 {due_day} of the agreement) and filed on {reported_on}, {late} day{s} late",
+                s = if late == 1 { "" } else { "s" }
+            ),
+        )
+    })
+}
+
+/// A quarterly report on a task not filed by `as_of`, past its due date.
+pub fn quarterly_report_overdue(
+    task_id: &str,
+    year: i32,
+    quarter: u32,
+    due_on: NaiveDate,
+    as_of: NaiveDate,
+) -> Option<Breach> {
+    (as_of > due_on).then(|| {
+        breach(
+            "quarterly_report_overdue",
+            format!(
+                "the report on task {task_id} for Q{quarter} {year} was due on {due_on} and not \
+                 filed by {as_of}"
+            ),
+        )
+    })
+}
+
 /// The last on-time date of a dossier promised in `promised_days`; `None` beyond the calendar.
 pub fn dossier_due(
     rules: &LegalRules,
@@ -652,6 +720,36 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_quarterly_report_is_due_on_the_agreements_day_of_the_month_after_the_quarter() {
+        assert_eq!(
+            quarter_bounds(2025, 4),
+            Some((d("2025-10-01"), d("2025-12-31")))
+        );
+        assert_eq!(
+            quarter_bounds(2024, 1),
+            Some((d("2024-01-01"), d("2024-03-31")))
+        );
+        assert_eq!(quarter_bounds(2025, 5), None);
+        assert_eq!(quarter_bounds(i32::MAX, 4), None);
+        assert_eq!(quarterly_report_due(2025, 2, 10), Some(d("2025-07-10")));
+        assert_eq!(quarterly_report_due(2025, 4, 10), Some(d("2026-01-10")));
+        // Filed on the 10th is on time, the 11th a day late.
+        assert_eq!(
+            quarterly_report_late("T-01", 2025, 2, 10, d("2025-07-10")),
+            None
+        );
+        let late = quarterly_report_late("T-01", 2025, 2, 10, d("2025-07-11")).unwrap();
+        assert_eq!(late.limit, "quarterly_report_late");
+        assert!(late.detail.contains("1 day late"), "{}", late.detail);
+        assert_eq!(
+            quarterly_report_overdue("T-01", 2025, 2, d("2025-07-10"), d("2025-07-11"))
+                .unwrap()
+                .limit,
+            "quarterly_report_overdue"
+        );
     }
 
     #[test]

@@ -165,6 +165,7 @@ fn issued(on: &str, grounds: Option<&str>) -> InspectionEvent {
 
 fn delivered(on: &str) -> InspectionEvent {
     InspectionDecisionDelivered {
+        tenant_ids: vec![],
         delivered_on: date(on),
         recipient: None,
     }

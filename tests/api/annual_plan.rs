@@ -64,6 +64,7 @@ fn progress(plan: &str, task: &str, percent: u32, when: &str) -> proto::ReportTa
         task_id: task.into(),
         percent,
         note: String::new(),
+        quarter: 0,
     }
 }
 
@@ -242,3 +243,125 @@ async fn the_plan_is_on_the_timelines_of_the_companies_and_parks_its_tasks_assig
         assert_eq!(page.entries[0].aggregate_id, outcome.aggregate_id);
     }
 }
+
+/// The coordination regulation of 11 April 2025 sets day 10 of the month after a quarter for the
+/// quarterly report. The 2025 plan (issued 10 January) owes reports on T-01 (due 30 June) for Q1 and
+/// Q2, and on T-02 (due 30 September) for Q1 to Q3. Q1 ended before the regulation took effect, so
+/// no day is set and nothing is judged; T-01's Q2 report on 10 July is on time, T-02's on 11 July a
+/// day late (a second report on Q2 answers for nothing); T-02's Q3 report, due 10 October, is not
+/// filed by the 20th.
+async fn quarterly_reports_are_judged_against_the_agreements_due_day(server: TestServer) {
+    let p = seed(&server).await;
+    crate::agreement::sign(&server, &p).await;
+    let plan = issue(&server, &p).await;
+    let mut c = plans(&server);
+    let mut last_position = 0;
+    let quarterly =
+        |task: &str, percent: u32, quarter: u32, when: &str| proto::ReportTaskProgressRequest {
+            quarter,
+            ..progress(&plan, task, percent, when)
+        };
+    for (task, percent, quarter, when, expected) in [
+        ("T-01", 20, 1, "2025-04-20T02:00:00Z", vec![]),
+        ("T-01", 60, 2, "2025-07-10T02:00:00Z", vec![]),
+        (
+            "T-02",
+            30,
+            2,
+            "2025-07-11T02:00:00Z",
+            vec!["quarterly_report_late"],
+        ),
+        ("T-02", 35, 2, "2025-07-12T02:00:00Z", vec![]),
+    ] {
+        let outcome = c
+            .report_task_progress(quarterly(task, percent, quarter, when))
+            .await
+            .unwrap()
+            .into_inner()
+            .outcome
+            .unwrap();
+        last_position = outcome.last_position;
+        let named: Vec<&str> = outcome.breaches.iter().map(|b| b.limit.as_str()).collect();
+        assert_eq!(named, expected, "{task} Q{quarter} on {when}");
+        if !expected.is_empty() {
+            assert!(
+                outcome.breaches[0].detail.contains("due on 2025-07-10"),
+                "{outcome:?}"
+            );
+            crate::breaches::assert_registered(&server, &outcome).await;
+        }
+    }
+    // A report on a quarter that has not begun cannot be; a fifth quarter is no quarter.
+    let before = server.read_log().await.len();
+    let early = c
+        .report_task_progress(quarterly("T-02", 40, 4, "2025-07-13T02:00:00Z"))
+        .await
+        .unwrap_err();
+    assert_eq!(precondition_types(&early), ["BUSINESS_TIME_GOES_BACK"]);
+    let fifth = c
+        .report_task_progress(quarterly("T-02", 40, 5, "2025-07-13T02:00:00Z"))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&fifth), ["quarter"]);
+    assert_eq!(server.read_log().await.len(), before);
+
+    let got = c
+        .get_annual_plan(proto::GetAnnualPlanRequest {
+            plan_id: plan.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let reported: Vec<Vec<u32>> = got
+        .tasks
+        .iter()
+        .map(|t| t.quarters_reported.clone())
+        .collect();
+    assert_eq!(reported, [vec![1, 2], vec![2]]);
+
+    let rows = crate::breaches::register(
+        &server,
+        proto::ListBreachesRequest {
+            from_date: "2025-01-01".into(),
+            to_date: "2025-12-31".into(),
+            as_of: Some(crate::harness::ts("2025-10-20T00:00:00Z")),
+            min_position: last_position,
+            limits: vec![
+                "quarterly_report_late".into(),
+                "quarterly_report_overdue".into(),
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    let registered: Vec<(&str, &str, &str, i32)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.due_on.as_str(),
+                r.item_id.as_str(),
+                r.breach.as_ref().unwrap().limit.as_str(),
+                r.status,
+            )
+        })
+        .collect();
+    assert_eq!(
+        registered,
+        [
+            (
+                "2025-07-10",
+                "T-02:Q2",
+                "quarterly_report_late",
+                proto::BreachStatus::Late as i32
+            ),
+            (
+                "2025-10-10",
+                "T-02:Q3",
+                "quarterly_report_overdue",
+                proto::BreachStatus::Overdue as i32
+            ),
+        ]
+    );
+}
+
+crate::harness::on_both_backends!(quarterly_reports_are_judged_against_the_agreements_due_day);

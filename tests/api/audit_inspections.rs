@@ -90,6 +90,7 @@ fn deliver(id: &str, when: &str) -> proto::DeliverInspectionDecisionRequest {
     proto::DeliverInspectionDecisionRequest {
         header: header(when),
         inspection_id: id.to_owned(),
+        tenant_ids: vec![],
         delivered_on: String::new(),
         recipient: "Director of the tenant".into(),
     }

@@ -214,6 +214,9 @@ async fn a_year_of_late_and_missing_acts_is_in_the_register_in_deadline_order(se
             "incident_notification_overdue",
             OVERDUE,
         ),
+        // T-02's report on Q2, due on day 10 of July by the regulation, never filed (T-01's was
+        // owed no more once T-01 was completed on 5 July; Q1 ended before the regulation).
+        ("2025-07-10", &y.plan, "quarterly_report_overdue", OVERDUE),
         ("2025-09-30", &y.plan, "task_overdue", OVERDUE),
     ];
     let expected: Vec<(String, String, String, i32)> = expected
@@ -258,8 +261,9 @@ async fn a_year_of_late_and_missing_acts_is_in_the_register_in_deadline_order(se
     // A task names its item; the overdue one only the event that set it.
     assert_eq!(all[3].item_id, "T-01");
     assert_eq!(all[3].positions.len(), 2);
-    assert_eq!(all[5].item_id, "T-02");
-    assert_eq!(all[5].positions.len(), 1);
+    assert_eq!(all[5].item_id, "T-02:Q2");
+    assert_eq!(all[6].item_id, "T-02");
+    assert_eq!(all[6].positions.len(), 1);
     // Every row is the Board's and the company's.
     assert!(
         all.iter()
@@ -332,7 +336,7 @@ async fn the_register_judges_at_its_as_of_and_filters_by_period_party_and_code(s
             ..asking(&y, "2025-10-10T00:00:00Z")
         },
     ] {
-        assert_eq!(register(&server, request).await.len(), 6);
+        assert_eq!(register(&server, request).await.len(), 7);
     }
     let other = register(
         &server,
@@ -365,12 +369,13 @@ async fn the_register_judges_at_its_as_of_and_filters_by_period_party_and_code(s
         }
         token = page.next_page_token;
     }
-    // Without as_of the register is judged now (the test clock, 1 January 2026): the same six.
+    // Without as_of the register is judged now (the test clock, 1 January 2026): the seven, and
+    // T-02's report on Q3, due on 10 October.
     assert_eq!(
         summary(&pages),
         summary(&register(&server, asking(&y, "2026-01-01T00:00:00Z")).await)
     );
-    assert_eq!(pages.len(), 6);
+    assert_eq!(pages.len(), 8);
 }
 
 async fn a_register_question_out_of_range_is_refused_by_field(server: TestServer) {

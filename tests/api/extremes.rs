@@ -1088,6 +1088,7 @@ pub(crate) async fn send(c: &Channel, w: &World, e: &Ends, command: &str) -> Res
                 task_id: e.either("T1", || e.text(CODE)),
                 percent: e.num(0, 100),
                 note: e.optional_text(NOTE),
+                quarter: e.num(0, 4),
             }
         ),
         "CompleteTask" => call!(
@@ -1376,6 +1377,7 @@ pub(crate) async fn send(c: &Channel, w: &World, e: &Ends, command: &str) -> Res
             proto::DeliverInspectionDecisionRequest {
                 header: h,
                 inspection_id: w.inspection.clone(),
+                tenant_ids: e.list(0, max_items::INSPECTED_TENANTS, |_| w.tenant.clone()),
                 delivered_on: e.optional_date(),
                 recipient: e.optional_text(NAME),
             }

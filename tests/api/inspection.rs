@@ -41,6 +41,7 @@ pub fn deliver(id: &str, when: &str) -> proto::DeliverInspectionDecisionRequest 
     proto::DeliverInspectionDecisionRequest {
         header: header(when),
         inspection_id: id.to_owned(),
+        tenant_ids: vec![],
         delivered_on: String::new(),
         recipient: "Director, Công ty TNHH Gỗ Minh Phát".into(),
     }
@@ -655,3 +656,172 @@ async fn a_finding_names_the_commitment_it_breaches(server: TestServer) {
 }
 
 crate::harness::on_both_backends!(a_finding_names_the_commitment_it_breaches);
+
+/// Each tenant of a several-entity inspection has its own delivery: the decision issued on 2 May
+/// reaches Minh Phát on 5 May (3 days, on time) and the second tenant on 9 May (7 days, 2 past the
+/// limit of 5); the inspection is "delivered" only once both are reached, question 2 gives each
+/// tenant its own lag, and the register holds one obligation per tenant, only the second late.
+async fn each_tenant_of_a_several_entity_inspection_has_its_own_delivery(server: TestServer) {
+    let p = seed(&server).await;
+    let second = server
+        .registry()
+        .register_tenant(proto::RegisterTenantRequest {
+            header: header("2025-04-02T04:00:00Z"),
+            park_id: p.park.clone(),
+            enterprise_code: "3702999001".into(),
+            name: "Công ty TNHH Dệt Nhuộm Phú An".into(),
+            investment_registration_no: "9876500001".into(),
+            vsic_codes: vec![proto::VsicCode {
+                code: "1311".into(),
+                version: "2018".into(),
+            }],
+            foreign_invested: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap()
+        .aggregate_id;
+    let mut c = inspections(&server);
+    let id = c
+        .plan_inspection(proto::PlanInspectionRequest {
+            tenant_ids: vec![p.tenant.clone(), second.clone()],
+            ..plan(&p, proto::InspectionKind::Planned, "2025-05-01T02:00:00Z")
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap()
+        .aggregate_id;
+    c.issue_inspection_decision(issue(&id, "2025-05-02T02:00:00Z", ""))
+        .await
+        .unwrap();
+    let to = |tenant: &str, when: &str| proto::DeliverInspectionDecisionRequest {
+        tenant_ids: vec![tenant.to_owned()],
+        ..deliver(&id, when)
+    };
+    let first = c
+        .deliver_inspection_decision(to(&p.tenant, "2025-05-05T02:00:00Z"))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    assert!(first.breaches.is_empty(), "{first:?}");
+    let half = c
+        .get_inspection(proto::GetInspectionRequest {
+            inspection_id: id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(half.status, proto::InspectionStatus::DecisionIssued as i32);
+    // The same tenant again is refused and leaves nothing.
+    let before = server.read_log().await.len();
+    let again = c
+        .deliver_inspection_decision(to(&p.tenant, "2025-05-06T02:00:00Z"))
+        .await
+        .unwrap_err();
+    assert_eq!(precondition_types(&again), ["DECISION_ALREADY_DELIVERED"]);
+    assert_eq!(server.read_log().await.len(), before);
+    let late = c
+        .deliver_inspection_decision(to(&second, "2025-05-09T02:00:00Z"))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    assert_eq!(breaches(&late), ["inspection_decision_delivered_late"]);
+    assert!(late.breaches[0].detail.contains("7 days"), "{late:?}");
+    crate::breaches::assert_registered(&server, &late).await;
+    let whole = c
+        .get_inspection(proto::GetInspectionRequest {
+            inspection_id: id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        whole.status,
+        proto::InspectionStatus::DecisionDelivered as i32
+    );
+    let reached: Vec<(&str, &str)> = whole
+        .deliveries
+        .iter()
+        .map(|d| (d.tenant_id.as_str(), d.delivered_on.as_str()))
+        .collect();
+    assert_eq!(
+        reached,
+        [
+            (p.tenant.as_str(), "2025-05-05"),
+            (second.as_str(), "2025-05-09")
+        ]
+    );
+
+    // Question 2, for each tenant.
+    let mut q = kcn_services::proto::audit_query_service_client::AuditQueryServiceClient::new(
+        server.channel.clone(),
+    );
+    for (tenant, on, lag, breached) in [
+        (&p.tenant, "2025-05-05", 3, vec![]),
+        (
+            &second,
+            "2025-05-09",
+            7,
+            vec!["inspection_decision_delivered_late"],
+        ),
+    ] {
+        let record = q
+            .get_tenant_inspection_record(proto::GetTenantInspectionRecordRequest {
+                tenant_id: tenant.clone(),
+                min_position: late.last_position,
+                as_of_date: "2025-05-10".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let i = &record.inspections[0];
+        assert_eq!(
+            (i.delivered_on.as_str(), i.delivery_lag_days),
+            (on, Some(lag))
+        );
+        let limits: Vec<&str> = i.breaches.iter().map(|b| b.limit.as_str()).collect();
+        assert_eq!(limits, breached, "{tenant}");
+    }
+
+    // The register: one delivery obligation per tenant, only the second's late.
+    let rows = crate::breaches::register(
+        &server,
+        proto::ListBreachesRequest {
+            from_date: "2025-01-01".into(),
+            to_date: "2025-12-31".into(),
+            min_position: late.last_position,
+            as_of: Some(crate::harness::ts("2025-05-10T00:00:00Z")),
+            ..Default::default()
+        },
+    )
+    .await;
+    let registered: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.tenant_id.as_str(),
+                r.due_on.as_str(),
+                r.breach.as_ref().unwrap().limit.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        registered,
+        [(
+            second.as_str(),
+            "2025-05-07",
+            "inspection_decision_delivered_late"
+        )]
+    );
+}
+
+crate::harness::on_both_backends!(each_tenant_of_a_several_entity_inspection_has_its_own_delivery);

@@ -229,6 +229,7 @@ pub async fn drive_everything(server: &TestServer) -> Province {
             task_id: "T-01".into(),
             percent: 40,
             note: "analysers recalibrated".into(),
+            quarter: 1,
         })
         .await
         .unwrap();

@@ -57,7 +57,8 @@ const INSPECTIONS: &str = "breach_inspections";
 const TENANTS: &str = "breach_tenants";
 const REGISTRY: Registry = Registry { prefix: "breach" };
 /// The model's own version, before the rules' fingerprint.
-const VERSION: u32 = 3;
+/// 4: each inspected tenant's own decision delivery. 5: quarterly reports.
+const VERSION: u32 = 5;
 
 /// What an obligation is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +76,8 @@ pub enum Obligation {
     Infrastructure,
     Remediation,
     Task,
+    /// A task's quarterly report, by the agreement's `quarterly_report_due_day`.
+    Quarterly,
     Dossier,
     Report,
 }
@@ -92,6 +95,7 @@ impl Obligation {
             Self::Infrastructure => "infrastructure",
             Self::Remediation => "remediation",
             Self::Task => "task",
+            Self::Quarterly => "quarterly",
             Self::Dossier => "dossier",
             Self::Report => "report",
         }
@@ -109,6 +113,7 @@ impl Obligation {
             "infrastructure" => Self::Infrastructure,
             "remediation" => Self::Remediation,
             "task" => Self::Task,
+            "quarterly" => Self::Quarterly,
             "dossier" => Self::Dossier,
             "report" => Self::Report,
             other => return Err(corrupt(format!("obligation kind {other:?}"))),
@@ -146,6 +151,13 @@ struct Facts {
     /// Infrastructure information: the day it was reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     reported_on: Option<NaiveDate>,
+    /// Quarterly report: the task, the plan's year and the quarter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    task_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    year: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quarter: Option<u32>,
 }
 
 impl BreachesModel {
@@ -223,7 +235,7 @@ impl ReadModel for BreachesModel {
             format!(
                 "CREATE TABLE IF NOT EXISTS {} (inspection_id TEXT PRIMARY KEY, park_id TEXT NOT NULL, \
                  tenant_ids TEXT NOT NULL, announced BIGINT NOT NULL, entities BIGINT NOT NULL, \
-                 extensions TEXT NOT NULL, findings TEXT NOT NULL, started_on TEXT, delivered_on TEXT)",
+                 extensions TEXT NOT NULL, findings TEXT NOT NULL, started_on TEXT, deliveries TEXT NOT NULL)",
                 g.table(INSPECTIONS)
             ),
             format!(
@@ -475,7 +487,8 @@ impl BreachesModel {
                     .execute_with(conn, |a| {
                         format!(
                             "INSERT INTO {} (inspection_id, park_id, tenant_ids, announced, entities, \
-                             extensions, findings) VALUES ({}, {}, {}, {}, {}, '[]', '{{}}') \
+                             extensions, findings, deliveries) \
+                             VALUES ({}, {}, {}, {}, {}, '[]', '{{}}', '{{}}') \
                              ON CONFLICT (inspection_id) DO NOTHING",
                             g.table(INSPECTIONS),
                             a.text(id),
@@ -490,37 +503,54 @@ impl BreachesModel {
             Event::Inspection(InspectionEvent::InspectionDecisionIssued(d)) => {
                 let i = inspection(conn, g, e).await?;
                 if i.announced {
-                    let mut n = Opening::new(
-                        format!("delivery:{id}"),
-                        Obligation::Delivery,
-                        e,
-                        d.issued_on,
-                    );
-                    n.tenant_id = i.single_tenant();
-                    n.park_id = Some(i.park_id);
-                    n.due_on = limits::delivery_last_day(&self.rules, d.issued_on);
-                    n.facts.issued_on = Some(d.issued_on);
-                    insert(conn, g, n).await?;
+                    // Each inspected tenant is owed its own delivery.
+                    for tenant in &i.tenant_ids {
+                        let mut n = Opening::new(
+                            format!("delivery:{id}:{tenant}"),
+                            Obligation::Delivery,
+                            e,
+                            d.issued_on,
+                        );
+                        n.tenant_id = Some(tenant.clone());
+                        n.park_id = Some(i.park_id.clone());
+                        n.item_id = Some(tenant.clone());
+                        n.due_on = limits::delivery_last_day(&self.rules, d.issued_on);
+                        n.facts.issued_on = Some(d.issued_on);
+                        insert(conn, g, n).await?;
+                    }
                 }
             }
             Event::Inspection(InspectionEvent::InspectionDecisionDelivered(d)) => {
-                if let Some(o) = row(conn, g, &format!("delivery:{id}")).await?
-                    && let Some(issued) = o.facts.issued_on
-                {
-                    let judged = limits::decision_delivery(
-                        &self.rules,
-                        false,
-                        issued,
-                        Some(d.delivered_on),
-                        None,
-                    );
-                    fulfil_on(conn, g, &o.id, e, d.delivered_on, judged.breach).await?;
+                let mut i = inspection(conn, g, e).await?;
+                // A version-1 delivery names no tenant and reached every one not yet reached.
+                let reached: Vec<String> = if d.tenant_ids.is_empty() {
+                    i.tenant_ids
+                        .iter()
+                        .filter(|t| !i.deliveries.contains_key(*t))
+                        .cloned()
+                        .collect()
+                } else {
+                    d.tenant_ids.iter().map(|t| t.to_string()).collect()
+                };
+                for tenant in &reached {
+                    if let Some(o) = row(conn, g, &format!("delivery:{id}:{tenant}")).await?
+                        && let Some(issued) = o.facts.issued_on
+                    {
+                        let judged = limits::decision_delivery(
+                            &self.rules,
+                            false,
+                            issued,
+                            Some(d.delivered_on),
+                            None,
+                        );
+                        fulfil_on(conn, g, &o.id, e, d.delivered_on, judged.breach).await?;
+                    }
+                    i.deliveries.insert(tenant.clone(), d.delivered_on);
+                    if let Some(started) = i.started_on {
+                        early_start(conn, g, e, &i, tenant, started, d.delivered_on).await?;
+                    }
                 }
-                let i = inspection(conn, g, e).await?;
-                save_inspection_day(conn, g, id, "delivered_on", d.delivered_on).await?;
-                if let Some(started) = i.started_on {
-                    early_start(conn, g, e, &i, started, d.delivered_on).await?;
-                }
+                save_deliveries(conn, g, id, &i.deliveries).await?;
             }
             Event::Inspection(InspectionEvent::InspectionStarted(s)) => {
                 let i = inspection(conn, g, e).await?;
@@ -542,8 +572,8 @@ impl BreachesModel {
                 n.facts.started_on = Some(s.started_on);
                 insert(conn, g, n).await?;
                 save_inspection_day(conn, g, id, "started_on", s.started_on).await?;
-                if let Some(delivered) = i.delivered_on {
-                    early_start(conn, g, e, &i, s.started_on, delivered).await?;
+                for (tenant, delivered) in &i.deliveries {
+                    early_start(conn, g, e, &i, tenant, s.started_on, *delivered).await?;
                 }
             }
             Event::Inspection(InspectionEvent::InspectionExtended(x)) => {
@@ -600,7 +630,10 @@ impl BreachesModel {
             }
             Event::Inspection(InspectionEvent::InspectionClosed(_)) => {
                 close(conn, g, &format!("duration:{id}")).await?;
-                close(conn, g, &format!("delivery:{id}")).await?;
+                let i = inspection(conn, g, e).await?;
+                for tenant in &i.tenant_ids {
+                    close(conn, g, &format!("delivery:{id}:{tenant}")).await?;
+                }
             }
             Event::Inspection(InspectionEvent::FindingRecorded(f)) => {
                 let mut i = inspection(conn, g, e).await?;
@@ -652,6 +685,34 @@ impl BreachesModel {
                     n.company_id = Some(t.assignee_company_id.to_string());
                     n.authority_id = Some(p.authority_id.to_string());
                     insert(conn, g, n).await?;
+                    // A quarterly report is owed on each quarter of the plan's year the task is
+                    // open in (from the issue to its due date), due where an agreement sets a day.
+                    let year = i32::try_from(p.year).unwrap_or(i32::MAX);
+                    for quarter in 1..=4 {
+                        let Some((first, last)) = limits::quarter_bounds(year, quarter) else {
+                            continue;
+                        };
+                        if first > t.due_on || last < p.issued_on {
+                            continue;
+                        }
+                        let oid = format!("quarterly:{id}:{task}:{quarter}");
+                        let mut n = Opening::new(oid.clone(), Obligation::Quarterly, e, last);
+                        n.park_id = t.park_id.map(|p| p.to_string());
+                        n.item_id = Some(format!("{task}:Q{quarter}"));
+                        n.company_id = Some(t.assignee_company_id.to_string());
+                        n.authority_id = Some(p.authority_id.to_string());
+                        n.facts.task_id = Some(task.to_owned());
+                        n.facts.year = Some(year);
+                        n.facts.quarter = Some(quarter);
+                        insert(conn, g, n).await?;
+                        judge(conn, g, &self.rules, &oid).await?;
+                    }
+                }
+            }
+            Event::AnnualPlan(AnnualPlanEvent::TaskProgressReported(r)) => {
+                if let Some(quarter) = r.quarter {
+                    let oid = format!("quarterly:{id}:{}:{quarter}", r.task_id.as_str());
+                    fulfil_at(conn, g, &self.rules, &oid, e, e.occurred_at).await?;
                 }
             }
             Event::AnnualPlan(AnnualPlanEvent::TaskCompleted(c)) => {
@@ -661,6 +722,17 @@ impl BreachesModel {
                 {
                     let b = limits::task_completed_late(c.task_id.as_str(), due, c.completed_on);
                     fulfil_on(conn, g, &oid, e, c.completed_on, b).await?;
+                }
+                // The completion is the task's last report: a quarterly report not yet filed and
+                // due on or after it is owed no more.
+                for quarter in 1..=4 {
+                    let oid = format!("quarterly:{id}:{}:{quarter}", c.task_id.as_str());
+                    if let Some(o) = row(conn, g, &oid).await?
+                        && o.done_at.is_none()
+                        && o.due_on.is_none_or(|due| due >= c.completed_on)
+                    {
+                        close(conn, g, &oid).await?;
+                    }
                 }
             }
             Event::AdministrativeProcedure(ProcedureEvent::DossierReceived(d)) => {
@@ -726,7 +798,8 @@ struct InspectionRow {
     extensions: Vec<u32>,
     findings: std::collections::BTreeMap<String, String>,
     started_on: Option<NaiveDate>,
-    delivered_on: Option<NaiveDate>,
+    /// Each reached tenant's delivery date.
+    deliveries: std::collections::BTreeMap<String, NaiveDate>,
 }
 
 impl InspectionRow {
@@ -747,7 +820,7 @@ async fn inspection(
     let mut args = Args::default();
     let statement = format!(
         "SELECT park_id, tenant_ids, announced, entities, extensions, findings, started_on, \
-         delivered_on FROM {} WHERE inspection_id = {}",
+         deliveries FROM {} WHERE inspection_id = {}",
         g.table(INSPECTIONS),
         args.text(e.aggregate_id())
     );
@@ -764,7 +837,7 @@ async fn inspection(
         extensions: serde_json::from_str(&json(4)?).map_err(corrupt)?,
         findings: serde_json::from_str(&json(5)?).map_err(corrupt)?,
         started_on: opt_day(r.try_get(6)?)?,
-        delivered_on: opt_day(r.try_get(7)?)?,
+        deliveries: serde_json::from_str(&json(7)?).map_err(corrupt)?,
     })
 }
 
@@ -787,13 +860,14 @@ async fn save_inspection_day(
         .await
 }
 
-/// Registers an announced inspection that started before its decision was delivered, judged by the
-/// domain's rule when the second of the two is recorded.
+/// Registers an announced inspection that started before its decision was delivered to `tenant`,
+/// judged by the domain's rule when the second of the two is recorded.
 async fn early_start(
     conn: &mut AnyConnection,
     g: &Generation,
     e: &Envelope,
     i: &InspectionRow,
+    tenant: &str,
     started_on: NaiveDate,
     delivered_on: NaiveDate,
 ) -> Result<(), ProjectionError> {
@@ -802,17 +876,36 @@ async fn early_start(
     };
     let on = started_on.max(delivered_on);
     let mut n = Opening::new(
-        format!("start:{}", e.aggregate_id()),
+        format!("start:{}:{tenant}", e.aggregate_id()),
         Obligation::Start,
         e,
         on,
     );
     n.park_id = Some(i.park_id.clone());
-    n.tenant_id = i.single_tenant();
+    n.tenant_id = Some(tenant.to_owned());
+    n.item_id = Some(tenant.to_owned());
     n.due_on = Some(delivered_on);
     n.open = false;
     n.done = Some((on, b));
     insert(conn, g, n).await
+}
+
+async fn save_deliveries(
+    conn: &mut AnyConnection,
+    g: &Generation,
+    id: &str,
+    deliveries: &std::collections::BTreeMap<String, NaiveDate>,
+) -> Result<(), ProjectionError> {
+    Args::default()
+        .execute_with(conn, |a| {
+            format!(
+                "UPDATE {} SET deliveries = {} WHERE inspection_id = {}",
+                g.table(INSPECTIONS),
+                a.text(serde_json::to_string(deliveries).unwrap_or_default()),
+                a.text(id)
+            )
+        })
+        .await
 }
 
 async fn save_extensions(
@@ -936,10 +1029,12 @@ async fn row(
         due_on: opt_day(r.try_get(4)?)?,
         done_at: r.try_get(6)?,
         // Tasks and dossiers name their own parties; the others take the park's.
-        company_named: kind == Obligation::Task
+        company_named: matches!(kind, Obligation::Task | Obligation::Quarterly)
             || (kind == Obligation::Report && company.is_some()),
-        authority_named: matches!(kind, Obligation::Task | Obligation::Dossier)
-            && authority.is_some(),
+        authority_named: matches!(
+            kind,
+            Obligation::Task | Obligation::Quarterly | Obligation::Dossier
+        ) && authority.is_some(),
         facts: serde_json::from_str(&r.try_get::<String, _>(7)?).map_err(corrupt)?,
     }))
 }
@@ -1134,6 +1229,50 @@ async fn judge(
                 _ => (None, None),
             };
             set_late(conn, g, id, late_limit, late_detail).await?;
+        }
+        Obligation::Quarterly => {
+            let (Some(task), Some(year), Some(quarter)) =
+                (o.facts.task_id.as_deref(), o.facts.year, o.facts.quarter)
+            else {
+                return Err(corrupt(format!(
+                    "quarterly obligation {id} without its facts"
+                )));
+            };
+            let day_of = match (&authority, &company) {
+                (Some(a), Some(c)) => match REGISTRY
+                    .agreement_in_force(conn, g, a, c, o.on_date)
+                    .await?
+                {
+                    Some((agreement, _)) => REGISTRY
+                        .levels_at(conn, g, &agreement.agreement_id, o.on_date)
+                        .await?
+                        .and_then(|l| l.quarterly_report_due_day)
+                        .map(|day| (day, agreement.agreement_id)),
+                    None => None,
+                },
+                _ => None,
+            };
+            let Some((due_day, agreement_id)) = day_of else {
+                set_due(conn, g, id, None, None, None).await?;
+                return set_late(conn, g, id, None, None).await;
+            };
+            let due_on = limits::quarterly_report_due(year, quarter, due_day);
+            set_due(conn, g, id, due_on, None, Some(agreement_id)).await?;
+            let late = match &o.done_at {
+                Some(done) => limits::quarterly_report_late(
+                    task,
+                    year,
+                    quarter,
+                    due_day,
+                    local_date(parse_instant(done)?),
+                ),
+                None => None,
+            };
+            let (l, d) = match late {
+                Some(b) => (Some(b.limit), Some(b.detail)),
+                None => (None, None),
+            };
+            set_late(conn, g, id, l, d).await?;
         }
         Obligation::Consultation | Obligation::Infrastructure => {
             let days = match (&authority, &company) {
@@ -1342,7 +1481,7 @@ async fn rejudge(
         ),
         Change::Everywhere { from } => format!(
             "SELECT obligation_id FROM {} WHERE kind IN ('notification', 'answer', 'consultation', \
-             'infrastructure') AND on_date >= {}",
+             'infrastructure', 'quarterly') AND on_date >= {}",
             g.table(OBLIGATIONS),
             args.text(day(*from))
         ),
@@ -1419,6 +1558,7 @@ const OVERDUE: &[(&str, &str)] = &[
     ("duration", "inspection_overrunning"),
     ("remediation", "remediation_overdue"),
     ("task", "task_overdue"),
+    ("quarterly", "quarterly_report_overdue"),
     ("dossier", "dossier_overdue"),
 ];
 
@@ -1443,6 +1583,8 @@ pub const CODES: &[&str] = &[
     "remediation_overdue",
     "task_completed_late",
     "task_overdue",
+    "quarterly_report_late",
+    "quarterly_report_overdue",
     "dossier_decided_late",
     "dossier_overdue",
     "tenant_annual_report_late",
@@ -1584,6 +1726,14 @@ fn record(
                 }),
                 Obligation::Remediation => limits::remediation_overdue(item, due_on, as_of_on),
                 Obligation::Task => limits::task_overdue(item, due_on, as_of_on),
+                Obligation::Quarterly => {
+                    match (facts.task_id.as_deref(), facts.year, facts.quarter) {
+                        (Some(task), Some(year), Some(quarter)) => {
+                            limits::quarterly_report_overdue(task, year, quarter, due_on, as_of_on)
+                        }
+                        _ => None,
+                    }
+                }
                 Obligation::Dossier => match (
                     facts.procedure_code.as_deref(),
                     facts.promised_days,

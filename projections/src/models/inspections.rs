@@ -60,9 +60,9 @@ impl ReadModel for Inspections {
         NAME
     }
 
-    /// 2: findings keep the commitment they breach.
+    /// 2: findings keep the commitment they breach. 3: each inspected tenant's own delivery.
     fn version(&self) -> u32 {
-        2
+        3
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -99,7 +99,8 @@ impl ReadModel for Inspections {
                 )"
             ),
             // One row per inspected tenant of an inspection; `inspection_on` is the local start date,
-            // or planned_for until the inspection starts.
+            // or planned_for until the inspection starts; `delivered_on` the decision's delivery to
+            // this tenant (the inspection's `delivered_on` is its first delivery to any).
             format!(
                 "CREATE TABLE IF NOT EXISTS {subjects} (
                     tenant_id TEXT NOT NULL,
@@ -107,6 +108,7 @@ impl ReadModel for Inspections {
                     park_id TEXT NOT NULL,
                     kind TEXT NOT NULL,
                     inspection_on TEXT NOT NULL,
+                    delivered_on TEXT,
                     PRIMARY KEY (tenant_id, inspection_id)
                 )"
             ),
@@ -266,7 +268,17 @@ async fn apply_inspection(
             .await?;
         }
         Event::Inspection(InspectionEvent::InspectionDecisionDelivered(d)) => {
-            set_date(conn, g, e, "delivered_on", d.delivered_on).await?;
+            let first: Option<String> = sqlx::query_scalar(sql(format!(
+                "SELECT delivered_on FROM {inspections} WHERE inspection_id = $1"
+            )))
+            .bind(id.to_owned())
+            .fetch_optional(&mut *conn)
+            .await?
+            .flatten();
+            if first.is_none() {
+                set_date(conn, g, e, "delivered_on", d.delivered_on).await?;
+            }
+            deliver(conn, g, id, &d.tenant_ids, d.delivered_on).await?;
         }
         Event::Inspection(InspectionEvent::InspectionStarted(s)) => {
             set_date(conn, g, e, "started_on", s.started_on).await?;
@@ -414,6 +426,30 @@ async fn set_date(
         ],
     )
     .await
+}
+
+/// Records the decision's delivery to `tenants` (every inspected tenant not yet reached when empty,
+/// as a version-1 delivery is read).
+async fn deliver(
+    conn: &mut AnyConnection,
+    g: &Generation,
+    id: &str,
+    tenants: &[uuid::Uuid],
+    on: NaiveDate,
+) -> Result<(), ProjectionError> {
+    let subjects = g.table(SUBJECTS);
+    let mut b = Args::default();
+    let on = b.text(on.to_string());
+    let inspection = b.text(id);
+    let mut statement = format!(
+        "UPDATE {subjects} SET delivered_on = {on} WHERE inspection_id = {inspection} \
+         AND delivered_on IS NULL"
+    );
+    if !tenants.is_empty() {
+        let ids: Vec<String> = tenants.iter().map(|t| b.text(t.to_string())).collect();
+        statement.push_str(&format!(" AND tenant_id IN ({})", ids.join(", ")));
+    }
+    b.execute(conn, statement).await
 }
 
 /// Runs an UPDATE that must touch exactly one row: anything else means the log and the model
@@ -631,7 +667,7 @@ impl TenantInspection {
 }
 
 const INSPECTION_COLUMNS: &str = "i.inspection_id, i.park_id, i.kind, i.conducted_by, i.entity_count,
-    i.planned_for, i.decision_no, i.issued_on, i.grounds, i.delivered_on, i.started_on, i.extensions,
+    i.planned_for, i.decision_no, i.issued_on, i.grounds, s.delivered_on, i.started_on, i.extensions,
     i.concluded_on, i.closed_on, s.inspection_on";
 
 impl Queries<'_, Inspections> {

@@ -2,7 +2,7 @@
 //! a task, and the plan as `GetAnnualPlanResponse`.
 
 use kcn_domain::annual_plan::{AnnualPlan, AnnualPlanCommand, AnnualTask, TaskProgressReported};
-use kcn_domain::values::{Percent, ReportYear, Text, max_chars, max_items};
+use kcn_domain::values::{Percent, ReportYear, Text, ValueError, max_chars, max_items};
 use uuid::Uuid;
 
 use super::Command;
@@ -82,10 +82,19 @@ pub fn report_progress(r: proto::ReportTaskProgressRequest, f: &mut Fields) -> O
     let task_id = f.check("task_id", Text::code(&r.task_id));
     let percent = f.check("percent", Percent::parse(r.percent));
     let note = f.check("note", optional_text(&r.note, max_chars::NOTE));
+    let quarter = f.check(
+        "quarter",
+        match r.quarter {
+            0 => Ok(None),
+            q @ 1..=4 => Ok(Some(q)),
+            _ => Err(ValueError("must be 1 to 4 (or 0 for none)".to_owned())),
+        },
+    );
     let event = TaskProgressReported {
         task_id: task_id?,
         percent: percent?.get(),
         note: note?,
+        quarter: quarter?,
     };
     Some(Cmd::on(id?, move |plan_id, occurred_at| {
         AnnualPlanCommand::ReportProgress {
@@ -133,6 +142,7 @@ pub fn plan(id: Uuid, p: &AnnualPlan, version: u64) -> proto::GetAnnualPlanRespo
                 task: Some(task_to_proto(&t.task)),
                 percent: t.percent,
                 reports: t.reports,
+                quarters_reported: t.quarters_reported.clone(),
                 completed_on: t.completed_on.map(|d| d.to_string()).unwrap_or_default(),
             })
             .collect(),

@@ -98,13 +98,20 @@ pub fn issue_decision(r: proto::IssueInspectionDecisionRequest, f: &mut Fields) 
 
 pub fn deliver_decision(r: proto::DeliverInspectionDecisionRequest, f: &mut Fields) -> Option<Cmd> {
     let id = inspection_id(f, &r.inspection_id);
+    let tenant_ids = uuids(
+        f,
+        "tenant_ids",
+        &r.tenant_ids,
+        (0, max_items::INSPECTED_TENANTS),
+    );
     let delivered_on = f.check("delivered_on", fields::optional_date(&r.delivered_on));
     let recipient = f.check("recipient", optional_text(&r.recipient, max_chars::NAME));
-    let (delivered_on, recipient) = (delivered_on?, recipient?);
+    let (tenant_ids, delivered_on, recipient) = (tenant_ids?, delivered_on?, recipient?);
     Some(Cmd::on(id?, move |inspection_id, occurred_at| {
         InspectionCommand::DeliverDecision {
             inspection_id,
             occurred_at,
+            tenant_ids: tenant_ids.clone(),
             delivered_on,
             recipient: recipient.clone(),
         }
@@ -327,12 +334,27 @@ pub fn inspection(id: Uuid, x: &Inspection, version: u64) -> proto::GetInspectio
                 grounds: d.grounds.as_ref().map(Text::to_string),
             }),
         delivery: x
-            .delivery
-            .as_ref()
+            .deliveries
+            .first()
             .map(|d| proto::InspectionDecisionDelivered {
+                tenant_ids: x
+                    .deliveries
+                    .iter()
+                    .filter(|o| o.delivered_on == d.delivered_on && o.recipient == d.recipient)
+                    .map(|o| o.tenant_id.to_string())
+                    .collect(),
                 delivered_on: d.delivered_on.to_string(),
                 recipient: d.recipient.as_ref().map(Text::to_string),
             }),
+        deliveries: x
+            .deliveries
+            .iter()
+            .map(|d| proto::TenantDelivery {
+                tenant_id: d.tenant_id.to_string(),
+                delivered_on: d.delivered_on.to_string(),
+                recipient: d.recipient.as_ref().map(Text::to_string),
+            })
+            .collect(),
         start: x.started.as_ref().map(|s| proto::InspectionStarted {
             started_on: s.started_on.to_string(),
         }),
