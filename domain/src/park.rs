@@ -236,23 +236,41 @@ fn in_force(timeline: &[(NaiveDate, Uuid)], date: NaiveDate) -> Option<Uuid> {
         .map(|(_, id)| *id)
 }
 
-/// Refuses an effective date that does not come after the timeline's latest one; a timeline is only
-/// ever extended forward, so that history is never silently rewritten.
-fn extends(
+/// Refuses a second entry of an effective-dated timeline on a date that already has one (which of
+/// the two would hold that day?), and one that changes nothing: the entry in force the day before
+/// already names the same party. Any other date is a true fact, recorded wherever it falls,
+/// before the latest entry too (a back-dated correction, an old assignment entered late): the
+/// timeline is read by date, never by the order of the log, and the read models judge again what
+/// the change affects.
+fn fits(
     timeline: &[(NaiveDate, Uuid)],
     effective_from: NaiveDate,
-    rule: &'static str,
+    party: Uuid,
+    rules: (&'static str, &'static str),
     what: &str,
 ) -> Result<(), DomainError> {
-    match timeline.last() {
-        Some((last, _)) if effective_from <= *last => Err(DomainError::rule(
-            rule,
-            format!(
-                "a {what} effective from {effective_from} must come after the latest one, effective from {last}"
-            ),
-        )),
-        _ => Ok(()),
+    if timeline.iter().any(|(from, _)| *from == effective_from) {
+        return Err(DomainError::rule(
+            rules.0,
+            format!("a {what} is already recorded effective from {effective_from}"),
+        ));
     }
+    let before = effective_from
+        .pred_opt()
+        .and_then(|day| in_force(timeline, day));
+    if before == Some(party) {
+        return Err(DomainError::rule(
+            rules.1,
+            format!("{party} already holds the park's {what} on {effective_from}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Inserts an entry into an effective-dated timeline, keeping it in date order.
+fn insert_dated<T>(timeline: &mut Vec<T>, entry: T, date: impl Fn(&T) -> NaiveDate) {
+    let at = timeline.partition_point(|e| date(e) <= date(&entry));
+    timeline.insert(at, entry);
 }
 
 impl Park {
@@ -353,18 +371,13 @@ impl Aggregate for Park {
                     "jurisdiction over a park",
                 )
                 .await?;
-                extends(
+                fits(
                     &self.jurisdictions,
                     event.effective_from,
-                    "jurisdiction_not_after_latest",
+                    event.authority_id,
+                    ("jurisdiction_already_assigned_on", "jurisdiction_unchanged"),
                     "jurisdiction",
                 )?;
-                if self.jurisdictions.last().map(|(_, a)| *a) == Some(event.authority_id) {
-                    return Err(DomainError::rule(
-                        "jurisdiction_unchanged",
-                        "the park is already under this authority's jurisdiction",
-                    ));
-                }
                 sink.write(Timed::new(occurred_at, event), self).await;
             }
             ParkCommand::AssignCompany {
@@ -379,18 +392,13 @@ impl Aggregate for Park {
                     event.company_id,
                 )
                 .await?;
-                extends(
+                fits(
                     &self.companies,
                     event.effective_from,
-                    "company_not_after_latest",
+                    event.company_id,
+                    ("company_already_assigned_on", "company_unchanged"),
                     "company assignment",
                 )?;
-                if self.companies.last().map(|(_, c)| *c) == Some(event.company_id) {
-                    return Err(DomainError::rule(
-                        "company_unchanged",
-                        "the park is already run by this company",
-                    ));
-                }
                 sink.write(Timed::new(occurred_at, event), self).await;
             }
             ParkCommand::SetIndustryRules {
@@ -409,14 +417,16 @@ impl Aggregate for Park {
                         format!("{} is both allowed and excluded", both.code),
                     ));
                 }
-                if let Some(last) = self.industry_rules.last()
-                    && event.effective_from <= last.effective_from
+                if self
+                    .industry_rules
+                    .iter()
+                    .any(|r| r.effective_from == event.effective_from)
                 {
                     return Err(DomainError::rule(
-                        "industry_rules_not_after_latest",
+                        "industry_rules_already_set_on",
                         format!(
-                            "industry rules effective from {} must come after the latest ones, effective from {}",
-                            event.effective_from, last.effective_from
+                            "industry rules are already recorded effective from {}",
+                            event.effective_from
                         ),
                     ));
                 }
@@ -560,13 +570,19 @@ impl Aggregate for Park {
         self.latest = self.latest.max(Some(at));
         match event.body {
             ParkEvent::ParkRegistered(e) => self.registered = Some(e),
-            ParkEvent::JurisdictionAssigned(e) => {
-                self.jurisdictions.push((e.effective_from, e.authority_id))
+            ParkEvent::JurisdictionAssigned(e) => insert_dated(
+                &mut self.jurisdictions,
+                (e.effective_from, e.authority_id),
+                |(from, _)| *from,
+            ),
+            ParkEvent::InfrastructureCompanyAssigned(e) => insert_dated(
+                &mut self.companies,
+                (e.effective_from, e.company_id),
+                |(from, _)| *from,
+            ),
+            ParkEvent::ParkIndustryRulesSet(e) => {
+                insert_dated(&mut self.industry_rules, e, |r| r.effective_from)
             }
-            ParkEvent::InfrastructureCompanyAssigned(e) => {
-                self.companies.push((e.effective_from, e.company_id))
-            }
-            ParkEvent::ParkIndustryRulesSet(e) => self.industry_rules.push(e),
             ParkEvent::ParkAnnualEnvironmentalReportSubmitted(e) => self.annual_reports.push(e),
             ParkEvent::EnvironmentalInfrastructureReported(e) => {
                 // A report recorded late does not replace one of a later date.
@@ -751,24 +767,55 @@ mod tests {
     }
 
     #[test]
-    fn a_jurisdiction_may_not_be_backdated_before_the_latest_one() {
-        let result = TestFramework::<Park>::with(authorities())
-            .given(vec![
+    fn a_jurisdiction_before_the_latest_one_is_recorded_in_date_order_but_not_twice_on_one_date() {
+        let given = || {
+            vec![
                 registered(),
                 Timed::new(
                     at("2025-04-11T04:00:00Z"),
-                    jurisdiction(BOARD, "2025-07-28"),
+                    jurisdiction(CITY_BOARD, "2025-07-28"),
                 ),
-            ])
-            .when(assign(CITY_BOARD, "2025-07-01", "2025-08-01T04:00:00Z"))
-            .inspect_result();
-        assert!(matches!(
-            result,
-            Err(DomainError::Rule {
-                rule: "jurisdiction_not_after_latest",
-                ..
-            })
+            ]
+        };
+        // The Board's jurisdiction from 2006, entered after the city's of 2025: a true fact.
+        TestFramework::<Park>::with(authorities())
+            .given(given())
+            .when(assign(BOARD, "2006-01-01", "2025-08-01T04:00:00Z"))
+            .then_expect_events(vec![Timed::new(
+                at("2025-08-01T04:00:00Z"),
+                jurisdiction(BOARD, "2006-01-01"),
+            )]);
+        let mut park = Park::default();
+        for e in given() {
+            park.apply(e);
+        }
+        park.apply(Timed::new(
+            at("2025-08-01T04:00:00Z"),
+            jurisdiction(BOARD, "2006-01-01"),
         ));
+        assert_eq!(park.jurisdiction_at(date("2005-12-31")), None);
+        assert_eq!(park.jurisdiction_at(date("2025-07-27")), Some(id(BOARD)));
+        assert_eq!(
+            park.jurisdiction_at(date("2025-07-28")),
+            Some(id(CITY_BOARD))
+        );
+        // A second jurisdiction on the same date.
+        let twice = TestFramework::<Park>::with(authorities())
+            .given(given())
+            .when(assign(BOARD, "2025-07-28", "2025-08-01T04:00:00Z"))
+            .inspect_result();
+        assert_eq!(rule_of(twice), "jurisdiction_already_assigned_on");
+        // The authority already in force the day before.
+        let mut both = given();
+        both.push(Timed::new(
+            at("2025-08-01T04:00:00Z"),
+            jurisdiction(BOARD, "2006-01-01"),
+        ));
+        let unchanged = TestFramework::<Park>::with(authorities())
+            .given(both)
+            .when(assign(BOARD, "2010-01-01", "2025-08-02T04:00:00Z"))
+            .inspect_result();
+        assert_eq!(rule_of(unchanged), "jurisdiction_unchanged");
     }
 
     #[test]
@@ -953,7 +1000,7 @@ mod tests {
     }
 
     #[test]
-    fn industry_rules_are_not_backdated_before_the_latest_ones() {
+    fn industry_rules_are_not_set_twice_on_one_date() {
         let result = TestFramework::<Park>::with(no_deps())
             .given(vec![
                 registered(),
@@ -961,7 +1008,7 @@ mod tests {
             ])
             .when(set_rules(rules("2025-05-01"), "2025-06-20T02:00:00Z"))
             .inspect_result();
-        assert_eq!(rule_of(result), "industry_rules_not_after_latest");
+        assert_eq!(rule_of(result), "industry_rules_already_set_on");
     }
 
     fn submit_report(when: &str, company: u64, on: Option<&str>) -> ParkCommand {

@@ -171,25 +171,77 @@ async fn a_command_or_query_on_an_aggregate_that_does_not_exist_is_not_found() {
     assert_eq!(status.code(), Code::NotFound);
 }
 
-#[tokio::test]
-async fn a_backdated_jurisdiction_is_refused_by_the_park() {
-    let server = TestServer::start().await;
+/// A jurisdiction effective before the latest one is a true fact entered late, and is recorded
+/// where its date falls (the park's responsibility on a date follows it); a second jurisdiction on
+/// a date that has one, or the authority already in force the day before, is refused and leaves
+/// nothing.
+async fn a_backdated_jurisdiction_is_recorded_in_date_order(server: TestServer) {
     let p = seed(&server).await;
-    let status = server
+    let assign = |authority: &str, from: &str| proto::AssignJurisdictionRequest {
+        header: header("2025-08-01T02:00:00Z"),
+        park_id: p.park.clone(),
+        authority_id: authority.to_owned(),
+        effective_from: from.into(),
+    };
+    let province = server
         .registry()
-        .assign_jurisdiction(proto::AssignJurisdictionRequest {
-            header: header("2025-08-01T02:00:00Z"),
-            park_id: p.park,
-            authority_id: p.board,
-            effective_from: "2005-01-01".into(),
+        .establish_authority(proto::EstablishAuthorityRequest {
+            header: header("2025-08-01T01:00:00Z"),
+            name: "Sở Tài nguyên và Môi trường tỉnh Bình Dương".into(),
+            kind: proto::AuthorityKind::EnvironmentDepartment as i32,
+            jurisdiction: "Tỉnh Bình Dương".into(),
+            decision_no: "QĐ-12/1997".into(),
+            effective_from: "1997-01-01".into(),
         })
         .await
-        .unwrap_err();
-    assert_eq!(
-        precondition_types(&status),
-        vec!["JURISDICTION_NOT_AFTER_LATEST"]
-    );
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap()
+        .aggregate_id;
+    // The seed put the park under the Board from 2006-01-01; the department had it from 1997.
+    let outcome = server
+        .registry()
+        .assign_jurisdiction(assign(&province, "1997-01-01"))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    let before = server.read_log().await.len();
+    for (authority, from, rule) in [
+        (&p.board, "2006-01-01", "JURISDICTION_ALREADY_ASSIGNED_ON"),
+        (&province, "2000-01-01", "JURISDICTION_UNCHANGED"),
+    ] {
+        let status = server
+            .registry()
+            .assign_jurisdiction(assign(authority, from))
+            .await
+            .unwrap_err();
+        assert_eq!(precondition_types(&status), vec![rule]);
+    }
+    assert_eq!(server.read_log().await.len(), before);
+    for (on, authority) in [("2005-12-31", &province), ("2006-01-01", &p.board)] {
+        let answer = kcn_services::proto::audit_query_service_client::AuditQueryServiceClient::new(
+            server.channel.clone(),
+        )
+        .get_park_responsibility(proto::GetParkResponsibilityRequest {
+            park_id: p.park.clone(),
+            date: on.into(),
+            min_position: outcome.last_position,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+        assert_eq!(
+            &answer.assigned_authority.unwrap().authority_id,
+            authority,
+            "on {on}"
+        );
+    }
 }
+
+crate::harness::on_both_backends!(a_backdated_jurisdiction_is_recorded_in_date_order);
 
 #[tokio::test]
 async fn a_late_annual_report_is_accepted_and_its_breach_is_named() {

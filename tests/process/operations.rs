@@ -87,7 +87,7 @@ async fn six_rpcs(server: &ServerProcess) {
         .await
         .unwrap();
     let refused = registry
-        .assign_jurisdiction(assign("ops-backdated", "2005-01-01"))
+        .assign_jurisdiction(assign("ops-twice", "2006-01-01"))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
@@ -168,9 +168,12 @@ async fn every_rpc_writes_one_json_line_with_method_request_id_status_and_durati
         one("RegistryService/AssignJurisdiction", Some("ops-assign"))["fields"]["code"],
         "OK"
     );
-    let refused = one("RegistryService/AssignJurisdiction", Some("ops-backdated"));
+    let refused = one("RegistryService/AssignJurisdiction", Some("ops-twice"));
     assert_eq!(refused["fields"]["code"], "FAILED_PRECONDITION");
-    assert_eq!(refused["fields"]["rule"], "JURISDICTION_NOT_AFTER_LATEST");
+    assert_eq!(
+        refused["fields"]["rule"],
+        "JURISDICTION_ALREADY_ASSIGNED_ON"
+    );
     let malformed = one("RegistryService/RegisterCompany", None);
     assert_eq!(malformed["fields"]["code"], "INVALID_ARGUMENT");
     assert_eq!(one("AuditService/ReadLog", None)["fields"]["code"], "OK");
