@@ -8,8 +8,10 @@ pub mod backup;
 pub mod bootstrap;
 pub mod client;
 pub mod config;
+pub mod connect;
 pub mod connections;
 pub mod export;
+pub mod openapi;
 pub mod principals_cli;
 pub mod progress;
 pub mod projections_cli;
@@ -365,16 +367,36 @@ async fn serve(
     health
         .set_serving::<PrincipalServiceServer<Principals>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(kcn_services::proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    // Both reflection versions (grpcio's reflection client and older tools speak only v1alpha),
+    // with the google.rpc status and error-detail types, so that buf curl and grpcurl decode the
+    // details of an error.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(kcn_services::proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection()
         .build_v1()
+        .context("cannot build the reflection service")?;
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
         .context("cannot build the reflection service")?;
     let methods = telemetry::rpc::Methods::from_descriptor_sets(&[
         kcn_services::proto::FILE_DESCRIPTOR_SET,
         tonic_health::pb::FILE_DESCRIPTOR_SET,
         tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
     ])
+    .context("cannot read the services' descriptors")?;
+    let connect = connect::ConnectLayer::new(
+        &[
+            kcn_services::proto::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+            tonic_types::pb::FILE_DESCRIPTOR_SET,
+        ],
+        endpoints.admission.max_message_bytes,
+    )
     .context("cannot read the services' descriptors")?;
     let recorder = match endpoints.metrics {
         Some(listener) => Some((listener, telemetry::metrics::recorder()?)),
@@ -406,7 +428,13 @@ async fn serve(
     let served = endpoints
         .connections
         .apply(builder)
-        // Outermost, so that it sees every answer as the caller gets it.
+        // HTTP/1.1 too: Connect's JSON and gRPC-Web calls come over it (curl, browsers).
+        .accept_http1(true)
+        // Connect unary calls and gRPC-Web calls are turned into the gRPC calls they stand for,
+        // before anything else: every layer below sees a gRPC call.
+        .layer(connect)
+        .layer(tonic_web::GrpcWebLayer::new())
+        // The outermost of the gRPC layers, so that it sees every answer as the caller gets it.
         .layer(telemetry::rpc::RpcLayer::new(methods))
         .layer(tower::util::MapResponseLayer::new(
             kcn_services::error::undecodable_is_invalid_argument,
@@ -418,7 +446,8 @@ async fn serve(
         // Then each principal's rate, keyed by the caller the authentication established.
         .layer(tower::util::option_layer(admission.rate_limit()))
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(limited!(RegistryServiceServer::new(Registry(
             ledger.clone()
         ))))

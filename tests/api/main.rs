@@ -20,6 +20,7 @@ mod golden;
 mod harness;
 mod history;
 mod hostile;
+mod http_json;
 mod incident;
 mod information_exchange;
 mod inspection;

@@ -1,7 +1,8 @@
-//! The README's walkthrough, run as written: every `call` of its first shell block goes through
-//! `buf curl` (from the test's Python environment, as the README says) to a real server, with the
-//! first administrator's token, and the ids the README says to keep are taken from the answers. A
-//! walkthrough step that stops working fails this test.
+//! The README's walkthroughs, run as written: every `call` of the `buf curl` block goes through
+//! `buf curl` (from the test's Python environment, as the README says), and every `jcall` of the
+//! plain HTTP block through `curl`, to a real server with the first administrator's token; the ids
+//! the README says to keep are taken from the answers. A walkthrough step that stops working fails
+//! this test.
 
 use std::path::{Path, PathBuf};
 
@@ -9,34 +10,42 @@ use crate::harness::TestServer;
 
 const ADMIN: &str = "kcn_readme-test-first-administrator-token-00000000";
 
-/// The walkthrough's `call` alias (its words after `buf`) and its `call`s, each as its arguments
-/// after `call`.
-fn walkthrough() -> (Vec<String>, Vec<Vec<String>>) {
+/// A walkthrough's alias (its words after `tool`) and its calls, each as its arguments after the
+/// alias: the first shell block after `heading`.
+fn walkthrough(heading: &str, name: &str, tool: &str) -> (Vec<String>, Vec<Vec<String>>) {
     let readme =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     let section = readme
-        .split("## A walkthrough with `buf curl`")
+        .split(heading)
         .nth(1)
-        .expect("the README has its walkthrough");
+        .unwrap_or_else(|| panic!("the README has its section {heading:?}"));
     let block = section
         .split("```sh\n")
         .nth(1)
         .and_then(|b| b.split("\n```").next())
         .expect("the walkthrough has a shell block");
+    let prefix = format!("alias {name}='");
     let alias = block
         .lines()
-        .find_map(|l| l.strip_prefix("alias call='"))
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
         .and_then(|a| a.strip_suffix('\''))
-        .expect("the walkthrough defines its call alias");
+        .expect("the walkthrough defines its alias");
     let mut alias = shlex::split(alias).expect("an alias a shell can split");
-    assert_eq!(alias.remove(0), "buf");
+    assert_eq!(alias.remove(0), tool);
     let mut commands: Vec<String> = Vec::new();
+    let start = format!("{name} ");
     for line in block.lines() {
         let trimmed = line.trim_start();
-        if trimmed.starts_with("call ") {
+        if trimmed.starts_with(start.as_str()) {
             // A trailing comment after a command without quotes ("# {"status": ...}").
             let line = match (line.contains('\''), line.find("  #")) {
                 (false, Some(at)) => &line[..at],
+                (true, Some(at))
+                    if line[at..].matches('\'').count() == 0
+                        && line[..at].matches('\'').count() % 2 == 0 =>
+                {
+                    &line[..at]
+                }
                 _ => line,
             };
             commands.push(line.to_owned());
@@ -52,24 +61,16 @@ fn walkthrough() -> (Vec<String>, Vec<Vec<String>>) {
         .map(|c| {
             let joined = c.replace("\\\n", " ");
             let mut words = shlex::split(&joined).expect("a command a shell can split");
-            assert_eq!(words.remove(0), "call");
+            assert_eq!(words.remove(0), name);
             words
         })
         .collect();
     (alias, calls)
 }
 
-fn buf() -> Option<PathBuf> {
-    let python = crate::transparency::python()?;
-    Some(python.parent().unwrap().join("buf"))
-}
-
-#[tokio::test]
-async fn the_readme_walkthrough_runs_as_written() {
-    let Some(buf) = buf() else {
-        return;
-    };
-    let (alias, calls) = walkthrough();
+/// Runs a walkthrough's calls with `tool` and `alias` against a fresh server, keeping the ids the
+/// README names from the answers; answers each call's method and output.
+async fn run(tool: &Path, alias: &[String], calls: Vec<Vec<String>>) -> Vec<(String, String)> {
     let alias: Vec<String> = alias.iter().map(|a| a.replace("$T", ADMIN)).collect();
     assert!(calls.len() >= 7, "{calls:?}");
     let server = TestServer::with_first_administrator(ADMIN, |_| {}).await;
@@ -87,12 +88,12 @@ async fn the_readme_walkthrough_runs_as_written() {
                 a
             })
             .collect();
-        let output = tokio::process::Command::new(&buf)
+        let output = tokio::process::Command::new(tool)
             .args(&alias)
             .args(&args)
             .output()
             .await
-            .expect("buf runs");
+            .unwrap_or_else(|e| panic!("{} runs: {e}", tool.display()));
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         assert!(
             output.status.success(),
@@ -110,14 +111,41 @@ async fn the_readme_walkthrough_runs_as_written() {
         }
         answers.push((method, stdout));
     }
-    let answer = |m: &str| {
-        answers
-            .iter()
-            .find(|(method, _)| method == m)
-            .map(|(_, a)| a.as_str())
-            .unwrap_or_else(|| panic!("the walkthrough calls {m}"))
+    answers
+}
+
+fn answer<'a>(answers: &'a [(String, String)], m: &str) -> &'a str {
+    answers
+        .iter()
+        .find(|(method, _)| method == m)
+        .map(|(_, a)| a.as_str())
+        .unwrap_or_else(|| panic!("the walkthrough calls {m}"))
+}
+
+fn buf() -> Option<PathBuf> {
+    let python = crate::transparency::python()?;
+    Some(python.parent().unwrap().join("buf"))
+}
+
+#[tokio::test]
+async fn the_readme_walkthrough_runs_as_written() {
+    let Some(buf) = buf() else {
+        return;
     };
-    assert!(answer("Check").contains("SERVING"));
-    assert!(answer("GetTimeline").contains("ParkRegistered"));
-    assert!(answer("ReadLog").contains("AuthorityEstablished"));
+    let (alias, calls) = walkthrough("## A walkthrough with `buf curl`", "call", "buf");
+    let answers = run(&buf, &alias, calls).await;
+    assert!(answer(&answers, "Check").contains("SERVING"));
+    assert!(answer(&answers, "GetTimeline").contains("ParkRegistered"));
+    assert!(answer(&answers, "ReadLog").contains("AuthorityEstablished"));
+}
+
+#[tokio::test]
+async fn the_readme_curl_walkthrough_runs_as_written() {
+    let (alias, calls) = walkthrough("## The same with `curl`", "jcall", "curl");
+    let answers = run(Path::new("curl"), &alias, calls).await;
+    assert!(answer(&answers, "Check").contains("SERVING"));
+    assert!(answer(&answers, "openapi.json").contains("\"openapi\": \"3.1.0\""));
+    assert!(answer(&answers, "GetTimeline").contains("ParkRegistered"));
+    let checkpoint = answer(&answers, "GetCheckpoint");
+    assert!(checkpoint.contains("rootHash"), "{checkpoint}");
 }
