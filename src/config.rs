@@ -106,6 +106,9 @@ pub struct Config {
     /// Calls in progress at once over all connections; a call beyond it is answered
     /// `RESOURCE_EXHAUSTED` with a `RetryInfo` at once (never queued). `0`: no limit.
     pub max_concurrent_calls: usize,
+    /// `Subscribe` streams open at once; one more is answered `RESOURCE_EXHAUSTED`
+    /// (`TOO_MANY_SUBSCRIPTIONS`). A stream costs one page of the log in memory.
+    pub max_subscriptions: usize,
     /// Calls each principal may start per second, sustained (a token bucket per principal); a call
     /// beyond it is answered `RESOURCE_EXHAUSTED` with a `RetryInfo`. `0`: no limit.
     pub rate_limit_per_second: u32,
@@ -154,6 +157,7 @@ impl Default for Config {
             tls_key: None,
             tls_client_ca: None,
             max_concurrent_calls: 512,
+            max_subscriptions: 1024,
             rate_limit_per_second: 1_000,
             rate_limit_burst: 2_000,
             max_message_bytes: 1024 * 1024,

@@ -280,6 +280,8 @@ async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Ledger> 
         checkpoints,
         pages,
         rules: config.rules.clone(),
+        closing: Arc::new(tokio::sync::watch::Sender::new(false)),
+        subscriptions: Arc::new(tokio::sync::Semaphore::new(config.max_subscriptions)),
     })
 }
 
@@ -412,6 +414,13 @@ async fn serve(
         )
     });
     let incoming = connections::incoming(endpoints.grpc, &endpoints.connections);
+    // Subscriptions never end on their own: they end when the shutdown begins, so that the server
+    // can finish.
+    let closing = ledger.closing.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closing.send_replace(true);
+    };
     let admission = endpoints.admission;
     // Every service decodes requests up to the configured size only.
     macro_rules! limited {

@@ -331,6 +331,11 @@ pub const RULES: &[(&str, &[Role])] = &[
         "/kcn.ledger.v1.AuditService/ReadLog",
         &[Auditor, Integration, Admin],
     ),
+    // Following the log live is reading it: the same principals.
+    (
+        "/kcn.ledger.v1.AuditService/Subscribe",
+        &[Auditor, Integration, Admin],
+    ),
     (
         "/kcn.ledger.v1.AuditService/GetTimeline",
         &[Board, Auditor, Admin],
@@ -461,7 +466,10 @@ mod tests {
     fn the_administrator_records_no_business_act_and_the_auditor_writes_nothing() {
         for (method, roles) in RULES {
             let name = method.rsplit('/').next().unwrap();
-            let reads = name.starts_with("Get") || name.starts_with("List") || name == "ReadLog";
+            let reads = name.starts_with("Get")
+                || name.starts_with("List")
+                || name == "ReadLog"
+                || name == "Subscribe";
             if roles.contains(&Auditor) {
                 assert!(reads, "the auditor may call {method}, which writes");
             }

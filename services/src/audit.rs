@@ -14,6 +14,7 @@ use crate::fields::Fields;
 use crate::proto::{self, audit_service_server::AuditService};
 use crate::{Ledger, error};
 
+mod subscription;
 mod timeline;
 
 /// Events per read of the log while streaming.
@@ -46,10 +47,37 @@ pub fn log_event(e: StoredEvent) -> proto::LogEvent {
 }
 
 type LogStream = Pin<Box<dyn Stream<Item = Result<proto::ReadLogResponse, Status>> + Send>>;
+type SubscriptionStream =
+    Pin<Box<dyn Stream<Item = Result<proto::SubscribeResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl AuditService for Audit {
     type ReadLogStream = LogStream;
+    type SubscribeStream = SubscriptionStream;
+
+    async fn subscribe(
+        &self,
+        request: Request<proto::SubscribeRequest>,
+    ) -> Result<Response<SubscriptionStream>, Status> {
+        let head = self.0.store.head().await.map_err(error::store)?;
+        let filter = subscription::Filter::parse(request.into_inner(), head)?;
+        let permit = self.0.subscriptions.clone().try_acquire_owned().map_err(|_| {
+            Status::with_error_details(
+                Code::ResourceExhausted,
+                "as many subscriptions are open as the server allows (max_subscriptions); retry later",
+                ErrorDetails::with_error_info(
+                    "TOO_MANY_SUBSCRIPTIONS",
+                    error::ERROR_DOMAIN,
+                    std::collections::HashMap::new(),
+                ),
+            )
+        })?;
+        Ok(Response::new(Box::pin(subscription::stream(
+            self.0.clone(),
+            filter,
+            permit,
+        ))))
+    }
 
     async fn read_log(
         &self,

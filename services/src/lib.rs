@@ -66,6 +66,11 @@ pub struct Ledger {
     pub checkpoints: Checkpointer,
     /// The legal limits as configured, which the audit queries judge against.
     pub rules: kcn_domain::LegalRules,
+    /// Set when the server begins to shut down: streams that never end on their own (subscriptions)
+    /// end then, telling the client where to resume.
+    pub closing: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The subscriptions that may be open at once (`max_subscriptions`).
+    pub subscriptions: Arc<tokio::sync::Semaphore>,
 }
 
 /// A command's parsed header.

@@ -37,6 +37,7 @@ mod registry;
 mod schema;
 mod scope;
 mod service_levels;
+mod subscription;
 mod succession;
 mod tls;
 mod transparency;

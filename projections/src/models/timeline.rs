@@ -317,6 +317,50 @@ impl Named for Timeline {
 }
 
 impl Queries<'_, Timeline> {
+    /// The positions after `after` of the events on any of `subjects`' timelines (`("park", id)`,
+    /// `("company", id)`), in log order, at most `limit`, among the events the model has applied;
+    /// and the position it has applied up to (every matching event up to it is in the answer or
+    /// before `after`). A subscription's filter by park or company follows this.
+    pub async fn positions(
+        &self,
+        subjects: &[(&str, String)],
+        after: u64,
+        limit: u32,
+    ) -> Result<(Vec<u64>, u64), ProjectionError> {
+        let mut r = self.reader(0).await?;
+        // The checkpoint first: the entries up to it were committed with it.
+        let applied: Option<i64> = sqlx::query_scalar(super::sql::sql(
+            "SELECT position FROM projection_checkpoints WHERE name = $1".to_owned(),
+        ))
+        .bind(<Timeline as Named>::NAME)
+        .fetch_optional(&mut *r.conn)
+        .await?;
+        let applied = u64::try_from(applied.unwrap_or(0)).unwrap_or(0);
+        if subjects.is_empty() || applied <= after {
+            return Ok((Vec::new(), applied));
+        }
+        let mut args = Args::default();
+        let wanted: Vec<String> = subjects
+            .iter()
+            .map(|(t, id)| format!("({}, {})", args.text(*t), args.text(id.as_str())))
+            .collect();
+        let statement = format!(
+            "SELECT DISTINCT position FROM {} WHERE (subject_type, subject_id) IN (VALUES {}) \
+             AND position > {} AND position <= {} ORDER BY position LIMIT {}",
+            entries(&r.generation),
+            wanted.join(", "),
+            args.int(i64::try_from(after).unwrap_or(i64::MAX)),
+            args.int(i64::try_from(applied).unwrap_or(i64::MAX)),
+            args.int(i64::from(limit)),
+        );
+        let rows = args.fetch_all(&mut r.conn, statement).await?;
+        let positions = rows
+            .iter()
+            .map(|row| Ok(u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or_default()))
+            .collect::<Result<Vec<_>, ProjectionError>>()?;
+        Ok((positions, applied))
+    }
+
     /// Audit question 1: a page of a subject's timeline, at most `q.limit` rows in
     /// `(occurred_at, position)` order, once the model has applied `min_position`.
     pub async fn page(
