@@ -167,6 +167,9 @@ where
                 .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             return Box::pin(async move { Ok(response) });
         }
+        if request.method() == Method::POST && request.uri().path() == crate::ingest::PATH {
+            return Box::pin(async move { ingest(&mut inner, request, &methods).await });
+        }
         let encoding = Encoding::of(request.headers());
         let Some(encoding) = encoding.filter(|_| request.method() == Method::POST) else {
             return Box::pin(async move { Ok(inner.call(request).await?.map(Body::new)) });
@@ -193,22 +196,9 @@ where
                 ));
             }
             let (parts, body) = request.into_parts();
-            let bytes = match http_body_util::Limited::new(body, methods.max_message_bytes)
-                .collect()
-                .await
-            {
-                Ok(collected) => collected.to_bytes(),
-                Err(e) => {
-                    return Ok(error(
-                        tonic::Code::InvalidArgument,
-                        &format!(
-                            "the request body could not be read within {} bytes: {e}",
-                            methods.max_message_bytes
-                        ),
-                        None,
-                        &methods.pool,
-                    ));
-                }
+            let bytes = match read_body(body, &methods).await {
+                Ok(bytes) => bytes,
+                Err(refused) => return Ok(refused),
             };
             let message = match decode(encoding, &method.input, &bytes) {
                 Ok(m) => m,
@@ -216,17 +206,107 @@ where
                     return Ok(undecodable(&reason, &methods.pool));
                 }
             };
-            let mut grpc = http::Request::from_parts(
-                parts,
-                Body::new(http_body_util::Full::new(frame(&message))),
-            );
-            to_grpc_headers(grpc.headers_mut());
-            // A gRPC call is an HTTP/2 one, whatever carried the Connect call (gRPC-Web's layer
-            // below refuses any other HTTP/1.1 request).
-            *grpc.version_mut() = http::Version::HTTP_2;
-            let answer = inner.call(grpc).await?;
-            Ok(from_grpc(answer, encoding, &method.output, &methods.pool).await)
+            forward(&mut inner, parts, &message, encoding, &method, &methods).await
         })
+    }
+}
+
+/// Calls the gRPC method `method` below with `message` and answers in `encoding`.
+async fn forward<S, R>(
+    inner: &mut S,
+    mut parts: http::request::Parts,
+    message: &[u8],
+    encoding: Encoding,
+    method: &Method_,
+    methods: &Methods,
+) -> Result<http::Response<Body>, S::Error>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<R>>,
+    R: http_body::Body<Data = Bytes>,
+    R::Error: Into<tonic::codegen::StdError>,
+{
+    to_grpc_headers(&mut parts.headers);
+    // A gRPC call is an HTTP/2 one, whatever carried the Connect call (gRPC-Web's layer below
+    // refuses any other HTTP/1.1 request).
+    parts.version = http::Version::HTTP_2;
+    let grpc =
+        http::Request::from_parts(parts, Body::new(http_body_util::Full::new(frame(message))));
+    let answer = inner.call(grpc).await?;
+    Ok(from_grpc(answer, encoding, &method.output, &methods.pool).await)
+}
+
+/// A CloudEvent pushed by the provincial monitoring system ([`crate::ingest`]): the command it
+/// stands for, answered as a Connect JSON call of it would be.
+async fn ingest<S, R>(
+    inner: &mut S,
+    request: http::Request<Body>,
+    methods: &Methods,
+) -> Result<http::Response<Body>, S::Error>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<R>>,
+    R: http_body::Body<Data = Bytes>,
+    R::Error: Into<tonic::codegen::StdError>,
+{
+    let (mut parts, body) = request.into_parts();
+    let content_type = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = match read_body(body, methods).await {
+        Ok(bytes) => bytes,
+        Err(refused) => return Ok(refused),
+    };
+    let (path, json) = match crate::ingest::translate(&content_type, &bytes) {
+        Ok(t) => t,
+        Err(reason) => return Ok(undecodable(&reason, &methods.pool)),
+    };
+    let Some(method) = methods.by_path.get(path) else {
+        return Ok(error(
+            tonic::Code::Internal,
+            "no such method",
+            None,
+            &methods.pool,
+        ));
+    };
+    let message = match decode(Encoding::Json, &method.input, &json) {
+        Ok(m) => m,
+        Err(reason) => return Ok(undecodable(&reason, &methods.pool)),
+    };
+    parts.uri = match path.parse() {
+        Ok(uri) => uri,
+        Err(_) => {
+            return Ok(error(
+                tonic::Code::Internal,
+                "bad path",
+                None,
+                &methods.pool,
+            ));
+        }
+    };
+    parts
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    forward(inner, parts, &message, Encoding::Json, method, methods).await
+}
+
+/// A request's body, at most `max_message_bytes` of it; else the answer refusing it.
+async fn read_body(body: Body, methods: &Methods) -> Result<Bytes, http::Response<Body>> {
+    match http_body_util::Limited::new(body, methods.max_message_bytes)
+        .collect()
+        .await
+    {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) => Err(error(
+            tonic::Code::InvalidArgument,
+            &format!(
+                "the request body could not be read within {} bytes: {e}",
+                methods.max_message_bytes
+            ),
+            None,
+            &methods.pool,
+        )),
     }
 }
 

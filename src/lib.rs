@@ -11,6 +11,7 @@ pub mod config;
 pub mod connect;
 pub mod connections;
 pub mod export;
+pub mod ingest;
 pub mod openapi;
 pub mod principals_cli;
 pub mod progress;

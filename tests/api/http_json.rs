@@ -323,3 +323,94 @@ async fn buf_curl_prints_error_details_with_their_type() {
     assert!(printed.contains("google.rpc.BadRequest"), "{printed}");
     assert!(printed.contains("park_id: must be a UUID"), "{printed}");
 }
+
+/// The provincial monitoring system pushes an exceedance as a CloudEvent with an integration
+/// principal's token: it becomes `ExceedanceReceived`, carrying the message's source and id; the
+/// same message again is recorded once, the same id with other content is refused, and what is not
+/// a monitoring CloudEvent, or comes without a credential, is refused and leaves nothing.
+async fn monitoring_cloudevents_are_recorded_once(server: TestServer) {
+    let p = seed(&server).await;
+    let token = kcn_services::proto::principal_service_client::PrincipalServiceClient::new(
+        server.channel.clone(),
+    )
+    .issue_principal(kcn_services::proto::IssuePrincipalRequest {
+        header: crate::harness::header("2026-01-01T00:00:00Z"),
+        name: "Hệ thống quan trắc tự động tỉnh".into(),
+        role: kcn_services::proto::Role::Integration as i32,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .token;
+    let post = |body: Value, token: Option<String>| {
+        let server = &server;
+        async move {
+            let mut request = reqwest::Client::new()
+                .post(url(server, "/ingest/monitoring"))
+                .header("content-type", "application/cloudevents+json")
+                .body(body.to_string());
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let json: Value = response.json().await.unwrap();
+            (status, json)
+        }
+    };
+    let exceedance = |value: &str| {
+        json!({
+            "specversion": "1.0",
+            "type": "vn.kcn.monitoring.exceedance",
+            "source": "https://quantrac.binhduong.gov.vn/stations",
+            "id": "MSG-2025-000123",
+            "time": "2025-06-11T01:05:00Z",
+            "datacontenttype": "application/json",
+            "data": {
+                "park_id": p.park,
+                "station_id": "DA-WW-01",
+                "parameter": "MONITORING_PARAMETER_COD",
+                "value": value,
+                "unit": "mg/L",
+                "limit": "150",
+                "standard_ref": "QCVN 40:2011/BTNMT, column B",
+                "measured_at": "2025-06-11T01:00:00Z",
+            },
+        })
+    };
+    let before = server.read_log().await.len();
+    let (status, first) = post(exceedance("182.5"), Some(token.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let log = server.read_log().await;
+    assert_eq!(log.len(), before + 1);
+    let recorded = log.last().unwrap();
+    assert_eq!(recorded.event_type, "ExceedanceReceived");
+    let metadata: Value = serde_json::from_slice(&recorded.metadata).unwrap();
+    let source = metadata.to_string();
+    assert!(source.contains("MSG-2025-000123"), "{metadata}");
+    assert!(source.contains("quantrac.binhduong.gov.vn"), "{metadata}");
+    // Sent again: the same outcome, nothing appended.
+    let (status, again) = post(exceedance("182.5"), Some(token.clone())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["outcome"]["replayed"], true);
+    assert_eq!(again["outcome"]["eventIds"], first["outcome"]["eventIds"]);
+    // The same id with another value: its own code.
+    let (status, reused) = post(exceedance("190.0"), Some(token.clone())).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{reused}");
+    assert_eq!(reused["details"][0]["debug"]["reason"], "REQUEST_ID_REUSED");
+    // Not a monitoring CloudEvent; no credential.
+    let mut flood = exceedance("182.5");
+    flood["type"] = json!("vn.kcn.monitoring.flood");
+    let (status, refused) = post(flood, Some(token.clone())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        refused["details"][0]["debug"]["fieldViolations"][0]["field"],
+        "request"
+    );
+    let (status, _) = post(exceedance("182.5"), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(server.read_log().await.len(), before + 1);
+}
+
+crate::harness::on_both_backends!(monitoring_cloudevents_are_recorded_once);
