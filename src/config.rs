@@ -109,6 +109,16 @@ pub struct Config {
     /// `Subscribe` streams open at once; one more is answered `RESOURCE_EXHAUSTED`
     /// (`TOO_MANY_SUBSCRIPTIONS`). A stream costs one page of the log in memory.
     pub max_subscriptions: usize,
+    /// The e-government endpoints the log is delivered to (`[[deliveries]]` tables:
+    /// `src/delivery.rs`, README "Delivery to e-government platforms").
+    pub deliveries: Vec<crate::delivery::EndpointConfig>,
+    /// A failed delivery is retried after this, doubling with each failure up to
+    /// `delivery_retry_max_ms`, with jitter.
+    pub delivery_retry_base_ms: u64,
+    pub delivery_retry_max_ms: u64,
+    /// How long a server holds an endpoint's delivery without renewing it; another server of the
+    /// database takes the endpoint over once it has run out.
+    pub delivery_lease_ms: u64,
     /// Calls each principal may start per second, sustained (a token bucket per principal); a call
     /// beyond it is answered `RESOURCE_EXHAUSTED` with a `RetryInfo`. `0`: no limit.
     pub rate_limit_per_second: u32,
@@ -158,6 +168,10 @@ impl Default for Config {
             tls_client_ca: None,
             max_concurrent_calls: 512,
             max_subscriptions: 1024,
+            deliveries: Vec::new(),
+            delivery_retry_base_ms: 500,
+            delivery_retry_max_ms: 60_000,
+            delivery_lease_ms: 15_000,
             rate_limit_per_second: 1_000,
             rate_limit_burst: 2_000,
             max_message_bytes: 1024 * 1024,

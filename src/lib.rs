@@ -10,6 +10,8 @@ pub mod client;
 pub mod config;
 pub mod connect;
 pub mod connections;
+pub mod deliveries_cli;
+pub mod delivery;
 pub mod export;
 pub mod ingest;
 pub mod openapi;
@@ -98,9 +100,9 @@ pub async fn start(
     let addr = listener.local_addr()?;
     let endpoints = Endpoints::open(&config, listener).await?;
     let metrics_addr = endpoints.metrics_addr()?;
-    let ledger = open(&config, clock).await?;
+    let (ledger, deliveries) = open(&config, clock).await?;
     let auth = authenticator(&config, &ledger).await?;
-    let task = tokio::spawn(serve(ledger, auth, endpoints, async {
+    let task = tokio::spawn(serve(ledger, deliveries, auth, endpoints, async {
         let _ = stopped.await;
     }));
     Ok(Running {
@@ -183,14 +185,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let endpoints = Endpoints::open(&config, listener).await?;
     let metrics_addr = endpoints.metrics_addr()?;
-    let ledger = open(&config, Arc::new(SystemClock)).await?;
+    let (ledger, deliveries) = open(&config, Arc::new(SystemClock)).await?;
     let auth = authenticator(&config, &ledger).await?;
     if let Some(metrics_addr) = metrics_addr {
         tracing::info!(addr = %metrics_addr, "metrics serving on /metrics");
     }
     tracing::info!(addr = %addr, data_dir = %config.data_dir.display(), "kcn-ledger serving");
     let (signalled_tx, signalled_rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(serve(ledger, auth, endpoints, async move {
+    let server = tokio::spawn(serve(ledger, deliveries, auth, endpoints, async move {
         shutdown_signal().await;
         let _ = signalled_tx.send(());
     }));
@@ -237,7 +239,10 @@ pub async fn open_storage(config: &Config) -> anyhow::Result<(Arc<dyn Backend>, 
     })
 }
 
-async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Ledger> {
+async fn open(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<(Ledger, Option<delivery::Deliveries>)> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
@@ -273,7 +278,19 @@ async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Ledger> 
     let pages = kcn_services::page::PageTokens::from_seed(&checkpoints.identity().signer().seed());
     let skew = i64::try_from(config.max_future_skew_seconds)
         .context("max_future_skew_seconds is too large")?;
-    Ok(Ledger {
+    let deliveries = delivery::Deliveries::open(
+        read_db.url(),
+        store.clone(),
+        checkpoints.identity().origin().to_owned(),
+        &config.deliveries,
+        delivery::Timing {
+            retry_base: Duration::from_millis(config.delivery_retry_base_ms),
+            retry_max: Duration::from_millis(config.delivery_retry_max_ms),
+            lease: Duration::from_millis(config.delivery_lease_ms),
+        },
+    )
+    .await?;
+    let ledger = Ledger {
         store,
         read,
         clock,
@@ -283,7 +300,8 @@ async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Ledger> 
         rules: config.rules.clone(),
         closing: Arc::new(tokio::sync::watch::Sender::new(false)),
         subscriptions: Arc::new(tokio::sync::Semaphore::new(config.max_subscriptions)),
-    })
+    };
+    Ok((ledger, deliveries))
 }
 
 /// Applies the event log's and the read models' migrations to the configured store and returns,
@@ -325,6 +343,7 @@ async fn authenticator(config: &Config, ledger: &Ledger) -> anyhow::Result<Authe
 
 async fn serve(
     ledger: Ledger,
+    deliveries: Option<delivery::Deliveries>,
     auth: Authenticator,
     endpoints: Endpoints,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -414,6 +433,14 @@ async fn serve(
             tokio::spawn(sample_metrics(read.clone(), handle)),
         )
     });
+    let delivering = deliveries
+        .as_ref()
+        .map(|d| d.spawn(ledger.closing.subscribe(), health.clone()))
+        .unwrap_or_default();
+    let delivery_control = delivery::service::DeliveryControl {
+        ledger: ledger.clone(),
+        deliveries,
+    };
     let incoming = connections::incoming(endpoints.grpc, &endpoints.connections);
     // Subscriptions never end on their own: they end when the shutdown begins, so that the server
     // can finish.
@@ -497,11 +524,20 @@ async fn serve(
         .add_service(limited!(PrincipalServiceServer::new(Principals(
             ledger.clone()
         ))))
+        .add_service(limited!(
+            kcn_services::proto::delivery_service_server::DeliveryServiceServer::new(
+                delivery_control
+            )
+        ))
         .add_service(limited!(AuditServiceServer::new(Audit(ledger))))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .context("the gRPC server failed");
     watcher.abort();
+    // The deliverers stop at the shutdown (the closing signal) and hand their endpoints over.
+    for task in delivering {
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
     if let Some((endpoint, sampler)) = metrics {
         endpoint.abort();
         sampler.abort();

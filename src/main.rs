@@ -179,6 +179,35 @@ enum Command {
         #[command(subcommand)]
         command: PrincipalsCommand,
     },
+    /// See and steer the delivery of the log to the configured e-government endpoints on a
+    /// running server (an administrator's token in KCN_TOKEN or --token-file).
+    Deliveries {
+        /// The server's URL.
+        #[arg(long, global = true, default_value = "http://127.0.0.1:50051")]
+        server: String,
+        /// A file holding the caller's token (default: the KCN_TOKEN environment variable).
+        #[arg(long, global = true)]
+        token_file: Option<PathBuf>,
+        #[command(subcommand)]
+        command: DeliveriesCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeliveriesCommand {
+    /// Where each endpoint's delivery stands.
+    List,
+    /// Let a paused endpoint try again from the event it is paused at.
+    Redrive { endpoint: String },
+    /// Skip the event an endpoint is paused at (recorded in the log) and go on.
+    Skip {
+        endpoint: String,
+        /// The position it is paused at.
+        #[arg(long)]
+        position: u64,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -324,6 +353,34 @@ async fn main() -> ExitCode {
 async fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Deliveries {
+            server,
+            token_file,
+            command,
+        } => {
+            use kcn_ledger::deliveries_cli as cli;
+            let token = kcn_ledger::client::token(token_file.as_deref())?;
+            let channel = kcn_ledger::client::connect(&server, token.as_deref()).await?;
+            match command {
+                DeliveriesCommand::List => {
+                    for line in cli::list(channel).await? {
+                        println!("{line}");
+                    }
+                }
+                DeliveriesCommand::Redrive { endpoint } => {
+                    println!("{}", cli::redrive(channel, &endpoint).await?);
+                }
+                DeliveriesCommand::Skip {
+                    endpoint,
+                    position,
+                    reason,
+                } => {
+                    let at = cli::skip(channel, &endpoint, position, &reason).await?;
+                    println!("skipped position {position}; recorded at position {at}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Principals {
             server,
             token_file,

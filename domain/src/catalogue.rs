@@ -8,6 +8,7 @@ use crate::annual_plan::AnnualPlanEvent;
 use crate::authority::AuthorityEvent;
 use crate::company::CompanyEvent;
 use crate::consultation::ConsultationEvent;
+use crate::delivery::DeliveryEvent;
 use crate::dissemination::DisseminationEvent;
 use crate::event::{AggregateKind, DecodeError, EventBody};
 use crate::incident::IncidentEvent;
@@ -90,6 +91,7 @@ catalogue!(
     Dissemination(DisseminationEvent),
     AdministrativeProcedure(ProcedureEvent),
     Principal(PrincipalEvent),
+    DeliveryEndpoint(DeliveryEvent),
 );
 
 #[cfg(test)]
@@ -114,10 +116,10 @@ mod tests {
     #[test]
     fn the_catalogue_names_every_event_once() {
         let mut names: Vec<&str> = Event::event_types().collect();
-        assert_eq!(names.len(), 64, "the catalogue's events");
+        assert_eq!(names.len(), 65, "the catalogue's events");
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 64, "no name is used twice");
+        assert_eq!(names.len(), 65, "no name is used twice");
         assert!(names.contains(&"JurisdictionAssigned"));
     }
 

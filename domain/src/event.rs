@@ -30,6 +30,7 @@ pub enum AggregateKind {
     Dissemination,
     AdministrativeProcedure,
     Principal,
+    DeliveryEndpoint,
 }
 
 impl AggregateKind {
@@ -48,6 +49,7 @@ impl AggregateKind {
         Self::Dissemination,
         Self::AdministrativeProcedure,
         Self::Principal,
+        Self::DeliveryEndpoint,
     ];
 
     /// The catalogue name, as stored in the log (`Park`).
@@ -67,6 +69,7 @@ impl AggregateKind {
             Self::Dissemination => "Dissemination",
             Self::AdministrativeProcedure => "AdministrativeProcedure",
             Self::Principal => "Principal",
+            Self::DeliveryEndpoint => "DeliveryEndpoint",
         }
     }
 

@@ -12,6 +12,7 @@ pub mod calendar;
 pub mod catalogue;
 pub mod company;
 pub mod consultation;
+pub mod delivery;
 pub mod deps;
 pub mod dissemination;
 pub mod error;

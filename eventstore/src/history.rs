@@ -72,6 +72,9 @@ pub fn state_json(
         AggregateKind::Dissemination => json_of::<Dissemination>(events),
         AggregateKind::AdministrativeProcedure => json_of::<AdministrativeProcedure>(events),
         AggregateKind::Principal => json_of::<kcn_domain::principal::Principal>(events),
+        AggregateKind::DeliveryEndpoint => {
+            json_of::<kcn_domain::delivery::DeliveryEndpoint>(events)
+        }
     }
 }
 

@@ -75,6 +75,11 @@ impl ReadDatabase {
         }
     }
 
+    /// The database's URL (for the other tables kept in it, such as delivery progress).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// The dialect of the database.
     pub fn dialect(&self) -> Dialect {
         self.dialect

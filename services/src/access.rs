@@ -331,6 +331,14 @@ pub const RULES: &[(&str, &[Role])] = &[
         "/kcn.ledger.v1.AuditService/ReadLog",
         &[Auditor, Integration, Admin],
     ),
+    // Delivery to the e-government endpoints is the server's operation: its administrator runs
+    // it, and auditors may see where it stands (a skipped event is in the log for everyone).
+    (
+        "/kcn.ledger.v1.DeliveryService/ListDeliveries",
+        &[Auditor, Admin],
+    ),
+    ("/kcn.ledger.v1.DeliveryService/RedriveDelivery", &[Admin]),
+    ("/kcn.ledger.v1.DeliveryService/SkipDeliveryEvent", &[Admin]),
     // Following the log live is reading it: the same principals.
     (
         "/kcn.ledger.v1.AuditService/Subscribe",
@@ -474,6 +482,7 @@ mod tests {
                 assert!(reads, "the auditor may call {method}, which writes");
             }
             let registry = method.starts_with("/kcn.ledger.v1.RegistryService/")
+                || method.starts_with("/kcn.ledger.v1.DeliveryService/")
                 || method.starts_with("/kcn.ledger.v1.PrincipalService/")
                 || method.starts_with("/kcn.ledger.v1.DirectoryService/");
             if roles.contains(&Admin) && !reads {

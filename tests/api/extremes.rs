@@ -671,6 +671,7 @@ pub(crate) const AREAS: &[(&str, &[&str])] = &[
             "LinkConsultationToTenant",
         ],
     ),
+    ("delivery", &["SkipDeliveryEvent"]),
     ("dissemination", &["RecordLegalTraining", "IssueGuidance"]),
     (
         "exchange",
@@ -786,6 +787,17 @@ pub(crate) async fn send(c: &Channel, w: &World, e: &Ends, command: &str) -> Res
                 }
             )
         }
+        "SkipDeliveryEvent" => call!(
+            kcn_services::proto::delivery_service_client::DeliveryServiceClient::new(c.clone()),
+            skip_delivery_event,
+            proto::SkipDeliveryEventRequest {
+                header: h,
+                endpoint: e.either("egov-binhduong", || e.text(CODE)),
+                position: if e.high() { u64::MAX } else { 1 },
+                reason: e.text(NOTE),
+                event_id: w.principal.clone(),
+            }
+        ),
         "RevokePrincipal" => call!(
             principals(),
             revoke_principal,

@@ -12,6 +12,7 @@ mod backup;
 mod breaches;
 mod connections;
 mod consultation;
+mod delivery;
 mod directory;
 mod dissemination;
 mod export;

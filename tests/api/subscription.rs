@@ -19,7 +19,7 @@ fn subscribe(after: u64) -> proto::SubscribeRequest {
 }
 
 /// Registers `n` companies through `server`, one at a time, each a new event.
-async fn write_companies(server: &TestServer, from: u32, n: u32) {
+pub(crate) async fn write_companies(server: &TestServer, from: u32, n: u32) {
     let mut registry = server.registry();
     for i in from..from + n {
         registry

@@ -81,10 +81,18 @@ def call(channel, path, payload, streaming):
     if streaming:
         rpc = channel.unary_stream(path)
         try:
-            for _ in rpc(payload, timeout=10, metadata=METADATA):
-                pass
+            # The first message is the server's answer: a stream that follows the log (Subscribe)
+            # never ends by itself, so the call is cancelled once it has answered.
+            answered = False
+            responses = rpc(payload, timeout=10, metadata=METADATA)
+            for _ in responses:
+                answered = True
+                responses.cancel()
+                break
             return grpc.StatusCode.OK, ""
         except grpc.RpcError as e:
+            if answered and e.code() == grpc.StatusCode.CANCELLED:
+                return grpc.StatusCode.OK, ""
             return e.code(), e.details()
     rpc = channel.unary_unary(path)
     try:

@@ -149,6 +149,9 @@ commands! {
         ResolveIncident(ResolveIncidentRequest) => resolve,
         ReviewIncident(ReviewIncidentRequest) => review,
     }
+    DeliveryService / delivery {
+        SkipDeliveryEvent(SkipDeliveryEventRequest) => skip,
+    }
     InspectionService / inspection {
         PlanInspection(PlanInspectionRequest) => plan,
         IssueInspectionDecision(IssueInspectionDecisionRequest) => issue_decision,

@@ -7,6 +7,7 @@
 pub mod agreement;
 pub mod annual_plan;
 pub mod consultation;
+pub mod delivery;
 pub mod dissemination;
 pub mod exchange;
 pub mod fuzzing;
@@ -96,6 +97,7 @@ macro_rules! command_messages {
 }
 
 command_messages!(
+    SkipDeliveryEventRequest => SkipDeliveryEventResponse,
     ChangePrincipalRoleRequest => ChangePrincipalRoleResponse,
     RevokePrincipalRequest => RevokePrincipalResponse,
     SignAgreementRequest => SignAgreementResponse,
