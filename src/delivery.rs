@@ -31,8 +31,8 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row as _};
 use tokio::sync::watch;
 
-/// One configured endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One configured endpoint (its `Debug` never shows the secret).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointConfig {
     /// A name of its own, unique among the endpoints: 1 to 64 letters, digits, `-`, `_`, `.`.
@@ -56,6 +56,21 @@ pub struct EndpointConfig {
     /// How long one POST may take.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+}
+
+impl std::fmt::Debug for EndpointConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointConfig")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("secret_file", &self.secret_file)
+            .field("aggregate_types", &self.aggregate_types)
+            .field("event_types", &self.event_types)
+            .field("max_attempts", &self.max_attempts)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
 }
 
 fn default_attempts() -> u32 {
@@ -573,4 +588,22 @@ enum Step {
 fn wanted(c: &EndpointConfig, e: &StoredEvent) -> bool {
     (c.aggregate_types.is_empty() || c.aggregate_types.contains(&e.aggregate_type))
         && (c.event_types.is_empty() || c.event_types.contains(&e.event_type))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_configured_secret_is_never_shown() {
+        let c = super::EndpointConfig {
+            name: "egov".into(),
+            url: "https://egov.example/events".into(),
+            secret: Some("whsec_c2VjcmV0LWtleS1ieXRlcw==".into()),
+            secret_file: None,
+            aggregate_types: Vec::new(),
+            event_types: Vec::new(),
+            max_attempts: 8,
+            timeout_ms: 1000,
+        };
+        assert!(!format!("{c:?}").contains("c2VjcmV0"), "{c:?}");
+    }
 }
