@@ -550,7 +550,7 @@ impl BreachesModel {
                         early_start(conn, g, e, &i, tenant, started, d.delivered_on).await?;
                     }
                 }
-                save_deliveries(conn, g, id, &i.deliveries).await?;
+                save_json(conn, g, id, "deliveries", &i.deliveries).await?;
             }
             Event::Inspection(InspectionEvent::InspectionStarted(s)) => {
                 let i = inspection(conn, g, e).await?;
@@ -596,7 +596,7 @@ impl BreachesModel {
                     insert(conn, g, n).await?;
                 }
                 i.extensions.push(x.days);
-                save_extensions(conn, g, id, &i.extensions).await?;
+                save_json(conn, g, id, "extensions", &i.extensions).await?;
                 // The inspection's limit grows with its counted extension.
                 if let Some(o) = row(conn, g, &format!("duration:{id}")).await?
                     && let Some(started) = o.facts.started_on
@@ -890,36 +890,20 @@ async fn early_start(
     insert(conn, g, n).await
 }
 
-async fn save_deliveries(
+/// Stores one of an inspection's JSON columns (`deliveries`, `extensions`).
+async fn save_json(
     conn: &mut AnyConnection,
     g: &Generation,
     id: &str,
-    deliveries: &std::collections::BTreeMap<String, NaiveDate>,
+    column: &'static str,
+    value: &impl Serialize,
 ) -> Result<(), ProjectionError> {
     Args::default()
         .execute_with(conn, |a| {
             format!(
-                "UPDATE {} SET deliveries = {} WHERE inspection_id = {}",
+                "UPDATE {} SET {column} = {} WHERE inspection_id = {}",
                 g.table(INSPECTIONS),
-                a.text(serde_json::to_string(deliveries).unwrap_or_default()),
-                a.text(id)
-            )
-        })
-        .await
-}
-
-async fn save_extensions(
-    conn: &mut AnyConnection,
-    g: &Generation,
-    id: &str,
-    extensions: &[u32],
-) -> Result<(), ProjectionError> {
-    Args::default()
-        .execute_with(conn, |a| {
-            format!(
-                "UPDATE {} SET extensions = {} WHERE inspection_id = {}",
-                g.table(INSPECTIONS),
-                a.text(serde_json::to_string(extensions).unwrap_or_default()),
+                a.text(serde_json::to_string(value).unwrap_or_default()),
                 a.text(id)
             )
         })
