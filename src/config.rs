@@ -109,6 +109,9 @@ pub struct Config {
     /// `Subscribe` streams open at once; one more is answered `RESOURCE_EXHAUSTED`
     /// (`TOO_MANY_SUBSCRIPTIONS`). A stream costs one page of the log in memory.
     pub max_subscriptions: usize,
+    /// The web origins (`https://portal.example.gov.vn`) whose pages may call the API from a
+    /// browser (gRPC-Web and Connect JSON, with CORS); empty: only pages the server itself serves.
+    pub cors_allowed_origins: Vec<String>,
     /// The e-government endpoints the log is delivered to (`[[deliveries]]` tables:
     /// `src/delivery.rs`, README "Delivery to e-government platforms").
     pub deliveries: Vec<crate::delivery::EndpointConfig>,
@@ -168,6 +171,7 @@ impl Default for Config {
             tls_client_ca: None,
             max_concurrent_calls: 512,
             max_subscriptions: 1024,
+            cors_allowed_origins: Vec::new(),
             deliveries: Vec::new(),
             delivery_retry_base_ms: 500,
             delivery_retry_max_ms: 60_000,

@@ -589,6 +589,49 @@ fn error(
     response
 }
 
+/// The CORS layer for the configured origins, or none when there are none (the server's own pages
+/// need none). Each origin is a scheme, a host and an optional port, as a browser sends it.
+pub fn cors(origins: &[String]) -> anyhow::Result<Option<tower_http::cors::CorsLayer>> {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let mut allowed = Vec::with_capacity(origins.len());
+    for origin in origins {
+        let uri: http::Uri = origin.parse().map_err(|e| {
+            anyhow::anyhow!("cors_allowed_origins: {origin:?} is not an origin: {e}")
+        })?;
+        let well_formed = matches!(uri.scheme_str(), Some("http" | "https"))
+            && uri.host().is_some()
+            && uri.path_and_query().is_none_or(|p| p.as_str() == "/")
+            && !origin.ends_with('/');
+        anyhow::ensure!(
+            well_formed,
+            "cors_allowed_origins: {origin:?} is not an origin (a scheme, a host and an optional \
+             port, as `https://portal.example.gov.vn`)"
+        );
+        allowed.push(HeaderValue::from_str(origin)?);
+    }
+    let headers = [
+        "authorization",
+        "content-type",
+        "x-grpc-web",
+        "x-user-agent",
+        "grpc-timeout",
+        "connect-protocol-version",
+        "connect-timeout-ms",
+    ];
+    let exposed = ["grpc-status", "grpc-message", "grpc-status-details-bin"];
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(allowed))
+            .allow_methods([Method::POST, Method::GET])
+            .allow_headers(headers.map(http::HeaderName::from_static))
+            .expose_headers(exposed.map(http::HeaderName::from_static))
+            .max_age(std::time::Duration::from_secs(7200)),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,6 +31,10 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row as _};
 use tokio::sync::watch;
 
+/// The log line a server writes when it takes an endpoint's delivery over (the process tests find
+/// the delivering server by it).
+pub const DELIVERING: &str = "this process now delivers to the endpoint";
+
 /// One configured endpoint (its `Debug` never shows the secret).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -331,8 +335,20 @@ impl Deliveries {
         let service = format!("kcn.ledger.v1.DeliveryService/{name}");
         let mut head = self.store.subscribe();
         let mut paused_reported = None;
+        let mut holding = false;
         while !*closing.borrow() {
-            let pause = match self.step(&endpoint).await {
+            let step = self.step(&endpoint).await;
+            if let Ok(step) = &step
+                && holding != !matches!(step, Step::NotLeader)
+            {
+                holding = !holding;
+                if holding {
+                    tracing::info!(endpoint = %name, owner = %self.owner, "{DELIVERING}");
+                } else {
+                    tracing::info!(endpoint = %name, owner = %self.owner, "another process delivers to this endpoint now");
+                }
+            }
+            let pause = match step {
                 Ok(Step::Delivered) => Duration::ZERO,
                 Ok(Step::Idle) => Duration::from_millis(250),
                 Ok(Step::NotLeader) => self.timing.lease / 3,

@@ -145,6 +145,7 @@ struct Endpoints {
     admission: admission::Admission,
     tls: Option<tonic::transport::ServerTlsConfig>,
     metrics: Option<TcpListener>,
+    cors: Option<tower_http::cors::CorsLayer>,
 }
 
 impl Endpoints {
@@ -164,6 +165,7 @@ impl Endpoints {
                 max_message_bytes: config.max_message_bytes,
             },
             metrics,
+            cors: connect::cors(&config.cors_allowed_origins)?,
         })
     }
 
@@ -467,6 +469,9 @@ async fn serve(
         .apply(builder)
         // HTTP/1.1 too: Connect's JSON and gRPC-Web calls come over it (curl, browsers).
         .accept_http1(true)
+        // A browser page of another origin the configuration allows: its preflight is answered
+        // here, before authentication (a preflight carries no credentials).
+        .layer(tower::util::option_layer(endpoints.cors))
         // Connect unary calls and gRPC-Web calls are turned into the gRPC calls they stand for,
         // before anything else: every layer below sees a gRPC call.
         .layer(connect)

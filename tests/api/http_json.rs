@@ -414,3 +414,89 @@ async fn monitoring_cloudevents_are_recorded_once(server: TestServer) {
 }
 
 crate::harness::on_both_backends!(monitoring_cloudevents_are_recorded_once);
+
+/// A browser page of an allowed origin may call the API (CORS): its preflight is answered without a
+/// credential, and the answer to the call names the origin and exposes the gRPC trailers'
+/// headers; another origin gets no such permission, and a server configured with no origin
+/// answers none. A configured origin that is not one stops the server from starting.
+#[tokio::test]
+async fn browser_pages_of_the_allowed_origins_may_call_the_api() {
+    const PORTAL: &str = "https://portal.binhduong.gov.vn";
+    let server = TestServer::start_configured(tempfile::tempdir().unwrap(), None, |c| {
+        c.cors_allowed_origins = vec![PORTAL.to_owned()];
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let check = url(&server, "/grpc.health.v1.Health/Check");
+    let preflight = |origin: &str| {
+        client
+            .request(reqwest::Method::OPTIONS, &check)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .send()
+    };
+    let allowed = preflight(PORTAL).await.unwrap();
+    assert!(allowed.status().is_success(), "{allowed:?}");
+    assert_eq!(allowed.headers()["access-control-allow-origin"], PORTAL);
+    let methods = allowed.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(methods.contains("POST"), "{methods}");
+    let headers = allowed.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(headers.contains("authorization"), "{headers}");
+    let other = preflight("https://elsewhere.example").await.unwrap();
+    assert!(
+        other.headers().get("access-control-allow-origin").is_none(),
+        "{other:?}"
+    );
+
+    let call = client
+        .post(&check)
+        .header("origin", PORTAL)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(call.status(), StatusCode::OK);
+    assert_eq!(call.headers()["access-control-allow-origin"], PORTAL);
+    let exposed = call.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(exposed.contains("grpc-status-details-bin"), "{exposed}");
+
+    let plain = TestServer::start().await;
+    let answer = client
+        .post(url(&plain, "/grpc.health.v1.Health/Check"))
+        .header("origin", PORTAL)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert!(
+        answer
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+
+    for bad in [
+        "portal.binhduong.gov.vn",
+        "https://portal.binhduong.gov.vn/",
+        "ftp://x",
+    ] {
+        let err = kcn_ledger::connect::cors(&[bad.to_owned()]).unwrap_err();
+        assert!(err.to_string().contains("cors_allowed_origins"), "{err}");
+    }
+}
