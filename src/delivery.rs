@@ -35,6 +35,9 @@ use tokio::sync::watch;
 /// the delivering server by it).
 pub const DELIVERING: &str = "this process now delivers to the endpoint";
 
+/// The advisory-lock key that serialises the delivery table's set-up on PostgreSQL ("kcn-dlv1").
+const DELIVERY_SETUP_LOCK: i64 = 0x6b63_6e2d_646c_7631;
+
 /// One configured endpoint (its `Debug` never shows the secret).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -218,13 +221,24 @@ impl Deliveries {
             .connect(url)
             .await
             .context("cannot open the delivery progress")?;
+        // Servers of one PostgreSQL database start together: `CREATE TABLE IF NOT EXISTS` is not
+        // safe against itself there (two may both try to create the table's type), so its set-up
+        // is serialised by a transaction-scoped advisory lock.
+        let mut setup = pool.begin().await?;
+        if !sqlite {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(DELIVERY_SETUP_LOCK)
+                .execute(&mut *setup)
+                .await?;
+        }
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS delivery_progress (endpoint TEXT PRIMARY KEY NOT NULL, \
              delivered BIGINT NOT NULL, paused_at BIGINT, paused_event_id TEXT, attempts BIGINT NOT NULL, \
              last_error TEXT, last_error_at TEXT, owner TEXT, lease_until BIGINT NOT NULL)",
         )
-        .execute(&pool)
+        .execute(&mut *setup)
         .await?;
+        setup.commit().await?;
         for e in &endpoints {
             sqlx::query(
                 "INSERT INTO delivery_progress (endpoint, delivered, attempts, lease_until) \

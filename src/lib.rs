@@ -12,7 +12,9 @@ pub mod connect;
 pub mod connections;
 pub mod deliveries_cli;
 pub mod delivery;
+pub mod demo;
 pub mod export;
+pub mod generate;
 pub mod ingest;
 pub mod openapi;
 pub mod principals_cli;
@@ -625,7 +627,7 @@ async fn watch_read_models(read: ReadSide, health: tonic_health::server::HealthR
     }
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

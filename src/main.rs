@@ -179,6 +179,26 @@ enum Command {
         #[command(subcommand)]
         command: PrincipalsCommand,
     },
+    /// Start the embedded server on a fresh SQLite database, seed it through the API with a
+    /// generated province (Bình Dương's parks, companies and tenants, and years of coordination),
+    /// print a few audit answers and the verifier key, and keep serving until Ctrl-C.
+    Demo {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        listen: SocketAddr,
+        /// The demo's data directory (a directory that holds a log already is served as it is).
+        #[arg(long, default_value = "demo-data")]
+        data_dir: PathBuf,
+        /// About how many events to generate.
+        #[arg(long, default_value_t = 60_000)]
+        events: u64,
+        /// The generator's seed: the same seed gives the same province and history.
+        #[arg(long, default_value_t = 2025)]
+        seed: u64,
+        /// Commands in flight at once.
+        #[arg(long, default_value_t = 16)]
+        callers: usize,
+    },
     /// See and steer the delivery of the log to the configured e-government endpoints on a
     /// running server (an administrator's token in KCN_TOKEN or --token-file).
     Deliveries {
@@ -459,6 +479,31 @@ async fn run() -> anyhow::Result<ExitCode> {
             let _telemetry =
                 kcn_ledger::telemetry::init(config.log_format, config.otlp_endpoint.as_deref())?;
             kcn_ledger::run(config).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo {
+            listen,
+            data_dir,
+            events,
+            seed,
+            callers,
+        } => {
+            let flags = Figment::new()
+                .merge(Serialized::default("listen", listen))
+                .merge(Serialized::default("data_dir", data_dir));
+            let config = Config::load(cli.config.as_deref(), flags)?;
+            let _telemetry = kcn_ledger::telemetry::init_filtered(
+                config.log_format,
+                config.otlp_endpoint.as_deref(),
+                "warn,kcn_ledger=info,kcn_ledger::rpc=warn",
+            )?;
+            let options = kcn_ledger::generate::Options {
+                seed,
+                events,
+                callers,
+                ..Default::default()
+            };
+            kcn_ledger::demo::run(config, options).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify {

@@ -43,7 +43,22 @@ impl Drop for Telemetry {
 ///
 /// An endpoint that is not an `http://` URL, or a logger already set.
 pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Telemetry> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    init_filtered(format, otlp_endpoint, "info")
+}
+
+/// [`init`] with another filter than `info` when `RUST_LOG` is unset (the demo's, which keeps the
+/// store's and the read models' own records out of its terminal).
+///
+/// # Errors
+///
+/// As [`init`].
+pub fn init_filtered(
+    format: LogFormat,
+    otlp_endpoint: Option<&str>,
+    default_filter: &str,
+) -> anyhow::Result<Telemetry> {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Pretty => false,

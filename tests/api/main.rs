@@ -17,6 +17,7 @@ mod directory;
 mod dissemination;
 mod export;
 mod extremes;
+mod generate;
 mod golden;
 mod harness;
 mod history;
