@@ -538,15 +538,31 @@ impl<'a> Verification<'a> {
             if page.is_empty() {
                 break;
             }
-            for event in page {
-                let Ok(position) = u64::try_from(event.position) else {
+            // The leaves (the costly part: the canonical encoding, SHA-256 and the JSON checks)
+            // on every core; the tree and the comparisons then follow in log order.
+            let leaves: Vec<Option<(Hash, Vec<Problem>)>> = {
+                use rayon::prelude::*;
+                page.par_iter()
+                    .map(|event| {
+                        u64::try_from(event.position)
+                            .ok()
+                            .map(|position| leaf_of(position, event))
+                    })
+                    .collect()
+            };
+            for (event, leaf) in page.iter().zip(leaves) {
+                let Some((leaf, problems)) = leaf else {
                     continue;
                 };
+                let position = u64::try_from(event.position).unwrap_or_default();
                 if position > next_position {
                     self.missing(next_position, position - next_position)
                         .await?;
                 }
-                self.event(position, &event).await?;
+                for problem in problems {
+                    self.problem(problem);
+                }
+                self.event(position, leaf).await?;
                 next_position = position + 1;
             }
             self.progress.set(next_position - 1);
@@ -666,9 +682,8 @@ impl<'a> Verification<'a> {
         Ok(out)
     }
 
-    async fn event(&mut self, position: u64, event: &RawEvent) -> anyhow::Result<()> {
+    async fn event(&mut self, position: u64, leaf: Hash) -> anyhow::Result<()> {
         self.report.events += 1;
-        let leaf = self.leaf_of(position, event);
         let stored = self.take_leaf_hashes(position).await?;
         match stored.first().cloned().flatten() {
             None => {
@@ -688,75 +703,6 @@ impl<'a> Verification<'a> {
         }
         self.push_leaf(position, leaf, &stored);
         self.check_checkpoints_at(position).await
-    }
-
-    /// Recomputes the leaf hash from the stored columns, noting any field not in the log's form.
-    fn leaf_of(&mut self, position: u64, e: &RawEvent) -> Hash {
-        let event_id = match Uuid::from_slice(&e.event_id) {
-            Ok(id) => id,
-            Err(_) => {
-                self.problem(Problem::Malformed {
-                    position,
-                    field: "event_id",
-                    reason: format!("is {} bytes, not 16", e.event_id.len()),
-                });
-                Uuid::nil()
-            }
-        };
-        let mut unsigned = |field: &'static str, v: i64| match u64::try_from(v) {
-            Ok(v) if v >= 1 => v,
-            _ => {
-                self.problem(Problem::Malformed {
-                    position,
-                    field,
-                    reason: format!("is {v}, not a positive number"),
-                });
-                v as u64
-            }
-        };
-        let aggregate_version = unsigned("aggregate_version", e.aggregate_version);
-        let schema_version = unsigned("schema_version", e.schema_version);
-        for (field, text) in [
-            ("occurred_at", &e.occurred_at),
-            ("recorded_at", &e.recorded_at),
-        ] {
-            if let Err(err) = parse_timestamp(text) {
-                self.problem(Problem::Malformed {
-                    position,
-                    field,
-                    reason: err.to_string(),
-                });
-            }
-        }
-        if let Err(err) =
-            serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&e.metadata)
-        {
-            self.problem(Problem::Malformed {
-                position,
-                field: "metadata",
-                reason: format!("is not a JSON object: {err}"),
-            });
-        }
-        if let Err(err) = serde_json::from_slice::<serde_json::Value>(&e.payload) {
-            self.problem(Problem::Malformed {
-                position,
-                field: "payload",
-                reason: format!("is not JSON: {err}"),
-            });
-        }
-        leaf_hash(&LeafFields {
-            position,
-            event_id,
-            aggregate_type: &e.aggregate_type,
-            aggregate_id: &e.aggregate_id,
-            aggregate_version,
-            event_type: &e.event_type,
-            schema_version,
-            occurred_at: &e.occurred_at,
-            recorded_at: &e.recorded_at,
-            payload: &e.payload,
-            metadata: &e.metadata,
-        })
     }
 
     /// Adds the leaf to the tree, comparing every subtree hash it completes with the stored one.
@@ -903,4 +849,77 @@ impl<'a> Verification<'a> {
             });
         }
     }
+}
+
+/// Recomputes the leaf hash from the stored columns, with the fields not in the log's form.
+fn leaf_of(position: u64, e: &RawEvent) -> (Hash, Vec<Problem>) {
+    let mut problems = Vec::new();
+    let event_id = match Uuid::from_slice(&e.event_id) {
+        Ok(id) => id,
+        Err(_) => {
+            problems.push(Problem::Malformed {
+                position,
+                field: "event_id",
+                reason: format!("is {} bytes, not 16", e.event_id.len()),
+            });
+            Uuid::nil()
+        }
+    };
+    let mut unsigned = |field: &'static str, v: i64| match u64::try_from(v) {
+        Ok(v) if v >= 1 => v,
+        _ => {
+            problems.push(Problem::Malformed {
+                position,
+                field,
+                reason: format!("is {v}, not a positive number"),
+            });
+            v as u64
+        }
+    };
+    let aggregate_version = unsigned("aggregate_version", e.aggregate_version);
+    let schema_version = unsigned("schema_version", e.schema_version);
+    for (field, text) in [
+        ("occurred_at", &e.occurred_at),
+        ("recorded_at", &e.recorded_at),
+    ] {
+        if let Err(err) = parse_timestamp(text) {
+            problems.push(Problem::Malformed {
+                position,
+                field,
+                reason: err.to_string(),
+            });
+        }
+    }
+    // Checked for form only: nothing of the values is kept.
+    if let Err(err) = serde_json::from_slice::<
+        std::collections::BTreeMap<String, serde::de::IgnoredAny>,
+    >(&e.metadata)
+    {
+        problems.push(Problem::Malformed {
+            position,
+            field: "metadata",
+            reason: format!("is not a JSON object: {err}"),
+        });
+    }
+    if let Err(err) = serde_json::from_slice::<serde::de::IgnoredAny>(&e.payload) {
+        problems.push(Problem::Malformed {
+            position,
+            field: "payload",
+            reason: format!("is not JSON: {err}"),
+        });
+    }
+    let leaf = leaf_hash(&LeafFields {
+        position,
+        event_id,
+        aggregate_type: &e.aggregate_type,
+        aggregate_id: &e.aggregate_id,
+        aggregate_version,
+        event_type: &e.event_type,
+        schema_version,
+        occurred_at: &e.occurred_at,
+        recorded_at: &e.recorded_at,
+        payload: &e.payload,
+        metadata: &e.metadata,
+    });
+    (leaf, problems)
 }
