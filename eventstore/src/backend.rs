@@ -64,6 +64,31 @@ pub trait AppendTx: Send {
         principal: &str,
         request_id: &str,
     ) -> Result<Option<RequestRecord>, StoreError>;
+    /// The stored idempotency records of several (principal, request id) pairs, in one read where
+    /// the backend can (a writer batch asks for all its commands' at once).
+    async fn find_requests(
+        &mut self,
+        keys: &[(String, String)],
+    ) -> Result<Vec<RequestRecord>, StoreError> {
+        let mut found = Vec::new();
+        for (principal, request_id) in keys {
+            found.extend(self.find_request(principal, request_id).await?);
+        }
+        Ok(found)
+    }
+    /// The events of several aggregates (type, id), in log order, in one read where the backend
+    /// can (a writer batch asks for all its commands' streams at once).
+    async fn load_streams(
+        &mut self,
+        keys: &[(String, String)],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut found = Vec::new();
+        for (aggregate_type, aggregate_id) in keys {
+            found.extend(self.load_stream(aggregate_type, aggregate_id).await?);
+        }
+        found.sort_by_key(|e| e.position);
+        Ok(found)
+    }
     /// The aggregate that holds a unique key, if any.
     async fn find_unique(&mut self, scope: &str, key: &str) -> Result<Option<String>, StoreError>;
     /// Records unique keys (scope, key, aggregate id); a key already held is left as it is.

@@ -201,6 +201,54 @@ impl AppendTx for PostgresAppend {
         .transpose()
     }
 
+    async fn find_requests(
+        &mut self,
+        keys: &[(String, String)],
+    ) -> Result<Vec<RequestRecord>, StoreError> {
+        let (principals, request_ids): (Vec<&str>, Vec<&str>) =
+            keys.iter().map(|(p, r)| (p.as_str(), r.as_str())).unzip();
+        let rows = sqlx::query(
+            "SELECT c.principal, c.request_id, c.command_hash, c.outcome, c.recorded_at \
+             FROM unnest($1::text[], $2::text[]) AS k(p, r) \
+             JOIN command_requests c ON c.principal = k.p AND c.request_id = k.r",
+        )
+        .bind(principals)
+        .bind(request_ids)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RequestRecord {
+                    principal: r.try_get(0)?,
+                    request_id: r.try_get(1)?,
+                    command_hash: r.try_get(2)?,
+                    outcome: r.try_get(3)?,
+                    recorded_at: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn load_streams(
+        &mut self,
+        keys: &[(String, String)],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let (types, ids): (Vec<&str>, Vec<&str>) =
+            keys.iter().map(|(t, i)| (t.as_str(), i.as_str())).unzip();
+        let rows = sqlx::query(
+            "SELECT e.position, e.event_id, e.aggregate_type, e.aggregate_id, \
+             e.aggregate_version, e.event_type, e.schema_version, e.occurred_at, e.recorded_at, \
+             e.payload, e.metadata \
+             FROM unnest($1::text[], $2::text[]) AS k(t, i) \
+             JOIN events e ON e.aggregate_type = k.t AND e.aggregate_id = k.i ORDER BY e.position",
+        )
+        .bind(types)
+        .bind(ids)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
     async fn find_unique(&mut self, scope: &str, key: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT aggregate_id FROM unique_keys WHERE scope = $1 AND key = $2")
             .bind(scope)

@@ -199,6 +199,58 @@ impl AppendTx for SqliteAppend {
         .transpose()
     }
 
+    async fn find_requests(
+        &mut self,
+        keys: &[(String, String)],
+    ) -> Result<Vec<RequestRecord>, StoreError> {
+        let mut found = Vec::new();
+        // A join with the keys as a table of values: one indexed lookup each, one statement.
+        for chunk in keys.chunks(ROWS_PER_INSERT) {
+            let mut q = QueryBuilder::<Sqlite>::new("WITH k(p, r) AS (");
+            q.push_values(chunk, |mut row, (principal, request_id)| {
+                row.push_bind(principal.clone())
+                    .push_bind(request_id.clone());
+            });
+            q.push(
+                ") SELECT c.principal, c.request_id, c.command_hash, c.outcome, c.recorded_at \
+                 FROM k JOIN command_requests c ON c.principal = k.p AND c.request_id = k.r",
+            );
+            for r in q.build().fetch_all(&mut *self.tx).await? {
+                found.push(RequestRecord {
+                    principal: r.try_get(0)?,
+                    request_id: r.try_get(1)?,
+                    command_hash: r.try_get(2)?,
+                    outcome: r.try_get(3)?,
+                    recorded_at: r.try_get(4)?,
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    async fn load_streams(
+        &mut self,
+        keys: &[(String, String)],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(ROWS_PER_INSERT) {
+            let mut q = QueryBuilder::<Sqlite>::new("WITH k(t, i) AS (");
+            q.push_values(chunk, |mut row, (aggregate_type, aggregate_id)| {
+                row.push_bind(aggregate_type.clone())
+                    .push_bind(aggregate_id.clone());
+            });
+            q.push(
+                ") SELECT e.* FROM k CROSS JOIN events e \
+                 ON e.aggregate_type = k.t AND e.aggregate_id = k.i",
+            );
+            for row in q.build().fetch_all(&mut *self.tx).await? {
+                found.push(event_from_row(&row)?);
+            }
+        }
+        found.sort_by_key(|e| e.position);
+        Ok(found)
+    }
+
     async fn find_unique(&mut self, scope: &str, key: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT aggregate_id FROM unique_keys WHERE scope = ?1 AND key = ?2")
             .bind(scope)

@@ -253,6 +253,15 @@ struct Batch {
     recorded_at: String,
 }
 
+/// What a batch's commands read from the store, read once for the whole batch.
+#[derive(Default)]
+struct Prefetched {
+    /// Idempotency records by (principal, request id).
+    requests: HashMap<(String, String), RequestRecord>,
+    /// Events by (aggregate type, aggregate id), in version order.
+    streams: HashMap<(String, String), Vec<StoredEvent>>,
+}
+
 /// The store's error for a command or a checkpoint that a failed batch carried.
 fn batch_error(e: &StoreError) -> StoreError {
     match e {
@@ -276,6 +285,26 @@ async fn run_batch(
         waiters,
     } = round;
     let size = jobs.len();
+    // What every command of the batch reads, read for all of them at once: the idempotency
+    // records of their request ids and the streams they address.
+    let request_keys: Vec<(String, String)> = jobs
+        .iter()
+        .map(|j| {
+            (
+                j.context.actor.principal.clone(),
+                j.context.request_id.clone(),
+            )
+        })
+        .collect();
+    let mut stream_keys: Vec<(String, String)> = jobs
+        .iter()
+        .filter_map(|j| match j.target {
+            Target::Existing(id) => Some((j.aggregate_type.to_owned(), id.to_string())),
+            Target::New => None,
+        })
+        .collect();
+    stream_keys.sort_unstable();
+    stream_keys.dedup();
     let result = async {
         let mut tx = backend.begin_append().await.map_err(|e| {
             tracing::warn!(error = %e, "could not begin an append transaction");
@@ -284,14 +313,26 @@ async fn run_batch(
                 other => other.to_string(),
             })
         })?;
-        let last = tx.last_position().await.map_err(|e| {
+        let failed = |e: StoreError| {
             tracing::warn!(error = %e, "append transaction failed before deciding");
             StoreError::Unavailable(e.to_string())
-        })?;
-        Ok((tx, last))
+        };
+        let last = tx.last_position().await.map_err(failed)?;
+        let mut read = Prefetched::default();
+        for r in tx.find_requests(&request_keys).await.map_err(failed)? {
+            read.requests
+                .insert((r.principal.clone(), r.request_id.clone()), r);
+        }
+        for e in tx.load_streams(&stream_keys).await.map_err(failed)? {
+            read.streams
+                .entry((e.aggregate_type.clone(), e.aggregate_id.clone()))
+                .or_default()
+                .push(e);
+        }
+        Ok((tx, last, read))
     }
     .await;
-    let (mut tx, last) = match result {
+    let (mut tx, last, read) = match result {
         Ok(started) => started,
         Err(e) => {
             for job in jobs {
@@ -320,6 +361,7 @@ async fn run_batch(
     for job in jobs {
         let result = decide_one(
             tx.as_mut(),
+            &read,
             &mut batch,
             job.aggregate_type,
             job.target,
@@ -438,6 +480,7 @@ fn internal(e: impl std::fmt::Display) -> StoreError {
 #[allow(clippy::too_many_arguments)]
 async fn decide_one(
     tx: &mut dyn AppendTx,
+    read: &Prefetched,
     batch: &mut Batch,
     aggregate_type: &'static str,
     target: Target,
@@ -456,7 +499,10 @@ async fn decide_one(
         .find(|r| r.principal == principal && r.request_id == request_id)
     {
         Some(r) => Some(r.clone()),
-        None => tx.find_request(principal, request_id).await?,
+        None => read
+            .requests
+            .get(&(principal.to_owned(), request_id.to_owned()))
+            .cloned(),
     };
     if let Some(record) = earlier {
         if record.command_hash != command_hash {
@@ -474,7 +520,15 @@ async fn decide_one(
         Target::Existing(id) => id,
     };
     let id_text = aggregate_id.to_string();
-    let mut history = tx.load_stream(aggregate_type, &id_text).await?;
+    // A new aggregate's fresh UUIDv7 has no events; an existing one's were read with the batch.
+    let mut history = match target {
+        Target::New => Vec::new(),
+        Target::Existing(_) => read
+            .streams
+            .get(&(aggregate_type.to_owned(), id_text.clone()))
+            .cloned()
+            .unwrap_or_default(),
+    };
     if let Some(pending) = batch.pending.get(&(aggregate_type, aggregate_id)) {
         history.extend(pending.iter().cloned());
     }
