@@ -18,12 +18,12 @@ mod subscription;
 mod timeline;
 
 /// Events per read of the log while streaming.
-const READ_CHUNK: u32 = 500;
+const READ_CHUNK: u32 = 1_000;
 /// Payload and metadata bytes per read of the log while streaming (a page holds at most this plus
-/// one event). A stream keeps one page in memory while its reader takes it, so this, not the
-/// count of events, is what many slow readers of large events cost: with the largest events
-/// (256 KiB) a page holds two.
-const READ_BUDGET_BYTES: u64 = 512 * 1024;
+/// one event). A stream keeps at most two pages in memory (one being sent, the next read ahead),
+/// so this, not the count of events, is what many slow readers of large events cost: with the
+/// largest events (256 KiB) a page holds one or two.
+const READ_BUDGET_BYTES: u64 = 256 * 1024;
 
 /// The tonic service over a [`Ledger`].
 #[derive(Debug, Clone)]
@@ -255,39 +255,49 @@ fn transparency(e: TransparencyError, size_field: &str) -> Status {
     error::invalid(vec![tonic_types::FieldViolation::new(field, description)])
 }
 
-/// Streams `from..=to` in pages bounded by count and by bytes ([`READ_BUDGET_BYTES`]), reading
-/// the next page only when the reader has taken the previous one, so a large range, or a slow
-/// reader, never holds more than one page in memory.
+/// Streams `from..=to` in pages bounded by count and by bytes ([`READ_BUDGET_BYTES`]). A task
+/// reads (and encodes) the next page while the current one is being sent, so the database and the
+/// connection work at once; it reads a page only when the one before has been taken, so a large
+/// range, or a slow reader, never holds more than two pages in memory. The task ends when the
+/// range does, or when the reader goes away.
 fn async_stream(
     store: kcn_eventstore::EventStore,
     from: u64,
     to: u64,
 ) -> impl Stream<Item = Result<proto::ReadLogResponse, Status>> + Send {
-    futures::stream::unfold(Some(from), move |next| {
-        let store = store.clone();
-        async move {
-            let next = next?;
-            if next > to {
-                return None;
-            }
+    type Page = Result<Vec<proto::ReadLogResponse>, Status>;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Page>(1);
+    tokio::spawn(async move {
+        let mut next = from;
+        while next <= to {
+            // The slot first: nothing is read while the reader still has a page waiting.
+            let Ok(slot) = tx.reserve().await else {
+                return;
+            };
             let limit = READ_CHUNK.min(u32::try_from(to - next + 1).unwrap_or(READ_CHUNK));
             match store.read_page(next, limit, READ_BUDGET_BYTES).await {
-                Ok(events) if events.is_empty() => None,
+                Ok(events) if events.is_empty() => return,
                 Ok(events) => {
-                    let after = events.last().map(|e| e.position + 1);
-                    let items: Vec<Result<proto::ReadLogResponse, Status>> = events
+                    next = events.last().map_or(to + 1, |e| e.position + 1);
+                    slot.send(Ok(events
                         .into_iter()
-                        .map(|e| {
-                            Ok(proto::ReadLogResponse {
-                                event: Some(log_event(e)),
-                            })
+                        .map(|e| proto::ReadLogResponse {
+                            event: Some(log_event(e)),
                         })
-                        .collect();
-                    Some((futures::stream::iter(items), after))
+                        .collect()));
                 }
-                Err(e) => Some((futures::stream::iter(vec![Err(error::store(e))]), None)),
+                Err(e) => {
+                    slot.send(Err(error::store(e)));
+                    return;
+                }
             }
         }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx).flat_map(|page| {
+        let items: Vec<Result<proto::ReadLogResponse, Status>> = match page {
+            Ok(events) => events.into_iter().map(Ok).collect(),
+            Err(status) => vec![Err(status)],
+        };
+        futures::stream::iter(items)
     })
-    .flatten()
 }

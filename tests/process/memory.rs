@@ -4,9 +4,9 @@
 //! resident memory (`VmHWM` in `/proc/<pid>/status`, reset before the readers start) must stay under
 //! the bound derived in the README ("Memory with many slow readers").
 //!
-//! Each stream holds at most one page of the log (`READ_BUDGET_BYTES`, 512 KiB, plus one event),
-//! tonic's encoding buffer (one message) and hyper's send buffer (400 KiB, plus one chunk): about
-//! 1.7 MiB. Before pages were bounded by bytes, each stream read 500 events at once: here the whole
+//! Each stream holds at most two pages of the log (the one being sent and the one read ahead;
+//! `READ_BUDGET_BYTES`, 256 KiB, plus one event, each), tonic's encoding buffer (one message) and
+//! hyper's send buffer (400 KiB, plus one chunk): about 1.9 MiB. Before pages were bounded by bytes, each stream read 500 events at once: here the whole
 //! 16 MiB log, 1.6 GiB for the 100 readers.
 
 use std::sync::Arc;
@@ -31,9 +31,8 @@ const EVENTS: usize = 64;
 /// Concurrent slow readers.
 const READERS: usize = 100;
 /// The bound on what the readers may add to the server's resident memory, per reader, in KiB:
-/// one page (512 KiB plus one 256 KiB event, briefly twice while rows become events), one encoded
-/// message (256 KiB) and hyper's send buffer (400 KiB plus one chunk) make about 1.7 MiB; the
-/// rest is the allocator's slack.
+/// two pages (256 KiB plus one 256 KiB event each), one encoded message (256 KiB) and hyper's send
+/// buffer (400 KiB plus one chunk) make about 1.9 MiB; the rest is the allocator's slack.
 const PER_READER_KIB: u64 = 2_560;
 
 /// A field of `/proc/<pid>/status`, in KiB.
