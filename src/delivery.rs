@@ -3,7 +3,8 @@
 //! by `cloudevents-sdk`) over HTTP POST, signed as Standard Webhooks says (`standardwebhooks`:
 //! `webhook-id` is the event id, so a receiver deduplicates on it).
 //!
-//! Each endpoint's progress lives in the log's database (`delivery_progress`): the last position
+//! Each endpoint's progress lives in the read models' database (`delivery_progress`; on SQLite the
+//! `kcn-ledger.read.sqlite` file, in WAL mode with SQLite's default `synchronous`): the last position
 //! delivered, the attempts at the next event, and where it is paused. One server delivers each
 //! endpoint at a time, holding a lease on its row that it renews with every step; a server that
 //! dies stops renewing and another takes the endpoint over when the lease has run out

@@ -129,6 +129,21 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     async fn head(&self) -> Result<u64, StoreError>;
     /// Events with `from <= position`, in order, at most `limit`.
     async fn read_range(&self, from: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The events at these positions (those that exist), in position order, in one read where the
+    /// backend can (a page of a read model's answer that shows the events' stored fields).
+    async fn read_positions(&self, positions: &[u64]) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut found = Vec::new();
+        for &p in positions {
+            found.extend(
+                self.read_range(p, 1)
+                    .await?
+                    .into_iter()
+                    .filter(|e| e.position == p),
+            );
+        }
+        found.sort_by_key(|e| e.position);
+        Ok(found)
+    }
     /// Events with `from <= position`, in order, at most `limit`, and no more than fit in
     /// `max_bytes` of payload and metadata: the page stops before the event that would go past
     /// it, yet always holds the first event (so a page is at most `max_bytes` plus one event).

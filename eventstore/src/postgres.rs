@@ -432,6 +432,19 @@ impl Backend for PostgresBackend {
         rows.iter().map(event_from_row).collect()
     }
 
+    async fn read_positions(&self, positions: &[u64]) -> Result<Vec<StoredEvent>, StoreError> {
+        let wanted: Vec<i64> = positions.iter().filter_map(|p| lookup_column(*p)).collect();
+        let rows = sqlx::query(
+            "SELECT position, event_id, aggregate_type, aggregate_id, aggregate_version, \
+             event_type, schema_version, occurred_at, recorded_at, payload, metadata \
+             FROM events WHERE position = ANY($1) ORDER BY position",
+        )
+        .bind(wanted)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
     async fn read_page(
         &self,
         from: u64,

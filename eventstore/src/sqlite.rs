@@ -397,6 +397,24 @@ impl Backend for SqliteBackend {
         rows.iter().map(event_from_row).collect()
     }
 
+    async fn read_positions(&self, positions: &[u64]) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut found = Vec::new();
+        let wanted: Vec<i64> = positions.iter().filter_map(|p| lookup_column(*p)).collect();
+        for chunk in wanted.chunks(ROWS_PER_INSERT) {
+            let mut q = QueryBuilder::<Sqlite>::new("SELECT * FROM events WHERE position IN (");
+            let mut list = q.separated(", ");
+            for p in chunk {
+                list.push_bind(*p);
+            }
+            q.push(") ORDER BY position");
+            for row in q.build().fetch_all(&self.pool).await? {
+                found.push(event_from_row(&row)?);
+            }
+        }
+        found.sort_by_key(|e| e.position);
+        Ok(found)
+    }
+
     async fn read_page(
         &self,
         from: u64,

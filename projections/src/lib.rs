@@ -20,7 +20,7 @@ use kcn_eventstore::EventStore;
 
 pub use error::ProjectionError;
 pub use models::timeline::{Subject, TimelineQuery, TimelineRow, TimelineSnapshot};
-pub use runner::{Dialect, Engine, ProjectionStatus, ReadDatabase, Rebuilt};
+pub use runner::{Dialect, Engine, ProjectionStatus, ReadDatabase, Rebuilt, read_file};
 
 /// How long a query waits for its read model to reach the caller's position.
 pub const READ_YOUR_WRITES_DEADLINE: Duration = Duration::from_secs(5);

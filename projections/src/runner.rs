@@ -86,13 +86,33 @@ impl ReadDatabase {
     }
 }
 
+/// The read models of an embedded log live in a file of their own beside it
+/// (`kcn-ledger.read.sqlite` beside `kcn-ledger.sqlite`): SQLite has one writer per file, and the
+/// projector's transactions must never make the log's writer wait (ADR 12). They are rebuilt from
+/// the log, so the file needs no backup of its own.
 impl From<&SqliteBackend> for ReadDatabase {
     fn from(backend: &SqliteBackend) -> Self {
+        let log = backend
+            .pool()
+            .connect_options()
+            .get_filename()
+            .to_path_buf();
         Self::new(
-            backend.pool().connect_options().to_url_lossy().to_string(),
+            format!("sqlite://{}?mode=rwc", read_file(&log).display()),
             Dialect::Sqlite,
         )
     }
+}
+
+/// The read models' file beside a log's SQLite file: `x.sqlite` → `x.read.sqlite`.
+pub fn read_file(log: &std::path::Path) -> std::path::PathBuf {
+    let stem = log
+        .file_stem()
+        .map_or_else(|| "kcn-ledger".into(), |s| s.to_string_lossy().into_owned());
+    let extension = log
+        .extension()
+        .map_or_else(|| "sqlite".into(), |s| s.to_string_lossy().into_owned());
+    log.with_file_name(format!("{stem}.read.{extension}"))
 }
 
 impl From<&PostgresBackend> for ReadDatabase {
@@ -261,6 +281,10 @@ impl Engine {
                         // lock. Read models are rebuilt from the log, so their commits need not wait
                         // for the disk the way the log's do: a power loss costs a re-application.
                         sqlx::query("PRAGMA busy_timeout = 10000")
+                            .execute(&mut *conn)
+                            .await?;
+                        // Readers of the models never wait for the projector, nor it for them.
+                        sqlx::query("PRAGMA journal_mode = WAL")
                             .execute(&mut *conn)
                             .await?;
                         sqlx::query("PRAGMA synchronous = NORMAL")
@@ -959,7 +983,11 @@ impl Engine {
         }
         let mut conn = self.inner.pool.acquire().await?;
         let generation = current_generation(&mut conn, name).await?;
-        Ok(Reader { conn, generation })
+        Ok(Reader {
+            conn,
+            generation,
+            log: self.inner.log.clone(),
+        })
     }
 
     /// Where every read model stands against the log's head, from the committed checkpoint rows.
@@ -1242,6 +1270,9 @@ struct StepOutcome {
 pub(crate) struct Reader {
     pub conn: PoolConnection<Any>,
     pub generation: Generation,
+    /// The log, for the stored fields of the events an answer shows (on SQLite it is another
+    /// file than the read models').
+    pub log: Arc<dyn Backend>,
 }
 
 /// Milliseconds since the Unix epoch by this machine's clock (retirement times).

@@ -57,22 +57,28 @@ async fn migrate_prepares_an_empty_sqlite_store_that_a_server_then_serves() {
     let dir = tempfile::tempdir().unwrap();
     let out = kcn(&["migrate", "--data-dir", dir.path().to_str().unwrap()]).await;
     assert!(out.status.success(), "{}", text(&out));
-    let pool = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("kcn-ledger.sqlite").display()
-    ))
-    .await
-    .unwrap();
-    let found = tables(&pool).await;
-    for t in [
-        "events",
-        "projection_checkpoints",
-        "read_model_generations",
-        "read_model_retired",
+    // The log in its file, the read models in theirs (ADR 12).
+    for (file, wanted) in [
+        ("kcn-ledger.sqlite", &["events", "tree_hashes"][..]),
+        (
+            "kcn-ledger.read.sqlite",
+            &[
+                "projection_checkpoints",
+                "read_model_generations",
+                "read_model_retired",
+            ][..],
+        ),
     ] {
-        assert!(found.iter().any(|f| f == t), "{t} in {found:?}");
+        let pool =
+            sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.path().join(file).display()))
+                .await
+                .unwrap();
+        let found = tables(&pool).await;
+        for t in wanted {
+            assert!(found.iter().any(|f| f == t), "{t} in {file}: {found:?}");
+        }
+        pool.close().await;
     }
-    pool.close().await;
     // Migrating again changes nothing, and a server starts on the prepared store.
     let again = kcn(&["migrate", "--data-dir", dir.path().to_str().unwrap()]).await;
     assert!(again.status.success(), "{}", text(&again));

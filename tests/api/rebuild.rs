@@ -74,7 +74,13 @@ async fn a_rebuild_of_every_read_model_equals_what_the_live_engine_built() {
             .await
             .unwrap();
     let db = ReadDatabase::from(&backend);
-    let pool = backend.pool().clone();
+    // The read models' own file (ADR 12).
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        kcn_projections::read_file(&path).display()
+    ))
+    .await
+    .unwrap();
     let log: std::sync::Arc<dyn kcn_eventstore::Backend> = std::sync::Arc::new(backend);
     let engine = Engine::open(&db, log.clone(), models::all()).await.unwrap();
     // The live engine may have stopped a step short of the head when the server stopped.

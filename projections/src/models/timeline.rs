@@ -369,7 +369,7 @@ impl Queries<'_, Timeline> {
         q: &TimelineQuery,
     ) -> Result<Vec<TimelineRow>, ProjectionError> {
         let mut r = self.reader(min_position).await?;
-        query(&mut r.conn, &r.generation, q).await
+        query(&mut r.conn, &r.generation, r.log.as_ref(), q).await
     }
 
     /// The timeline's whole content as its current generation holds it (to compare a live read
@@ -777,17 +777,19 @@ pub struct TimelineRow {
     pub metadata: Vec<u8>,
 }
 
-/// Runs a timeline query; returns at most `limit` rows in `(occurred_at, position)` order.
+/// Runs a timeline query; returns at most `limit` rows in `(occurred_at, position)` order. The
+/// rows come from the read model, the events' stored fields (recorded time, payload, metadata)
+/// from the log, in one read for the page.
 async fn query(
     conn: &mut AnyConnection,
     g: &Generation,
+    log: &dyn kcn_eventstore::Backend,
     q: &TimelineQuery,
 ) -> Result<Vec<TimelineRow>, ProjectionError> {
     let mut args = Args::default();
     let mut sql = format!(
-        "SELECT t.position, t.occurred_at, e.recorded_at, t.event_type, t.aggregate_type, \
-         t.aggregate_id, e.payload, e.metadata FROM {} t JOIN events e ON e.position = t.position \
-         WHERE t.subject_type = {} AND t.subject_id = {}",
+        "SELECT t.position, t.occurred_at, t.event_type, t.aggregate_type, t.aggregate_id \
+         FROM {} t WHERE t.subject_type = {} AND t.subject_id = {}",
         entries(g),
         args.text(q.subject.as_str()),
         args.text(q.subject_id.as_str())
@@ -820,20 +822,46 @@ async fn query(
         args.int(limit(q.limit))
     );
     let rows = args.fetch_all(conn, sql).await?;
-    rows.iter()
+    let mut page = rows
+        .iter()
         .map(|r| {
             Ok(TimelineRow {
                 position: u64::try_from(r.try_get::<i64, _>(0)?).unwrap_or_default(),
                 occurred_at: r.try_get(1)?,
-                recorded_at: r.try_get(2)?,
-                event_type: r.try_get(3)?,
-                aggregate_type: r.try_get(4)?,
-                aggregate_id: r.try_get(5)?,
-                payload: r.try_get(6)?,
-                metadata: r.try_get(7)?,
+                recorded_at: String::new(),
+                event_type: r.try_get(2)?,
+                aggregate_type: r.try_get(3)?,
+                aggregate_id: r.try_get(4)?,
+                payload: Vec::new(),
+                metadata: Vec::new(),
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, ProjectionError>>()?;
+    let mut positions: Vec<u64> = page.iter().map(|r| r.position).collect();
+    positions.sort_unstable();
+    positions.dedup();
+    let mut stored: std::collections::HashMap<u64, kcn_eventstore::StoredEvent> = log
+        .read_positions(&positions)
+        .await?
+        .into_iter()
+        .map(|e| (e.position, e))
+        .collect();
+    for row in &mut page {
+        // A row of the model names a position the log holds: the model was built from it.
+        let Some(e) = stored.get(&row.position) else {
+            return Err(ProjectionError::from(kcn_eventstore::StoreError::Internal(
+                format!(
+                    "the timeline names position {} that the log does not hold",
+                    row.position
+                ),
+            )));
+        };
+        row.recorded_at = e.recorded_at.clone();
+        row.payload = e.payload.clone();
+        row.metadata = e.metadata.clone();
+    }
+    stored.clear();
+    Ok(page)
 }
 
 #[cfg(test)]
