@@ -116,6 +116,13 @@ enum Step {
         year: i32,
     },
     EcoParkEvidence,
+    /// An unannounced inspection on a monitoring alert's grounds (then the alert's resolution).
+    FollowUp {
+        alert: String,
+        grounds: String,
+    },
+    /// A post-check inspection after an incident.
+    PostCheck,
     // An information exchange.
     Answer {
         exchange: String,
@@ -789,37 +796,41 @@ impl Worker {
                     70..=84 => {
                         // An unannounced inspection of the park's tenants, on these grounds.
                         let when = self.later(at, 1);
-                        let inspection = self
-                            .plan_inspection(when, proto::InspectionKind::Unannounced)
-                            .await?;
-                        if let Some((inspection, tenants, start)) = inspection {
-                            let grounds = format!(
-                                "Cảnh báo quan trắc tự động vượt ngưỡng {} ngày {}",
-                                parameter.as_str_name(),
-                                local(at)
-                            );
-                            let later = self.later(when, 0);
-                            self.push(
-                                later,
-                                Step::Decide {
-                                    inspection: inspection.clone(),
-                                    tenants,
-                                    grounds: Some(grounds),
-                                    start,
-                                },
-                            );
-                            let later = self.later(when, 2);
-                            self.push(
-                                later,
-                                Step::ResolveAlert {
-                                    alert: format!("{alert}|{inspection}"),
-                                    reason: "Đã tổ chức kiểm tra đột xuất",
-                                },
-                            );
-                        }
+                        let grounds = format!(
+                            "Cảnh báo quan trắc tự động vượt ngưỡng {} ngày {}",
+                            parameter.as_str_name(),
+                            local(at)
+                        );
+                        self.push(when, Step::FollowUp { alert, grounds });
                     }
                     // Never followed up: question 5's answers.
                     _ => {}
+                }
+            }
+            Step::FollowUp { alert, grounds } => {
+                let when = at;
+                let inspection = self
+                    .plan_inspection(when, proto::InspectionKind::Unannounced)
+                    .await?;
+                if let Some((inspection, tenants, start)) = inspection {
+                    let later = self.later(when, 0);
+                    self.push(
+                        later,
+                        Step::Decide {
+                            inspection: inspection.clone(),
+                            tenants,
+                            grounds: Some(grounds),
+                            start,
+                        },
+                    );
+                    let later = self.later(when, 2);
+                    self.push(
+                        later,
+                        Step::ResolveAlert {
+                            alert: format!("{alert}|{inspection}"),
+                            reason: "Đã tổ chức kiểm tra đột xuất",
+                        },
+                    );
                 }
             }
             Step::Interruption => {
@@ -1374,21 +1385,25 @@ impl Worker {
                 }
                 if self.rng.random_bool(0.5) {
                     let when = self.later(resolved, 1);
-                    if let Some((inspection, tenants, start)) = self
-                        .plan_inspection(when, proto::InspectionKind::PostCheck)
-                        .await?
-                    {
-                        let later = self.later(when, 1);
-                        self.push(
-                            later,
-                            Step::Decide {
-                                inspection,
-                                tenants,
-                                grounds: None,
-                                start,
-                            },
-                        );
-                    }
+                    self.push(when, Step::PostCheck);
+                }
+            }
+            Step::PostCheck => {
+                let when = at;
+                if let Some((inspection, tenants, start)) = self
+                    .plan_inspection(when, proto::InspectionKind::PostCheck)
+                    .await?
+                {
+                    let later = self.later(when, 1);
+                    self.push(
+                        later,
+                        Step::Decide {
+                            inspection,
+                            tenants,
+                            grounds: None,
+                            start,
+                        },
+                    );
                 }
             }
             Step::Classify { incident } => {
