@@ -216,13 +216,10 @@ impl ReadModel for Panicky {
 async fn open(db: &TestDatabase) -> (Arc<dyn Backend>, ReadDatabase, AnyPool) {
     let (log, read_db) = common::open(db).await;
     sqlx::any::install_default_drivers();
-    let url = match db {
-        TestDatabase::Sqlite(_) => format!("sqlite://{}", db.sqlite_path().unwrap().display()),
-        TestDatabase::Postgres(pg) => pg.url().to_owned(),
-    };
+    // The read models' own database: on SQLite a file beside the log's (ADR 12).
     let pool = AnyPoolOptions::new()
         .max_connections(2)
-        .connect(&url)
+        .connect(read_db.url())
         .await
         .unwrap();
     (log, read_db, pool)
