@@ -128,6 +128,11 @@ async fn run(
         );
         let method = args.last().unwrap().rsplit('/').next().unwrap().to_owned();
         if let Ok(answer) = serde_json::from_str::<serde_json::Value>(&stdout) {
+            // `<last position>` is always the latest command's (read your writes).
+            if let Some(last) = answer["outcome"]["lastPosition"].as_str() {
+                ids.retain(|(p, _)| *p != "<last position>");
+                ids.push(("<last position>", last.to_owned()));
+            }
             let id = answer["outcome"]["aggregateId"].as_str().map(str::to_owned);
             let request = args.join(" ");
             let kept = match method.as_str() {
