@@ -808,12 +808,11 @@ impl Worker {
                 }
             }
             Step::FollowUp { alert, grounds } => {
-                let when = at;
                 let inspection = self
-                    .plan_inspection(when, proto::InspectionKind::Unannounced)
+                    .plan_inspection(at, proto::InspectionKind::Unannounced)
                     .await?;
                 if let Some((inspection, tenants, start)) = inspection {
-                    let later = self.later(when, 0);
+                    let later = self.later(at, 0);
                     self.push(
                         later,
                         Step::Decide {
@@ -823,7 +822,7 @@ impl Worker {
                             start,
                         },
                     );
-                    let later = self.later(when, 2);
+                    let later = self.later(at, 2);
                     self.push(
                         later,
                         Step::ResolveAlert {
@@ -1389,12 +1388,11 @@ impl Worker {
                 }
             }
             Step::PostCheck => {
-                let when = at;
                 if let Some((inspection, tenants, start)) = self
-                    .plan_inspection(when, proto::InspectionKind::PostCheck)
+                    .plan_inspection(at, proto::InspectionKind::PostCheck)
                     .await?
                 {
-                    let later = self.later(when, 1);
+                    let later = self.later(at, 1);
                     self.push(
                         later,
                         Step::Decide {
