@@ -331,6 +331,10 @@ pub const RULES: &[(&str, &[Role])] = &[
         "/kcn.ledger.v1.AuditService/ReadLog",
         &[Auditor, Integration, Admin],
     ),
+    (
+        "/kcn.ledger.v1.AuditService/GetEvents",
+        &[Auditor, Integration, Admin],
+    ),
     // Delivery to the e-government endpoints is the server's operation: its administrator runs
     // it, and auditors may see where it stands (a skipped event is in the log for everyone).
     (

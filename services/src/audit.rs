@@ -24,6 +24,11 @@ const READ_CHUNK: u32 = 1_000;
 /// so this, not the count of events, is what many slow readers of large events cost: with the
 /// largest events (256 KiB) a page holds one or two.
 const READ_BUDGET_BYTES: u64 = 256 * 1024;
+/// Positions one `GetEvents` call may name.
+const MAX_EVENTS_POSITIONS: usize = 100;
+/// Payload and metadata bytes one `GetEvents` answer holds at most (plus its first event, whatever
+/// its size): well under the default message limit with the largest events (256 KiB each).
+const EVENTS_BUDGET_BYTES: usize = 1024 * 1024;
 
 /// The tonic service over a [`Ledger`].
 #[derive(Debug, Clone)]
@@ -99,6 +104,58 @@ impl AuditService for Audit {
         let store = self.0.store.clone();
         let stream = async_stream(store, from, to);
         Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn get_events(
+        &self,
+        request: Request<proto::GetEventsRequest>,
+    ) -> Result<Response<proto::GetEventsResponse>, Status> {
+        let mut positions = request.into_inner().positions;
+        let head = self.0.store.head().await.map_err(error::store)?;
+        let mut f = Fields::default();
+        if positions.is_empty() {
+            f.violation("positions", "name at least one position");
+        }
+        if positions.len() > MAX_EVENTS_POSITIONS {
+            f.violation(
+                "positions",
+                format!("name at most {MAX_EVENTS_POSITIONS} positions per call"),
+            );
+        }
+        if let Some(p) = positions.iter().find(|&&p| p == 0 || p > head) {
+            f.violation(
+                "positions",
+                format!("position {p} is not in the log, whose positions are 1 to {head}"),
+            );
+        }
+        f.finish()?;
+        positions.sort_unstable();
+        positions.dedup();
+        let stored = self
+            .0
+            .store
+            .backend()
+            .read_positions(&positions)
+            .await
+            .map_err(error::store)?;
+        let mut events = Vec::with_capacity(stored.len());
+        let mut remaining_positions = Vec::new();
+        let mut bytes = 0usize;
+        for e in stored {
+            let size = e.payload.len().saturating_add(e.metadata.len());
+            if !remaining_positions.is_empty()
+                || (!events.is_empty() && bytes.saturating_add(size) > EVENTS_BUDGET_BYTES)
+            {
+                remaining_positions.push(e.position);
+                continue;
+            }
+            bytes = bytes.saturating_add(size);
+            events.push(log_event(e));
+        }
+        Ok(Response::new(proto::GetEventsResponse {
+            events,
+            remaining_positions,
+        }))
     }
 
     async fn get_timeline(

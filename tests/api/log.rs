@@ -95,6 +95,84 @@ async fn finer_than_microsecond_business_time_is_truncated_not_rounded() {
     );
 }
 
+/// `GetEvents` answers scattered positions with exactly what `ReadLog` streams, in position order
+/// and once each; refuses what it cannot answer, naming the field; and splits an answer larger than
+/// its byte budget, naming the positions left for the next call.
+async fn get_events_answers_scattered_positions_as_stored_within_a_byte_budget(server: TestServer) {
+    let p = seed(&server).await;
+    let mut x = server.exchanges();
+    // Fifteen requests of about 80 KB each (20,000 four-byte characters): more than the 1 MiB an
+    // answer holds.
+    for i in 0..15 {
+        let mut request =
+            crate::information_exchange::board_to_company(&p.board, &p.company, &p.park);
+        request.body = format!("{i}{}", "\u{1D54F}".repeat(19_990));
+        x.request_information(request).await.unwrap();
+    }
+    let log = server.read_log().await;
+    let head = log.len() as u64;
+    let mut audit = server.audit();
+    let answer = audit
+        .get_events(proto::GetEventsRequest {
+            positions: vec![5, 2, 5, 3],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        answer.events,
+        vec![log[1].clone(), log[2].clone(), log[4].clone()]
+    );
+    assert!(answer.remaining_positions.is_empty());
+
+    let large: Vec<u64> = (7..=head).collect();
+    let first = audit
+        .get_events(proto::GetEventsRequest {
+            positions: large.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let bytes: usize = first
+        .events
+        .iter()
+        .map(|e| e.payload.len() + e.metadata.len())
+        .sum();
+    assert!(bytes <= 1024 * 1024, "{bytes}");
+    assert!(
+        !first.remaining_positions.is_empty(),
+        "the budget split the answer"
+    );
+    let second = audit
+        .get_events(proto::GetEventsRequest {
+            positions: first.remaining_positions.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(second.remaining_positions.is_empty());
+    let all: Vec<proto::LogEvent> = first.events.into_iter().chain(second.events).collect();
+    assert_eq!(
+        all,
+        log[6..].to_vec(),
+        "both answers together are the range, as stored"
+    );
+
+    for (positions, why) in [
+        (vec![], "no position"),
+        (vec![0], "position 0"),
+        (vec![head + 1], "beyond the head"),
+        (vec![1; 101], "more than 100"),
+    ] {
+        let status = audit
+            .get_events(proto::GetEventsRequest { positions })
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{why}: {status:?}");
+        assert_eq!(violated_fields(&status), ["positions"], "{why}");
+    }
+}
+
 async fn a_retried_request_returns_the_first_outcome_and_is_not_appended_twice(server: TestServer) {
     let mut reg = server.registry();
     let first = reg
@@ -556,6 +634,7 @@ async fn a_request_to_a_company_is_on_the_timelines_of_the_parks_it_ran_that_day
 }
 
 on_both_backends!(
+    get_events_answers_scattered_positions_as_stored_within_a_byte_budget,
     a_request_to_a_company_is_on_the_timelines_of_the_parks_it_ran_that_day,
     an_authority_timeline_holds_what_names_it_with_each_actor,
     replaying_the_log_returns_exactly_what_was_appended_even_after_a_restart,
