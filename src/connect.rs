@@ -167,6 +167,9 @@ where
                 .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             return Box::pin(async move { Ok(response) });
         }
+        if let Some(response) = crate::console::serve(request.method(), request.uri().path()) {
+            return Box::pin(async move { Ok(response) });
+        }
         if request.method() == Method::POST && request.uri().path() == crate::ingest::PATH {
             return Box::pin(async move { ingest(&mut inner, request, &methods).await });
         }

@@ -78,7 +78,9 @@ pub async fn run(mut config: Config, options: generate::Options) -> anyhow::Resu
     println!(
         "The server keeps serving on {server} (Ctrl-C stops it). The administrator's token is in \
          {}, an auditor's in {}:\n\n    export KCN_TOKEN=$(cat {})\n    buf curl --protocol grpc --http2-prior-knowledge \
-         -H \"authorization: Bearer $KCN_TOKEN\" --reflect-header \"*\" --list-methods {server}\n",
+         -H \"authorization: Bearer $KCN_TOKEN\" --reflect-header \"*\" --list-methods {server}\n\n\
+         The audit console is at {server}/console/ : sign in with the auditor's token and pin the \
+         verifier key above under Verify (Xác minh).\n",
         token_file.display(),
         auditor_file.display(),
         auditor_file.display()

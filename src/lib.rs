@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod connect;
 pub mod connections;
+pub mod console;
 pub mod deliveries_cli;
 pub mod delivery;
 pub mod demo;

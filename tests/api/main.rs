@@ -11,6 +11,7 @@ mod auth;
 mod backup;
 mod breaches;
 mod connections;
+mod console;
 mod consultation;
 mod delivery;
 mod directory;
