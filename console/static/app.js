@@ -471,7 +471,8 @@ async function timelineView(p) {
   if (!entries.length) out.append(h('p', { class: 'muted' }, t('noRows')));
   if (answer.nextPageToken) out.append(link('timeline', { ...p, page: answer.nextPageToken }, t('next')));
   status.append(h('button', { type: 'button', class: 'quiet', id: 'verify-shown', onclick: () => verifyRows(rows, status) }, t('verifyShown')));
-  if (trust.pinnedKeyText() && mayReadLog()) await verifyRows(rows, status);
+  // Checks what is shown, or says why it cannot (no key pinned, or a role that may not read the log).
+  await verifyRows(rows, status);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -647,7 +648,8 @@ async function historyView(p) {
   // What changed at each step: the state after each event against the state before it, as the
   // server folds them (only for a history in stream order: a happened-by date need not be a prefix).
   if (!known.happenedByDate) stepDiffs(answer, diffCells);
-  if (trust.pinnedKeyText() && mayReadLog()) await verifyRows(rows, status);
+  // Checks what is shown, or says why it cannot (no key pinned, or a role that may not read the log).
+  await verifyRows(rows, status);
 }
 
 async function stepDiffs(answer, cells) {

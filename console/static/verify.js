@@ -413,11 +413,17 @@ async function computeKeyId(name, publicKey) {
  */
 export async function parseVerifierKey(keyText) {
   if (typeof keyText !== 'string') throw new Error('verifier key must be a string');
-  const parts = keyText.trim().split('+');
-  if (parts.length !== 3) {
+  // A key name holds no '+', but standard base64 may: the key material is everything after the
+  // second '+'.
+  const text = keyText.trim();
+  const first = text.indexOf('+');
+  const second = first < 0 ? -1 : text.indexOf('+', first + 1);
+  if (first < 0 || second < 0) {
     throw new Error('verifier key must have the form <name>+<8 hex digits>+<base64 key>');
   }
-  const [name, idHex, keyB64] = parts;
+  const name = text.slice(0, first);
+  const idHex = text.slice(first + 1, second);
+  const keyB64 = text.slice(second + 1);
   if (!isValidKeyName(name)) throw new Error('verifier key name is empty or contains whitespace');
   if (!/^[0-9a-fA-F]{8}$/.test(idHex)) throw new Error('verifier key id must be 8 hex digits');
   let keyBytes;

@@ -7,7 +7,8 @@
 //
 // Run by tests/api/console.rs, which starts the server and gives, in the environment:
 //   KCN_CONSOLE_URL   the server's base URL (http://127.0.0.1:<port>)
-//   KCN_AUDITOR_TOKEN an auditor's bearer token; KCN_ADMIN_TOKEN the administrator's
+//   KCN_AUDITOR_TOKEN an auditor's bearer token; KCN_ADMIN_TOKEN the administrator's;
+//   KCN_BOARD_TOKEN   a Board officer's
 //   KCN_VERIFIER_KEY  the log's verifier key, as an auditor would receive it out of band
 //   KCN_SCREENSHOTS   where to write the screenshots
 //   KCN_NOW           the server's clock, when it is not the real one (a test server's is fixed)
@@ -22,6 +23,7 @@ const base = need('KCN_CONSOLE_URL');
 const auditorToken = need('KCN_AUDITOR_TOKEN');
 const adminToken = need('KCN_ADMIN_TOKEN');
 const verifierKey = need('KCN_VERIFIER_KEY');
+const boardToken = need('KCN_BOARD_TOKEN');
 const shots = process.env.KCN_SCREENSHOTS || 'screenshots';
 const chromiumPath = process.env.KCN_TEST_CHROMIUM || '/usr/bin/chromium';
 // The server's clock (a test server's is fixed): the acts this script records happen at it.
@@ -208,9 +210,9 @@ async function view(page, hash) {
   await page.waitForSelector('#main[data-ready="true"]', { timeout: 120_000 });
 }
 
-async function signIn(page) {
+async function signIn(page, bearer = auditorToken) {
   await page.waitForSelector('#signin');
-  await page.fill('#token', auditorToken);
+  await page.fill('#token', bearer);
   await page.click('#signin button[type=submit]');
   await page.waitForSelector('#nav:not([hidden])');
 }
@@ -356,6 +358,25 @@ await step('English labels, same data', async () => {
 
 await step('no script error on any page', async () => {
   assert.deepEqual(errors, []);
+});
+
+await step('a Board officer sees timelines and answers, and is told the per-event check is the auditors\'', async () => {
+  const { page: p, context, errors: boardErrors } = await newPage(base);
+  await signIn(p, boardToken);
+  assert.match(await p.textContent('#caller'), /board_officer/);
+  await pin(p);
+  await view(p, `#/timeline?type=park&id=${park.parkId}`);
+  assert.ok((await p.$$('#timeline-results tr.entry')).length >= 10);
+  assert.match(await p.textContent('#verify-status'), /kiểm toán viên/);
+  assert.equal((await p.$$('#timeline-results .badge.ok')).length, 0, 'no check mark without the check');
+  await view(p, `#/audit?q=q10&splitDate=2025-07-01&run=1`);
+  assert.equal(await p.$('#answer .error'), null);
+  // The raw log stays the auditors': the server refuses it, and the page says so.
+  await view(p, `#/pictures`);
+  assert.match(await p.textContent('#growth-picture'), /kiểm toán viên/);
+  assert.deepEqual(boardErrors, []);
+  await p.screenshot({ path: `${shots}/10-board-officer.png` });
+  await context.close();
 });
 
 // Through the tampering proxy: a fresh browser, the same key pinned out of band.

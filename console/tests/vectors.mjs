@@ -465,14 +465,25 @@ await group('verifier key', async () => {
     badBase64: `${name}+${id}+!!!!`,
     spaceInBase64: `${name}+${id}+${b64.slice(0, 20)} ${b64.slice(20)}`,
   };
-  const r = await inPage(async (lib, h, { good, malformed }) => {
+  // Standard base64 may hold '+', the separator of the key's parts: a key whose material does
+  // (as a log's generated key may) must parse. Keys are drawn until one's base64 has a '+'.
+  let plusKey;
+  let plusName;
+  do {
+    plusName = `kcn-ledger.local/${crypto.randomBytes(8).toString('hex')}`;
+    plusKey = verifierKeyOf(plusName, crypto.generateKeyPairSync('ed25519').privateKey);
+  } while (!plusKey.split('+').slice(2).join('+').includes('+'));
+  const r = await inPage(async (lib, h, { good, malformed, plusKey }) => {
     const k = await lib.parseVerifierKey(good);
+    const plus = await lib.parseVerifierKey(plusKey);
     const trailing = await lib.parseVerifierKey(good + '\n');
     const errors = {};
     for (const [what, text] of Object.entries(malformed)) errors[what] = await h.err(() => lib.parseVerifierKey(text));
     return { name: k.name, keyId: lib.hex(k.keyId), publicKey: lib.hex(k.publicKey),
-      cryptoKey: k.cryptoKey instanceof CryptoKey && k.cryptoKey.algorithm.name, trailing: trailing.name, errors };
-  }, { good, malformed });
+      cryptoKey: k.cryptoKey instanceof CryptoKey && k.cryptoKey.algorithm.name, trailing: trailing.name, errors,
+      plusName: plus.name };
+  }, { good, malformed, plusKey });
+  assert.equal(r.plusName, plusName, `a key with '+' in its base64 parses (${plusKey})`);
   assert.equal(r.name, S.key_name);
   assert.equal(r.keyId, S.key_id_hex);
   assert.equal(r.publicKey, S.public_key_hex);

@@ -29,7 +29,8 @@ fn run_node(script: &str, env: &[(&str, String)]) {
         dir.join("node_modules/playwright-core").is_dir(),
         "console/node_modules lacks playwright-core: run scripts/console-env (scripts/test does)"
     );
-    let chromium = std::env::var("KCN_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let chromium =
+        std::env::var("KCN_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
         Path::new(&chromium).exists(),
         "no Chromium at {chromium}: run scripts/console-env (scripts/test does), or set KCN_TEST_CHROMIUM"
@@ -70,7 +71,7 @@ async fn an_auditor_answers_every_question_and_verifies_in_the_browser() {
         show_progress: false,
         now: Some(at("2026-01-01T00:00:00Z")),
     };
-    generate::run(&url, ADMIN, &options).await.unwrap();
+    let province = generate::run(&url, ADMIN, &options).await.unwrap();
     read_models_at_head(&server).await;
 
     let admin = with_token(&server.raw_channel, Some(ADMIN));
@@ -79,6 +80,19 @@ async fn an_auditor_answers_every_question_and_verifies_in_the_browser() {
             header: header("2025-12-31T00:00:00Z"),
             name: "Kiểm toán Nhà nước (console test)".into(),
             role: proto::Role::Auditor as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
+    // An officer of the Board that runs the parks since the 2025 merger.
+    let board = PrincipalServiceClient::new(with_token(&server.raw_channel, Some(ADMIN)))
+        .issue_principal(proto::IssuePrincipalRequest {
+            header: header("2025-12-31T00:00:00Z"),
+            name: "Cán bộ Ban quản lý (console test)".into(),
+            role: proto::Role::BoardOfficer as i32,
+            organisation_id: province.successor.clone(),
             ..Default::default()
         })
         .await
@@ -98,6 +112,7 @@ async fn an_auditor_answers_every_question_and_verifies_in_the_browser() {
         ("KCN_CONSOLE_URL", url),
         ("KCN_AUDITOR_TOKEN", auditor),
         ("KCN_ADMIN_TOKEN", ADMIN.to_owned()),
+        ("KCN_BOARD_TOKEN", board),
         ("KCN_VERIFIER_KEY", key),
         ("KCN_NOW", "2026-01-01T00:00:00Z".to_owned()),
         ("KCN_SCREENSHOTS", screenshots.display().to_string()),
