@@ -13,7 +13,7 @@ use tonic_types::StatusExt;
 
 use crate::harness::{Channel, TestServer, header, with_token};
 
-const ADMIN: &str = "kcn_auth-test-first-administrator-token-000000000";
+pub(crate) const ADMIN: &str = "kcn_auth-test-first-administrator-token-000000000";
 
 /// Every method of the contract, with whether the server streams its answer.
 pub(crate) fn methods() -> Vec<(String, bool)> {

@@ -11,11 +11,9 @@ use std::process::Command;
 use kcn_ledger::generate::{self, Options};
 use kcn_services::proto;
 use proto::audit_service_client::AuditServiceClient;
-use proto::principal_service_client::PrincipalServiceClient;
 
-use crate::harness::{TestServer, at, header, read_models_at_head, with_token};
-
-const ADMIN: &str = "kcn_console-test-first-administrator-token-0000000";
+use crate::auth::{ADMIN, issue};
+use crate::harness::{at, read_models_at_head};
 
 fn console_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("console")
@@ -60,7 +58,7 @@ fn the_in_browser_verifier_reproduces_every_integrity_vector() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_auditor_answers_every_question_and_verifies_in_the_browser() {
-    let server = TestServer::with_first_administrator(ADMIN, |_| {}).await;
+    let server = crate::auth::start().await;
     let addr = server.running.as_ref().unwrap().addr;
     let url = format!("http://{addr}");
     let options = Options {
@@ -74,31 +72,9 @@ async fn an_auditor_answers_every_question_and_verifies_in_the_browser() {
     let province = generate::run(&url, ADMIN, &options).await.unwrap();
     read_models_at_head(&server).await;
 
-    let admin = with_token(&server.raw_channel, Some(ADMIN));
-    let auditor = PrincipalServiceClient::new(admin)
-        .issue_principal(proto::IssuePrincipalRequest {
-            header: header("2025-12-31T00:00:00Z"),
-            name: "Kiểm toán Nhà nước (console test)".into(),
-            role: proto::Role::Auditor as i32,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .token;
+    let (_, auditor) = issue(&server, proto::Role::Auditor, "").await;
     // An officer of the Board that runs the parks since the 2025 merger.
-    let board = PrincipalServiceClient::new(with_token(&server.raw_channel, Some(ADMIN)))
-        .issue_principal(proto::IssuePrincipalRequest {
-            header: header("2025-12-31T00:00:00Z"),
-            name: "Cán bộ Ban quản lý (console test)".into(),
-            role: proto::Role::BoardOfficer as i32,
-            organisation_id: province.successor.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .token;
+    let (_, board) = issue(&server, proto::Role::BoardOfficer, &province.successor).await;
     // The test stands in for the channel an auditor receives the key by; the page never asks the
     // server for it unless told to pin on first use.
     let key = AuditServiceClient::new(server.channel.clone())
