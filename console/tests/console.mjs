@@ -8,7 +8,7 @@
 // Run by tests/api/console.rs, which starts the server and gives, in the environment:
 //   KCN_CONSOLE_URL   the server's base URL (http://127.0.0.1:<port>)
 //   KCN_AUDITOR_TOKEN an auditor's bearer token; KCN_ADMIN_TOKEN the administrator's;
-//   KCN_BOARD_TOKEN   a Board officer's
+//   KCN_BOARD_TOKEN   a Board officer's; KCN_COMPANY_TOKEN an officer's of company KCN_COMPANY_ID
 //   KCN_VERIFIER_KEY  the log's verifier key, as an auditor would receive it out of band
 //   KCN_SCREENSHOTS   where to write the screenshots
 //   KCN_NOW           the server's clock, when it is not the real one (a test server's is fixed)
@@ -24,6 +24,8 @@ const auditorToken = need('KCN_AUDITOR_TOKEN');
 const adminToken = need('KCN_ADMIN_TOKEN');
 const verifierKey = need('KCN_VERIFIER_KEY');
 const boardToken = need('KCN_BOARD_TOKEN');
+const companyToken = need('KCN_COMPANY_TOKEN');
+const companyId = need('KCN_COMPANY_ID');
 const shots = process.env.KCN_SCREENSHOTS || 'screenshots';
 const chromiumPath = process.env.KCN_TEST_CHROMIUM || '/usr/bin/chromium';
 // The server's clock (a test server's is fixed): the acts this script records happen at it.
@@ -338,6 +340,11 @@ await step('a history: state, who did what, what changed at each step, verified'
   const entries = await page.$$eval('table.history tbody tr', (rows) => rows.map((r) => r.dataset.position));
   await view(page, `#/history?type=Park&id=${park.parkId}&at=${entries[0]}`);
   assert.equal((await page.$$('table.history tbody tr')).length, 1, 'as of the first position, one event');
+  // What had happened by a business date: the park's registration in 2023, none of its later acts.
+  await view(page, `#/history?type=Park&id=${park.parkId}&date=2023-01-04`);
+  const byDate = await page.$$eval('table.history tbody tr td:nth-child(3)', (cells) => cells.map((c) => c.textContent));
+  assert.ok(byDate.length >= 1 && byDate.length < entries.length, byDate.join());
+  assert.equal(byDate[0], 'ParkRegistered');
 });
 
 await step('the pictures', async () => {
@@ -376,6 +383,23 @@ await step('a Board officer sees timelines and answers, and is told the per-even
   assert.match(await p.textContent('#growth-picture'), /kiểm toán viên/);
   assert.deepEqual(boardErrors, []);
   await p.screenshot({ path: `${shots}/10-board-officer.png` });
+  await context.close();
+});
+
+await step("a company officer answers questions on its own parks and sees the server's refusals", async () => {
+  const own = parks.find((p) => p.companyId === companyId);
+  assert.ok(own, 'the company runs a park');
+  const { page: p, context, errors: companyErrors } = await newPage(base);
+  await signIn(p, companyToken);
+  assert.match(await p.textContent('#caller'), /company_officer/);
+  await view(p, `#/audit?q=q8&parkId=${own.parkId}&date=2025-09-01&run=1`);
+  assert.equal(await p.$('#answer .error'), null);
+  assert.match(await p.textContent('#answer'), new RegExp(own.code));
+  // Timelines are the Board's and the auditors': the page shows the server's refusal.
+  await view(p, `#/timeline?type=park&id=${own.parkId}`);
+  assert.match(await p.textContent('#timeline-results .error'), /permission_denied/);
+  assert.deepEqual(companyErrors, []);
+  await p.screenshot({ path: `${shots}/11-company-officer.png` });
   await context.close();
 });
 

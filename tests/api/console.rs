@@ -75,6 +75,9 @@ async fn an_auditor_answers_every_question_and_verifies_in_the_browser() {
     let (_, auditor) = issue(&server, proto::Role::Auditor, "").await;
     // An officer of the Board that runs the parks since the 2025 merger.
     let (_, board) = issue(&server, proto::Role::BoardOfficer, &province.successor).await;
+    // An officer of an infrastructure company, who sees only its own records.
+    let company_id = province.companies[0].clone();
+    let (_, company) = issue(&server, proto::Role::CompanyOfficer, &company_id).await;
     // The test stands in for the channel an auditor receives the key by; the page never asks the
     // server for it unless told to pin on first use.
     let key = AuditServiceClient::new(server.channel.clone())
@@ -89,6 +92,8 @@ async fn an_auditor_answers_every_question_and_verifies_in_the_browser() {
         ("KCN_AUDITOR_TOKEN", auditor),
         ("KCN_ADMIN_TOKEN", ADMIN.to_owned()),
         ("KCN_BOARD_TOKEN", board),
+        ("KCN_COMPANY_TOKEN", company),
+        ("KCN_COMPANY_ID", company_id),
         ("KCN_VERIFIER_KEY", key),
         ("KCN_NOW", "2026-01-01T00:00:00Z".to_owned()),
         ("KCN_SCREENSHOTS", screenshots.display().to_string()),
