@@ -406,15 +406,82 @@ pub async fn verify(options: &Options) -> anyhow::Result<Report> {
     result
 }
 
+/// Pages of rows read ahead by a task of their own, so that the database reads the next page while
+/// the verifier hashes the current one: the reads, not SHA-256, bound a verification. At most two
+/// pages wait at once; the task ends with the rows, at the first error, or when the reader is dropped.
+struct ReadAhead<T> {
+    pages: tokio::sync::mpsc::Receiver<anyhow::Result<Vec<T>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl<T: Send + 'static> ReadAhead<T> {
+    /// Reads `fetch(from)` pages from `start` on: each page's `next` gives where the following one
+    /// starts; a page shorter than `limit` is the last.
+    fn start<F, Fut>(start: u64, limit: u32, fetch: F, next: fn(&T) -> Option<u64>) -> Self
+    where
+        F: Fn(u64) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = anyhow::Result<Vec<T>>> + Send,
+    {
+        let (tx, pages) = tokio::sync::mpsc::channel(2);
+        let task = tokio::spawn(async move {
+            let mut from = start;
+            loop {
+                let page = fetch(from).await;
+                let last = match &page {
+                    Ok(rows) if rows.len() >= limit as usize => rows.last().and_then(next),
+                    _ => None,
+                };
+                if tx.send(page).await.is_err() {
+                    return;
+                }
+                match last {
+                    Some(n) => from = n,
+                    None => {
+                        let _ = tx.send(Ok(Vec::new())).await;
+                        return;
+                    }
+                }
+            }
+        });
+        Self { pages, task }
+    }
+
+    /// The next page; empty when the rows have ended.
+    async fn next(&mut self) -> anyhow::Result<Vec<T>> {
+        self.pages.recv().await.unwrap_or_else(|| Ok(Vec::new()))
+    }
+}
+
+impl<T> Drop for ReadAhead<T> {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// Stored tree hashes, read in pages in index order.
-struct HashCursor<'a> {
-    archive: &'a Archive,
+struct HashCursor {
+    pages: ReadAhead<(i64, Vec<u8>)>,
     page: VecDeque<(u64, Vec<u8>)>,
-    next: u64,
     exhausted: bool,
 }
 
-impl HashCursor<'_> {
+impl HashCursor {
+    fn new(archive: &Archive) -> Self {
+        let archive = archive.clone();
+        let fetch = move |from: u64| {
+            let archive = archive.clone();
+            async move { Ok(archive.tree_hashes(from, HASH_PAGE).await?) }
+        };
+        // A negative index cannot be a stored hash: such rows are skipped below, and the read goes
+        // on after the largest index read (the rest is checked by index).
+        let next = |row: &(i64, Vec<u8>)| u64::try_from(row.0).ok().map(|i| i + 1);
+        Self {
+            pages: ReadAhead::start(0, HASH_PAGE, fetch, next),
+            page: VecDeque::new(),
+            exhausted: false,
+        }
+    }
+
     /// The stored hash at `index`, if there is one; indexes must be asked in increasing order.
     async fn take(&mut self, index: u64) -> anyhow::Result<Option<Vec<u8>>> {
         loop {
@@ -435,13 +502,10 @@ impl HashCursor<'_> {
             if self.exhausted {
                 return Ok(None);
             }
-            let from = self.next.max(index);
-            let rows = self.archive.tree_hashes(from, HASH_PAGE).await?;
-            self.exhausted = rows.len() < HASH_PAGE as usize;
+            let rows = self.pages.next().await?;
+            self.exhausted = rows.is_empty();
             for (i, h) in rows {
-                // A negative index cannot be a stored hash; skip it (the rest is checked by index).
                 if let Ok(i) = u64::try_from(i) {
-                    self.next = i + 1;
                     self.page.push_back((i, h));
                 }
             }
@@ -454,7 +518,7 @@ struct Verification<'a> {
     archive: &'a Archive,
     verifier: Verifier,
     origin: Option<String>,
-    hashes: HashCursor<'a>,
+    hashes: HashCursor,
     /// Checkpoints not yet reached, in size order.
     checkpoints: VecDeque<RawCheckpoint>,
     checkpoints_after: Option<u64>,
@@ -486,12 +550,7 @@ impl<'a> Verification<'a> {
             archive,
             verifier,
             origin,
-            hashes: HashCursor {
-                archive,
-                page: VecDeque::new(),
-                next: 0,
-                exhausted: false,
-            },
+            hashes: HashCursor::new(archive),
             checkpoints: VecDeque::new(),
             checkpoints_after: None,
             checkpoints_exhausted: false,
@@ -533,8 +592,15 @@ impl<'a> Verification<'a> {
     async fn run(mut self) -> anyhow::Result<Report> {
         self.check_checkpoints_at(0).await?;
         let mut next_position = 1u64;
+        let archive = self.archive.clone();
+        let fetch = move |from: u64| {
+            let archive = archive.clone();
+            async move { Ok(archive.events(from, EVENT_PAGE).await?) }
+        };
+        let after = |e: &RawEvent| u64::try_from(e.position).ok().map(|p| p + 1);
+        let mut pages = ReadAhead::start(next_position, EVENT_PAGE, fetch, after);
         loop {
-            let page = self.archive.events(next_position, EVENT_PAGE).await?;
+            let page = pages.next().await?;
             if page.is_empty() {
                 break;
             }

@@ -87,7 +87,8 @@ impl Args {
         conn: &mut AnyConnection,
         statement: String,
     ) -> Result<Vec<AnyRow>, ProjectionError> {
-        Ok(self
+        let (statement, args) = self.for_backend(conn, statement)?;
+        Ok(args
             .bind(sqlx::query(sql(statement)))
             .fetch_all(conn)
             .await?)
@@ -99,7 +100,85 @@ impl Args {
         conn: &mut AnyConnection,
         statement: String,
     ) -> Result<(), ProjectionError> {
-        self.bind(sqlx::query(sql(statement))).execute(conn).await?;
+        let (statement, args) = self.for_backend(conn, statement)?;
+        args.bind(sqlx::query(sql(statement))).execute(conn).await?;
         Ok(())
+    }
+
+    /// The statement as the connection's database binds it fastest. On SQLite, `$N` placeholders
+    /// become anonymous `?` with the values in the order they appear: SQLite looks a numbered
+    /// parameter's name up by a linear scan, and sqlx asks for the name of each parameter in turn,
+    /// so a multi-row `INSERT` of n values cost n² string comparisons (70% of a rebuild's CPU).
+    fn for_backend(
+        self,
+        conn: &AnyConnection,
+        statement: String,
+    ) -> Result<(String, Self), ProjectionError> {
+        if conn.backend_name() != <sqlx::Sqlite as sqlx::Database>::NAME {
+            return Ok((statement, self));
+        }
+        let (text, order) = anonymous(&statement);
+        let mut binds = Vec::with_capacity(order.len());
+        for n in order {
+            let b = n
+                .checked_sub(1)
+                .and_then(|i| self.0.get(i))
+                .ok_or_else(|| {
+                    ProjectionError::Store(kcn_eventstore::StoreError::Internal(format!(
+                        "a statement names ${n}, which has no value"
+                    )))
+                })?;
+            binds.push(b.clone());
+        }
+        Ok((text, Self(binds)))
+    }
+}
+
+/// `statement` with every `$N` outside quotes replaced by `?`, and the `N`s in order of appearance.
+fn anonymous(statement: &str) -> (String, Vec<usize>) {
+    let mut text = String::with_capacity(statement.len());
+    let mut order = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut chars = statement.chars().peekable();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) => {
+                if c == q {
+                    quote = None;
+                }
+                text.push(c);
+            }
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                text.push(c);
+            }
+            None if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) => {
+                let mut n = 0usize;
+                while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                    n = n.saturating_mul(10).saturating_add(d as usize);
+                    chars.next();
+                }
+                order.push(n);
+                text.push('?');
+            }
+            None => text.push(c),
+        }
+    }
+    (text, order)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::anonymous;
+
+    #[test]
+    fn numbered_placeholders_become_anonymous_in_order_of_appearance() {
+        let (text, order) =
+            anonymous("SELECT '$1', \"$2\" FROM t WHERE a = $2 AND b IN ($1, $10, $2)");
+        assert_eq!(
+            text,
+            "SELECT '$1', \"$2\" FROM t WHERE a = ? AND b IN (?, ?, ?)"
+        );
+        assert_eq!(order, vec![2, 1, 10, 2]);
     }
 }
