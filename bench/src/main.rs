@@ -4,7 +4,8 @@
 //! server as a child process, each figure beside the ceiling it is judged against, measured in the
 //! same run with the same client code:
 //! 1. commands through gRPC at 1, 16, 64 and 256 callers (throughput, p50, p99), beside a no-op
-//!    tonic server (`noop.rs`) and raw batched inserts (`ceilings.rs`);
+//!    tonic server (`noop.rs`), raw batched inserts (`ceilings.rs`) and stock cqrs-es on the same
+//!    database settings (`peer.rs`, `bench/cqrs-peer`);
 //! 2. the log filled to N events by the province generator (`kcn_ledger::generate`), and the read
 //!    models catching up, beside the command rate;
 //! 3. `ReadLog` replaying the whole log over one stream, beside a raw scan of the events table;
@@ -17,6 +18,7 @@
 mod ceilings;
 mod load;
 mod noop;
+mod peer;
 mod queries;
 mod report;
 mod server;
@@ -273,11 +275,13 @@ async fn backend(
         .tempdir_in(work)?;
     let Some(admin) = postgres else {
         let raw = Scratch::Sqlite(ceilings::scratch_sqlite(&dir.path().join("raw.sqlite")).await?);
+        let peer = peer::PeerStore::Sqlite(dir.path().join("cqrs-es.sqlite"));
         return measure_backend(
             cli,
             dir.path(),
             &Storage::Sqlite,
             raw,
+            &peer,
             "WAL, synchronous=FULL".to_owned(),
         )
         .await;
@@ -285,7 +289,8 @@ async fn backend(
     let stamp = std::process::id();
     let log_db = format!("kcn_bench_{stamp}");
     let raw_db = format!("kcn_bench_{stamp}_raw");
-    for db in [&log_db, &raw_db] {
+    let peer_db = format!("kcn_bench_{stamp}_cqrs");
+    for db in [&log_db, &raw_db, &peer_db] {
         admin_sql(admin, &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await?;
         admin_sql(admin, &format!("CREATE DATABASE {db}")).await?;
     }
@@ -294,13 +299,21 @@ async fn backend(
         let raw_pool = ceilings::scratch_postgres(&with_database(admin, &raw_db)?).await?;
         let settings = ceilings::postgres_settings(&raw_pool).await?;
         let raw = Scratch::Postgres(raw_pool.clone());
-        let result =
-            measure_backend(cli, dir.path(), &Storage::Postgres { url }, raw, settings).await;
+        let peer = peer::PeerStore::Postgres(with_database(admin, &peer_db)?);
+        let result = measure_backend(
+            cli,
+            dir.path(),
+            &Storage::Postgres { url },
+            raw,
+            &peer,
+            settings,
+        )
+        .await;
         raw_pool.close().await;
         result
     }
     .await;
-    for db in [&log_db, &raw_db] {
+    for db in [&log_db, &raw_db, &peer_db] {
         if let Err(e) =
             admin_sql(admin, &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await
         {
@@ -331,6 +344,7 @@ async fn measure_backend(
     dir: &Path,
     storage: &Storage,
     raw: Scratch,
+    peer_store: &peer::PeerStore,
     settings: String,
 ) -> anyhow::Result<report::Backend> {
     let name = storage.name();
@@ -393,6 +407,35 @@ async fn measure_backend(
             report::rate(rows.per_second(), "rows")
         ));
         out.raw_inserts.push((batch, rows));
+    }
+
+    // The stock cqrs-es peer, the server idle, on a database of its own with the same settings.
+    match peer::binary() {
+        Some(binary) => {
+            let peer = peer::PeerProcess::spawn(&binary, peer_store).await?;
+            for &c in &cli.levels {
+                let level = load::measure_level(
+                    &peer.url,
+                    ADMIN_TOKEN,
+                    c,
+                    cli.warmup,
+                    cli.commands,
+                    Duration::from_secs(cli.level_seconds),
+                    &codes,
+                )
+                .await?;
+                say(&format!(
+                    "{name} stock cqrs-es c={c}: {}, p50 {}, p99 {}, {} errors",
+                    report::rate(level.throughput(), "cmd"),
+                    report::ms(level.latencies.p50()),
+                    report::ms(level.latencies.p99()),
+                    level.errors
+                ));
+                out.cqrs.push(level);
+            }
+            peer.stop().await;
+        }
+        None => say("NOTE: the cqrs-es peer (target/release/kcn-cqrs-peer) is not built; skipped"),
     }
 
     // 2. The fill, and the read models catching up.

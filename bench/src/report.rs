@@ -78,6 +78,11 @@ pub fn percent(ratio: f64) -> String {
     }
 }
 
+/// A ratio as a multiple: `2.4×`.
+pub fn times(ratio: f64) -> String {
+    format!("{ratio:.1}×")
+}
+
 pub fn mib(bytes: u64) -> String {
     #[allow(clippy::cast_precision_loss)]
     let m = bytes as f64 / (1024.0 * 1024.0);
@@ -158,6 +163,8 @@ pub struct Backend {
     /// The database's durability settings.
     pub settings: String,
     pub levels: Vec<Level>,
+    /// The stock cqrs-es peer at the same levels (empty when it was not built).
+    pub cqrs: Vec<Level>,
     /// Raw inserts: rows per transaction, and the rate.
     pub raw_inserts: Vec<(u64, Rows)>,
     /// How the log was filled.
@@ -182,6 +189,10 @@ pub struct Backend {
 impl Backend {
     fn level(&self, c: usize) -> Option<&Level> {
         self.levels.iter().find(|l| l.concurrency == c)
+    }
+
+    fn cqrs(&self, c: usize) -> Option<&Level> {
+        self.cqrs.iter().find(|l| l.concurrency == c)
     }
 
     fn fill_rate(&self) -> f64 {
@@ -310,14 +321,33 @@ pub fn render(run: &Run) -> String {
         if b.name == "SQLite"
             && let Some(l) = b.level(1)
         {
+            let row = match b.cqrs(1) {
+                Some(p) => {
+                    let ratio = l.throughput() / p.throughput();
+                    [
+                        format!(
+                            "stock cqrs-es (sqlite-es), 1 caller: {}",
+                            rate(p.throughput(), "cmd")
+                        ),
+                        times(ratio),
+                        met(ratio >= 3.0),
+                    ]
+                }
+                None => [
+                    "stock cqrs-es: not measured".to_owned(),
+                    "—".to_owned(),
+                    "not measured".to_owned(),
+                ],
+            };
+            let [peer, ratio, is_met] = row;
             t.row(vec![
                 "Commands through gRPC, 1 caller".to_owned(),
                 b.name.to_owned(),
                 rate(l.throughput(), "cmd"),
-                "stock cqrs-es: not measured".to_owned(),
-                "—".to_owned(),
+                peer,
+                ratio,
                 "≥ 3× stock cqrs-es".to_owned(),
-                "not measured".to_owned(),
+                is_met,
             ]);
         }
     }
@@ -443,6 +473,8 @@ pub fn render(run: &Run) -> String {
             "Ledger / no-op",
             "Raw insert (rows/tx = callers)",
             "Ledger / raw insert",
+            "Stock cqrs-es",
+            "Ledger / cqrs-es",
         ]);
         for l in &b.levels {
             let n = run.noop(l.concurrency);
@@ -465,6 +497,10 @@ pub fn render(run: &Run) -> String {
                 }),
                 raw.map_or("—".to_owned(), |r| rate(r, "rows")),
                 raw.map_or("—".to_owned(), |r| percent(l.throughput() / r)),
+                b.cqrs(l.concurrency)
+                    .map_or("—".to_owned(), |p| rate(p.throughput(), "cmd")),
+                b.cqrs(l.concurrency)
+                    .map_or("—".to_owned(), |p| times(l.throughput() / p.throughput())),
             ]);
         }
         let measured: u64 = b.levels.iter().map(|l| l.commands).sum();
