@@ -10,6 +10,8 @@
 //! median then reads the histogram of the code's date range (a few rows per day at most, through the
 //! primary key) and is computed in Rust; it is exact, and a half when the count is even.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use kcn_domain::Event;
@@ -262,32 +264,52 @@ async fn processing_times(
         ))))
         .fetch_all(&mut *conn)
         .await?;
+    let codes: Vec<String> = codes
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?;
+    if codes.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Both sides' histograms of every code of the page in one statement: side 0 is before the
+    // split, side 1 from it on.
+    let mut args = Args::default();
+    let split = args.text(day(split));
+    let list: Vec<String> = codes.iter().map(|c| args.text(c.as_str())).collect();
+    let rows = args
+        .fetch_all(
+            conn,
+            format!(
+                "SELECT procedure_code, \
+                 CAST(CASE WHEN received_on < {split} THEN 0 ELSE 1 END AS BIGINT) AS side, \
+                 processing_days, CAST(SUM(dossiers) AS BIGINT) FROM {h} \
+                 WHERE procedure_code IN ({}) \
+                 GROUP BY procedure_code, side, processing_days \
+                 ORDER BY procedure_code, side, processing_days",
+                list.join(", ")
+            ),
+        )
+        .await?;
+    let mut histograms: BTreeMap<(String, i64), Vec<(i64, u64)>> = BTreeMap::new();
+    for r in rows {
+        let code: String = r.try_get(0)?;
+        let side: i64 = r.try_get(1)?;
+        let days: i64 = r.try_get(2)?;
+        let count: i64 = r.try_get(3)?;
+        histograms
+            .entry((code, side))
+            .or_default()
+            .push((days, u64::try_from(count).unwrap_or(0)));
+    }
     let mut out = Vec::with_capacity(codes.len());
-    for row in codes {
-        let code: String = row.try_get(0)?;
-        let mut sides = Vec::with_capacity(2);
-        for op in ["<", ">="] {
-            let rows = sqlx::query(sql(format!(
-                "SELECT processing_days, CAST(SUM(dossiers) AS BIGINT) FROM {h} \
-                 WHERE procedure_code = $1 AND received_on {op} $2 \
-                 GROUP BY processing_days ORDER BY processing_days"
-            )))
-            .bind(&code)
-            .bind(day(split))
-            .fetch_all(&mut *conn)
-            .await?;
-            let histogram = rows
-                .iter()
-                .map(|r| {
-                    let days: i64 = r.try_get(0)?;
-                    let count: i64 = r.try_get(1)?;
-                    Ok((days, u64::try_from(count).unwrap_or(0)))
-                })
-                .collect::<Result<Vec<_>, ProjectionError>>()?;
-            sides.push(stats(&histogram));
-        }
-        let after = sides.pop().unwrap_or_default();
-        let before = sides.pop().unwrap_or_default();
+    for code in codes {
+        let mut side = |s: i64| {
+            histograms
+                .remove(&(code.clone(), s))
+                .map_or_else(|| stats(&[]), |h| stats(&h))
+        };
+        let before = side(0);
+        let after = side(1);
         out.push(ProcedureTimes {
             procedure_code: code,
             before,
