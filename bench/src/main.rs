@@ -16,6 +16,7 @@
 //! The report (`report.rs`) goes to `target/bench/report.md` and standard output.
 
 mod ceilings;
+mod child;
 mod load;
 mod noop;
 mod peer;
@@ -150,27 +151,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
 
     say("the no-op ceiling server");
-    let noop = noop::NoopProcess::spawn().await?;
+    let noop = noop::spawn().await?;
     let codes = Arc::new(AtomicU64::new(load::FIRST_CODE));
-    for &c in &cli.levels {
-        let level = load::measure_level(
-            &noop.url,
-            ADMIN_TOKEN,
-            c,
-            cli.warmup,
-            cli.commands,
-            Duration::from_secs(cli.level_seconds),
-            &codes,
-        )
-        .await?;
-        say(&format!(
-            "no-op c={c}: {}, p50 {}, p99 {}",
-            report::rate(level.throughput(), "cmd"),
-            report::ms(level.latencies.p50()),
-            report::ms(level.latencies.p99())
-        ));
-        run.noop.push(level);
-    }
+    run.noop = measure_levels(&cli, &noop.url, &codes, "no-op").await?;
     noop.stop().await;
 
     let work = cli.out_dir.join("work");
@@ -323,6 +306,38 @@ async fn backend(
     result
 }
 
+/// The command load at every level of `--levels` against the server at `url`, each level said
+/// as it ends.
+async fn measure_levels(
+    cli: &Cli,
+    url: &str,
+    codes: &Arc<AtomicU64>,
+    label: &str,
+) -> anyhow::Result<Vec<Level>> {
+    let mut levels = Vec::with_capacity(cli.levels.len());
+    for &c in &cli.levels {
+        let level = load::measure_level(
+            url,
+            ADMIN_TOKEN,
+            c,
+            cli.warmup,
+            cli.commands,
+            Duration::from_secs(cli.level_seconds),
+            codes,
+        )
+        .await?;
+        say(&format!(
+            "{label} c={c}: {}, p50 {}, p99 {}, {} errors",
+            report::rate(level.throughput(), "cmd"),
+            report::ms(level.latencies.p50()),
+            report::ms(level.latencies.p99()),
+            level.errors
+        ));
+        levels.push(level);
+    }
+    Ok(levels)
+}
+
 /// The read models' positions: the log's head and the lowest model's position.
 async fn projection_status(channel: &AuthChannel) -> anyhow::Result<(u64, u64)> {
     let all = AuditServiceClient::new(channel.clone())
@@ -360,29 +375,14 @@ async fn measure_backend(
 
     // 1. Commands through gRPC.
     let codes = Arc::new(AtomicU64::new(load::FIRST_CODE));
-    let mut company_ids = Vec::new();
-    for &c in &cli.levels {
-        let level = load::measure_level(
-            &url,
-            ADMIN_TOKEN,
-            c,
-            cli.warmup,
-            cli.commands,
-            Duration::from_secs(cli.level_seconds),
-            &codes,
-        )
+    out.levels = measure_levels(cli, &url, &codes, name)
         .await
         .with_context(|| server.tail(20))?;
-        say(&format!(
-            "{name} c={c}: {}, p50 {}, p99 {}, {} errors",
-            report::rate(level.throughput(), "cmd"),
-            report::ms(level.latencies.p50()),
-            report::ms(level.latencies.p99()),
-            level.errors
-        ));
-        company_ids.extend(level.company_ids.iter().cloned());
-        out.levels.push(level);
-    }
+    let mut company_ids: Vec<String> = out
+        .levels
+        .iter()
+        .flat_map(|l| l.company_ids.iter().cloned())
+        .collect();
 
     // The raw insert ceiling, the server idle, with copies of a real event.
     let log = match storage {
@@ -412,27 +412,9 @@ async fn measure_backend(
     // The stock cqrs-es peer, the server idle, on a database of its own with the same settings.
     match peer::binary() {
         Some(binary) => {
-            let peer = peer::PeerProcess::spawn(&binary, peer_store).await?;
-            for &c in &cli.levels {
-                let level = load::measure_level(
-                    &peer.url,
-                    ADMIN_TOKEN,
-                    c,
-                    cli.warmup,
-                    cli.commands,
-                    Duration::from_secs(cli.level_seconds),
-                    &codes,
-                )
-                .await?;
-                say(&format!(
-                    "{name} stock cqrs-es c={c}: {}, p50 {}, p99 {}, {} errors",
-                    report::rate(level.throughput(), "cmd"),
-                    report::ms(level.latencies.p50()),
-                    report::ms(level.latencies.p99()),
-                    level.errors
-                ));
-                out.cqrs.push(level);
-            }
+            let peer = peer::spawn(&binary, peer_store).await?;
+            out.cqrs =
+                measure_levels(cli, &peer.url, &codes, &format!("{name} stock cqrs-es")).await?;
             peer.stop().await;
         }
         None => say("NOTE: the cqrs-es peer (target/release/kcn-cqrs-peer) is not built; skipped"),

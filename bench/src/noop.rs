@@ -8,13 +8,13 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use kcn_services::proto::{
     self,
     registry_service_server::{RegistryService, RegistryServiceServer},
 };
-use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
+
+use crate::child::Listening;
 use tonic::{Request, Response, Status};
 
 /// The line the no-op server prints on stdout once it listens, followed by its address.
@@ -216,41 +216,15 @@ pub async fn serve() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The no-op server as a child process of the harness.
-pub struct NoopProcess {
-    child: Child,
-    pub url: String,
-}
-
-impl NoopProcess {
-    /// Starts `kcn-bench noop-server` (this very binary) and waits for its address.
-    pub async fn spawn() -> anyhow::Result<Self> {
-        let me = std::env::current_exe()?;
-        let mut child = Command::new(me)
-            .arg("noop-server")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .context("cannot start the no-op server")?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-            .await
-            .context("the no-op server did not listen within 10 s")??
-            .context("the no-op server exited before it listened")?;
-        let addr = line
-            .strip_prefix(LISTENING)
-            .with_context(|| format!("unexpected line from the no-op server: {line}"))?;
-        Ok(Self {
-            url: format!("http://{addr}"),
-            child,
-        })
-    }
-
-    /// Stops it (SIGKILL: it keeps nothing).
-    pub async fn stop(mut self) {
-        let _ = self.child.start_kill();
-        let _ = self.child.wait().await;
-    }
+/// Starts `kcn-bench noop-server` (this very binary) as a child process and waits for its address.
+pub async fn spawn() -> anyhow::Result<Listening> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command.arg("noop-server");
+    Listening::spawn(
+        command,
+        LISTENING,
+        "the no-op server",
+        Duration::from_secs(10),
+    )
+    .await
 }
