@@ -155,6 +155,22 @@ impl LedgerAggregate for InfrastructureCompany {
         None
     }
 
+    /// A registration claims the key of the event it carries.
+    fn expected_claims(command: &CompanyCommand) -> Vec<crate::UniqueKey> {
+        match command {
+            CompanyCommand::Register {
+                occurred_at, event, ..
+            } => Self::unique_keys(
+                Uuid::nil(),
+                &[Timed::new(
+                    *occurred_at,
+                    CompanyEvent::CompanyRegistered(event.clone()),
+                )],
+            ),
+            _ => Vec::new(),
+        }
+    }
+
     /// An infrastructure company's enterprise code is unique among the companies.
     fn unique_keys(_id: Uuid, new: &[Timed<CompanyEvent>]) -> Vec<crate::UniqueKey> {
         new.iter()

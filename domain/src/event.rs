@@ -215,6 +215,15 @@ pub trait LedgerAggregate:
         Vec::new()
     }
 
+    /// The unique keys a command is expected to claim, known before it is decided (a
+    /// registration's code), so that the store reads their holders with the rest of its batch's
+    /// reads instead of one lookup per claim. Only a hint: the store checks the keys the decided
+    /// events claim ([`LedgerAggregate::unique_keys`]), looking up any it was not told of.
+    fn expected_claims(command: &Self::Command) -> Vec<UniqueKey> {
+        let _ = command;
+        Vec::new()
+    }
+
     /// Whether [`LedgerAggregate::judge_against_agreements`] has anything to judge in the new
     /// events: only then does the command path load the coordination agreements that applied to
     /// the aggregate's park.

@@ -658,6 +658,22 @@ impl LedgerAggregate for Park {
             .collect()
     }
 
+    /// A registration claims the key of the event it carries.
+    fn expected_claims(command: &ParkCommand) -> Vec<crate::UniqueKey> {
+        match command {
+            ParkCommand::Register {
+                occurred_at, event, ..
+            } => Self::unique_keys(
+                Uuid::nil(),
+                &[Timed::new(
+                    *occurred_at,
+                    ParkEvent::ParkRegistered(event.clone()),
+                )],
+            ),
+            _ => Vec::new(),
+        }
+    }
+
     /// A park's code is unique in the province.
     fn unique_keys(_id: Uuid, new: &[Timed<ParkEvent>]) -> Vec<crate::UniqueKey> {
         new.iter()

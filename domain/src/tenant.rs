@@ -253,6 +253,22 @@ impl LedgerAggregate for Tenant {
         self.registered.as_ref().map(|r| r.park_id)
     }
 
+    /// A registration claims the key of the event it carries.
+    fn expected_claims(command: &TenantCommand) -> Vec<crate::UniqueKey> {
+        match command {
+            TenantCommand::Register {
+                occurred_at, event, ..
+            } => Self::unique_keys(
+                Uuid::nil(),
+                &[Timed::new(
+                    *occurred_at,
+                    TenantEvent::TenantRegistered(event.clone()),
+                )],
+            ),
+            _ => Vec::new(),
+        }
+    }
+
     /// An enterprise is a tenant of a park once: its enterprise code is unique within the park (the
     /// same enterprise may operate in several parks).
     fn unique_keys(_id: Uuid, new: &[Timed<TenantEvent>]) -> Vec<crate::UniqueKey> {

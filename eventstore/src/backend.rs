@@ -52,6 +52,48 @@ pub struct RequestRecord {
     pub recorded_at: String,
 }
 
+/// What a writer batch asks for before deciding ([`AppendTx::open_batch`]).
+#[derive(Debug, Clone, Copy)]
+pub struct BatchKeys<'a> {
+    /// (principal, request id) of each command.
+    pub requests: &'a [(String, String)],
+    /// (aggregate type, aggregate id) of each addressed stream.
+    pub streams: &'a [(String, String)],
+    /// (scope, key) of each unique key the commands are expected to claim.
+    pub unique: &'a [(String, String)],
+}
+
+/// What a writer batch reads under the lock before deciding ([`AppendTx::open_batch`]).
+#[derive(Debug, Default)]
+pub struct BatchReads {
+    pub last_position: u64,
+    pub requests: Vec<RequestRecord>,
+    /// The addressed streams' events, in log order.
+    pub streams: Vec<StoredEvent>,
+    /// (scope, key, holder) of the asked unique keys that are held; the others are free.
+    pub unique: Vec<(String, String, String)>,
+}
+
+/// A signed checkpoint a batch stores with its events.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckpointRow<'a> {
+    pub tree_size: u64,
+    pub root: &'a Hash,
+    pub note: &'a str,
+    pub issued_at: &'a str,
+}
+
+/// Everything one batch commits ([`AppendTx::write_batch`]).
+#[derive(Debug, Clone, Copy)]
+pub struct BatchRows<'a> {
+    pub events: &'a [StoredEvent],
+    pub requests: &'a [RequestRecord],
+    pub tree_hashes: &'a [(u64, Hash)],
+    /// (scope, key, aggregate id); a key already held is left as it is.
+    pub unique: &'a [(String, String, String)],
+    pub checkpoint: Option<CheckpointRow<'a>>,
+}
+
 /// One append transaction, holding the log's write lock from `begin` to `commit`, so that positions
 /// are assigned gap-free and in commit order even with several processes on one database.
 #[async_trait]
@@ -89,6 +131,24 @@ pub trait AppendTx: Send {
         found.sort_by_key(|e| e.position);
         Ok(found)
     }
+    /// What a writer batch reads before it decides, in one round trip where the backend can: the
+    /// last position, the idempotency records of its request ids, the events of the streams its
+    /// commands address (in log order) and the holders of the unique keys its commands are
+    /// expected to claim (scope, key).
+    async fn open_batch(&mut self, keys: &BatchKeys<'_>) -> Result<BatchReads, StoreError> {
+        let mut unique = Vec::new();
+        for (scope, key) in keys.unique {
+            if let Some(holder) = self.find_unique(scope, key).await? {
+                unique.push((scope.clone(), key.clone(), holder));
+            }
+        }
+        Ok(BatchReads {
+            last_position: self.last_position().await?,
+            requests: self.find_requests(keys.requests).await?,
+            streams: self.load_streams(keys.streams).await?,
+            unique,
+        })
+    }
     /// The aggregate that holds a unique key, if any.
     async fn find_unique(&mut self, scope: &str, key: &str) -> Result<Option<String>, StoreError>;
     /// Records unique keys (scope, key, aggregate id); a key already held is left as it is.
@@ -108,6 +168,18 @@ pub trait AppendTx: Send {
         requests: &[RequestRecord],
         tree_hashes: &[(u64, Hash)],
     ) -> Result<(), StoreError>;
+    /// Writes everything a batch commits (events, idempotency records, tree hashes, unique keys
+    /// and the checkpoint, if one is due) in one round trip where the backend can.
+    async fn write_batch(&mut self, rows: &BatchRows<'_>) -> Result<(), StoreError> {
+        self.insert(rows.events, rows.requests, rows.tree_hashes)
+            .await?;
+        self.insert_unique(rows.unique).await?;
+        if let Some(c) = &rows.checkpoint {
+            self.store_checkpoint(c.tree_size, c.root, c.note, c.issued_at)
+                .await?;
+        }
+        Ok(())
+    }
     /// Stores a signed checkpoint with the batch (idempotent per tree size).
     async fn store_checkpoint(
         &mut self,
@@ -194,4 +266,17 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
     /// The principal a token's SHA-256 belongs to, with the stored hash to compare.
     async fn credential(&self, token_sha256: &str) -> Result<Option<(String, String)>, StoreError>;
+    /// [`Backend::credential`] with the principal's stream (its events of `aggregate_type`, in
+    /// version order), in one read where the backend can: what every call's authentication asks.
+    async fn credential_stream(
+        &self,
+        token_sha256: &str,
+        aggregate_type: &str,
+    ) -> Result<Option<(String, String, Vec<StoredEvent>)>, StoreError> {
+        let Some((stored, principal)) = self.credential(token_sha256).await? else {
+            return Ok(None);
+        };
+        let events = self.load_stream(aggregate_type, &principal).await?;
+        Ok(Some((stored, principal, events)))
+    }
 }

@@ -305,11 +305,15 @@ impl EventStore {
         A::Command: Serialize + Send + 'static,
         F: Fn(Uuid) -> A::Command + Send + Sync + 'static,
     {
-        let command_hash = {
+        let (command_hash, expected_claims) = {
             let (target_id, command) = match target {
                 Target::New => (None, build(Uuid::nil())),
                 Target::Existing(id) => (Some(id), build(id)),
             };
+            let expected_claims: Vec<(String, String)> = A::expected_claims(&command)
+                .into_iter()
+                .map(|k| (k.scope.to_owned(), k.key))
+                .collect();
             let canonical = serde_json::to_vec(&serde_json::json!({
                 "aggregate_type": A::TYPE,
                 "aggregate_id": target_id,
@@ -317,7 +321,7 @@ impl EventStore {
                 "command": command,
             }))
             .map_err(|e| StoreError::Internal(e.to_string()))?;
-            Sha256::digest(&canonical).to_vec()
+            (Sha256::digest(&canonical).to_vec(), expected_claims)
         };
         let deps = self.deps.clone();
         let backend = self.backend.clone();
@@ -345,6 +349,7 @@ impl EventStore {
                 expected_version,
                 command_hash,
                 context,
+                expected_claims,
                 decide,
                 reply,
             }))
@@ -362,6 +367,32 @@ impl EventStore {
             return Ok(None);
         }
         Ok(Some((fold::<A>(&events)?, events.len() as u64)))
+    }
+
+    /// The principal a credential's SHA-256 belongs to (the stored hash to compare, its id) and
+    /// that principal folded with its version, in one read: what authenticating a call needs,
+    /// fresh from the log on every call.
+    pub async fn load_by_credential<A: LedgerAggregate>(
+        &self,
+        token_sha256: &str,
+    ) -> Result<Option<Credentialed<A>>, StoreError> {
+        let Some((stored_hash, principal_id, events)) = self
+            .backend
+            .credential_stream(token_sha256, A::TYPE)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let state = if events.is_empty() {
+            None
+        } else {
+            Some((fold::<A>(&events)?, events.len() as u64))
+        };
+        Ok(Some(Credentialed {
+            stored_hash,
+            principal_id,
+            state,
+        }))
     }
 
     /// The committed events of one aggregate, in version order.
@@ -395,6 +426,17 @@ impl EventStore {
     pub async fn head(&self) -> Result<u64, StoreError> {
         self.backend.head().await
     }
+}
+
+/// A stored credential and the aggregate it names ([`EventStore::load_by_credential`]).
+#[derive(Debug, Clone)]
+pub struct Credentialed<A> {
+    /// The stored SHA-256, to compare in constant time.
+    pub stored_hash: String,
+    /// The id the credential names, as stored.
+    pub principal_id: String,
+    /// The aggregate folded, with its version; `None` when its stream is empty.
+    pub state: Option<(A, u64)>,
 }
 
 /// What a command is decided with besides its aggregate: the domain's services, the log, whom the

@@ -16,7 +16,8 @@ use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::backend::{
-    AppendTx, Backend, RequestRecord, check_columns, from_column, lookup_column, to_column,
+    AppendTx, Backend, BatchKeys, BatchReads, BatchRows, RequestRecord, check_columns, from_column,
+    lookup_column, to_column,
 };
 use crate::error::StoreError;
 use crate::record::StoredEvent;
@@ -32,7 +33,12 @@ pub const LOG_LOCK_KEY: i64 = 0x6B63_6E2D_6C6F_6731;
 /// the previous holder; REPEATABLE READ would keep the snapshot taken before the lock was granted.
 /// `lock_timeout` bounds the wait for the log's lock like SQLite's busy timeout (10 s): a process
 /// stuck holding it makes the others' batches fail as unavailable rather than hang.
-const BEGIN_APPEND: &str = "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = '10s'";
+///
+/// The log's write lock (the advisory lock [`LOG_LOCK_KEY`], held until commit or rollback) is taken
+/// by the same round trip, as its own statement, so that the batch's first read, a statement after
+/// it, sees everything the previous holder committed.
+const BEGIN_APPEND: &str = "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = '10s'; \
+     SELECT pg_advisory_xact_lock(7738149726124468017)";
 
 const SELECT_STREAM: &str = "SELECT position, event_id, aggregate_type, aggregate_id, \
      aggregate_version, event_type, schema_version, occurred_at, recorded_at, payload, metadata \
@@ -71,6 +77,48 @@ const INSERT_REQUESTS: &str = "INSERT INTO command_requests \
 
 const INSERT_HASHES: &str =
     "INSERT INTO tree_hashes (idx, hash) SELECT * FROM UNNEST($1::bigint[], $2::bytea[])";
+
+/// A writer batch's reads in one statement ([`AppendTx::open_batch`]): part 0 the last position,
+/// part 1 the idempotency records of the keys `($1, $2)`, part 2 the events of the streams
+/// `($3, $4)`; each part's other columns NULL, named by the first part.
+const OPEN_BATCH: &str = "SELECT 0 AS part, (SELECT COALESCE(MAX(position), 0) FROM events) \
+     AS position, NULL::bytea AS event_id, NULL::text AS aggregate_type, \
+     NULL::text AS aggregate_id, NULL::bigint AS aggregate_version, NULL::text AS event_type, \
+     NULL::bigint AS schema_version, NULL::text AS occurred_at, NULL::text AS recorded_at, \
+     NULL::bytea AS payload, NULL::bytea AS metadata, NULL::text AS principal, \
+     NULL::text AS request_id, NULL::bytea AS command_hash, NULL::bytea AS outcome, \
+     NULL::text AS request_recorded_at, NULL::text AS unique_scope, NULL::text AS unique_key, \
+     NULL::text AS unique_holder \
+     UNION ALL SELECT 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+     c.principal, c.request_id, c.command_hash, c.outcome, c.recorded_at, NULL, NULL, NULL \
+     FROM unnest($1::text[], $2::text[]) AS k(p, r) \
+     JOIN command_requests c ON c.principal = k.p AND c.request_id = k.r \
+     UNION ALL SELECT 2, e.position, e.event_id, e.aggregate_type, e.aggregate_id, \
+     e.aggregate_version, e.event_type, e.schema_version, e.occurred_at, e.recorded_at, \
+     e.payload, e.metadata, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
+     FROM unnest($3::text[], $4::text[]) AS k(t, i) \
+     JOIN events e ON e.aggregate_type = k.t AND e.aggregate_id = k.i \
+     UNION ALL SELECT 3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+     NULL, NULL, NULL, NULL, NULL, u.scope, u.key, u.aggregate_id \
+     FROM unnest($5::text[], $6::text[]) AS q(s, v) \
+     JOIN unique_keys u ON u.scope = q.s AND u.key = q.v";
+
+/// Everything a batch commits in one statement ([`AppendTx::write_batch`]): the events
+/// (`$1`–`$11`), idempotency records (`$12`–`$16`), tree hashes (`$17`, `$18`) and unique keys
+/// (`$19`–`$21`) as arrays, and the checkpoint (`$22`–`$25`, NULL when none is due).
+const WRITE_BATCH: &str = "WITH e AS (INSERT INTO events (position, event_id, aggregate_type, \
+     aggregate_id, aggregate_version, event_type, schema_version, occurred_at, recorded_at, \
+     payload, metadata) \
+     SELECT * FROM UNNEST($1::bigint[], $2::bytea[], $3::text[], $4::text[], $5::bigint[], \
+     $6::text[], $7::bigint[], $8::text[], $9::text[], $10::bytea[], $11::bytea[])), \
+     r AS (INSERT INTO command_requests (principal, request_id, command_hash, outcome, recorded_at) \
+     SELECT * FROM UNNEST($12::text[], $13::text[], $14::bytea[], $15::bytea[], $16::text[])), \
+     h AS (INSERT INTO tree_hashes (idx, hash) SELECT * FROM UNNEST($17::bigint[], $18::bytea[])), \
+     u AS (INSERT INTO unique_keys (scope, key, aggregate_id) \
+     SELECT * FROM UNNEST($19::text[], $20::text[], $21::text[]) ON CONFLICT (scope, key) DO NOTHING) \
+     INSERT INTO checkpoints (tree_size, root_hash, note, issued_at) \
+     SELECT $22::bigint, $23::bytea, $24::text, $25::text WHERE $22::bigint IS NOT NULL \
+     ON CONFLICT (tree_size) DO NOTHING";
 
 /// The PostgreSQL event log.
 #[derive(Debug, Clone)]
@@ -249,6 +297,180 @@ impl AppendTx for PostgresAppend {
         rows.iter().map(event_from_row).collect()
     }
 
+    /// One statement: the last position, the idempotency records and the streams' events as one
+    /// `UNION ALL` of rows tagged by part, so that a batch makes one round trip before it decides.
+    async fn open_batch(&mut self, keys: &BatchKeys<'_>) -> Result<BatchReads, StoreError> {
+        let pairs = |list: &[(String, String)]| -> (Vec<String>, Vec<String>) {
+            list.iter().cloned().unzip()
+        };
+        let (principals, request_ids) = pairs(keys.requests);
+        let (types, ids) = pairs(keys.streams);
+        let (scopes, unique_keys) = pairs(keys.unique);
+        let rows = sqlx::query(OPEN_BATCH)
+            .bind(principals)
+            .bind(request_ids)
+            .bind(types)
+            .bind(ids)
+            .bind(scopes)
+            .bind(unique_keys)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        let mut reads = BatchReads::default();
+        for row in &rows {
+            let part: i32 = row.try_get("part")?;
+            match part {
+                0 => reads.last_position = to_u64(row.try_get("position")?, "position")?,
+                1 => reads.requests.push(RequestRecord {
+                    principal: row.try_get("principal")?,
+                    request_id: row.try_get("request_id")?,
+                    command_hash: row.try_get("command_hash")?,
+                    outcome: row.try_get("outcome")?,
+                    recorded_at: row.try_get("request_recorded_at")?,
+                }),
+                2 => reads.streams.push(event_from_row(row)?),
+                _ => reads.unique.push((
+                    row.try_get("unique_scope")?,
+                    row.try_get("unique_key")?,
+                    row.try_get("unique_holder")?,
+                )),
+            }
+        }
+        reads.streams.sort_by_key(|e| e.position);
+        Ok(reads)
+    }
+
+    /// One statement for the whole batch: each table's rows inserted by a data-modifying `WITH`
+    /// part from arrays, the checkpoint (if any) by the main statement.
+    async fn write_batch(&mut self, rows: &BatchRows<'_>) -> Result<(), StoreError> {
+        check_columns(rows.events, rows.tree_hashes)?;
+        let events = rows.events;
+        let requests = rows.requests;
+        let unique = rows.unique;
+        let checkpoint = rows
+            .checkpoint
+            .map(|c| to_column(c.tree_size, "tree size").map(|size| (size, c)))
+            .transpose()?;
+        sqlx::query(WRITE_BATCH)
+            .bind(
+                events
+                    .iter()
+                    .map(|e| to_i64(e.position))
+                    .collect::<Vec<i64>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.event_id.as_bytes().as_slice())
+                    .collect::<Vec<&[u8]>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.aggregate_type.as_str())
+                    .collect::<Vec<&str>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.aggregate_id.as_str())
+                    .collect::<Vec<&str>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|e| to_i64(e.aggregate_version))
+                    .collect::<Vec<i64>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.event_type.as_str())
+                    .collect::<Vec<&str>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|e| i64::from(e.schema_version))
+                    .collect::<Vec<i64>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.occurred_at.as_str())
+                    .collect::<Vec<&str>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.recorded_at.as_str())
+                    .collect::<Vec<&str>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.payload.as_slice())
+                    .collect::<Vec<&[u8]>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.metadata.as_slice())
+                    .collect::<Vec<&[u8]>>(),
+            )
+            .bind(
+                requests
+                    .iter()
+                    .map(|r| r.principal.as_str())
+                    .collect::<Vec<&str>>(),
+            )
+            .bind(
+                requests
+                    .iter()
+                    .map(|r| r.request_id.as_str())
+                    .collect::<Vec<&str>>(),
+            )
+            .bind(
+                requests
+                    .iter()
+                    .map(|r| r.command_hash.as_slice())
+                    .collect::<Vec<&[u8]>>(),
+            )
+            .bind(
+                requests
+                    .iter()
+                    .map(|r| r.outcome.as_slice())
+                    .collect::<Vec<&[u8]>>(),
+            )
+            .bind(
+                requests
+                    .iter()
+                    .map(|r| r.recorded_at.as_str())
+                    .collect::<Vec<&str>>(),
+            )
+            .bind(
+                rows.tree_hashes
+                    .iter()
+                    .map(|(i, _)| to_i64(*i))
+                    .collect::<Vec<i64>>(),
+            )
+            .bind(
+                rows.tree_hashes
+                    .iter()
+                    .map(|(_, h)| h.as_bytes().as_slice())
+                    .collect::<Vec<&[u8]>>(),
+            )
+            .bind(unique.iter().map(|k| k.0.as_str()).collect::<Vec<&str>>())
+            .bind(unique.iter().map(|k| k.1.as_str()).collect::<Vec<&str>>())
+            .bind(unique.iter().map(|k| k.2.as_str()).collect::<Vec<&str>>())
+            .bind(checkpoint.map(|(size, _)| size))
+            .bind(checkpoint.map(|(_, c)| c.root.as_bytes().as_slice()))
+            .bind(checkpoint.map(|(_, c)| c.note))
+            .bind(checkpoint.map(|(_, c)| c.issued_at))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     async fn find_unique(&mut self, scope: &str, key: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT aggregate_id FROM unique_keys WHERE scope = $1 AND key = $2")
             .bind(scope)
@@ -400,14 +622,10 @@ impl AppendTx for PostgresAppend {
 #[async_trait]
 impl Backend for PostgresBackend {
     async fn begin_append(&self) -> Result<Box<dyn AppendTx>, StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN_APPEND).await?;
-        // The log's write lock, held until commit or rollback: whoever holds it reads the last
-        // position and appends after it, so positions are gap-free and in commit order even with
-        // several server processes on one database.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(LOG_LOCK_KEY)
-            .execute(&mut *tx)
-            .await?;
+        // The log's write lock comes with the BEGIN: whoever holds it reads the last position and
+        // appends after it, so positions are gap-free and in commit order even with several
+        // server processes on one database.
+        let tx = self.pool.begin_with(BEGIN_APPEND).await?;
         Ok(Box::new(PostgresAppend { tx }))
     }
 
@@ -519,6 +737,39 @@ impl Backend for PostgresBackend {
         })
     }
 
+    /// One statement: the credential and its principal's events, joined (one row with the
+    /// events' columns NULL when the stream is empty).
+    async fn credential_stream(
+        &self,
+        token_sha256: &str,
+        aggregate_type: &str,
+    ) -> Result<Option<(String, String, Vec<StoredEvent>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.token_sha256 AS credential_hash, c.principal_id AS credential_principal, \
+             e.position, e.event_id, e.aggregate_type, e.aggregate_id, \
+             e.aggregate_version, e.event_type, e.schema_version, e.occurred_at, e.recorded_at, \
+             e.payload, e.metadata FROM credentials c LEFT JOIN events e \
+             ON e.aggregate_type = $2 AND e.aggregate_id = c.principal_id \
+             WHERE c.token_sha256 = $1 ORDER BY e.aggregate_version",
+        )
+        .bind(token_sha256)
+        .bind(aggregate_type)
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let stored: String = first.try_get("credential_hash")?;
+        let principal: String = first.try_get("credential_principal")?;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if row.try_get::<Option<Vec<u8>>, _>("event_id")?.is_some() {
+                events.push(event_from_row(row)?);
+            }
+        }
+        Ok(Some((stored, principal, events)))
+    }
+
     async fn stream_exists(
         &self,
         aggregate_type: &str,
@@ -587,5 +838,16 @@ impl Backend for PostgresBackend {
         };
         row.map(|r| Ok((to_u64(r.try_get(0)?, "tree size")?, r.try_get(1)?)))
             .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The append's BEGIN takes the very lock other code names by [`LOG_LOCK_KEY`].
+    #[test]
+    fn the_append_begins_by_taking_the_log_lock() {
+        assert!(BEGIN_APPEND.ends_with(&format!("SELECT pg_advisory_xact_lock({LOG_LOCK_KEY})")));
     }
 }

@@ -15,7 +15,8 @@ use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use uuid::Uuid;
 
 use crate::backend::{
-    AppendTx, Backend, RequestRecord, check_columns, from_column, lookup_column, to_column,
+    AppendTx, Backend, BatchKeys, BatchReads, BatchRows, RequestRecord, check_columns, from_column,
+    lookup_column, to_column,
 };
 use crate::error::StoreError;
 use crate::record::StoredEvent;
@@ -161,6 +162,76 @@ const SELECT_STREAM: &str = "SELECT * FROM events WHERE aggregate_type = ?1 AND 
 const INSERT_CHECKPOINT: &str = "INSERT INTO checkpoints (tree_size, root_hash, note, issued_at) \
      VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tree_size) DO NOTHING";
 
+const INSERT_REQUESTS: &str =
+    "INSERT INTO command_requests (principal, request_id, command_hash, outcome, recorded_at) ";
+
+/// The first part of a batch's reads ([`AppendTx::open_batch`]): the last position, with every
+/// column the other parts fill named (a `UNION ALL` takes its names from its first part).
+const OPEN_BATCH_HEAD: &str = "SELECT 0 AS part, (SELECT COALESCE(MAX(position), 0) FROM events) \
+     AS position, NULL AS event_id, NULL AS aggregate_type, NULL AS aggregate_id, \
+     NULL AS aggregate_version, NULL AS event_type, NULL AS schema_version, NULL AS occurred_at, \
+     NULL AS recorded_at, NULL AS payload, NULL AS metadata, NULL AS principal, \
+     NULL AS request_id, NULL AS command_hash, NULL AS outcome, NULL AS request_recorded_at, \
+     NULL AS unique_scope, NULL AS unique_key, NULL AS unique_holder";
+
+/// The idempotency records of the keys `rk(p, r)`.
+const OPEN_BATCH_REQUESTS: &str = " UNION ALL SELECT 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+     NULL, NULL, NULL, NULL, c.principal, c.request_id, c.command_hash, c.outcome, c.recorded_at, \
+     NULL, NULL, NULL \
+     FROM rk JOIN command_requests c ON c.principal = rk.p AND c.request_id = rk.r";
+
+/// The events of the streams `sk(t, i)`.
+const OPEN_BATCH_STREAMS: &str = " UNION ALL SELECT 2, e.position, e.event_id, e.aggregate_type, \
+     e.aggregate_id, e.aggregate_version, e.event_type, e.schema_version, e.occurred_at, \
+     e.recorded_at, e.payload, e.metadata, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
+     FROM sk CROSS JOIN events e ON e.aggregate_type = sk.t AND e.aggregate_id = sk.i";
+
+/// The holders of the unique keys `uk(s, k)`.
+const OPEN_BATCH_UNIQUE: &str = " UNION ALL SELECT 3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, u.scope, u.key, u.aggregate_id \
+     FROM uk JOIN unique_keys u ON u.scope = uk.s AND u.key = uk.k";
+
+fn push_events(q: &mut QueryBuilder<Sqlite>, events: &[StoredEvent]) {
+    q.push_values(events, |mut row, e| {
+        row.push_bind(to_i64(e.position))
+            .push_bind(e.event_id.as_bytes().to_vec())
+            .push_bind(e.aggregate_type.clone())
+            .push_bind(e.aggregate_id.clone())
+            .push_bind(to_i64(e.aggregate_version))
+            .push_bind(e.event_type.clone())
+            .push_bind(i64::from(e.schema_version))
+            .push_bind(e.occurred_at.clone())
+            .push_bind(e.recorded_at.clone())
+            .push_bind(e.payload.clone())
+            .push_bind(e.metadata.clone());
+    });
+}
+
+fn push_requests(q: &mut QueryBuilder<Sqlite>, requests: &[RequestRecord]) {
+    q.push_values(requests, |mut row, r| {
+        row.push_bind(r.principal.clone())
+            .push_bind(r.request_id.clone())
+            .push_bind(r.command_hash.clone())
+            .push_bind(r.outcome.clone())
+            .push_bind(r.recorded_at.clone());
+    });
+}
+
+fn push_hashes(q: &mut QueryBuilder<Sqlite>, hashes: &[(u64, Hash)]) {
+    q.push_values(hashes, |mut row, (idx, hash)| {
+        row.push_bind(to_i64(*idx))
+            .push_bind(hash.as_bytes().to_vec());
+    });
+}
+
+fn push_unique(q: &mut QueryBuilder<Sqlite>, keys: &[(String, String, String)]) {
+    q.push_values(keys, |mut row, (scope, key, id)| {
+        row.push_bind(scope.clone())
+            .push_bind(key.clone())
+            .push_bind(id.clone());
+    });
+}
+
 struct SqliteAppend {
     tx: Transaction<'static, Sqlite>,
 }
@@ -251,6 +322,131 @@ impl AppendTx for SqliteAppend {
         Ok(found)
     }
 
+    /// One statement: the last position, the idempotency records and the streams' events as one
+    /// `UNION ALL` of rows tagged by part (the columns of the other parts NULL), so that a batch
+    /// makes one hop to SQLite's thread before it decides, not three.
+    async fn open_batch(&mut self, keys: &BatchKeys<'_>) -> Result<BatchReads, StoreError> {
+        let BatchKeys {
+            requests,
+            streams,
+            unique,
+        } = *keys;
+        if requests.len() > ROWS_PER_INSERT
+            || streams.len() > ROWS_PER_INSERT
+            || unique.len() > ROWS_PER_INSERT
+        {
+            let mut held = Vec::new();
+            for (scope, key) in unique {
+                if let Some(holder) = self.find_unique(scope, key).await? {
+                    held.push((scope.clone(), key.clone(), holder));
+                }
+            }
+            return Ok(BatchReads {
+                last_position: self.last_position().await?,
+                requests: self.find_requests(requests).await?,
+                streams: self.load_streams(streams).await?,
+                unique: held,
+            });
+        }
+        let mut q = QueryBuilder::<Sqlite>::new("");
+        let mut with = "WITH ";
+        for (name, pairs) in [
+            ("rk(p, r)", requests),
+            ("sk(t, i)", streams),
+            ("uk(s, k)", unique),
+        ] {
+            if pairs.is_empty() {
+                continue;
+            }
+            q.push(with).push(name).push(" AS (");
+            q.push_values(pairs, |mut row, (a, b)| {
+                row.push_bind(a.clone()).push_bind(b.clone());
+            });
+            q.push(") ");
+            with = ", ";
+        }
+        q.push(OPEN_BATCH_HEAD);
+        if !requests.is_empty() {
+            q.push(OPEN_BATCH_REQUESTS);
+        }
+        if !streams.is_empty() {
+            q.push(OPEN_BATCH_STREAMS);
+        }
+        if !unique.is_empty() {
+            q.push(OPEN_BATCH_UNIQUE);
+        }
+        let mut reads = BatchReads::default();
+        for row in q.build().fetch_all(&mut *self.tx).await? {
+            let part: i64 = row.try_get("part")?;
+            match part {
+                0 => reads.last_position = from_column(row.try_get("position")?, "position")?,
+                1 => reads.requests.push(RequestRecord {
+                    principal: row.try_get("principal")?,
+                    request_id: row.try_get("request_id")?,
+                    command_hash: row.try_get("command_hash")?,
+                    outcome: row.try_get("outcome")?,
+                    recorded_at: row.try_get("request_recorded_at")?,
+                }),
+                2 => reads.streams.push(event_from_row(&row)?),
+                _ => reads.unique.push((
+                    row.try_get("unique_scope")?,
+                    row.try_get("unique_key")?,
+                    row.try_get("unique_holder")?,
+                )),
+            }
+        }
+        reads.streams.sort_by_key(|e| e.position);
+        Ok(reads)
+    }
+
+    /// One round trip for the whole batch: its inserts as the statements of one query (sqlx's
+    /// SQLite driver binds the anonymous parameters across them in order).
+    async fn write_batch(&mut self, rows: &BatchRows<'_>) -> Result<(), StoreError> {
+        check_columns(rows.events, rows.tree_hashes)?;
+        let mut q = QueryBuilder::<Sqlite>::new("");
+        for chunk in rows.events.chunks(ROWS_PER_INSERT) {
+            q.push(format_args!("INSERT INTO events ({EVENT_COLUMNS}) "));
+            push_events(&mut q, chunk);
+            q.push("; ");
+        }
+        for chunk in rows.requests.chunks(ROWS_PER_INSERT) {
+            q.push(INSERT_REQUESTS);
+            push_requests(&mut q, chunk);
+            q.push("; ");
+        }
+        for chunk in rows.tree_hashes.chunks(ROWS_PER_INSERT * 4) {
+            q.push("INSERT INTO tree_hashes (idx, hash) ");
+            push_hashes(&mut q, chunk);
+            q.push("; ");
+        }
+        for chunk in rows.unique.chunks(ROWS_PER_INSERT) {
+            q.push("INSERT INTO unique_keys (scope, key, aggregate_id) ");
+            push_unique(&mut q, chunk);
+            q.push(" ON CONFLICT (scope, key) DO NOTHING; ");
+        }
+        if let Some(c) = &rows.checkpoint {
+            q.push("INSERT INTO checkpoints (tree_size, root_hash, note, issued_at) VALUES (");
+            q.push_bind(to_column(c.tree_size, "tree size")?)
+                .push(", ")
+                .push_bind(c.root.as_bytes().to_vec())
+                .push(", ")
+                .push_bind(c.note.to_owned())
+                .push(", ")
+                .push_bind(c.issued_at.to_owned())
+                .push(") ON CONFLICT (tree_size) DO NOTHING; ");
+        }
+        if rows.events.is_empty()
+            && rows.requests.is_empty()
+            && rows.tree_hashes.is_empty()
+            && rows.unique.is_empty()
+            && rows.checkpoint.is_none()
+        {
+            return Ok(());
+        }
+        q.build().execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
     async fn find_unique(&mut self, scope: &str, key: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT aggregate_id FROM unique_keys WHERE scope = ?1 AND key = ?2")
             .bind(scope)
@@ -264,11 +460,7 @@ impl AppendTx for SqliteAppend {
         for chunk in keys.chunks(ROWS_PER_INSERT) {
             let mut q =
                 QueryBuilder::<Sqlite>::new("INSERT INTO unique_keys (scope, key, aggregate_id) ");
-            q.push_values(chunk, |mut row, (scope, key, id)| {
-                row.push_bind(scope.clone())
-                    .push_bind(key.clone())
-                    .push_bind(id.clone());
-            });
+            push_unique(&mut q, chunk);
             q.push(" ON CONFLICT (scope, key) DO NOTHING");
             q.build().execute(&mut *self.tx).await?;
         }
@@ -306,40 +498,17 @@ impl AppendTx for SqliteAppend {
         for chunk in events.chunks(ROWS_PER_INSERT) {
             let mut q =
                 QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({EVENT_COLUMNS}) "));
-            q.push_values(chunk, |mut row, e| {
-                row.push_bind(to_i64(e.position))
-                    .push_bind(e.event_id.as_bytes().to_vec())
-                    .push_bind(e.aggregate_type.clone())
-                    .push_bind(e.aggregate_id.clone())
-                    .push_bind(to_i64(e.aggregate_version))
-                    .push_bind(e.event_type.clone())
-                    .push_bind(i64::from(e.schema_version))
-                    .push_bind(e.occurred_at.clone())
-                    .push_bind(e.recorded_at.clone())
-                    .push_bind(e.payload.clone())
-                    .push_bind(e.metadata.clone());
-            });
+            push_events(&mut q, chunk);
             q.build().execute(&mut *self.tx).await?;
         }
         for chunk in requests.chunks(ROWS_PER_INSERT) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO command_requests (principal, request_id, command_hash, outcome, recorded_at) ",
-            );
-            q.push_values(chunk, |mut row, r| {
-                row.push_bind(r.principal.clone())
-                    .push_bind(r.request_id.clone())
-                    .push_bind(r.command_hash.clone())
-                    .push_bind(r.outcome.clone())
-                    .push_bind(r.recorded_at.clone());
-            });
+            let mut q = QueryBuilder::<Sqlite>::new(INSERT_REQUESTS);
+            push_requests(&mut q, chunk);
             q.build().execute(&mut *self.tx).await?;
         }
         for chunk in tree_hashes.chunks(ROWS_PER_INSERT * 4) {
             let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO tree_hashes (idx, hash) ");
-            q.push_values(chunk, |mut row, (idx, hash)| {
-                row.push_bind(to_i64(*idx))
-                    .push_bind(hash.as_bytes().to_vec());
-            });
+            push_hashes(&mut q, chunk);
             q.build().execute(&mut *self.tx).await?;
         }
         Ok(())
@@ -487,6 +656,37 @@ impl Backend for SqliteBackend {
             Some(row) => Some((row.try_get(0)?, row.try_get(1)?)),
             None => None,
         })
+    }
+
+    /// One statement: the credential and its principal's events, joined (one row with the
+    /// events' columns NULL when the stream is empty).
+    async fn credential_stream(
+        &self,
+        token_sha256: &str,
+        aggregate_type: &str,
+    ) -> Result<Option<(String, String, Vec<StoredEvent>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.token_sha256 AS credential_hash, c.principal_id AS credential_principal, \
+             e.* FROM credentials c LEFT JOIN events e \
+             ON e.aggregate_type = ?2 AND e.aggregate_id = c.principal_id \
+             WHERE c.token_sha256 = ?1 ORDER BY e.aggregate_version",
+        )
+        .bind(token_sha256)
+        .bind(aggregate_type)
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let stored: String = first.try_get("credential_hash")?;
+        let principal: String = first.try_get("credential_principal")?;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if row.try_get::<Option<Vec<u8>>, _>("event_id")?.is_some() {
+                events.push(event_from_row(row)?);
+            }
+        }
+        Ok(Some((stored, principal, events)))
     }
 
     async fn stream_exists(

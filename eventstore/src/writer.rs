@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::backend::{AppendTx, Backend, RequestRecord};
+use crate::backend::{AppendTx, Backend, BatchKeys, BatchRows, CheckpointRow, RequestRecord};
 use crate::error::StoreError;
 use crate::record::{CommandContext, Metadata, Outcome, StoredEvent};
 
@@ -75,6 +75,9 @@ pub struct WriteJob {
     pub expected_version: Option<u64>,
     pub command_hash: Vec<u8>,
     pub context: CommandContext,
+    /// (scope, key) of the unique keys the command is expected to claim, read with the batch's
+    /// other reads; a claim not expected is looked up when it is made.
+    pub expected_claims: Vec<(String, String)>,
     pub decide: Decide,
     pub reply: oneshot::Sender<Result<Outcome, StoreError>>,
 }
@@ -159,6 +162,7 @@ pub(crate) fn spawn(
     let (tx, mut rx) = mpsc::channel::<Job>(MAX_BATCH * 4);
     tokio::spawn(async move {
         let mut sealing: Option<Sealing> = None;
+        let mut frontier: Option<Frontier> = None;
         loop {
             let trailing = sealing.as_ref().and_then(Sealing::trailing_deadline);
             let first = match trailing {
@@ -188,6 +192,7 @@ pub(crate) fn spawn(
                 &head,
                 &sealed,
                 sealing.as_mut(),
+                &mut frontier,
                 round,
             )
             .await;
@@ -260,6 +265,8 @@ struct Prefetched {
     requests: HashMap<(String, String), RequestRecord>,
     /// Events by (aggregate type, aggregate id), in version order.
     streams: HashMap<(String, String), Vec<StoredEvent>>,
+    /// The committed holder of each expected unique key (scope, key), `None` when it is free.
+    unique: HashMap<(String, String), Option<String>>,
 }
 
 /// The store's error for a command or a checkpoint that a failed batch carried.
@@ -277,6 +284,7 @@ async fn run_batch(
     head: &watch::Sender<Head>,
     published: &watch::Sender<Option<Sealed>>,
     mut sealing: Option<&mut Sealing>,
+    frontier: &mut Option<Frontier>,
     round: Round,
 ) {
     let Round {
@@ -305,6 +313,12 @@ async fn run_batch(
         .collect();
     stream_keys.sort_unstable();
     stream_keys.dedup();
+    let mut unique_keys: Vec<(String, String)> = jobs
+        .iter()
+        .flat_map(|j| j.expected_claims.iter().cloned())
+        .collect();
+    unique_keys.sort_unstable();
+    unique_keys.dedup();
     let result = async {
         let mut tx = backend.begin_append().await.map_err(|e| {
             tracing::warn!(error = %e, "could not begin an append transaction");
@@ -317,13 +331,26 @@ async fn run_batch(
             tracing::warn!(error = %e, "append transaction failed before deciding");
             StoreError::Unavailable(e.to_string())
         };
-        let last = tx.last_position().await.map_err(failed)?;
+        let reads = tx
+            .open_batch(&BatchKeys {
+                requests: &request_keys,
+                streams: &stream_keys,
+                unique: &unique_keys,
+            })
+            .await
+            .map_err(failed)?;
+        let last = reads.last_position;
         let mut read = Prefetched::default();
-        for r in tx.find_requests(&request_keys).await.map_err(failed)? {
+        read.unique
+            .extend(unique_keys.iter().map(|k| (k.clone(), None)));
+        for (scope, key, holder) in reads.unique {
+            read.unique.insert((scope, key), Some(holder));
+        }
+        for r in reads.requests {
             read.requests
                 .insert((r.principal.clone(), r.request_id.clone()), r);
         }
-        for e in tx.load_streams(&stream_keys).await.map_err(failed)? {
+        for e in reads.streams {
             read.streams
                 .entry((e.aggregate_type.clone(), e.aggregate_id.clone()))
                 .or_default()
@@ -385,7 +412,7 @@ async fn run_batch(
     let sign = seal.map(|s| (s.seal.clone(), format_timestamp(clock.now())));
 
     let committing = std::time::Instant::now();
-    let committed = commit(tx, &batch, last, sign).await;
+    let committed = commit(tx, &batch, last, sign, frontier).await;
     metrics::histogram!("kcn_append_commit_seconds").record(committing.elapsed().as_secs_f64());
     metrics::histogram!("kcn_append_batch_commands").record(size as f64);
     match committed {
@@ -441,36 +468,79 @@ async fn run_batch(
     }
 }
 
+/// The stored tree hashes the next append needs ([`tree::indexes_for_append`]), kept by the
+/// writer from the batch it committed last, so that a batch appending to the tree it left reads
+/// none. A batch finding another size under the lock (another process appended) reads them.
+pub(crate) struct Frontier {
+    size: u64,
+    hashes: HashMap<u64, Hash>,
+}
+
 /// Inserts the batch and its tree hashes, and the checkpoint of the new head when `sign` is
-/// given, commits, and returns the new root (and the checkpoint).
+/// given, commits, and returns the new root (and the checkpoint). Keeps `frontier` for the next
+/// batch when it commits, and forgets it when it does not.
 async fn commit(
     mut tx: Box<dyn AppendTx>,
     batch: &Batch,
     old_size: u64,
     sign: Option<(Seal, String)>,
+    frontier: &mut Option<Frontier>,
 ) -> Result<(Hash, Option<Sealed>), StoreError> {
+    let kept = frontier.take().filter(|f| f.size == old_size);
     let leaves: Vec<Hash> = batch.events.iter().map(|e| leaf_hash(&e.leaf())).collect();
-    let (root, hashes) = if old_size == 0 && leaves.is_empty() {
-        (EMPTY_ROOT, Vec::new())
+    let new_size = batch.next_position - 1;
+    let (root, hashes, mut known) = if old_size == 0 && leaves.is_empty() {
+        (EMPTY_ROOT, Vec::new(), HashMap::new())
     } else {
         let needed = tree::indexes_for_append(old_size).map_err(internal)?;
-        let stored: HashMap<u64, Hash> = tx.read_tree_hashes(&needed).await?.into_iter().collect();
+        let stored: HashMap<u64, Hash> = match kept {
+            Some(f) if needed.iter().all(|i| f.hashes.contains_key(i)) => f.hashes,
+            _ => tx.read_tree_hashes(&needed).await?.into_iter().collect(),
+        };
         let appended = tree::append(old_size, &leaves, &stored).map_err(internal)?;
-        (appended.root, appended.hashes)
+        (appended.root, appended.hashes, stored)
     };
-    tx.insert(&batch.events, &batch.requests, &hashes).await?;
-    tx.insert_unique(&batch.unique).await?;
     let signed = match sign {
         Some((seal, issued_at)) => {
-            let size = batch.next_position - 1;
-            let note = seal(size, &root)?;
-            tx.store_checkpoint(size, &root, &note, &issued_at).await?;
-            Some(Sealed { size, root, note })
+            let note = seal(new_size, &root)?;
+            Some((
+                Sealed {
+                    size: new_size,
+                    root,
+                    note,
+                },
+                issued_at,
+            ))
         }
         None => None,
     };
+    tx.write_batch(&BatchRows {
+        events: &batch.events,
+        requests: &batch.requests,
+        tree_hashes: &hashes,
+        unique: &batch.unique,
+        checkpoint: signed.as_ref().map(|(s, issued_at)| CheckpointRow {
+            tree_size: s.size,
+            root: &s.root,
+            note: &s.note,
+            issued_at,
+        }),
+    })
+    .await?;
     tx.commit().await?;
-    Ok((root, signed))
+    // What the next append needs, from what this one read and wrote.
+    known.extend(hashes.iter().copied());
+    if let Ok(next) = tree::indexes_for_append(new_size) {
+        let hashes: Option<HashMap<u64, Hash>> = next
+            .iter()
+            .map(|i| known.get(i).map(|h| (*i, *h)))
+            .collect();
+        *frontier = hashes.map(|hashes| Frontier {
+            size: new_size,
+            hashes,
+        });
+    }
+    Ok((root, signed.map(|(s, _)| s)))
 }
 
 fn internal(e: impl std::fmt::Display) -> StoreError {
@@ -565,7 +635,13 @@ async fn decide_one(
             .find(|(s, k, _)| s == claim.scope && *k == claim.key)
         {
             Some((_, _, holder)) => Some(holder.clone()),
-            None => tx.find_unique(claim.scope, &claim.key).await?,
+            None => match read
+                .unique
+                .get(&(claim.scope.to_owned(), claim.key.clone()))
+            {
+                Some(prefetched) => prefetched.clone(),
+                None => tx.find_unique(claim.scope, &claim.key).await?,
+            },
         };
         match held {
             Some(holder) if holder != id_text => {

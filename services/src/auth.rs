@@ -1,7 +1,7 @@
 //! Authentication and the role check, as one tower layer in front of every service: it reads the
-//! call's `authorization: Bearer <token>` header, finds the principal the token's SHA-256 belongs to,
-//! folds that principal's stream from the log (so a revocation or a role change counts from the very
-//! next call, on every server of the database), and looks the method up in [`crate::access`]. A
+//! call's `authorization: Bearer <token>` header, finds the principal the token's SHA-256 belongs to
+//! and folds that principal's stream from the log, both in one read (so a revocation or a role
+//! change counts from the very next call, on every server of the database), and looks the method up in [`crate::access`]. A
 //! refused call is answered here, before the service has read a byte of its body; an accepted one
 //! carries the caller's [`Identity`] in its extensions, which the command path records as the
 //! events' actor.
@@ -167,27 +167,21 @@ impl Authenticator {
         authentication: &'static str,
         unknown: impl Fn() -> Status,
     ) -> Result<Identity, Status> {
-        let stored = self
+        let found = self
             .store
-            .backend()
-            .credential(hash)
+            .load_by_credential::<Principal>(hash)
             .await
             .map_err(error::store)?;
-        let Some((stored_hash, principal)) = stored else {
+        let Some(found) = found else {
             return Err(unknown());
         };
-        if !bool::from(stored_hash.as_bytes().ct_eq(hash.as_bytes())) {
+        if !bool::from(found.stored_hash.as_bytes().ct_eq(hash.as_bytes())) {
             return Err(unknown());
         }
-        let Ok(principal_id) = Uuid::parse_str(&principal) else {
+        let Ok(principal_id) = Uuid::parse_str(&found.principal_id) else {
             return Err(unknown());
         };
-        let Some((state, _)) = self
-            .store
-            .load::<Principal>(principal_id)
-            .await
-            .map_err(error::store)?
-        else {
+        let Some((state, _)) = found.state else {
             return Err(unknown());
         };
         let now = self.clock.now();
