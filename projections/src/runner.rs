@@ -32,7 +32,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::error::ProjectionError;
-use crate::models::sql::sql;
+use crate::models::sql::{Args, sql};
 use crate::models::{Envelope, Generation, ReadModel};
 
 /// Events read from the log per step.
@@ -241,16 +241,19 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Applies events to a model, turning a panic into an apply error at the first event.
+/// Applies events to a model, turning a panic into an apply error at the first event, with a memo
+/// of the registry's reads for the batch ([`crate::models::registry::memoised`]).
 async fn apply_caught(
     model: &dyn ReadModel,
     conn: &mut AnyConnection,
     g: &Generation,
     events: &[Envelope],
 ) -> Result<(), ProjectionError> {
-    match AssertUnwindSafe(model.apply(conn, g, events))
-        .catch_unwind()
-        .await
+    match AssertUnwindSafe(crate::models::registry::memoised(
+        model.apply(conn, g, events),
+    ))
+    .catch_unwind()
+    .await
     {
         Ok(result) => result,
         Err(panic) => Err(ProjectionError::Apply {
@@ -593,25 +596,27 @@ impl Engine {
         let mut sorted: Vec<&str> = names.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
+        // One statement for every checkpoint; on PostgreSQL the rows are locked in name order, so
+        // that two engines asking for overlapping sets cannot deadlock.
+        let mut args = Args::default();
+        let list: Vec<String> = sorted.iter().map(|n| args.text(*n)).collect();
+        let statement = format!(
+            "SELECT name, position FROM projection_checkpoints WHERE name IN ({}) ORDER BY name{}",
+            list.join(", "),
+            match self.inner.dialect {
+                Dialect::Sqlite => "",
+                Dialect::Postgres => " FOR UPDATE",
+            }
+        );
         let mut at = HashMap::new();
-        for name in sorted {
-            let statement = match self.inner.dialect {
-                Dialect::Sqlite => "SELECT position FROM projection_checkpoints WHERE name = $1",
-                Dialect::Postgres => {
-                    "SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE"
-                }
-            };
-            let position: Option<i64> = sqlx::query_scalar(statement)
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let position = match position {
-                Some(p) => to_u64(p)?,
-                None => {
-                    return Err(internal(format!("read model checkpoint {name} is missing")));
-                }
-            };
-            at.insert(name.to_owned(), position);
+        for row in args.fetch_all(&mut tx, statement).await? {
+            let name: String = row.try_get(0)?;
+            at.insert(name, to_u64(row.try_get(1)?)?);
+        }
+        if let Some(missing) = sorted.iter().find(|n| !at.contains_key(**n)) {
+            return Err(internal(format!(
+                "read model checkpoint {missing} is missing"
+            )));
         }
         Ok((tx, at))
     }
@@ -687,6 +692,12 @@ impl Engine {
 
     /// The work of a step under the lock, committed: returns, per target, where it got (or `None`
     /// when the batch did not concern it).
+    ///
+    /// The step is first tried without a savepoint per model: a step costs a constant number of
+    /// statements besides the models' own (the checkpoints and generations read in one statement
+    /// each, every checkpoint moved by one). When a model cannot apply the batch, that transaction
+    /// is rolled back and the step is done again carefully, each model in its own savepoint, so that
+    /// the failing one stops exactly before its bad event and the others go on.
     async fn apply_locked(
         &self,
         conn: &mut PoolConnection<Any>,
@@ -695,15 +706,37 @@ impl Engine {
         events: &[Envelope],
         undecodable: Option<&ProjectionError>,
     ) -> Result<Vec<Option<Reached>>, ProjectionError> {
+        if let Some(out) = self
+            .apply_once(conn, targets, names, events, undecodable, false)
+            .await?
+        {
+            return Ok(out);
+        }
+        let out = self
+            .apply_once(conn, targets, names, events, undecodable, true)
+            .await?;
+        out.ok_or_else(|| internal("a careful step gave up"))
+    }
+
+    /// One try of a step in one transaction. Without `careful`, `None` when a model could not
+    /// apply its events (the transaction rolled back, nothing moved).
+    async fn apply_once(
+        &self,
+        conn: &mut PoolConnection<Any>,
+        targets: &[Target],
+        names: &[&str],
+        events: &[Envelope],
+        undecodable: Option<&ProjectionError>,
+        careful: bool,
+    ) -> Result<Option<Vec<Option<Reached>>>, ProjectionError> {
         let (mut tx, at) = self.begin_locked(conn, names).await?;
+        let generations = self.generations(&mut tx, targets).await?;
         let mut out = Vec::with_capacity(targets.len());
+        let mut moved = Vec::with_capacity(targets.len());
         for target in targets {
             let at = at.get(&target.checkpoint).copied().unwrap_or(0);
-            let fresh: Vec<Envelope> = events
-                .iter()
-                .filter(|e| e.position() > at)
-                .cloned()
-                .collect();
+            // The batch is in log order: the events after the checkpoint are its tail.
+            let fresh = &events[events.partition_point(|e| e.position() <= at)..];
             // What stops this target after the fresh events, if anything: the log's next event
             // cannot be decoded, or the batch does not start right after the checkpoint (a gap).
             let next = at + 1 + fresh.len() as u64;
@@ -728,19 +761,71 @@ impl Engine {
                 _ => {
                     let g = match &target.generation {
                         Some(g) => g.clone(),
-                        None => current_generation(&mut tx, target.model.name()).await?,
+                        None => generations
+                            .get(target.model.name())
+                            .cloned()
+                            .ok_or_else(|| {
+                                internal(format!(
+                                    "read model {} has no generation",
+                                    target.model.name()
+                                ))
+                            })?,
                     };
-                    self.apply_target(&mut tx, target, &g, at, &fresh).await?
+                    if careful {
+                        self.apply_target(&mut tx, target, &g, at, fresh).await?
+                    } else {
+                        match apply_caught(target.model.as_ref(), &mut tx, &g, fresh).await {
+                            Ok(()) => Reached {
+                                position: fresh.last().map_or(at, Envelope::position),
+                                stopped: None,
+                            },
+                            Err(e) if transient(&e) => return Err(e),
+                            Err(_) => {
+                                tx.rollback().await?;
+                                return Ok(None);
+                            }
+                        }
+                    }
                 }
             };
             if reached.stopped.is_none() {
                 reached.stopped = blocked;
             }
-            self.record(&mut tx, target, at, &reached).await?;
+            moved.push((target, at, reached.clone()));
             out.push(Some(reached));
         }
+        self.record(&mut tx, &moved).await?;
         tx.commit().await?;
-        Ok(out)
+        Ok(Some(out))
+    }
+
+    /// The current generation of each live target's model, read under the lock in one statement.
+    async fn generations(
+        &self,
+        tx: &mut AnyConnection,
+        targets: &[Target],
+    ) -> Result<HashMap<String, Generation>, ProjectionError> {
+        let live: Vec<&str> = targets
+            .iter()
+            .filter(|t| t.generation.is_none())
+            .map(|t| t.model.name())
+            .collect();
+        let mut found = HashMap::new();
+        if live.is_empty() {
+            return Ok(found);
+        }
+        let mut args = Args::default();
+        let list: Vec<String> = live.iter().map(|n| args.text(*n)).collect();
+        let statement = format!(
+            "SELECT name, generation FROM read_model_generations WHERE name IN ({})",
+            list.join(", ")
+        );
+        for row in args.fetch_all(tx, statement).await? {
+            let name: String = row.try_get(0)?;
+            let g: i64 = row.try_get(1)?;
+            found.insert(name, Generation(u32::try_from(g).map_err(internal)?));
+        }
+        Ok(found)
     }
 
     /// Applies fresh events to one target in a savepoint; on an event it cannot apply, finds that
@@ -811,36 +896,48 @@ impl Engine {
         })
     }
 
-    /// Moves a target's checkpoint (and its stop reason) in the step's transaction.
+    /// Moves the targets' checkpoints (and their stop reasons) in the step's transaction, in one
+    /// statement: each target with the position it started from and where it got.
     async fn record(
         &self,
         tx: &mut AnyConnection,
-        target: &Target,
-        at: u64,
-        reached: &Reached,
+        moved: &[(&Target, u64, Reached)],
     ) -> Result<(), ProjectionError> {
-        let applied = reached.position.saturating_sub(at);
-        let (error, error_position) = match &reached.stopped {
-            Some((p, reason)) => (
-                Some(bounded(&format!(
-                    "cannot apply the event at position {p}: {reason}"
-                ))),
-                Some(to_i64(*p)?),
-            ),
-            None => (None, None),
-        };
-        sqlx::query(
-            "UPDATE projection_checkpoints SET position = $2, events_applied = events_applied + $3, \
-             error = $4, error_position = $5, updated_at = CURRENT_TIMESTAMP WHERE name = $1",
-        )
-        .bind(&target.checkpoint)
-        .bind(to_i64(reached.position)?)
-        .bind(to_i64(applied)?)
-        .bind(error)
-        .bind(error_position)
-        .execute(&mut *tx)
-        .await?;
-        Ok(())
+        if moved.is_empty() {
+            return Ok(());
+        }
+        let mut args = Args::default();
+        let mut rows = Vec::with_capacity(moved.len());
+        for (target, at, reached) in moved {
+            let applied = reached.position.saturating_sub(*at);
+            let (error, error_position) = match &reached.stopped {
+                Some((p, reason)) => (
+                    Some(bounded(&format!(
+                        "cannot apply the event at position {p}: {reason}"
+                    ))),
+                    Some(to_i64(*p)?),
+                ),
+                None => (None, None),
+            };
+            rows.push(format!(
+                "({}, {}, {}, {}, {})",
+                args.text(target.checkpoint.as_str()),
+                args.int(to_i64(reached.position)?),
+                args.int(to_i64(applied)?),
+                args.opt_text(error),
+                args.opt_int(error_position),
+            ));
+        }
+        // A CTE of values joined by name: both databases run it as one statement.
+        let statement = format!(
+            "WITH moved (name, position, applied, error, error_position) AS (VALUES {}) \
+             UPDATE projection_checkpoints SET position = moved.position, \
+             events_applied = projection_checkpoints.events_applied + moved.applied, \
+             error = moved.error, error_position = moved.error_position, \
+             updated_at = CURRENT_TIMESTAMP FROM moved WHERE projection_checkpoints.name = moved.name",
+            rows.join(", ")
+        );
+        args.execute(tx, statement).await
     }
 
     /// Tells this process's waiters where a live target got.

@@ -253,7 +253,15 @@ impl ReadModel for BreachesModel {
         g: &Generation,
         events: &[Envelope],
     ) -> Result<(), ProjectionError> {
-        for e in events {
+        let mut i = 0;
+        while i < events.len() {
+            let run = REGISTRY.apply_company_run(conn, g, &events[i..]).await?;
+            if run > 0 {
+                i += run;
+                continue;
+            }
+            let e = &events[i];
+            i += 1;
             if is_registry_event(&e.event) {
                 if let Some(change) = REGISTRY.apply(conn, g, e).await? {
                     rejudge(conn, g, &self.rules, &change).await?;
@@ -399,7 +407,7 @@ impl BreachesModel {
                 n.tenant_id = r.tenant_id.map(|t| t.to_string());
                 n.facts.detected_at = Some(r.detected_at);
                 insert(conn, g, n).await?;
-                judge(conn, g, &self.rules, &format!("notification:{id}")).await?;
+                judge_resolved(conn, g, &self.rules, &format!("notification:{id}")).await?;
             }
             Event::Incident(IncidentEvent::IncidentNotificationSent(s)) => {
                 fulfil_at(
@@ -428,7 +436,7 @@ impl BreachesModel {
                     }
                 }
                 insert(conn, g, n).await?;
-                judge(conn, g, &self.rules, &format!("answer:{id}")).await?;
+                judge_resolved(conn, g, &self.rules, &format!("answer:{id}")).await?;
             }
             Event::InformationExchange(ExchangeEvent::InformationProvided(_)) => {
                 fulfil_at(
@@ -451,7 +459,7 @@ impl BreachesModel {
                 let mut n = Opening::new(obligation.clone(), Obligation::Consultation, e, on);
                 n.park_id = Some(c.park_id.to_string());
                 insert(conn, g, n).await?;
-                judge(conn, g, &self.rules, &obligation).await?;
+                judge_resolved(conn, g, &self.rules, &obligation).await?;
             }
             Event::IndustryConsultation(ConsultationEvent::SuitabilityDetermined(_)) => {
                 fulfil_at(
@@ -479,7 +487,7 @@ impl BreachesModel {
                 n.facts.reported_on = Some(on);
                 insert(conn, g, n).await?;
                 fulfil_on(conn, g, &obligation, e, on, None).await?;
-                judge(conn, g, &self.rules, &obligation).await?;
+                judge_resolved(conn, g, &self.rules, &obligation).await?;
             }
             Event::Inspection(InspectionEvent::InspectionPlanned(p)) => {
                 let tenants: Vec<String> = p.tenant_ids.iter().map(|t| t.to_string()).collect();
@@ -705,7 +713,7 @@ impl BreachesModel {
                         n.facts.year = Some(year);
                         n.facts.quarter = Some(quarter);
                         insert(conn, g, n).await?;
-                        judge(conn, g, &self.rules, &oid).await?;
+                        judge_resolved(conn, g, &self.rules, &oid).await?;
                     }
                 }
             }
@@ -941,36 +949,70 @@ async fn insert(
         None => (None, None, None, None),
     };
     let facts = serde_json::to_string(&n.facts).map_err(|e| n.e.error(e))?;
-    Args::default()
-        .execute_with(conn, |a| {
-            format!(
-                "INSERT INTO {} (obligation_id, kind, aggregate_type, aggregate_id, item_id, park_id, \
+    // The park's parties on the obligation's date, resolved before the row is written (as
+    // `resolve_parties` resolves a stored row), so that a new row costs one statement.
+    let (company_named, authority_named) =
+        named_parties(n.kind, n.company_id.is_some(), n.authority_id.is_some());
+    let mut company_id = n.company_id.clone();
+    let mut authority_id = n.authority_id.clone();
+    if let Some(park) = &n.park_id {
+        if !company_named {
+            company_id = REGISTRY
+                .company_at(conn, g, park, n.on_date)
+                .await?
+                .map(|(c, _)| c);
+        }
+        if !authority_named {
+            authority_id = REGISTRY
+                .jurisdiction_at(conn, g, park, n.on_date)
+                .await?
+                .map(|(a, _)| a);
+        }
+    }
+    let mut a = Args::default();
+    let statement = format!(
+        "INSERT INTO {} (obligation_id, kind, aggregate_type, aggregate_id, item_id, park_id, \
                  tenant_id, company_id, authority_id, on_date, due_on, done_on, open, late_limit, \
                  late_detail, facts, first_position, done_position) VALUES ({}, {}, {}, {}, {}, {}, {}, \
                  {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}) ON CONFLICT (obligation_id) DO NOTHING",
-                g.table(OBLIGATIONS),
-                a.text(n.id.clone()),
-                a.text(n.kind.as_str()),
-                a.text(n.e.stored.aggregate_type.clone()),
-                a.text(n.e.aggregate_id()),
-                a.opt_text(n.item_id.clone()),
-                a.opt_text(n.park_id.clone()),
-                a.opt_text(n.tenant_id.clone()),
-                a.opt_text(n.company_id.clone()),
-                a.opt_text(n.authority_id.clone()),
-                a.text(day(n.on_date)),
-                a.opt_text(n.due_on.map(day)),
-                a.opt_text(done_on),
-                a.int(i64::from(n.open)),
-                a.opt_text(late_limit),
-                a.opt_text(late_detail),
-                a.text(facts),
-                a.int(n.e.position_i64()),
-                a.opt_int(done_position),
-            )
-        })
-        .await?;
-    resolve_parties(conn, g, &n.id).await
+        g.table(OBLIGATIONS),
+        a.text(n.id.clone()),
+        a.text(n.kind.as_str()),
+        a.text(n.e.stored.aggregate_type.clone()),
+        a.text(n.e.aggregate_id()),
+        a.opt_text(n.item_id.clone()),
+        a.opt_text(n.park_id.clone()),
+        a.opt_text(n.tenant_id.clone()),
+        a.opt_text(company_id),
+        a.opt_text(authority_id),
+        a.text(day(n.on_date)),
+        a.opt_text(n.due_on.map(day)),
+        a.opt_text(done_on),
+        a.int(i64::from(n.open)),
+        a.opt_text(late_limit),
+        a.opt_text(late_detail),
+        a.text(facts),
+        a.int(n.e.position_i64()),
+        a.opt_int(done_position),
+    );
+    if a.execute_count(conn, statement).await? == 0 {
+        // The obligation was already recorded: its stored row is judged as it stands.
+        resolve_parties(conn, g, &n.id).await?;
+    }
+    Ok(())
+}
+
+/// Which parties an obligation names itself, from its kind and whether the act named a company
+/// and an authority: tasks and dossiers name their own parties; the others take the park's.
+fn named_parties(kind: Obligation, company: bool, authority: bool) -> (bool, bool) {
+    (
+        matches!(kind, Obligation::Task | Obligation::Quarterly)
+            || (kind == Obligation::Report && company),
+        matches!(
+            kind,
+            Obligation::Task | Obligation::Quarterly | Obligation::Dossier
+        ) && authority,
+    )
 }
 
 /// An obligation as stored.
@@ -983,6 +1025,9 @@ struct Obligated {
     done_at: Option<String>,
     company_named: bool,
     authority_named: bool,
+    /// The parties as stored.
+    company_id: Option<String>,
+    authority_id: Option<String>,
     facts: Facts,
 }
 
@@ -1005,20 +1050,19 @@ async fn row(
     let kind = Obligation::parse(&r.try_get::<String, _>(1)?)?;
     let company: Option<String> = r.try_get(8)?;
     let authority: Option<String> = r.try_get(9)?;
+    let (company_named, authority_named) =
+        named_parties(kind, company.is_some(), authority.is_some());
     Ok(Some(Obligated {
+        company_id: company,
+        authority_id: authority,
         id: r.try_get(0)?,
         kind,
         park_id: r.try_get(2)?,
         on_date: parse_day(&r.try_get::<String, _>(3)?)?,
         due_on: opt_day(r.try_get(4)?)?,
         done_at: r.try_get(6)?,
-        // Tasks and dossiers name their own parties; the others take the park's.
-        company_named: matches!(kind, Obligation::Task | Obligation::Quarterly)
-            || (kind == Obligation::Report && company.is_some()),
-        authority_named: matches!(
-            kind,
-            Obligation::Task | Obligation::Quarterly | Obligation::Dossier
-        ) && authority.is_some(),
+        company_named,
+        authority_named,
         facts: serde_json::from_str(&r.try_get::<String, _>(7)?).map_err(corrupt)?,
     }))
 }
@@ -1072,10 +1116,20 @@ async fn judge(
     id: &str,
 ) -> Result<(), ProjectionError> {
     resolve_parties(conn, g, id).await?;
+    judge_resolved(conn, g, rules, id).await
+}
+
+/// [`judge`] for an obligation whose parties are resolved already (one [`insert`] just wrote).
+async fn judge_resolved(
+    conn: &mut AnyConnection,
+    g: &Generation,
+    rules: &LegalRules,
+    id: &str,
+) -> Result<(), ProjectionError> {
     let Some(o) = row(conn, g, id).await? else {
         return Ok(());
     };
-    let (company, authority) = parties(conn, g, id).await?;
+    let (company, authority) = (o.company_id.clone(), o.authority_id.clone());
     match o.kind {
         Obligation::Notification => {
             let Some(detected_at) = o.facts.detected_at else {
@@ -1120,23 +1174,15 @@ async fn judge(
                         Some(kcn_domain::incident::POLICY_LATE),
                     ),
                     None => {
-                        set_due(conn, g, id, None, None, None).await?;
-                        return set_late(conn, g, id, None, None).await;
+                        let due_set = (None, None, None);
+                        return set_judged(conn, g, id, due_set, None, None).await;
                     }
                 },
             };
             let deadline = limits::notification_deadline(detected_at, hours);
             let late_from =
                 deadline.and_then(|d| d.checked_add_signed(chrono::Duration::microseconds(1)));
-            set_due(
-                conn,
-                g,
-                id,
-                deadline.map(local_date),
-                late_from,
-                agreement_id,
-            )
-            .await?;
+            let due_set = (deadline.map(local_date), late_from, agreement_id);
             let breach = match &o.done_at {
                 Some(done) => limits::notification(
                     detected_at,
@@ -1158,7 +1204,7 @@ async fn judge(
                 Some(b) => (Some(b.limit), Some(b.detail)),
                 None => (None, None),
             };
-            set_late(conn, g, id, l, d).await?;
+            set_judged(conn, g, id, due_set, l, d).await?;
         }
         Obligation::Answer => {
             let mut agreement_id = None;
@@ -1194,15 +1240,11 @@ async fn judge(
                 }
             };
             // The register's deadline is the last on-time date; `due_at` the first late instant.
-            set_due(
-                conn,
-                g,
-                id,
+            let due_set = (
                 due.map(|d| d.due_on),
                 due.map(|d| d.late_from),
                 agreement_id,
-            )
-            .await?;
+            );
             let (late_limit, late_detail) = match (&o.done_at, due) {
                 (Some(done), Some(due)) => {
                     match limits::answered_late(due.late_from, parse_instant(done)?) {
@@ -1212,7 +1254,7 @@ async fn judge(
                 }
                 _ => (None, None),
             };
-            set_late(conn, g, id, late_limit, late_detail).await?;
+            set_judged(conn, g, id, due_set, late_limit, late_detail).await?;
         }
         Obligation::Quarterly => {
             let (Some(task), Some(year), Some(quarter)) =
@@ -1237,11 +1279,11 @@ async fn judge(
                 _ => None,
             };
             let Some((due_day, agreement_id)) = day_of else {
-                set_due(conn, g, id, None, None, None).await?;
-                return set_late(conn, g, id, None, None).await;
+                let due_set = (None, None, None);
+                return set_judged(conn, g, id, due_set, None, None).await;
             };
             let due_on = limits::quarterly_report_due(year, quarter, due_day);
-            set_due(conn, g, id, due_on, None, Some(agreement_id)).await?;
+            let due_set = (due_on, None, Some(agreement_id));
             let late = match &o.done_at {
                 Some(done) => limits::quarterly_report_late(
                     task,
@@ -1256,7 +1298,7 @@ async fn judge(
                 Some(b) => (Some(b.limit), Some(b.detail)),
                 None => (None, None),
             };
-            set_late(conn, g, id, l, d).await?;
+            set_judged(conn, g, id, due_set, l, d).await?;
         }
         Obligation::Consultation | Obligation::Infrastructure => {
             let days = match (&authority, &company) {
@@ -1280,13 +1322,13 @@ async fn judge(
                 _ => None,
             };
             let Some((days, agreement_id)) = days else {
-                set_due(conn, g, id, None, None, None).await?;
-                return set_late(conn, g, id, None, None).await;
+                let due_set = (None, None, None);
+                return set_judged(conn, g, id, due_set, None, None).await;
             };
             // The last on-time date: `days` after the opening, or after the date the
             // infrastructure information describes.
             let due_on = rules.days().add(o.on_date, days);
-            set_due(conn, g, id, due_on, None, Some(agreement_id)).await?;
+            let due_set = (due_on, None, Some(agreement_id));
             let late = if o.kind == Obligation::Consultation {
                 match &o.done_at {
                     Some(done) => limits::consultation_determined_late(
@@ -1306,29 +1348,40 @@ async fn judge(
                 Some(b) => (Some(b.limit), Some(b.detail)),
                 None => (None, None),
             };
-            set_late(conn, g, id, l, d).await?;
+            set_judged(conn, g, id, due_set, l, d).await?;
         }
         _ => {}
     }
     Ok(())
 }
 
-async fn parties(
+/// The deadline an agreement sets (`due_on`, `due_at`, the agreement) and whether the obligation
+/// was met late, written in one statement.
+type DueSet = (Option<NaiveDate>, Option<DateTime<Utc>>, Option<String>);
+
+async fn set_judged(
     conn: &mut AnyConnection,
     g: &Generation,
     id: &str,
-) -> Result<(Option<String>, Option<String>), ProjectionError> {
-    let mut args = Args::default();
-    let statement = format!(
-        "SELECT company_id, authority_id FROM {} WHERE obligation_id = {}",
-        g.table(OBLIGATIONS),
-        args.text(id)
-    );
-    let rows = args.fetch_all(conn, statement).await?;
-    match rows.first() {
-        Some(r) => Ok((r.try_get(0)?, r.try_get(1)?)),
-        None => Ok((None, None)),
-    }
+    (due_on, due_at, agreement_id): DueSet,
+    late_limit: Option<String>,
+    late_detail: Option<String>,
+) -> Result<(), ProjectionError> {
+    Args::default()
+        .execute_with(conn, |a| {
+            format!(
+                "UPDATE {} SET due_on = {}, due_at = {}, agreement_id = {}, late_limit = {}, \
+                 late_detail = {} WHERE obligation_id = {}",
+                g.table(OBLIGATIONS),
+                a.opt_text(due_on.map(day)),
+                a.opt_text(due_at.map(instant)),
+                a.opt_text(agreement_id),
+                a.opt_text(late_limit),
+                a.opt_text(late_detail),
+                a.text(id)
+            )
+        })
+        .await
 }
 
 async fn set_due(
@@ -1347,26 +1400,6 @@ async fn set_due(
                 a.opt_text(due_on.map(day)),
                 a.opt_text(due_at.map(instant)),
                 a.opt_text(agreement_id),
-                a.text(id)
-            )
-        })
-        .await
-}
-
-async fn set_late(
-    conn: &mut AnyConnection,
-    g: &Generation,
-    id: &str,
-    late_limit: Option<String>,
-    late_detail: Option<String>,
-) -> Result<(), ProjectionError> {
-    Args::default()
-        .execute_with(conn, |a| {
-            format!(
-                "UPDATE {} SET late_limit = {}, late_detail = {} WHERE obligation_id = {}",
-                g.table(OBLIGATIONS),
-                a.opt_text(late_limit),
-                a.opt_text(late_detail),
                 a.text(id)
             )
         })

@@ -143,11 +143,57 @@ impl ReadModel for Directory {
         g: &Generation,
         events: &[Envelope],
     ) -> Result<(), ProjectionError> {
-        for e in events {
-            apply_one(conn, g, e).await?;
+        let mut i = 0;
+        while i < events.len() {
+            let run = apply_company_run(conn, g, &events[i..]).await?;
+            if run > 0 {
+                i += run;
+                continue;
+            }
+            apply_one(conn, g, &events[i]).await?;
+            i += 1;
         }
         Ok(())
     }
+}
+
+/// The run of company registrations opening `events` ([`super::company_run`]) in one statement,
+/// the rows exactly as [`apply_one`] writes each; returns how many events it took.
+async fn apply_company_run(
+    conn: &mut AnyConnection,
+    g: &Generation,
+    events: &[Envelope],
+) -> Result<usize, ProjectionError> {
+    let run = super::company_run(events);
+    if run.len() < 2 {
+        return Ok(0);
+    }
+    let mut args = Args::default();
+    let rows: Vec<String> = run
+        .iter()
+        .map(|(e, c)| {
+            format!(
+                "({}, {}, {}, {}, {}, {})",
+                args.text(e.aggregate_id()),
+                args.text(c.enterprise_code.as_str()),
+                args.text(search_key(c.enterprise_code.as_str())),
+                args.text(c.name.as_str()),
+                args.text(search_key(c.name.as_str())),
+                args.opt_text(c.address.as_ref().map(|a| a.as_str().to_owned())),
+            )
+        })
+        .collect();
+    args.execute(
+        conn,
+        format!(
+            "INSERT INTO {} (company_id, enterprise_code, code_key, name, search, address) \
+             VALUES {} ON CONFLICT (company_id) DO NOTHING",
+            g.table(COMPANIES),
+            rows.join(", ")
+        ),
+    )
+    .await?;
+    Ok(run.len())
 }
 
 async fn apply_one(

@@ -143,7 +143,17 @@ impl ReadModel for ExchangesModel {
         g: &Generation,
         events: &[Envelope],
     ) -> Result<(), ProjectionError> {
-        for e in events {
+        let mut i = 0;
+        while i < events.len() {
+            let run = Self::REGISTRY
+                .apply_company_run(conn, g, &events[i..])
+                .await?;
+            if run > 0 {
+                i += run;
+                continue;
+            }
+            let e = &events[i];
+            i += 1;
             if is_registry_event(&e.event) {
                 if let Some(change) = Self::REGISTRY.apply(conn, g, e).await? {
                     rejudge(conn, g, &self.rules, &change).await?;

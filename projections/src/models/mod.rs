@@ -110,6 +110,24 @@ impl Envelope {
     }
 }
 
+/// The registrations of infrastructure companies that open `events`, consecutive (as the command
+/// path writes a burst of them): a model inserting a row per registration writes such a run with
+/// one multi-row statement. Nothing else happens between them, so the rows are as if inserted
+/// one by one.
+pub(crate) fn company_run(
+    events: &[Envelope],
+) -> Vec<(&Envelope, &kcn_domain::company::CompanyRegistered)> {
+    events
+        .iter()
+        .map_while(|e| match &e.event {
+            Event::InfrastructureCompany(kcn_domain::company::CompanyEvent::CompanyRegistered(
+                c,
+            )) => Some((e, c)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A read model fed from the log.
 #[async_trait]
 pub trait ReadModel: Send + Sync + std::fmt::Debug + 'static {

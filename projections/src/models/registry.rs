@@ -5,6 +5,9 @@
 //! facts it governs. [`Registry`] keeps them under a table prefix, so that each model owns its own copy
 //! and rebuilds independently.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use chrono::NaiveDate;
 use kcn_domain::Event;
 use kcn_domain::agreement::AgreementEvent;
@@ -14,10 +17,56 @@ use kcn_domain::park::{InfrastructureCompanyAssigned, ParkEvent};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::sql::sql;
+use super::sql::{Args, sql};
 use super::stored::{corrupt, day, enum_name, opt_day, parse_day};
 use super::{Envelope, Generation};
 use crate::error::ProjectionError;
+
+// ---------------------------------------------------------------------------------------------
+// A memo of the registry's reads while a model applies a batch.
+// ---------------------------------------------------------------------------------------------
+
+/// What the registry read while one model applies one batch, by table and key: a model judging
+/// each of a batch's obligations against the park's authority, company and agreement asks the
+/// same few questions hundreds of times. The engine opens a memo around each model's `apply`
+/// ([`memoised`]); every registry write clears it, so a read after a write reads the database.
+/// Outside a memo (queries) every read goes to the database.
+#[derive(Debug, Default)]
+struct Memo {
+    /// (table, park) → every (value, effective_from) of the park's timeline, oldest first.
+    timelines: HashMap<(String, String), Vec<(String, NaiveDate)>>,
+    /// (table, company) → the agreements naming the company.
+    agreements: HashMap<(String, String), Vec<AgreementRow>>,
+    /// table → every recorded succession (authority, successor, effective date).
+    successions: HashMap<String, Vec<(String, String, NaiveDate)>>,
+    /// (table, agreement) → every levels row of the agreement, oldest first.
+    levels: HashMap<(String, String), Vec<LevelsRow>>,
+}
+
+tokio::task_local! {
+    static MEMO: RefCell<Memo>;
+}
+
+/// Runs `f` (one model applying one batch, inside the engine's transaction) with a fresh memo of
+/// the registry's reads.
+pub(crate) async fn memoised<F: std::future::Future>(f: F) -> F::Output {
+    MEMO.scope(RefCell::new(Memo::default()), f).await
+}
+
+/// A value the memo holds, if a memo is open and holds it.
+fn recall<T>(f: impl FnOnce(&Memo) -> Option<T>) -> Option<T> {
+    MEMO.try_with(|m| f(&m.borrow())).ok().flatten()
+}
+
+/// Keeps a value in the open memo, if any.
+fn remember(f: impl FnOnce(&mut Memo)) {
+    let _ = MEMO.try_with(|m| f(&mut m.borrow_mut()));
+}
+
+/// Forgets everything: the registry's tables are about to change.
+fn forget() {
+    remember(|m| *m = Memo::default());
+}
 
 // ---------------------------------------------------------------------------------------------
 // The registry: who is who, on which date.
@@ -231,6 +280,45 @@ impl Registry {
         ]
     }
 
+    /// Inserts the run of company registrations that opens `events` ([`super::company_run`]) in one
+    /// statement; returns how many events it took (0 when the first is not one). Registrations
+    /// change nothing a judged row depends on ([`Registry::apply`] says `None` for them).
+    pub(crate) async fn apply_company_run(
+        &self,
+        conn: &mut AnyConnection,
+        g: &Generation,
+        events: &[Envelope],
+    ) -> Result<usize, ProjectionError> {
+        let run = super::company_run(events);
+        if run.len() < 2 {
+            return Ok(0);
+        }
+        forget();
+        let mut args = Args::default();
+        let rows: Vec<String> = run
+            .iter()
+            .map(|(e, c)| {
+                format!(
+                    "({}, {}, {})",
+                    args.text(e.aggregate_id()),
+                    args.text(c.name.as_str()),
+                    args.text(c.enterprise_code.as_str())
+                )
+            })
+            .collect();
+        args.execute(
+            conn,
+            format!(
+                "INSERT INTO {} (company_id, name, enterprise_code) VALUES {} \
+                 ON CONFLICT (company_id) DO NOTHING",
+                self.t(g, "companies"),
+                rows.join(", ")
+            ),
+        )
+        .await?;
+        Ok(run.len())
+    }
+
     /// Applies one registry event (others are ignored) and says what it changed.
     pub(crate) async fn apply(
         &self,
@@ -240,6 +328,9 @@ impl Registry {
     ) -> Result<Option<Change>, ProjectionError> {
         let t = |b: &str| self.t(g, b);
         let id = e.aggregate_id();
+        if is_registry_event(&e.event) {
+            forget();
+        }
         match &e.event {
             Event::Authority(AuthorityEvent::AuthorityEstablished(p)) => {
                 sqlx::query(sql(format!(
@@ -467,21 +558,33 @@ impl Registry {
         park_id: &str,
         date: NaiveDate,
     ) -> Result<Option<(String, NaiveDate)>, ProjectionError> {
-        let row = sqlx::query(sql(format!(
-            "SELECT {column}, effective_from FROM {} WHERE park_id = $1 AND effective_from <= $2 \
-             ORDER BY effective_from DESC LIMIT 1",
-            self.t(g, table)
-        )))
-        .bind(park_id)
-        .bind(day(date))
-        .fetch_optional(&mut *conn)
-        .await?;
-        row.map(|r| {
-            let id: String = r.try_get(0)?;
-            let from: String = r.try_get(1)?;
-            Ok((id, parse_day(&from)?))
-        })
-        .transpose()
+        let table = self.t(g, table);
+        let key = (table, park_id.to_owned());
+        let rows = match recall(|m| m.timelines.get(&key).cloned()) {
+            Some(rows) => rows,
+            None => {
+                let found = sqlx::query(sql(format!(
+                    "SELECT {column}, effective_from FROM {} WHERE park_id = $1 \
+                     ORDER BY effective_from",
+                    key.0
+                )))
+                .bind(park_id)
+                .fetch_all(&mut *conn)
+                .await?;
+                let mut rows = Vec::with_capacity(found.len());
+                for r in &found {
+                    let id: String = r.try_get(0)?;
+                    let from: String = r.try_get(1)?;
+                    rows.push((id, parse_day(&from)?));
+                }
+                remember(|m| {
+                    m.timelines.insert(key, rows.clone());
+                });
+                rows
+            }
+        };
+        // The latest row effective on or before the date.
+        Ok(rows.into_iter().rev().find(|(_, from)| *from <= date))
     }
 
     /// An authority by id.
@@ -603,22 +706,12 @@ impl Registry {
         date: NaiveDate,
     ) -> Result<Option<(AgreementRow, bool)>, ProjectionError> {
         use kcn_domain::governing::{AgreementFact, SuccessionFact, governing_agreement};
-        let rows = sqlx::query(sql(format!(
-            "SELECT a.agreement_id, a.authority_id, a.version, a.title, a.document_no, a.signed_on, \
-             a.effective_from, a.document_sha256, a.superseded_by, a.superseded_from \
-             FROM {c} c JOIN {a} a ON a.agreement_id = c.agreement_id \
-             WHERE c.company_id = $1 AND a.effective_from <= $2",
-            c = self.t(g, "agreement_companies"),
-            a = self.t(g, "agreements"),
-        )))
-        .bind(company_id)
-        .bind(day(date))
-        .fetch_all(&mut *conn)
-        .await?;
-        let agreements = rows
-            .iter()
-            .map(agreement_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let agreements: Vec<AgreementRow> = self
+            .company_agreements(conn, g, company_id)
+            .await?
+            .into_iter()
+            .filter(|a| a.effective_from <= date)
+            .collect();
         let facts: Vec<AgreementFact<String>> = agreements
             .iter()
             .map(|a| AgreementFact {
@@ -629,23 +722,17 @@ impl Registry {
                 superseded_from: a.superseded_from,
             })
             .collect();
-        let rows = sqlx::query(sql(format!(
-            "SELECT authority_id, successor_id, succeeded_on FROM {} \
-             WHERE successor_id IS NOT NULL AND succeeded_on <= $1",
-            self.t(g, "authorities")
-        )))
-        .bind(day(date))
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut successions = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let on: String = r.try_get(2)?;
-            successions.push(SuccessionFact {
-                authority_id: r.try_get::<String, _>(0)?,
-                successor: r.try_get::<String, _>(1)?,
-                effective_date: parse_day(&on)?,
-            });
-        }
+        let successions: Vec<SuccessionFact<String>> = self
+            .successions(conn, g)
+            .await?
+            .into_iter()
+            .filter(|(_, _, on)| *on <= date)
+            .map(|(authority_id, successor, effective_date)| SuccessionFact {
+                authority_id,
+                successor,
+                effective_date,
+            })
+            .collect();
         let Some(governing) = governing_agreement(
             &authority_id.to_owned(),
             &company_id.to_owned(),
@@ -661,6 +748,65 @@ impl Registry {
             .map(|a| (a, governing.inherited)))
     }
 
+    /// Every agreement naming a company, whatever its dates.
+    async fn company_agreements(
+        &self,
+        conn: &mut AnyConnection,
+        g: &Generation,
+        company_id: &str,
+    ) -> Result<Vec<AgreementRow>, ProjectionError> {
+        let key = (self.t(g, "agreement_companies"), company_id.to_owned());
+        if let Some(rows) = recall(|m| m.agreements.get(&key).cloned()) {
+            return Ok(rows);
+        }
+        let rows = sqlx::query(sql(format!(
+            "SELECT a.agreement_id, a.authority_id, a.version, a.title, a.document_no, a.signed_on, \
+             a.effective_from, a.document_sha256, a.superseded_by, a.superseded_from \
+             FROM {c} c JOIN {a} a ON a.agreement_id = c.agreement_id \
+             WHERE c.company_id = $1 ORDER BY a.agreement_id",
+            c = key.0,
+            a = self.t(g, "agreements"),
+        )))
+        .bind(company_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let agreements = rows
+            .iter()
+            .map(agreement_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        remember(|m| {
+            m.agreements.insert(key, agreements.clone());
+        });
+        Ok(agreements)
+    }
+
+    /// Every recorded succession: (ceased authority, successor, effective date).
+    async fn successions(
+        &self,
+        conn: &mut AnyConnection,
+        g: &Generation,
+    ) -> Result<Vec<(String, String, NaiveDate)>, ProjectionError> {
+        let table = self.t(g, "authorities");
+        if let Some(rows) = recall(|m| m.successions.get(&table).cloned()) {
+            return Ok(rows);
+        }
+        let rows = sqlx::query(sql(format!(
+            "SELECT authority_id, successor_id, succeeded_on FROM {table} \
+             WHERE successor_id IS NOT NULL AND succeeded_on IS NOT NULL ORDER BY authority_id"
+        )))
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut successions = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let on: String = r.try_get(2)?;
+            successions.push((r.try_get(0)?, r.try_get(1)?, parse_day(&on)?));
+        }
+        remember(|m| {
+            m.successions.insert(table, successions.clone());
+        });
+        Ok(successions)
+    }
+
     /// The service levels of an agreement in force on a date (the latest effective on or before it).
     pub(crate) async fn levels_at(
         &self,
@@ -669,30 +815,40 @@ impl Registry {
         agreement_id: &str,
         date: NaiveDate,
     ) -> Result<Option<LevelsRow>, ProjectionError> {
-        let row = sqlx::query(sql(format!(
-            "SELECT effective_from, amendment_no, incident_notification_hours, information_answer_days, \
-             infrastructure_information_days, consultation_answer_days, quarterly_report_due_day \
-             FROM {} WHERE agreement_id = $1 AND effective_from <= $2 \
-             ORDER BY effective_from DESC LIMIT 1",
-            self.t(g, "agreement_levels")
-        )))
-        .bind(agreement_id)
-        .bind(day(date))
-        .fetch_optional(&mut *conn)
-        .await?;
-        row.map(|r| {
-            let from: String = r.try_get(0)?;
-            Ok(LevelsRow {
-                effective_from: parse_day(&from)?,
-                amendment_no: r.try_get(1)?,
-                incident_notification_hours: req_u32(r.try_get(2)?)?,
-                information_answer_days: req_u32(r.try_get(3)?)?,
-                infrastructure_information_days: opt_u32(r.try_get(4)?),
-                consultation_answer_days: opt_u32(r.try_get(5)?),
-                quarterly_report_due_day: opt_u32(r.try_get(6)?),
-            })
-        })
-        .transpose()
+        let key = (self.t(g, "agreement_levels"), agreement_id.to_owned());
+        let rows = match recall(|m| m.levels.get(&key).cloned()) {
+            Some(rows) => rows,
+            None => {
+                let found = sqlx::query(sql(format!(
+                    "SELECT effective_from, amendment_no, incident_notification_hours, \
+                     information_answer_days, infrastructure_information_days, \
+                     consultation_answer_days, quarterly_report_due_day \
+                     FROM {} WHERE agreement_id = $1 ORDER BY effective_from",
+                    key.0
+                )))
+                .bind(agreement_id)
+                .fetch_all(&mut *conn)
+                .await?;
+                let mut rows = Vec::with_capacity(found.len());
+                for r in &found {
+                    let from: String = r.try_get(0)?;
+                    rows.push(LevelsRow {
+                        effective_from: parse_day(&from)?,
+                        amendment_no: r.try_get(1)?,
+                        incident_notification_hours: req_u32(r.try_get(2)?)?,
+                        information_answer_days: req_u32(r.try_get(3)?)?,
+                        infrastructure_information_days: opt_u32(r.try_get(4)?),
+                        consultation_answer_days: opt_u32(r.try_get(5)?),
+                        quarterly_report_due_day: opt_u32(r.try_get(6)?),
+                    });
+                }
+                remember(|m| {
+                    m.levels.insert(key, rows.clone());
+                });
+                rows
+            }
+        };
+        Ok(rows.into_iter().rev().find(|l| l.effective_from <= date))
     }
 }
 

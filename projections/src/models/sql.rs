@@ -105,6 +105,20 @@ impl Args {
         Ok(())
     }
 
+    /// Runs `statement` with these values; returns the rows it changed.
+    pub(crate) async fn execute_count(
+        self,
+        conn: &mut AnyConnection,
+        statement: String,
+    ) -> Result<u64, ProjectionError> {
+        let (statement, args) = self.for_backend(conn, statement)?;
+        Ok(args
+            .bind(sqlx::query(sql(statement)))
+            .execute(conn)
+            .await?
+            .rows_affected())
+    }
+
     /// The statement as the connection's database binds it fastest. On SQLite, `$N` placeholders
     /// become anonymous `?` with the values in the order they appear: SQLite looks a numbered
     /// parameter's name up by a linear scan, and sqlx asks for the name of each parameter in turn,
