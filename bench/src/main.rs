@@ -104,6 +104,23 @@ enum Hidden {
     /// The no-op ceiling server (started by the harness itself).
     #[command(hide = true)]
     NoopServer,
+    /// Only the command load, against a server already running (for profiling the server while
+    /// it answers): the callers, throughput, p50 and p99 printed.
+    Load {
+        /// The server's URL, such as http://127.0.0.1:50051.
+        #[arg(long)]
+        url: String,
+        /// A file holding an administrator's token.
+        #[arg(long)]
+        token_file: PathBuf,
+        #[arg(long, default_value_t = 64)]
+        callers: usize,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// The first enterprise code (codes must be fresh on the server).
+        #[arg(long, default_value_t = load::FIRST_CODE)]
+        first_code: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -111,8 +128,37 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    if matches!(cli.command, Some(Hidden::NoopServer)) {
-        return runtime.block_on(noop::serve());
+    match &cli.command {
+        Some(Hidden::NoopServer) => return runtime.block_on(noop::serve()),
+        Some(Hidden::Load {
+            url,
+            token_file,
+            callers,
+            seconds,
+            first_code,
+        }) => {
+            let token = std::fs::read_to_string(token_file)?;
+            let codes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(*first_code));
+            let level = runtime.block_on(load::measure_level(
+                url,
+                token.trim(),
+                *callers,
+                200,
+                u64::MAX,
+                Duration::from_secs(*seconds),
+                &codes,
+            ))?;
+            println!(
+                "{} callers: {:.0} cmd/s, p50 {:?}, p99 {:?}, {} errors",
+                level.concurrency,
+                level.throughput(),
+                level.latencies.p50(),
+                level.latencies.p99(),
+                level.errors
+            );
+            return Ok(());
+        }
+        None => {}
     }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
