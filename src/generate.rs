@@ -297,10 +297,12 @@ pub async fn run(server: &str, admin_token: &str, options: &Options) -> anyhow::
     let mut generated = result?;
     generated.commands = sender.sent.load(Ordering::Relaxed);
     let mut audit = proto::audit_service_client::AuditServiceClient::new(admin);
+    // The log's head (a signed checkpoint may trail it by the signing interval).
     generated.head = audit
-        .get_checkpoint(proto::GetCheckpointRequest::default())
+        .get_projection_status(proto::GetProjectionStatusRequest::default())
         .await
-        .map(|c| c.into_inner().tree_size)
+        .ok()
+        .and_then(|s| s.into_inner().projections.iter().map(|p| p.log_head).max())
         .unwrap_or(0);
     Ok(generated)
 }

@@ -8,6 +8,7 @@
 //! cqrs-es's `CqrsFramework::execute_with_metadata` does, minus the positions it cannot return).
 
 pub mod backend;
+mod cache;
 pub mod checkpoint;
 pub mod error;
 pub mod history;
@@ -36,6 +37,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
+use crate::cache::{CommittedReads, StreamCache};
+
 pub use backend::{AppendTx, Backend, RequestRecord};
 pub use checkpoint::{Checkpointer, IssuedCheckpoint, LogIdentity, TransparencyError};
 pub use error::StoreError;
@@ -48,6 +51,8 @@ pub use writer::{DecidedEvent, Decision, Head, MAX_EVENT_BYTES, Sealed, Target};
 #[derive(Clone)]
 pub struct EventStore {
     backend: Arc<dyn Backend>,
+    /// The committed log as deciding reads it: through the writer's cache.
+    reads: CommittedReads,
     writer: mpsc::Sender<writer::Job>,
     head: watch::Receiver<Head>,
     sealed: watch::Receiver<Option<Sealed>>,
@@ -62,8 +67,9 @@ impl std::fmt::Debug for EventStore {
     }
 }
 
-/// Answers the domain's lookups from the committed log.
-struct StoreLookups(Arc<dyn Backend>);
+/// Answers the domain's lookups from the committed log, through the writer's cache (only the
+/// writer's task decides, so only it reads through here).
+struct StoreLookups(CommittedReads);
 
 #[async_trait]
 impl Lookups for StoreLookups {
@@ -216,12 +222,18 @@ impl EventStore {
         let size = backend.head().await?;
         let (head_tx, head) = watch::channel(Head { size, root: None });
         let (sealed_tx, sealed) = watch::channel(None);
-        let writer = writer::spawn(backend.clone(), clock, head_tx, sealed_tx);
+        let cache = Arc::new(StreamCache::default());
+        let writer = writer::spawn(backend.clone(), clock, head_tx, sealed_tx, cache.clone());
+        let reads = CommittedReads {
+            backend: backend.clone(),
+            cache,
+        };
         let deps = Deps {
-            lookups: Arc::new(StoreLookups(backend.clone())),
+            lookups: Arc::new(StoreLookups(reads.clone())),
             rules,
         };
         Ok(Self {
+            reads,
             backend,
             writer,
             head,
@@ -324,7 +336,7 @@ impl EventStore {
             (Sha256::digest(&canonical).to_vec(), expected_claims)
         };
         let deps = self.deps.clone();
-        let backend = self.backend.clone();
+        let reads = self.reads.clone();
         let scope = context.scope;
         let business_date = context.occurred_at.map(local_date);
         let decide: writer::Decide = Box::new(move |id, history, now| {
@@ -332,7 +344,7 @@ impl EventStore {
                 let command = build(id);
                 let judge = Judge {
                     deps: &deps,
-                    backend: backend.as_ref(),
+                    reads: &reads,
                     scope,
                     today: local_date(now),
                     business_date,
@@ -443,7 +455,7 @@ pub struct Credentialed<A> {
 /// caller acts for, and the local date of the batch.
 struct Judge<'a> {
     deps: &'a Deps,
-    backend: &'a dyn Backend,
+    reads: &'a CommittedReads,
     scope: Scope,
     today: chrono::NaiveDate,
     /// The local date of the command's header's business time.
@@ -459,7 +471,7 @@ impl Judge<'_> {
     /// Every recorded succession (read on the first call of the command, kept for the others).
     async fn successors(&self) -> Result<&Successors, StoreError> {
         self.successors
-            .get_or_try_init(|| successors(self.backend))
+            .get_or_try_init(|| successors(self.reads))
             .await
     }
 
@@ -472,7 +484,7 @@ impl Judge<'_> {
         let mut parks = BTreeMap::new();
         if let Some(park_id) = acting.park {
             let stream = self
-                .backend
+                .reads
                 .load_stream(Park::TYPE, &park_id.to_string())
                 .await?;
             if !stream.is_empty() {
@@ -498,8 +510,8 @@ impl Judge<'_> {
 }
 
 /// Every recorded succession: the authority that succeeded each succeeded authority, and from when.
-async fn successors(backend: &dyn Backend) -> Result<Successors, StoreError> {
-    let events = backend
+async fn successors(reads: &CommittedReads) -> Result<Successors, StoreError> {
+    let events = reads
         .load_aggregate_type(kcn_domain::authority::Authority::TYPE)
         .await?;
     let mut successors = BTreeMap::new();
@@ -526,7 +538,7 @@ where
     A: LedgerAggregate + Clone,
 {
     let deps = judge.deps;
-    let backend = judge.backend;
+    let reads = judge.reads;
     let mut aggregate = fold::<A>(history)?;
     if !history.is_empty() && judge.scope != Scope::Unrestricted {
         let dates: Vec<_> = judge.business_date.into_iter().collect();
@@ -545,9 +557,7 @@ where
     let park = match (events.first(), aggregate.park_id(id)) {
         (Some(_), Some(park_id)) if acting.park == Some(park_id) => parks.remove(&park_id),
         (Some(_), Some(park_id)) => {
-            let stream = backend
-                .load_stream(Park::TYPE, &park_id.to_string())
-                .await?;
+            let stream = reads.load_stream(Park::TYPE, &park_id.to_string()).await?;
             Some(fold::<Park>(&stream)?)
         }
         _ => None,
@@ -563,8 +573,7 @@ where
     };
     if A::judged_against_agreements(&events) {
         let agreements =
-            agreements_in_force(backend, park.unwrap_or_default(), judge.successors().await?)
-                .await?;
+            agreements_in_force(reads, park.unwrap_or_default(), judge.successors().await?).await?;
         breaches.extend(before.judge_against_agreements(&events, &deps.rules, &agreements));
     }
     let claims = A::unique_keys(id, &events);
@@ -587,11 +596,11 @@ where
 
 /// The coordination agreements that applied to a park: its timelines and every recorded agreement.
 async fn agreements_in_force(
-    backend: &dyn Backend,
+    reads: &CommittedReads,
     park: Park,
     successors: &Successors,
 ) -> Result<AgreementsInForce, StoreError> {
-    let events = backend
+    let events = reads
         .load_aggregate_type(CoordinationAgreement::TYPE)
         .await?;
     let mut agreements = Vec::new();

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::backend::{AppendTx, Backend, BatchKeys, BatchRows, CheckpointRow, RequestRecord};
+use crate::cache::StreamCache;
 use crate::error::StoreError;
 use crate::record::{CommandContext, Metadata, Outcome, StoredEvent};
 
@@ -158,11 +159,15 @@ pub(crate) fn spawn(
     clock: Arc<dyn Clock>,
     head: watch::Sender<Head>,
     sealed: watch::Sender<Option<Sealed>>,
+    cache: Arc<StreamCache>,
 ) -> mpsc::Sender<Job> {
     let (tx, mut rx) = mpsc::channel::<Job>(MAX_BATCH * 4);
     tokio::spawn(async move {
         let mut sealing: Option<Sealing> = None;
-        let mut frontier: Option<Frontier> = None;
+        let mut kept = Kept {
+            frontier: None,
+            cache,
+        };
         loop {
             let trailing = sealing.as_ref().and_then(Sealing::trailing_deadline);
             let first = match trailing {
@@ -192,7 +197,7 @@ pub(crate) fn spawn(
                 &head,
                 &sealed,
                 sealing.as_mut(),
-                &mut frontier,
+                &mut kept,
                 round,
             )
             .await;
@@ -284,7 +289,7 @@ async fn run_batch(
     head: &watch::Sender<Head>,
     published: &watch::Sender<Option<Sealed>>,
     mut sealing: Option<&mut Sealing>,
-    frontier: &mut Option<Frontier>,
+    kept: &mut Kept,
     round: Round,
 ) {
     let Round {
@@ -313,6 +318,15 @@ async fn run_batch(
         .collect();
     stream_keys.sort_unstable();
     stream_keys.dedup();
+    // The streams the cache holds need no read, if it is still valid for the log under the lock.
+    let mut cached = Vec::new();
+    stream_keys.retain(|k| match kept.cache.stream(&k.0, &k.1) {
+        Some(stream) => {
+            cached.push((k.clone(), stream));
+            false
+        }
+        None => true,
+    });
     let mut unique_keys: Vec<(String, String)> = jobs
         .iter()
         .flat_map(|j| j.expected_claims.iter().cloned())
@@ -350,11 +364,33 @@ async fn run_batch(
             read.requests
                 .insert((r.principal.clone(), r.request_id.clone()), r);
         }
-        for e in reads.streams {
+        let mut loaded = reads.streams;
+        let valid = kept.cache.begin(last);
+        if !valid && !cached.is_empty() {
+            // Another process appended since: the cached streams are read again.
+            let again: Vec<(String, String)> = cached.iter().map(|(k, _)| k.clone()).collect();
+            loaded.extend(tx.load_streams(&again).await.map_err(failed)?);
+            stream_keys.extend(again);
+        } else {
+            for (k, stream) in cached {
+                read.streams.insert(k, stream.as_ref().clone());
+            }
+        }
+        for k in &stream_keys {
+            read.streams.entry(k.clone()).or_default();
+        }
+        for e in loaded {
             read.streams
                 .entry((e.aggregate_type.clone(), e.aggregate_id.clone()))
                 .or_default()
                 .push(e);
+        }
+        for k in &stream_keys {
+            if let Some(stream) = read.streams.get(k) {
+                let mut stream = stream.clone();
+                stream.sort_by_key(|e| e.aggregate_version);
+                kept.cache.keep_stream(&k.0, &k.1, Arc::new(stream));
+            }
         }
         Ok((tx, last, read))
     }
@@ -412,9 +448,13 @@ async fn run_batch(
     let sign = seal.map(|s| (s.seal.clone(), format_timestamp(clock.now())));
 
     let committing = std::time::Instant::now();
-    let committed = commit(tx, &batch, last, sign, frontier).await;
+    let committed = commit(tx, &batch, last, sign, &mut kept.frontier).await;
     metrics::histogram!("kcn_append_commit_seconds").record(committing.elapsed().as_secs_f64());
     metrics::histogram!("kcn_append_batch_commands").record(size as f64);
+    match &committed {
+        Ok(_) => kept.cache.committed(&batch.events, new_size),
+        Err(_) => kept.cache.failed(),
+    }
     match committed {
         Ok((root, signed)) => {
             if new_size > last {
@@ -466,6 +506,13 @@ async fn run_batch(
             }
         }
     }
+}
+
+/// What the writer keeps from one batch for the next: the tree's frontier and the committed
+/// streams deciding read.
+struct Kept {
+    frontier: Option<Frontier>,
+    cache: Arc<StreamCache>,
 }
 
 /// The stored tree hashes the next append needs ([`tree::indexes_for_append`]), kept by the
