@@ -80,7 +80,10 @@ const INSERT_HASHES: &str =
 
 /// A writer batch's reads in one statement ([`AppendTx::open_batch`]): part 0 the last position,
 /// part 1 the idempotency records of the keys `($1, $2)`, part 2 the events of the streams
-/// `($3, $4)`; each part's other columns NULL, named by the first part.
+/// `($3, $4)`, part 3 the holders of the unique keys `($5, $6)`; each part's other columns NULL,
+/// named by the first part. Each key is looked up by a `LATERAL` subquery, so that every part is
+/// an index lookup per key: joined plainly, the planner hashes the keys (it cannot know how few
+/// an array holds) and scans the whole table once per batch.
 const OPEN_BATCH: &str = "SELECT 0 AS part, (SELECT COALESCE(MAX(position), 0) FROM events) \
      AS position, NULL::bytea AS event_id, NULL::text AS aggregate_type, \
      NULL::text AS aggregate_id, NULL::bigint AS aggregate_version, NULL::text AS event_type, \
@@ -91,17 +94,17 @@ const OPEN_BATCH: &str = "SELECT 0 AS part, (SELECT COALESCE(MAX(position), 0) F
      NULL::text AS unique_holder \
      UNION ALL SELECT 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
      c.principal, c.request_id, c.command_hash, c.outcome, c.recorded_at, NULL, NULL, NULL \
-     FROM unnest($1::text[], $2::text[]) AS k(p, r) \
-     JOIN command_requests c ON c.principal = k.p AND c.request_id = k.r \
+     FROM unnest($1::text[], $2::text[]) AS k(p, r) CROSS JOIN LATERAL \
+     (SELECT * FROM command_requests c WHERE c.principal = k.p AND c.request_id = k.r) c \
      UNION ALL SELECT 2, e.position, e.event_id, e.aggregate_type, e.aggregate_id, \
      e.aggregate_version, e.event_type, e.schema_version, e.occurred_at, e.recorded_at, \
      e.payload, e.metadata, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
-     FROM unnest($3::text[], $4::text[]) AS k(t, i) \
-     JOIN events e ON e.aggregate_type = k.t AND e.aggregate_id = k.i \
+     FROM unnest($3::text[], $4::text[]) AS k(t, i) CROSS JOIN LATERAL \
+     (SELECT * FROM events e WHERE e.aggregate_type = k.t AND e.aggregate_id = k.i) e \
      UNION ALL SELECT 3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
      NULL, NULL, NULL, NULL, NULL, u.scope, u.key, u.aggregate_id \
-     FROM unnest($5::text[], $6::text[]) AS q(s, v) \
-     JOIN unique_keys u ON u.scope = q.s AND u.key = q.v";
+     FROM unnest($5::text[], $6::text[]) AS q(s, v) CROSS JOIN LATERAL \
+     (SELECT * FROM unique_keys u WHERE u.scope = q.s AND u.key = q.v) u";
 
 /// Everything a batch commits in one statement ([`AppendTx::write_batch`]): the events
 /// (`$1`–`$11`), idempotency records (`$12`–`$16`), tree hashes (`$17`, `$18`) and unique keys
@@ -138,7 +141,12 @@ impl PostgresBackend {
                 "the postgresql pool needs at least 2 connections, got {max_connections}"
             )));
         }
-        let options = PgConnectOptions::from_str(url)?;
+        // Every statement planned for its own arguments and the tables as they are: a generic plan
+        // cached while the tables were small (a fresh database) keeps hashing a batch's keys and
+        // scanning the whole table long after it has grown (seen: a full scan of the idempotency
+        // records and the events per batch, with autovacuum off and so no ANALYZE to re-plan).
+        let options =
+            PgConnectOptions::from_str(url)?.options([("plan_cache_mode", "force_custom_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .after_release(crate::pool::never_reuse_mid_transaction::<Postgres>)

@@ -293,6 +293,12 @@ impl Engine {
                         sqlx::query("PRAGMA synchronous = NORMAL")
                             .execute(&mut *conn)
                             .await?;
+                    } else {
+                        // Plans for the arguments and tables as they are, not a generic plan cached
+                        // while the tables were empty (as the log's pool does).
+                        sqlx::query("SET plan_cache_mode = force_custom_plan")
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Ok(())
                 })
@@ -583,14 +589,16 @@ impl Engine {
             Dialect::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
             // READ COMMITTED gives each statement a fresh snapshot, so after the row locks are
             // granted the checkpoints and rows are read as the previous holder committed them.
+            // The step's commit does not wait for the disk (`synchronous_commit = off`, as the
+            // SQLite read file's `synchronous = NORMAL`): a crash can lose only whole steps, rows
+            // and checkpoints together, which the engine applies again from the log; the log's
+            // own appends stay synchronous. One round trip for all three statements.
             Dialect::Postgres => {
-                let mut tx = conn
-                    .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
-                    .await?;
-                sqlx::query("SET LOCAL lock_timeout = '10s'")
-                    .execute(&mut *tx)
-                    .await?;
-                tx
+                conn.begin_with(
+                    "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = '10s'; \
+                     SET LOCAL synchronous_commit = off",
+                )
+                .await?
             }
         };
         let mut sorted: Vec<&str> = names.to_vec();
