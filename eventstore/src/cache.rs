@@ -12,7 +12,7 @@
 //!   drops the whole-type entries of their types; a failed batch changes nothing;
 //! - only the writer's own task fills it, inside the lock, so that what it holds is exactly the
 //!   committed log at `size`;
-//! - it holds at most [`MAX_BYTES`] of payload and metadata; beyond that it is emptied.
+//! - it holds at most about [`MAX_BYTES`]; beyond that it is emptied.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,8 +21,12 @@ use crate::backend::Backend;
 use crate::error::StoreError;
 use crate::record::StoredEvent;
 
-/// The most payload and metadata bytes the cache holds before it is emptied.
-const MAX_BYTES: usize = 64 * 1024 * 1024;
+/// The most bytes the cache holds (payload, metadata and a fixed allowance per event for its other
+/// fields) before it is emptied: small beside the server's memory budget (200 MiB).
+const MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// What an event's fields besides payload and metadata cost in the cache, about.
+const PER_EVENT: usize = 256;
 
 /// See the module's documentation.
 #[derive(Debug, Default)]
@@ -42,7 +46,7 @@ struct Inner {
 fn bytes(events: &[StoredEvent]) -> usize {
     events
         .iter()
-        .map(|e| e.payload.len() + e.metadata.len())
+        .map(|e| e.payload.len() + e.metadata.len() + PER_EVENT)
         .sum()
 }
 
@@ -87,7 +91,7 @@ impl StreamCache {
             let key = (e.aggregate_type.clone(), e.aggregate_id.clone());
             if let Some(stream) = inner.streams.get_mut(&key) {
                 Arc::make_mut(stream).push(e.clone());
-                added += e.payload.len() + e.metadata.len();
+                added += e.payload.len() + e.metadata.len() + PER_EVENT;
             }
         }
         inner.size = Some(size);
