@@ -615,7 +615,11 @@ impl Worker {
                 )?;
                 self.collected.exchanges.push(exchange.clone());
                 let withdraw = self.rng.random_bool(0.03);
-                let when = if withdraw { Some(self.later(at, 3)) } else { None };
+                let when = if withdraw {
+                    Some(self.later(at, 3))
+                } else {
+                    None
+                };
                 // A withdrawal is sent at once, not queued: one after the history's end (which a
                 // large --events reaches near it) would lie in the future, so it is not made.
                 if let Some(when) = when.filter(|w| local(*w) <= self.world.end) {
